@@ -1,0 +1,5 @@
+"""`python -m tui_trainer` runs the `smtui` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,119 @@
+"""The `smtui` command: the TUI by default, `--no-ui` for headless training.
+
+Options are generated from `TrainConfig`'s fields, so the CLI, the TUI form and the saved config
+share one definition. Values arrive as text and go through `config.parse_field` and
+`TrainConfig.validate`, so every bad value ends in one line naming the option, never a traceback.
+Nothing here imports torch: `smtui --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+
+import click
+
+from .config import FIELDS, PRESETS, TrainConfig, parse_field
+from .errors import SmtuiError
+
+
+def _option_name(field_name: str) -> str:
+    return "--" + field_name.replace("_", "-")
+
+
+def _config_options(func):
+    """Add one click option per TrainConfig field (as text, parsed by `parse_field`)."""
+    for f in reversed(dataclasses.fields(TrainConfig)):
+        choices = f.metadata.get("choices")
+        help_text = f.metadata["help"]
+        if choices:
+            help_text += f" [{'|'.join(choices)}]"
+        default = "none" if f.default is None else f.default
+        func = click.option(_option_name(f.name), f.name, default=None, metavar="VALUE",
+                            help=f"{help_text} (default: {default})")(func)
+    return func
+
+
+def build_config(values: dict[str, str | None], preset: str | None = None,
+                 base: TrainConfig | None = None) -> TrainConfig:
+    """A validated TrainConfig from option texts (None = not given), over a preset or a base."""
+    config = base or TrainConfig()
+    if preset:
+        if preset not in PRESETS:
+            raise SmtuiError(f"--preset must be one of {', '.join(PRESETS)} (got {preset!r})",
+                             exit_code=2)
+        config = config.replace(**PRESETS[preset])
+    changes = {}
+    for name, text in values.items():
+        if text is None:
+            continue
+        try:
+            changes[name] = parse_field(name, text)
+        except ValueError as exc:
+            raise SmtuiError(f"{_option_name(name)}: {exc}", exit_code=2) from None
+    config = config.replace(**changes)
+    errors = config.validate()
+    if errors:
+        name, reason = next(iter(errors.items()))
+        raise SmtuiError(f"{_option_name(name)} {reason}", exit_code=2)
+    return config
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--no-ui", is_flag=True, help="Train in the terminal without the TUI.")
+@click.option("--preset", default=None, metavar="NAME",
+              help=f"Start from a named recipe [{'|'.join(PRESETS)}] (default: book).")
+@click.option("--resume", default=None, metavar="RUN_DIR",
+              help="Continue the run saved in RUN_DIR (or a checkpoint.pt).")
+@click.option("--check", is_flag=True,
+              help="Apply the book's quality gate at the end (train loss < 0.5, accuracies > "
+                   "0.7); exit 3 when it fails.")
+@_config_options
+@click.version_option(package_name="smtui", prog_name="smtui")
+@click.pass_context
+def cli(ctx: click.Context, no_ui: bool, preset: str | None, resume: str | None, check: bool,
+        **values: str | None) -> int:
+    """Train softmax regression on Fashion-MNIST (d2l chapter 3), live in the terminal.
+
+    With no command, opens the TUI; with --no-ui, trains headless and writes the same run
+    directory (config.json, metrics.jsonl/.csv, checkpoint.pt).
+    """
+    if ctx.invoked_subcommand is not None:
+        return 0
+    base = None
+    if resume:
+        from .runs import load_checkpoint
+        base = TrainConfig.from_dict(load_checkpoint(resume).get("config", {}))
+    config = build_config(values, preset, base)
+    if no_ui:
+        from .headless import run_headless
+        return run_headless(config, resume=resume, check=check)
+    if not sys.stdout.isatty():
+        raise SmtuiError("the TUI needs a terminal; use --no-ui for headless training", exit_code=2)
+    from .ui.app import run_tui
+    return run_tui(config, resume=resume)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI and turn every failure into one line and an exit code."""
+    try:
+        rv = cli.main(args=argv, prog_name="smtui", standalone_mode=False)
+    except click.exceptions.Abort:
+        rv = 130
+    except click.ClickException as exc:
+        click.echo(f"smtui: error: {exc.format_message()} (see smtui --help)", err=True)
+        rv = exc.exit_code
+    except SmtuiError as exc:
+        click.echo(f"smtui: error: {exc}", err=True)
+        rv = exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("smtui: interrupted", err=True)
+        rv = 130
+    except Exception as exc:  # the last line of defence: one line, not a traceback
+        if os.environ.get("SMTUI_DEBUG"):
+            raise
+        click.echo(f"smtui: internal error: {type(exc).__name__}: {exc} "
+                   "(set SMTUI_DEBUG=1 for details)", err=True)
+        rv = 70
+    sys.exit(rv if isinstance(rv, int) else 0)

@@ -1,0 +1,143 @@
+"""The one configuration dataclass behind the CLI options, the TUI form and the saved run config.
+
+Every option is declared once here, with its help text, its choices and its validation, so that the
+command line, the form and `config.json` cannot drift apart. This module imports neither torch nor
+textual: `smtui --help` and the TUI's first paint read it before torch is loaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+MODELS = ("scratch", "concise", "mlp")
+SOFTMAX = ("stable", "naive")
+OPTIMIZERS = ("sgd", "torch-sgd", "adam")
+LOADERS = ("fast", "book")
+DEVICES = ("auto", "cpu", "cuda")
+DATASETS = ("auto", "full", "subset")
+SCHEDULES = ("constant", "cosine")
+
+
+def _opt(help: str, choices: tuple[str, ...] | None = None, **kw: Any) -> Any:
+    """A dataclass field carrying its CLI help text and choices in `metadata`."""
+    default = kw.pop("default")
+    return field(default=default, metadata={"help": help, "choices": choices, **kw})
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run. Defaults are the book's (d2l chapter 3)."""
+
+    model: str = _opt("scratch: the book's softmax from scratch; concise: nn.Linear; mlp: 256 ReLU units",
+                      MODELS, default="scratch")
+    softmax: str = _opt("stable: LogSumExp cross-entropy; naive: the book's exp/log (may overflow)",
+                        SOFTMAX, default="stable")
+    optimizer: str = _opt("sgd: the book's sgd(params, lr, batch_size); torch-sgd; adam",
+                          OPTIMIZERS, default="sgd")
+    lr: float = _opt("learning rate", default=0.1)
+    batch_size: int = _opt("minibatch size", default=256)
+    epochs: int = _opt("number of epochs", default=10)
+    weight_decay: float = _opt("L2 weight decay (torch optimizers only)", default=0.0)
+    schedule: str = _opt("learning-rate schedule over the whole run", SCHEDULES, default="constant")
+    loader: str = _opt("fast: tensors held on the device; book: torchvision DataLoader as written",
+                       LOADERS, default="fast")
+    num_workers: int = _opt("DataLoader worker processes (book loader only)", default=4)
+    resize: int | None = _opt("resize images to this side length (none: 28)", default=None)
+    device: str = _opt("where to train: auto picks CUDA when present", DEVICES, default="auto")
+    seed: int = _opt("random seed for initialisation and shuffling", default=0)
+    data_dir: str | None = _opt("a torchvision root or a folder of the four IDX .gz files", default=None)
+    dataset: str = _opt("auto: full data if found, else the embedded subset; full: refuse to fall back",
+                        DATASETS, default="auto")
+    out: str = _opt("folder that receives run directories", default="runs")
+
+    def validate(self) -> dict[str, str]:
+        """Return {field name: reason} for every invalid field; empty when the config is usable."""
+        errors: dict[str, str] = {}
+        for f in dataclasses.fields(self):
+            choices = f.metadata.get("choices")
+            value = getattr(self, f.name)
+            if choices and value not in choices:
+                errors[f.name] = f"must be one of {', '.join(choices)} (got {value!r})"
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            errors["lr"] = f"must be a positive finite number (got {self.lr!r})"
+        if not (isinstance(self.weight_decay, (int, float)) and math.isfinite(self.weight_decay)
+                and self.weight_decay >= 0):
+            errors["weight_decay"] = f"must be zero or a positive number (got {self.weight_decay!r})"
+        for name in ("batch_size", "epochs"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                errors[name] = f"must be a positive whole number (got {value!r})"
+        if not isinstance(self.num_workers, int) or self.num_workers < 0:
+            errors["num_workers"] = f"must be zero or a positive whole number (got {self.num_workers!r})"
+        if self.resize is not None and (not isinstance(self.resize, int) or not 4 <= self.resize <= 512):
+            errors["resize"] = f"must be a side length from 4 to 512 (got {self.resize!r})"
+        if not isinstance(self.seed, int) or self.seed < 0:
+            errors["seed"] = f"must be zero or a positive whole number (got {self.seed!r})"
+        if not self.out:
+            errors["out"] = "must name a folder"
+        return errors
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build a config from a dict, ignoring keys this version does not know."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+def parse_field(name: str, text: str) -> Any:
+    """Turn the text a user typed for field `name` into its typed value.
+
+    Raises ValueError with a short reason. Shared by the CLI and the TUI form so both accept the
+    same spellings ("none" for an optional field, "1e-3" for a float).
+    """
+    f = FIELDS[name]
+    text = text.strip()
+    optional = f.default is None
+    if optional and text.lower() in ("", "none"):
+        return None
+    kind = f.metadata.get("kind") or _kind(f)
+    if kind is float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"not a number: {text!r}") from None
+        return value
+    if kind is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"not a whole number: {text!r}") from None
+    return text
+
+
+def _kind(f: dataclasses.Field) -> type:
+    """The Python type of a field, read from its annotation string."""
+    annotation = str(f.type)
+    if annotation.startswith("float"):
+        return float
+    if annotation.startswith("int"):
+        return int
+    return str
+
+
+FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+# Named recipes beyond the book's defaults; `--preset NAME` starts from one of them.
+PRESETS: dict[str, dict[str, Any]] = {
+    "book": {},
+    "linear-tuned": {"model": "concise", "optimizer": "adam", "lr": 0.002, "batch_size": 128,
+                     "epochs": 15, "schedule": "cosine", "weight_decay": 0.0},
+    "mlp": {"model": "mlp", "optimizer": "adam", "lr": 0.001, "batch_size": 128, "epochs": 15,
+            "schedule": "cosine", "weight_decay": 0.0},
+}

@@ -1,0 +1,115 @@
+"""Events the training loop reports, and the controls it honours.
+
+The loop draws nothing: it calls a listener with these dataclasses. The headless mode turns them
+into lines and a progress bar; the TUI turns them into Textual messages. Plain threading events
+carry stop and pause requests the other way, so the loop works with any driver.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+@dataclass
+class RunStarted:
+    """A run is set up: data read, model built, about to train."""
+
+    config: dict[str, Any]
+    device: str
+    dataset: str          # "full" or "subset"
+    source: str           # folder the data came from
+    num_train: int
+    num_test: int
+    start_epoch: int      # completed epochs (non-zero when resuming)
+    run_dir: str | None
+    test_images: Any      # uint8 (N, 28, 28) CPU tensor, for drawing predictions
+    test_labels: Any      # int64 (N,) CPU tensor
+
+
+@dataclass
+class BatchEnd:
+    """Progress inside an epoch. `loss` and `acc` are running averages over the epoch so far."""
+
+    epoch: int            # 1-based epoch being trained
+    batch: int            # batches done in this epoch
+    num_batches: int
+    examples: int         # examples done in this epoch
+    examples_per_s: float
+    loss: float
+    acc: float
+
+
+@dataclass
+class EpochEnd:
+    """An epoch is done and evaluated: the book's three curves plus timing."""
+
+    epoch: int
+    train_loss: float
+    train_acc: float
+    test_acc: float
+    seconds: float
+    lr: float
+    test_probs: Any = field(repr=False)  # float32 (N, 10) CPU tensor: every test prediction
+
+    def metrics(self) -> dict[str, float]:
+        """The row written to metrics.jsonl and metrics.csv."""
+        return {"epoch": self.epoch, "train_loss": self.train_loss, "train_acc": self.train_acc,
+                "test_acc": self.test_acc, "seconds": round(self.seconds, 4), "lr": self.lr}
+
+
+@dataclass
+class Message:
+    """Something to tell the user (data source, fallbacks, warnings)."""
+
+    text: str
+    level: str = "info"   # info, warning, error
+
+
+@dataclass
+class RunEnded:
+    """The run is over. `status` is finished, stopped, diverged or failed."""
+
+    status: str
+    epoch: int
+    message: str = ""
+    checkpoint: str | None = None
+
+
+Event = RunStarted | BatchEnd | EpochEnd | Message | RunEnded
+Listener = Callable[[Event], None]
+
+
+class Control:
+    """Stop and pause requests from a driver (a key press, a signal) to the training loop."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.resume = threading.Event()   # set = running, clear = paused
+        self.resume.set()
+
+    def request_stop(self) -> None:
+        """Ask the loop to stop at the next batch; also releases a pause."""
+        self.stop.set()
+        self.resume.set()
+
+    def pause(self) -> None:
+        """Ask the loop to wait before its next batch."""
+        self.resume.clear()
+
+    def unpause(self) -> None:
+        """Let a paused loop go on."""
+        self.resume.set()
+
+    @property
+    def paused(self) -> bool:
+        """True while a pause is requested."""
+        return not self.resume.is_set()
+
+    def should_stop(self) -> bool:
+        """Called by the loop between batches: waits while paused; True when it must stop."""
+        while not self.resume.wait(0.1):
+            if self.stop.is_set():
+                break
+        return self.stop.is_set()

@@ -1,0 +1,102 @@
+"""The book's models: softmax regression from scratch and concise, plus a one-hidden-layer MLP.
+
+Every model comes as a `Model`: the network, the per-example loss it is trained with, and how to
+turn its output into class probabilities. The book's from-scratch `net` returns probabilities and
+its `cross_entropy` takes them (the naive pair, which overflows); the stable variant returns
+logits and computes the loss in log space with the LogSumExp trick from the notes' exercise 3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+NUM_INPUTS, NUM_OUTPUTS, HIDDEN = 784, 10, 256
+
+
+def softmax(X: torch.Tensor) -> torch.Tensor:
+    """The book's softmax from the definition: exp(X) / row sums. Overflows for large inputs."""
+    X_exp = torch.exp(X)
+    partition = X_exp.sum(1, keepdim=True)
+    return X_exp / partition
+
+
+def cross_entropy(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The book's cross-entropy on probabilities: -log(y_hat[range(n), y]); log(0) gives inf."""
+    return -torch.log(y_hat[range(len(y_hat)), y])
+
+
+def log_softmax_stable(O: torch.Tensor) -> torch.Tensor:
+    """log softmax(o)_j = o_j - max(o) - log(sum_k exp(o_k - max(o))): finite for any finite o."""
+    shifted = O - O.max(dim=1, keepdim=True).values
+    return shifted - torch.log(torch.exp(shifted).sum(dim=1, keepdim=True))
+
+
+def softmax_stable(O: torch.Tensor) -> torch.Tensor:
+    """Softmax with the maximum subtracted first, so exp never overflows."""
+    return torch.exp(log_softmax_stable(O))
+
+
+def cross_entropy_stable(O: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy on logits in log space (LogSumExp): one finite value per example."""
+    m = O.max(dim=1, keepdim=True).values
+    lse = m.squeeze(1) + torch.log(torch.exp(O - m).sum(dim=1))
+    return lse - O.gather(1, y.unsqueeze(1)).squeeze(1)
+
+
+class SoftmaxScratch(nn.Module):
+    """The book's `net`: softmax(X.reshape(-1, 784) @ W + b), W ~ N(0, 0.01), b = 0.
+
+    With `naive=True` the forward pass returns the book's probabilities; otherwise logits, to be
+    paired with `cross_entropy_stable`. An `nn.Module` only so checkpoints get a state_dict.
+    """
+
+    def __init__(self, num_inputs: int = NUM_INPUTS, num_outputs: int = NUM_OUTPUTS,
+                 naive: bool = False) -> None:
+        super().__init__()
+        self.W = nn.Parameter(torch.normal(0, 0.01, size=(num_inputs, num_outputs)))
+        self.b = nn.Parameter(torch.zeros(num_outputs))
+        self.naive = naive
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        O = torch.matmul(X.reshape((-1, self.W.shape[0])), self.W) + self.b
+        return softmax(O) if self.naive else O
+
+
+def init_weights(m: nn.Module) -> None:
+    """The book's concise initialisation: Linear weights ~ N(0, 0.01)."""
+    if isinstance(m, nn.Linear):
+        nn.init.normal_(m.weight, std=0.01)
+
+
+@dataclass
+class Model:
+    """A network with the loss it is trained with and its output-to-probability map."""
+
+    net: nn.Module
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # per-example losses
+    probs: Callable[[torch.Tensor], torch.Tensor]               # output -> probabilities
+    kind: str
+
+
+def build_model(kind: str = "scratch", softmax_variant: str = "stable",
+                num_inputs: int = NUM_INPUTS) -> Model:
+    """Build one of the models by name; draws initial weights from torch's global RNG."""
+    if kind == "scratch":
+        naive = softmax_variant == "naive"
+        net = SoftmaxScratch(num_inputs, NUM_OUTPUTS, naive=naive)
+        if naive:
+            return Model(net, cross_entropy, lambda p: p, kind)
+        return Model(net, cross_entropy_stable, softmax_stable, kind)
+    if kind == "concise":
+        net = nn.Sequential(nn.Flatten(), nn.Linear(num_inputs, NUM_OUTPUTS))
+    elif kind == "mlp":
+        net = nn.Sequential(nn.Flatten(), nn.Linear(num_inputs, HIDDEN), nn.ReLU(),
+                            nn.Linear(HIDDEN, NUM_OUTPUTS))
+    else:
+        raise ValueError(f"unknown model {kind!r}")
+    net.apply(init_weights)
+    return Model(net, nn.CrossEntropyLoss(reduction="none"), lambda o: torch.softmax(o, dim=1), kind)

@@ -1,0 +1,338 @@
+"""The training loop: the book's `train_epoch` and a `fit` that reports events and can be stopped.
+
+`fit` is the one loop behind both the TUI and `--no-ui`. It reports progress to a listener and
+checks a `Control` between batches for pause and stop; it writes the run directory (metrics,
+checkpoints, status) so that both drivers leave the same record. Losses are summed on the device
+and read back only at reporting points: on a GPU there is no host synchronisation per batch.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from . import data as data_mod
+from .config import TrainConfig
+from .errors import SmtuiError
+from .events import BatchEnd, Control, EpochEnd, Listener, Message, RunEnded, RunStarted
+from .metrics import Accumulator, correct_count
+from .models import Model, build_model
+from .runs import RunDir, load_checkpoint
+from .updaters import BookSGD, build_updater, scheduled_lr, set_lr
+
+
+class Stopped(Exception):
+    """Raised inside an epoch when the driver asked to stop."""
+
+
+class NonFiniteLoss(Exception):
+    """Raised at the batch whose loss is inf or nan."""
+
+    def __init__(self, batch: int, value: float) -> None:
+        super().__init__(f"loss became {value} at batch {batch}")
+        self.batch, self.value = batch, value
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto -> cuda when available, else cpu; cuda without CUDA is a user error."""
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise SmtuiError("--device cuda: CUDA is not available here (use --device cpu or auto)")
+        return torch.device(name)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def train_epoch(net, train_iter, loss, updater, *, device: torch.device | None = None,
+                control: Control | None = None, on_batch=None, lr_at=None,
+                start_batch: int = 0, metric: Accumulator | None = None,
+                check_every: int = 1) -> tuple[float, float]:
+    """The book's `train_epoch_ch3`: one pass over `train_iter`, returns (loss, acc) per example.
+
+    A torch optimizer gets `l.mean().backward()` and `step()`; the book's own updater gets
+    `l.sum().backward()` and `updater(batch_size)`. The keyword arguments are smtui's additions:
+    `control` (pause/stop between batches), `on_batch(batch, metric)` progress, `lr_at(batch)` for
+    a schedule, `start_batch` and `metric` to continue an interrupted epoch, and `check_every`, how
+    many batches may pass before the loss is read back and checked for inf/nan.
+    """
+    if isinstance(net, torch.nn.Module):
+        net.train()
+    metric = metric if metric is not None else Accumulator(3)  # loss sum, correct, examples
+    pending: list[tuple[int, torch.Tensor]] = []
+    batches = itertools.islice(iter(train_iter), start_batch, None)
+    batch = start_batch
+    for batch, (X, y) in enumerate(batches, start=start_batch + 1):
+        if control is not None and control.should_stop():
+            raise Stopped
+        if device is not None:
+            X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if lr_at is not None:
+            set_lr(updater, lr_at(batch - 1))
+        y_hat = net(X)
+        l = loss(y_hat, y)
+        if isinstance(updater, torch.optim.Optimizer):
+            updater.zero_grad()
+            l.mean().backward()
+            updater.step()
+        else:
+            l.sum().backward()
+            updater(X.shape[0])
+        l_sum = l.detach().sum()
+        metric.add(l_sum, correct_count(y_hat.detach(), y), y.numel())
+        pending.append((batch, l_sum))
+        if len(pending) >= check_every:
+            _check_finite(pending)
+            if on_batch is not None:
+                on_batch(batch, metric)
+    if pending:
+        _check_finite(pending)
+        if on_batch is not None:
+            on_batch(batch, metric)
+    return metric[0] / metric[2], metric[1] / metric[2]
+
+
+def _check_finite(pending: list[tuple[int, torch.Tensor]]) -> None:
+    """Read back the pending batch losses (one sync) and raise at the first non-finite one."""
+    values = torch.stack([v for _, v in pending]).tolist()
+    for (batch, _), value in zip(pending, values):
+        if not math.isfinite(value):
+            raise NonFiniteLoss(batch, value)
+    pending.clear()
+
+
+@torch.no_grad()
+def predict_probs(model: Model, data_iter, device: torch.device | None = None,
+                  control: Control | None = None) -> torch.Tensor:
+    """Class probabilities for every example of `data_iter`, as one (N, 10) CPU tensor."""
+    model.net.eval()
+    chunks = []
+    for X, _ in data_iter:
+        if control is not None and control.should_stop():
+            raise Stopped
+        if device is not None:
+            X = X.to(device, non_blocking=True)
+        chunks.append(model.probs(model.net(X)).float())
+    return torch.cat(chunks).cpu()
+
+
+def predict_ch3(probs: torch.Tensor, labels: torch.Tensor, n: int = 6) -> list[tuple[str, str]]:
+    """The book's `predict_ch3` as data: (true, predicted) text labels of the first n test images."""
+    trues = data_mod.get_fashion_mnist_labels(labels[:n])
+    preds = data_mod.get_fashion_mnist_labels(probs[:n].argmax(dim=1))
+    return list(zip(trues, preds))
+
+
+def quality_check(train_loss: float, train_acc: float, test_acc: float) -> list[str]:
+    """The book's assertions at the end of `train_ch3`, as a list of failures (empty = passed)."""
+    failures = []
+    if not train_loss < 0.5:
+        failures.append(f"train loss {train_loss:.4f} is not below 0.5")
+    if not 0.7 < train_acc <= 1:
+        failures.append(f"train accuracy {train_acc:.4f} is not in (0.7, 1]")
+    if not 0.7 < test_acc <= 1:
+        failures.append(f"test accuracy {test_acc:.4f} is not in (0.7, 1]")
+    return failures
+
+
+@dataclass
+class Session:
+    """Everything a run needs, built from a config: data, model, updater, loaders, RNG, run dir."""
+
+    config: TrainConfig
+    data: data_mod.FashionMNIST
+    device: torch.device
+    model: Model
+    updater: Any
+    train_iter: Any
+    test_iter: Any
+    generator: torch.Generator
+    run: RunDir | None
+    epoch: int = 0                     # completed epochs
+    batch: int = 0                     # batches done in the current epoch (after a mid-epoch stop)
+    epoch_rng_state: torch.Tensor | None = None   # shuffling RNG at the start of that epoch
+    partial: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    partial_seconds: float = 0.0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """One dict of model, optimizer, config, progress and RNG (loadable with weights_only)."""
+        return {"config": self.config.to_dict(), "model": self.model.net.state_dict(),
+                "optimizer": self.updater.state_dict(), "epoch": self.epoch, "batch": self.batch,
+                "rng": (self.epoch_rng_state if self.epoch_rng_state is not None
+                        else self.generator.get_state()),
+                "partial": list(self.partial), "partial_seconds": self.partial_seconds,
+                "history": list(self.history), "dataset": self.data.name}
+
+
+# Fields that must match between a checkpoint and the config that resumes it.
+_RESUME_FIXED = ("model", "softmax", "optimizer", "resize")
+
+
+def prepare(config: TrainConfig, *, data: data_mod.FashionMNIST | None = None,
+            resume: str | None = None, create_run: bool = True,
+            listener: Listener | None = None) -> Session:
+    """Validate the config, read the data, build the model, and open or create the run dir."""
+    errors = config.validate()
+    if errors:
+        name, reason = next(iter(errors.items()))
+        raise SmtuiError(f"--{name.replace('_', '-')} {reason}", exit_code=2)
+    state = None
+    if resume:
+        state = load_checkpoint(resume)
+        saved = TrainConfig.from_dict(state.get("config", {}))
+        for name in _RESUME_FIXED:
+            if getattr(saved, name) != getattr(config, name):
+                raise SmtuiError(f"checkpoint {resume} was trained with {name}="
+                                 f"{getattr(saved, name)!r}, not {getattr(config, name)!r}")
+    device = resolve_device(config.device)
+    if data is None:
+        data = data_mod.load_fashion_mnist(config.data_dir, config.dataset)
+    if config.batch_size > len(data.train_labels):
+        raise SmtuiError(f"--batch-size {config.batch_size} is larger than the "
+                         f"{len(data.train_labels)} training images", exit_code=2)
+    torch.manual_seed(config.seed)
+    side = config.resize or 28
+    model = build_model(config.model, config.softmax, num_inputs=side * side)
+    model.net.to(device)
+    updater = build_updater(config.optimizer, model.net.parameters(), config.lr,
+                            config.weight_decay)
+    generator = torch.Generator().manual_seed(config.seed)
+    train_iter, test_iter = data_mod.make_loaders(
+        data, config.batch_size, loader=config.loader, resize=config.resize, device=device,
+        generator=generator, num_workers=config.num_workers)
+    session = Session(config, data, device, model, updater, train_iter, test_iter, generator,
+                      run=None)
+    if state is not None:
+        try:
+            model.net.load_state_dict(state["model"])
+            updater.load_state_dict(state["optimizer"])
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise SmtuiError(f"checkpoint {resume} does not fit this model: "
+                             f"{str(exc).splitlines()[0][:120]}") from None
+        generator.set_state(state["rng"])
+        session.epoch, session.batch = int(state["epoch"]), int(state["batch"])
+        session.epoch_rng_state = state["rng"] if session.batch else None
+        session.partial = [float(v) for v in state.get("partial", [0.0, 0.0, 0.0])]
+        session.partial_seconds = float(state.get("partial_seconds", 0.0))
+        session.history = list(state.get("history", []))
+        session.run = RunDir.open(resume)
+        session.run.truncate_metrics(session.epoch)
+    elif create_run:
+        session.run = RunDir.create(config.out, config.model)
+    if session.run is not None:
+        session.run.write_config(config.to_dict(), dataset_used=data.name, data_source=data.source)
+    return session
+
+
+def fit(session: Session, listener: Listener, control: Control | None = None) -> RunEnded:
+    """Train for the remaining epochs of `session.config`, reporting events to `listener`.
+
+    Returns the final `RunEnded` (also sent to the listener). A stop request ends the run at the
+    next batch with a checkpoint of that exact point; a non-finite loss ends it without
+    overwriting the last good checkpoint.
+    """
+    control = control or Control()
+    cfg, run = session.config, session.run
+    listener(RunStarted(cfg.to_dict(), str(session.device), session.data.name, session.data.source,
+                        len(session.data.train_labels), len(session.data.test_labels),
+                        session.epoch, str(run.path) if run else None,
+                        session.data.test_images, session.data.test_labels))
+    if session.data.subset:
+        listener(Message("Using the embedded Fashion-MNIST subset (5,000 train / 1,000 test "
+                         "images), not the full data set: accuracies are not comparable to the book's.",
+                         "warning"))
+    num_batches = len(session.train_iter)
+    total_batches = num_batches * cfg.epochs
+    check_every = 1 if session.device.type == "cpu" else max(1, num_batches // 20)
+    # Reporting every batch is cheap on the CPU; drivers throttle what they draw.
+    report_every = check_every
+
+    def lr_at(epoch_index: int):
+        def at(batch_index: int) -> float:
+            return scheduled_lr(cfg.lr, cfg.schedule, (epoch_index * num_batches + batch_index)
+                                / total_batches)
+        return at
+
+    def status(state: str, **extra: Any) -> None:
+        if run is not None:
+            run.write_status(state, epoch=session.epoch, epochs=cfg.epochs, **extra)
+
+    status("running")
+    ended: RunEnded
+    try:
+        while session.epoch < cfg.epochs:
+            epoch = session.epoch + 1
+            if session.batch == 0:
+                session.epoch_rng_state = session.generator.get_state()
+            else:
+                # Resuming mid-epoch: replay the same permutation and skip the batches done.
+                session.generator.set_state(session.epoch_rng_state)
+            metric = Accumulator(3)
+            metric.add(*session.partial)
+            start, start_batch = time.perf_counter(), session.batch
+            done_before = session.partial[2]
+
+            def on_batch(batch: int, m: Accumulator, epoch=epoch, start=start,
+                         start_batch=start_batch, done_before=done_before) -> None:
+                session.batch = batch
+                if batch % report_every and batch != num_batches:
+                    return
+                elapsed = time.perf_counter() - start
+                examples = m[2]
+                listener(BatchEnd(epoch, batch, num_batches, int(examples),
+                                  (examples - done_before) / elapsed if elapsed > 0 else 0.0,
+                                  m[0] / examples, m[1] / examples))
+
+            try:
+                train_loss, train_acc = train_epoch(
+                    session.model.net, session.train_iter, session.model.loss, session.updater,
+                    device=session.device, control=control, on_batch=on_batch,
+                    lr_at=lr_at(session.epoch) if cfg.schedule != "constant" else None,
+                    start_batch=start_batch, metric=metric, check_every=check_every)
+                session.batch = num_batches
+                session.partial = [metric[0], metric[1], metric[2]]
+                probs = predict_probs(session.model, session.test_iter, session.device, control)
+            except Stopped:
+                session.partial = [metric[0], metric[1], metric[2]]
+                session.partial_seconds += time.perf_counter() - start
+                raise
+            test_acc = float((probs.argmax(dim=1) == session.data.test_labels).float().mean())
+            seconds = session.partial_seconds + time.perf_counter() - start
+            lr = (session.updater.lr if isinstance(session.updater, BookSGD)
+                  else session.updater.param_groups[0]["lr"])
+            event = EpochEnd(epoch, train_loss, train_acc, test_acc, seconds, lr, probs)
+            session.epoch, session.batch = epoch, 0
+            session.partial, session.partial_seconds = [0.0, 0.0, 0.0], 0.0
+            session.epoch_rng_state = None
+            session.history.append(event.metrics())
+            if run is not None:
+                run.append_metrics(event.metrics())   # metrics first: resume drops extra rows
+                run.save_checkpoint(session.checkpoint_state())
+            status("running")
+            listener(event)
+        ended = RunEnded("finished", session.epoch, "training finished",
+                         str(run.checkpoint_path) if run else None)
+    except Stopped:
+        path = run.save_checkpoint(session.checkpoint_state()) if run else None
+        where = f"epoch {session.epoch + 1}, batch {session.batch}" if session.batch else \
+            f"the end of epoch {session.epoch}"
+        ended = RunEnded("stopped", session.epoch, f"stopped at {where}; checkpoint saved",
+                         str(path) if path else None)
+    except NonFiniteLoss as exc:
+        hint = ("use --softmax stable" if cfg.model == "scratch" and cfg.softmax == "naive"
+                else "lower --lr")
+        if cfg.model == "scratch" and cfg.softmax == "naive":
+            hint += f" or a lower --lr than {cfg.lr:g}"
+        ended = RunEnded("diverged", session.epoch,
+                         f"loss became {exc.value} at epoch {session.epoch + 1}, batch {exc.batch}: "
+                         f"training stopped ({hint}); last good checkpoint kept",
+                         str(run.checkpoint_path) if run and run.checkpoint_path.exists() else None)
+    status(ended.status, message=ended.message)
+    listener(ended)
+    return ended

@@ -1,0 +1,1 @@
+"""The Textual application: smtui without --no-ui."""
