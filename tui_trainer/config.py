@@ -47,7 +47,7 @@ class TrainConfig:
     num_workers: int = _opt("DataLoader worker processes (book loader only)", default=4)
     resize: int | None = _opt("resize images to this side length (none: 28)", default=None)
     device: str = _opt("where to train: auto picks CUDA when present", DEVICES, default="auto")
-    seed: int = _opt("random seed for initialisation and shuffling", default=0)
+    seed: int = _opt("random seed for initialisation and shuffling", default=1)
     data_dir: str | None = _opt("a torchvision root or a folder of the four IDX .gz files", default=None)
     dataset: str = _opt("auto: full data if found, else the embedded subset; full: refuse to fall back",
                         DATASETS, default="auto")

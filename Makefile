@@ -1,0 +1,30 @@
+# smtui: `make run` trains the book's model headless, `make test` runs the tests.
+# Both create the virtual environment on first use.
+
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run tui test bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)  ## the book's run: scratch softmax, batch 256, lr 0.1, 10 epochs
+	$(BIN)/smtui --no-ui $(ARGS)
+
+tui: $(STAMP)  ## the terminal UI
+	$(BIN)/smtui $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks $(ARGS)
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,36 @@
+"""Shared fixtures: small IDX data sets written by the tests, and the full-data switch."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from idxdata import write_small_idx
+
+FULL_DATA = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path_factory, monkeypatch):
+    """No network and a private cache for every test."""
+    monkeypatch.setenv("SMTUI_NO_DOWNLOAD", "1")
+    monkeypatch.setenv("SMTUI_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture
+def small_data_dir(tmp_path) -> Path:
+    """A folder holding four small, valid IDX .gz files."""
+    folder = tmp_path / "idx"
+    write_small_idx(folder)
+    return folder
+
+
+@pytest.fixture
+def full_data_dir() -> Path:
+    """The full Fashion-MNIST: skipped when absent, except in CI where it must be present."""
+    if not (FULL_DATA / "train-images-idx3-ubyte.gz").is_file():
+        if os.environ.get("CI"):
+            pytest.fail("CI must install Debian's dataset-fashion-mnist for the full-data tests")
+        pytest.skip("full Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+    return FULL_DATA

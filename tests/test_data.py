@@ -1,0 +1,116 @@
+"""The real loading code on small IDX files the tests write, and both loaders' semantics."""
+
+import gzip
+import struct
+
+import pytest
+import torch
+
+from tui_trainer import data as data_mod
+from tui_trainer.data import (TensorLoader, get_fashion_mnist_labels, load_fashion_mnist, locate,
+                              make_loaders, read_folder, read_idx, write_idx)
+from tui_trainer.errors import DataError
+
+from idxdata import write_small_idx
+
+
+def test_labels():
+    assert get_fashion_mnist_labels([0, 9, 6]) == ["t-shirt", "ankle boot", "shirt"]
+    assert get_fashion_mnist_labels(torch.tensor([1])) == ["trouser"]
+
+
+def test_idx_round_trip_and_header(tmp_path):
+    images = torch.randint(0, 256, (3, 28, 28), dtype=torch.uint8)
+    write_idx(tmp_path / "x.gz", images)
+    raw = gzip.decompress((tmp_path / "x.gz").read_bytes())
+    assert struct.unpack(">IIII", raw[:16]) == (2051, 3, 28, 28)
+    assert torch.equal(read_idx(tmp_path / "x.gz"), images)
+    (tmp_path / "plain").write_bytes(raw)  # uncompressed files work too
+    assert torch.equal(read_idx(tmp_path / "plain"), images)
+
+
+def test_read_folder(small_data_dir):
+    d = read_folder(small_data_dir)
+    assert d.train_images.shape == (60, 28, 28) and d.train_images.dtype == torch.uint8
+    assert d.test_labels.tolist() == [i % 10 for i in range(20)]
+    assert d.train_labels.dtype == torch.int64 and d.name == "full"
+
+
+def test_bad_magic(small_data_dir):
+    path = small_data_dir / "train-labels-idx1-ubyte.gz"
+    raw = bytearray(gzip.decompress(path.read_bytes()))
+    raw[:4] = struct.pack(">I", 1234)
+    path.write_bytes(gzip.compress(bytes(raw)))
+    with pytest.raises(DataError, match="magic number 1234"):
+        read_folder(small_data_dir)
+
+
+def test_truncated_gz(small_data_dir):
+    path = small_data_dir / "train-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:500])
+    with pytest.raises(DataError, match="corrupt data file .*train-images"):
+        read_folder(small_data_dir)
+
+
+def test_mismatched_counts(small_data_dir):
+    write_idx(small_data_dir / "t10k-labels-idx1-ubyte.gz", torch.zeros(19, dtype=torch.uint8))
+    with pytest.raises(DataError, match="20 test images but 19 labels"):
+        read_folder(small_data_dir)
+
+
+def test_missing_file_in_data_dir(small_data_dir):
+    (small_data_dir / "t10k-images-idx3-ubyte.gz").unlink()
+    with pytest.raises(DataError, match="holds no Fashion-MNIST IDX files"):
+        locate(str(small_data_dir))
+
+
+def test_sources_in_order(tmp_path, small_data_dir, monkeypatch):
+    monkeypatch.setattr(data_mod, "DEBIAN_DIR", tmp_path / "nowhere")
+    # --data-dir first; a torchvision root layout is accepted.
+    tv_root = tmp_path / "tv"
+    write_small_idx(tv_root / "FashionMNIST" / "raw", n_train=30)
+    assert locate(str(tv_root)) == (tv_root / "FashionMNIST" / "raw", False)
+    # With nothing anywhere, auto falls back to the embedded subset, full refuses.
+    folder, subset = locate(None, "auto")
+    assert subset and folder == data_mod.subset_dir()
+    with pytest.raises(DataError, match="full Fashion-MNIST not found"):
+        locate(None, "full")
+    # The cache comes before Debian's folder.
+    monkeypatch.setattr(data_mod, "DEBIAN_DIR", small_data_dir)
+    assert locate(None, "full") == (small_data_dir, False)
+    write_small_idx(data_mod.cache_dir() / "data", n_train=10)
+    assert locate(None, "full") == (data_mod.cache_dir() / "data", False)
+
+
+def test_embedded_subset_is_stratified():
+    d = load_fashion_mnist(dataset="subset")
+    assert d.subset and d.name == "subset"
+    assert torch.bincount(d.train_labels).tolist() == [500] * 10
+    assert torch.bincount(d.test_labels).tolist() == [100] * 10
+
+
+def test_tensor_loader_book_semantics(small_data_dir):
+    d = read_folder(small_data_dir)
+    g = torch.Generator().manual_seed(0)
+    train = TensorLoader(d.train_images, d.train_labels, 25, shuffle=True, generator=g)
+    test = TensorLoader(d.test_images, d.test_labels, 8, shuffle=False)
+    sizes = [len(y) for _, y in train]
+    assert sizes == [25, 25, 10] and len(train) == 3  # last partial batch kept
+    X, y = next(iter(test))
+    assert X.shape == (8, 1, 28, 28) and X.dtype == torch.float32
+    assert torch.equal(X[:, 0], d.test_images[:8].float() / 255)  # ToTensor's scaling, in order
+    assert torch.equal(y, d.test_labels[:8])
+    ys = torch.cat([y for _, y in train])
+    assert sorted(ys.tolist()) == sorted(d.train_labels.tolist())
+    assert ys.tolist() != torch.cat([y for _, y in train]).tolist()  # a new order each epoch
+    resized = TensorLoader(d.test_images, d.test_labels, 4, shuffle=False, resize=14)
+    assert next(iter(resized))[0].shape == (4, 1, 14, 14)
+
+
+def test_book_loader_matches_fast_loader(small_data_dir):
+    d = read_folder(small_data_dir)
+    _, book_test = make_loaders(d, 8, loader="book", num_workers=0)
+    _, fast_test = make_loaders(d, 8, loader="fast")
+    for (Xb, yb), (Xf, yf) in zip(book_test, fast_test):
+        assert torch.allclose(Xb, Xf) and torch.equal(yb, yf)
+    assert len(book_test) == len(fast_test) == 3
