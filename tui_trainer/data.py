@@ -25,9 +25,7 @@ from typing import Iterator
 import torch
 
 from .errors import DataError
-
-TEXT_LABELS = ("t-shirt", "trouser", "pullover", "dress", "coat",
-               "sandal", "shirt", "sneaker", "bag", "ankle boot")
+from .labels import TEXT_LABELS
 
 # File stems in the order (train images, train labels, test images, test labels).
 SPLIT_FILES = {

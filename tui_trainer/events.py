@@ -88,6 +88,11 @@ class Control:
         self.stop = threading.Event()
         self.resume = threading.Event()   # set = running, clear = paused
         self.resume.set()
+        self.save = threading.Event()     # set = write a checkpoint at the next batch
+
+    def request_save(self) -> None:
+        """Ask the loop to write a checkpoint at the next batch it reports."""
+        self.save.set()
 
     def request_stop(self) -> None:
         """Ask the loop to stop at the next batch; also releases a pause."""

@@ -16,7 +16,8 @@ from .config import TrainConfig
 from .events import BatchEnd, Control, EpochEnd, Event, Message, RunEnded, RunStarted
 
 
-def _fmt_duration(seconds: float) -> str:
+def fmt_duration(seconds: float) -> str:
+    """Seconds as m:ss, or h:mm:ss past an hour."""
     seconds = max(0, int(seconds))
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
         else f"{seconds // 60}:{seconds % 60:02d}"
@@ -73,7 +74,7 @@ class ConsoleReporter:
         bar = "█" * filled + "░" * (self.width - filled)
         self.err.write(f"\r\x1b[2Kepoch {e.epoch}/{self.epochs} {bar} {e.batch}/{e.num_batches}"
                        f"  loss {e.loss:.4f}  acc {e.acc:.4f}  {e.examples_per_s:,.0f} img/s"
-                       f"  ETA {_fmt_duration(eta)}")
+                       f"  ETA {fmt_duration(eta)}")
         self.err.flush()
         self._bar_shown = True
 

@@ -281,6 +281,13 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
             def on_batch(batch: int, m: Accumulator, epoch=epoch, start=start,
                          start_batch=start_batch, done_before=done_before) -> None:
                 session.batch = batch
+                if control.save.is_set() and run is not None:
+                    control.save.clear()
+                    state = session.checkpoint_state()
+                    state["partial"] = [m[0], m[1], m[2]]
+                    state["partial_seconds"] = session.partial_seconds + time.perf_counter() - start
+                    path = run.save_checkpoint(state)
+                    listener(Message(f"checkpoint saved at epoch {epoch}, batch {batch}: {path}"))
                 if batch % report_every and batch != num_batches:
                     return
                 elapsed = time.perf_counter() - start

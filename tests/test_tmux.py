@@ -1,0 +1,123 @@
+"""The real `smtui` in tmux: keys sent with send-keys, the screen read with capture-pane."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None and not os.environ.get("CI"),
+                                reason="tmux not installed")
+
+
+class Tmux:
+    """A detached tmux session running one command."""
+
+    def __init__(self, command: str, width: int = 100, height: int = 30) -> None:
+        self.name = f"smtui-test-{uuid.uuid4().hex[:8]}"
+        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", str(width),
+                        "-y", str(height), command], check=True)
+
+    def screen(self) -> str:
+        r = subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True,
+                           text=True)
+        return r.stdout
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+
+    def resize(self, width: int, height: int) -> None:
+        subprocess.run(["tmux", "resize-window", "-t", self.name, "-x", str(width), "-y",
+                        str(height)], check=True)
+
+    def alive(self) -> bool:
+        return subprocess.run(["tmux", "has-session", "-t", self.name],
+                              capture_output=True).returncode == 0
+
+    def wait_for(self, text: str, timeout: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} never appeared; screen was:\n{self.screen()}")
+
+    def kill(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+
+
+def wait_exit(path, timeout: float = 10.0) -> str:
+    """The `EXIT=<code>` line the session writes when smtui has exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().strip():
+            return path.read_text().strip()
+        time.sleep(0.05)
+    raise AssertionError("smtui did not exit in time")
+
+
+@pytest.fixture
+def tmux_app(tmp_path):
+    sessions = []
+
+    def start(*args: str, width: int = 100, height: int = 30) -> Tmux:
+        env = f"SMTUI_NO_DOWNLOAD=1 SMTUI_CACHE_DIR={tmp_path}/cache TERM=xterm-256color"
+        cmd = f"cd {os.getcwd()} && {env} {sys.executable} -m tui_trainer {' '.join(args)} " \
+              f"--out {tmp_path}/runs; echo EXIT=$? > {tmp_path}/exit; sleep 1"
+        t = Tmux(cmd, width, height)
+        sessions.append(t)
+        return t
+
+    yield start
+    for t in sessions:
+        t.kill()
+
+
+def test_real_tui_trains_on_the_subset_and_quits(tmux_app, tmp_path):
+    t = tmux_app("--dataset", "subset", "--epochs", "2")
+    t.wait_for("Setup [1]")
+    t.wait_for("idle")                          # torch loaded in the background
+    t.keys("s")
+    t.wait_for("finished", timeout=120)
+    screen = t.wait_for("EMBEDDED SUBSET", timeout=15)   # once the warning toast has gone
+    assert "epoch 2/2" in screen
+    assert "train loss" in screen               # the curves' legend
+    t.keys("3")
+    screen = t.wait_for("class probabilities")
+    assert "✓" in screen or "✗" in screen
+    t.keys("n", "m", "Right", "Down")
+    t.resize(60, 20)
+    time.sleep(0.5)
+    t.resize(45, 12)
+    t.wait_for("Terminal too small")
+    t.resize(100, 30)
+    t.wait_for("class probabilities")
+    t.keys("?")
+    t.wait_for("smtui keys")
+    t.keys("Escape")
+    time.sleep(0.5)   # an Escape followed at once by q would read as Alt+q
+    t.keys("q")
+    assert wait_exit(tmp_path / "exit") == "EXIT=0"
+    run_dir = next((tmp_path / "runs").iterdir())
+    assert (run_dir / "checkpoint.pt").is_file()
+
+
+def test_real_tui_quit_mid_run_is_quick_and_keeps_the_run(tmux_app, tmp_path):
+    t = tmux_app("--dataset", "subset", "--epochs", "500", "--batch-size", "8")
+    t.wait_for("idle")
+    t.keys("s")
+    t.wait_for("training")
+    time.sleep(1.0)
+    start = time.monotonic()
+    t.keys("q")
+    assert wait_exit(tmp_path / "exit") == "EXIT=0"
+    assert time.monotonic() - start < 2.0
+    run_dir = next((tmp_path / "runs").iterdir())
+    assert (run_dir / "checkpoint.pt").is_file()
+    assert '"state": "stopped"' in (run_dir / "status.json").read_text()

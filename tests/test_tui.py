@@ -1,0 +1,203 @@
+"""The TUI driven by Textual's Pilot: runs, controls, validation, layout, and SVG snapshots."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from idxdata import write_small_idx
+from tui_trainer.config import TrainConfig
+from tui_trainer.runs import load_checkpoint
+from tui_trainer.ui.app import SmtuiApp
+from tui_trainer.ui.curves import CurvesPanel, downsample
+from tui_trainer.ui.form import ConfigForm
+from tui_trainer.ui.predictions import PredictionsPanel, SampleGrid
+from tui_trainer.ui.status import StatusBar
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> Path:
+    folder = tmp_path / "idx"
+    write_small_idx(folder, n_train=2000, n_test=50)
+    return folder
+
+
+def make_app(data_dir, tmp_path, **kw) -> SmtuiApp:
+    base = dict(data_dir=str(data_dir), out=str(tmp_path / "runs"), batch_size=16, epochs=2,
+                lr=0.5, device="cpu")
+    return SmtuiApp(TrainConfig(**{**base, **kw}))
+
+
+async def wait_for(pilot, predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await pilot.pause(0.05)
+
+
+async def test_start_to_epoch_end_updates_curves_and_predictions(data_dir, tmp_path):
+    app = make_app(data_dir, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.last_status == "finished")
+        curves = app.query_one(CurvesPanel)
+        assert curves.series["test acc"][0] == [1, 2]
+        xs = curves.series["train loss"][0]
+        assert any(0 < x < 1 for x in xs)  # points inside the first epoch, at fractions
+        grid = app.query_one(SampleGrid)
+        assert len(grid.images) > 0 and len(grid.images[0]) == 14
+        assert grid.trues[:4] == [0, 1, 2, 3]  # the book's predict_ch3: first test images
+        assert not app.query_one(ConfigForm).disabled
+        run_dir = next((tmp_path / "runs").iterdir())
+        assert load_checkpoint(run_dir)["epoch"] == 2
+
+
+async def test_form_locked_during_run_and_start_twice(data_dir, tmp_path):
+    app = make_app(data_dir, tmp_path, epochs=500, batch_size=4)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.query_one(StatusBar).state == "training")
+        assert app.query_one(ConfigForm).disabled
+        await pilot.press("s")   # a second start is refused, not a second run
+        await pilot.pause(0.2)
+        assert len([w for w in app.workers if w.group == "train"]) == 1
+        await pilot.press("x")
+        await wait_for(pilot, lambda: app.last_status == "stopped")
+        assert not app.query_one(ConfigForm).disabled
+        assert len(list((tmp_path / "runs").iterdir())) == 1
+
+
+async def test_pause_and_resume(data_dir, tmp_path):
+    app = make_app(data_dir, tmp_path, epochs=500, batch_size=4)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.query_one(StatusBar).state == "training")
+        await pilot.press("space")
+        assert app.query_one(StatusBar).state == "paused"
+        await pilot.pause(0.3)
+        before = list(app.query_one(CurvesPanel).series["train loss"][0])
+        await pilot.pause(0.5)
+        assert app.query_one(CurvesPanel).series["train loss"][0] == before  # no progress
+        await pilot.press("space")
+        await wait_for(pilot, lambda: len(app.query_one(CurvesPanel).series["train loss"][0])
+                       > len(before))
+        await pilot.press("x")
+        await wait_for(pilot, lambda: app.last_status == "stopped")
+
+
+async def test_stop_saves_a_checkpoint(data_dir, tmp_path):
+    app = make_app(data_dir, tmp_path, epochs=500, batch_size=4)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.query_one(StatusBar).state == "training")
+        await pilot.press("x")
+        await wait_for(pilot, lambda: app.last_status == "stopped")
+        state = load_checkpoint(next((tmp_path / "runs").iterdir()))
+        assert state["epoch"] < 500
+
+
+async def test_quit_mid_run_exits_within_two_seconds(data_dir, tmp_path):
+    app = make_app(data_dir, tmp_path, epochs=500, batch_size=4)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.query_one(StatusBar).state == "training")
+        start = time.monotonic()
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running, timeout=5)
+        assert time.monotonic() - start < 2.0
+    state = load_checkpoint(next((tmp_path / "runs").iterdir()))  # nothing lost
+    assert state["epoch"] < 500
+
+
+async def test_invalid_input_shows_why_and_blocks_start(data_dir, tmp_path):
+    app = make_app(data_dir, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        lr = app.query_one("#field-lr")
+        lr.value = "abc"
+        await pilot.pause()
+        assert "not a number" in str(app.query_one("#help-lr").render())
+        assert app.query_one("#start").disabled
+        lr.value = "-1"
+        await pilot.pause()
+        assert "positive" in str(app.query_one("#help-lr").render())
+        app.set_focus(None)
+        await pilot.press("s")
+        await pilot.pause(0.2)
+        assert not app.running and not (tmp_path / "runs").exists()
+        lr.value = "0.05"
+        await pilot.pause()
+        assert not app.query_one("#start").disabled
+
+
+async def test_command_line_prefills_the_form(data_dir, tmp_path):
+    app = make_app(data_dir, tmp_path, lr=0.05, model="mlp")
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert app.query_one("#field-lr").value == "0.05"
+        assert app.query_one("#field-model").value == "mlp"
+        config, errors = app.query_one(ConfigForm).read()
+        assert errors == {} and config.lr == 0.05
+
+
+async def test_reset_and_misclassified_toggle_and_new_samples(data_dir, tmp_path):
+    app = make_app(data_dir, tmp_path, epochs=1, lr=0.01)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.last_status == "finished")
+        panel = app.query_one(PredictionsPanel)
+        first = list(panel.indices)
+        await pilot.press("n")
+        assert panel.indices != first
+        await pilot.press("m")
+        grid = app.query_one(SampleGrid)
+        assert all(t != p for t, p in zip(grid.trues, grid.preds))
+        await pilot.press("r")
+        assert app.query_one(CurvesPanel).series["test acc"] == ([], [])
+        assert panel.probs is None
+
+
+async def test_too_small_terminal_shows_a_notice(data_dir, tmp_path):
+    app = make_app(data_dir, tmp_path)
+    async with app.run_test(size=(50, 15)) as pilot:
+        await pilot.pause()
+        assert app.screen.has_class("-narrow") and app.screen.has_class("-short")
+        assert "Terminal too small" in str(app.query_one("#too-small").render())
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert not app.screen.has_class("-narrow") and not app.screen.has_class("-short")
+
+
+async def test_help_screen_opens_and_closes(data_dir, tmp_path):
+    app = make_app(data_dir, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.set_focus(None)
+        await pilot.press("question_mark")
+        assert app.screen.__class__.__name__ == "HelpScreen"
+        await pilot.press("escape")
+        assert app.screen.__class__.__name__ != "HelpScreen"
+
+
+def test_downsample_keeps_last_and_drops_non_finite():
+    xs = list(range(1000))
+    ys = [float(i) for i in range(1000)]
+    ys[10] = float("inf")
+    dx, dy = downsample(xs, ys, limit=100)
+    assert len(dx) == 100 and dx[-1] == 999 and float("inf") not in dy
+
+
+async def _core_loaded(pilot):
+    await wait_for(pilot, lambda: pilot.app.query_one(StatusBar).state == "idle")
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_snapshot_setup_screen(snap_compare, size, tmp_path):
+    config = TrainConfig(device="cpu", out="runs")
+    assert snap_compare(SmtuiApp(config), terminal_size=size, run_before=_core_loaded)
+
+
+def test_snapshot_help_screen(snap_compare):
+    assert snap_compare(SmtuiApp(TrainConfig(device="cpu")), press=["tab", "tab", "question_mark"],
+                        terminal_size=(80, 24), run_before=_core_loaded)

@@ -1,0 +1,368 @@
+"""The smtui Textual application: the book's Animator and predict_ch3, live in a terminal.
+
+The app drives the core's `train.fit` in a thread worker. The worker's listener posts every event
+as a `TrainingEvent` message (progress updates collapse when the UI is busy); state changes happen
+in handlers on the main thread. torch is imported in the background after the first paint, so the
+window is usable at once. Stop, pause and checkpoint requests reach the loop through a `Control`.
+"""
+
+from __future__ import annotations
+
+import time
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Header, RichLog, Static, TabbedContent, TabPane
+
+from ..config import TrainConfig
+from ..events import BatchEnd, Control, EpochEnd, Message, RunEnded, RunStarted
+from .curves import CurvesPanel
+from .form import ConfigForm
+from .messages import CoreLoaded, TrainingEvent, TrainingFailed
+from .predictions import PredictionsPanel, SampleGrid
+from .status import StatusBar
+
+MIN_WIDTH, MIN_HEIGHT = 60, 20
+REDRAW_S = 0.5          # curves redraw at most twice a second
+PROGRESS_POST_S = 0.1   # the worker posts progress at most ten times a second
+
+HELP = """\
+[b]smtui keys[/b]
+
+  s       start training with the form's settings
+  space   pause / resume
+  x       stop (a checkpoint of that exact point is saved)
+  r       reset: stop, clear curves and predictions, unlock the form
+  n       draw new sample images
+  m       show only misclassified images (toggle)
+  c       save a checkpoint now
+  1-4     setup, curves, predictions, log tabs
+  ← ↑ → ↓ select an image (predictions tab); its probabilities show on the right
+  q       quit (stops the run and saves a checkpoint first)
+  ?       this help
+
+Press escape or ? to close."""
+
+
+class HelpScreen(ModalScreen):
+    """The key bindings, over the app."""
+
+    BINDINGS = [Binding("escape,question_mark,q", "app.pop_screen", "close")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen Static { width: 74; height: auto; border: round $accent; padding: 1 2;
+                        background: $surface; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static(HELP)
+
+
+class SmtuiApp(App):
+    """Configure, train and watch softmax regression on Fashion-MNIST."""
+
+    ENABLE_COMMAND_PALETTE = False
+    # Below the minimum size the screen gets -narrow or -short and shows a notice instead.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (MIN_WIDTH, "-wide-enough")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (MIN_HEIGHT, "-tall-enough")]
+    TITLE = "smtui"
+    SUB_TITLE = "softmax regression on Fashion-MNIST"
+    CSS = """
+    #too-small { display: none; width: 1fr; height: 1fr; content-align: center middle;
+                 text-align: center; color: $warning; }
+    Screen.-narrow #too-small, Screen.-short #too-small { display: block; }
+    Screen.-narrow #main, Screen.-narrow StatusBar, Screen.-narrow Footer,
+    Screen.-short #main, Screen.-short StatusBar, Screen.-short Footer { display: none; }
+    #main { height: 1fr; }
+    TabbedContent { height: 1fr; }
+    TabPane { padding: 0; }
+    RichLog { height: 1fr; }
+    """
+    BINDINGS = [
+        Binding("s", "start", "start"),
+        Binding("space", "pause", "pause"),
+        Binding("x", "stop", "stop"),
+        Binding("r", "reset", "reset"),
+        Binding("n", "new_samples", "new"),
+        Binding("m", "misclassified", "wrong"),
+        Binding("c", "save_checkpoint", "ckpt"),
+        Binding("q", "quit", "quit"),
+        Binding("question_mark", "help", "help", key_display="?"),
+        Binding("1", "tab('setup')", "setup", show=False),
+        Binding("2", "tab('curves')", "curves", show=False),
+        Binding("3", "tab('predictions')", "predictions", show=False),
+        Binding("4", "tab('log')", "log", show=False),
+        Binding("ctrl+c", "quit", "quit", show=False, priority=True),
+    ]
+
+    def __init__(self, config: TrainConfig | None = None, resume: str | None = None) -> None:
+        super().__init__()
+        self.config = config or TrainConfig()
+        self.resume = resume
+        self.control: Control | None = None
+        self.running = False
+        self.quitting = False
+        self.epochs = self.config.epochs
+        self.last_redraw = 0.0
+        self.run_dir: str | None = None
+        self.last_status = "idle"
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(f"Terminal too small.\nsmtui needs at least {MIN_WIDTH}x{MIN_HEIGHT}.\n"
+                     "Training goes on; enlarge the window, or q to quit.", id="too-small")
+        with Vertical(id="main"):
+            with TabbedContent(initial="setup"):
+                with TabPane("Setup [1]", id="setup"):
+                    yield ConfigForm(self.config, id="form")
+                with TabPane("Curves [2]", id="curves"):
+                    yield CurvesPanel(id="plot")
+                with TabPane("Predictions [3]", id="predictions"):
+                    yield PredictionsPanel(id="preds")
+                with TabPane("Log [4]", id="log"):
+                    yield RichLog(id="messages", markup=True, wrap=True)
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(CurvesPanel).reset(self.config.epochs)
+        self.query_one(CurvesPanel).redraw()
+        self.query_one(StatusBar).state = "loading torch…"
+        self.log_message("smtui ready. Edit the settings, then press s (or Start) to train.")
+        if self.resume:
+            self.log_message(f"Start resumes the run in {self.resume}.")
+        self.set_interval(REDRAW_S, self.redraw_curves)
+        self.load_core()
+
+    # ------------------------------------------------------------------ torch in the background
+    @work(thread=True, exit_on_error=False, group="core")
+    def load_core(self) -> None:
+        """Import torch and the core after the first paint."""
+        start = time.perf_counter()
+        import torch
+
+        from .. import train  # noqa: F401  (warm the import for the first run)
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.post_message(CoreLoaded(time.perf_counter() - start, device))
+
+    def on_core_loaded(self, message: CoreLoaded) -> None:
+        status = self.query_one(StatusBar)
+        status.device = self.config.device if self.config.device != "auto" else message.device
+        if not self.running:
+            status.state = "idle"
+        self.log_message(f"torch loaded in {message.seconds:.1f} s; device available: "
+                         f"{message.device}")
+
+    # ------------------------------------------------------------------ training
+    def action_start(self) -> None:
+        """Start a run with the form's config."""
+        if self.running:
+            self.notify("A run is already going on: stop (x) or reset (r) first.",
+                        severity="warning")
+            return
+        form = self.query_one(ConfigForm)
+        config, errors = form.read()
+        if config is None:
+            self.query_one(TabbedContent).active = "setup"
+            self.notify("Fix the invalid fields first: " + ", ".join(errors), severity="error")
+            return
+        self.config = config
+        self.running = True
+        self.control = Control()
+        form.disabled = True
+        self.epochs = config.epochs
+        self.query_one(CurvesPanel).reset(config.epochs)
+        self.query_one(StatusBar).state = "starting…"
+        self.query_one(TabbedContent).active = "curves"
+        self.log_message(f"Starting: {config.model}, {config.optimizer} lr {config.lr:g}, "
+                         f"batch {config.batch_size}, {config.epochs} epochs.")
+        self.train(config, self.resume, self.control)
+
+    @on(ConfigForm.StartPressed)
+    def on_start_pressed(self) -> None:
+        self.action_start()
+
+    @work(thread=True, exit_on_error=False, group="train")
+    def train(self, config: TrainConfig, resume: str | None, control: Control) -> None:
+        """The worker: prepare and fit, posting every event to the UI."""
+        from ..errors import SmtuiError
+        from ..train import fit, prepare
+
+        last_post = 0.0
+
+        def listener(event) -> None:
+            nonlocal last_post
+            if isinstance(event, BatchEnd):
+                now = time.monotonic()
+                if now - last_post < PROGRESS_POST_S and event.batch != event.num_batches:
+                    return
+                last_post = now
+            self.post_message(TrainingEvent(event))
+
+        try:
+            session = prepare(config, resume=resume)
+            if control.stop.is_set():
+                self.post_message(TrainingEvent(RunEnded("stopped", session.epoch,
+                                                         "stopped before the first batch")))
+                return
+            fit(session, listener, control)
+        except SmtuiError as exc:
+            self.post_message(TrainingFailed(str(exc)))
+        except Exception as exc:  # shown in the UI; the app keeps running
+            self.post_message(TrainingFailed(f"{type(exc).__name__}: {exc}"))
+
+    def on_training_event(self, message: TrainingEvent) -> None:
+        event = message.event
+        status = self.query_one(StatusBar)
+        curves = self.query_one(CurvesPanel)
+        if isinstance(event, RunStarted):
+            self.run_dir = event.run_dir
+            status.device, status.dataset, status.state = event.device, event.dataset, "training"
+            self.query_one(PredictionsPanel).set_data(event.test_images, event.test_labels)
+            self.log_message(f"Data: {event.dataset} Fashion-MNIST ({event.num_train} train / "
+                             f"{event.num_test} test) from {event.source}")
+            self.log_message(f"Run directory: {event.run_dir}")
+        elif isinstance(event, BatchEnd):
+            x = event.epoch - 1 + event.batch / event.num_batches
+            curves.add("train loss", x, event.loss)
+            curves.add("train acc", x, event.acc)
+            remaining = (self.epochs - event.epoch) * event.num_batches + \
+                (event.num_batches - event.batch)
+            per_batch = event.examples / max(event.examples_per_s, 1e-9) / max(event.batch, 1)
+            status.progress(event.epoch, self.epochs, event.batch, event.num_batches,
+                            event.examples_per_s, remaining * per_batch)
+        elif isinstance(event, EpochEnd):
+            curves.add("test acc", event.epoch, event.test_acc)
+            self.query_one(PredictionsPanel).update_predictions(event.test_probs)
+            self.log_message(f"epoch {event.epoch}/{self.epochs}: train loss "
+                             f"{event.train_loss:.4f}, train acc {event.train_acc:.4f}, "
+                             f"test acc {event.test_acc:.4f} ({event.seconds:.2f} s)")
+        elif isinstance(event, Message):
+            level = {"warning": "yellow", "error": "red"}.get(event.level)
+            self.log_message(f"[{level}]{event.text}[/]" if level else event.text)
+            if event.level != "info":
+                self.notify(event.text, severity=event.level, timeout=5)
+        elif isinstance(event, RunEnded):
+            self.finish_run(event.status, event.message)
+
+    def on_training_failed(self, message: TrainingFailed) -> None:
+        self.log_message(f"[red]error: {message.text}[/]")
+        self.notify(message.text, severity="error", timeout=10)
+        self.finish_run("failed", message.text)
+
+    def finish_run(self, state: str, text: str) -> None:
+        """Back to idle after a run ended, however it ended."""
+        self.running = False
+        self.control = None
+        self.last_status = state
+        self.query_one(StatusBar).state = state
+        self.query_one(ConfigForm).disabled = False
+        self.redraw_curves(force=True)
+        if state != "failed":
+            self.log_message(text)
+            if state in ("diverged",):
+                self.notify(text, severity="error", timeout=10)
+        if self.resume and state in ("finished", "stopped"):
+            self.resume = None if state == "finished" else self.run_dir
+        elif state == "stopped":
+            self.resume = None
+        if self.quitting:
+            self.exit()
+
+    def redraw_curves(self, force: bool = False) -> None:
+        """Redraw the plot when it changed (timer-driven: the rate stays bounded)."""
+        curves = self.query_one(CurvesPanel)
+        if force:
+            curves.dirty = True
+        curves.redraw()
+
+    def log_message(self, text: str) -> None:
+        """Add a line to the log tab."""
+        self.query_one("#messages", RichLog).write(f"[dim]{time.strftime('%H:%M:%S')}[/] {text}")
+
+    # ------------------------------------------------------------------ controls
+    def action_pause(self) -> None:
+        """Pause or resume the running loop."""
+        if not self.running or self.control is None:
+            self.notify("Nothing to pause: no run is going on.")
+            return
+        status = self.query_one(StatusBar)
+        if self.control.paused:
+            self.control.unpause()
+            status.state = "training"
+        else:
+            self.control.pause()
+            status.state = "paused"
+
+    def action_stop(self) -> None:
+        """Stop the run at the next batch (a checkpoint is written)."""
+        if not self.running or self.control is None:
+            self.notify("Nothing to stop: no run is going on.")
+            return
+        self.control.request_stop()
+        self.query_one(StatusBar).state = "stopping…"
+
+    def action_reset(self) -> None:
+        """Stop any run, clear curves and predictions, and unlock the form."""
+        if self.running and self.control is not None:
+            self.control.request_stop()
+        self.resume = None
+        self.query_one(CurvesPanel).reset(self.query_one(ConfigForm).initial.epochs)
+        self.redraw_curves(force=True)
+        self.query_one(PredictionsPanel).clear()
+        self.query_one(StatusBar).reset_progress()
+        self.query_one(TabbedContent).active = "setup"
+        self.log_message("Reset: curves and predictions cleared.")
+
+    def action_new_samples(self) -> None:
+        """Draw a new set of test images."""
+        self.query_one(PredictionsPanel).new_samples()
+
+    def action_misclassified(self) -> None:
+        """Toggle showing only misclassified images."""
+        panel = self.query_one(PredictionsPanel)
+        panel.misclassified_only = not panel.misclassified_only
+        self.notify("Showing only misclassified images." if panel.misclassified_only
+                    else "Showing all images.")
+
+    def action_save_checkpoint(self) -> None:
+        """Ask the loop for a checkpoint now; outside a run, say where the last one is."""
+        if self.running and self.control is not None:
+            self.control.request_save()
+            self.notify("Saving a checkpoint at the next batch.")
+        elif self.run_dir:
+            self.notify(f"Checkpoints are saved at each epoch end: {self.run_dir}/checkpoint.pt")
+        else:
+            self.notify("No run yet: nothing to save.")
+
+    def action_tab(self, tab: str) -> None:
+        """Switch to a tab."""
+        self.query_one(TabbedContent).active = tab
+        if tab == "predictions":
+            self.query_one(SampleGrid).focus()
+
+    def action_help(self) -> None:
+        """Show the key bindings."""
+        self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        """Quit; a running loop is stopped first (checkpoint saved), at most ~1.5 s later."""
+        if self.running and self.control is not None:
+            self.quitting = True
+            self.control.request_stop()
+            self.query_one(StatusBar).state = "stopping to quit…"
+            self.set_timer(1.5, self.exit)
+        else:
+            self.exit()
+
+
+def run_tui(config: TrainConfig, resume: str | None = None) -> int:
+    """Run the app until the user quits; returns the exit code."""
+    app = SmtuiApp(config, resume)
+    app.run()
+    return 0

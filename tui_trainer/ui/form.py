@@ -1,0 +1,145 @@
+"""The configuration panel: one row per TrainConfig field, validated as the user types.
+
+The rows are generated from the dataclass, so a new option appears here, on the command line and
+in config.json at once. Text goes through the same `parse_field` and `validate` as the CLI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.widgets import Button, Input, Label, Select, Static
+
+from ..config import FIELDS, PRESETS, TrainConfig, parse_field
+
+
+class ConfigForm(VerticalScroll):
+    """A form for every field of TrainConfig, with a Start button blocked by invalid values."""
+
+    DEFAULT_CSS = """
+    ConfigForm { padding: 0 1; }
+    ConfigForm .row { height: auto; min-height: 1; margin-bottom: 0; }
+    ConfigForm .row Label { width: 14; padding-top: 0; }
+    ConfigForm .row Input, ConfigForm .row Select { width: 22; }
+    ConfigForm .row .error { width: 1fr; color: $error; padding-left: 1; }
+    ConfigForm .row .help { width: 1fr; color: $text-muted; padding-left: 1; }
+    ConfigForm #buttons { height: auto; margin-top: 1; }
+    ConfigForm #buttons Button { margin-right: 2; }
+    ConfigForm #form-summary { color: $error; height: auto; }
+    """
+
+    class Changed(Message):
+        """The form's values changed: the parsed config (None when invalid) and the errors."""
+
+        def __init__(self, config: TrainConfig | None, errors: dict[str, str]) -> None:
+            super().__init__()
+            self.config = config
+            self.errors = errors
+
+    class StartPressed(Message):
+        """The user pressed Start with a valid config."""
+
+    def __init__(self, config: TrainConfig, **kw) -> None:
+        super().__init__(**kw)
+        self.initial = config
+        self.errors: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="row"):
+            yield Label("preset")
+            yield Select([(name, name) for name in PRESETS], prompt="custom", compact=True,
+                         id="preset", allow_blank=True)
+            yield Static("a named recipe; fills the fields below", classes="help")
+        for f in dataclasses.fields(TrainConfig):
+            value = getattr(self.initial, f.name)
+            with Horizontal(classes="row"):
+                yield Label(f.name.replace("_", " "))
+                choices = f.metadata.get("choices")
+                if choices:
+                    yield Select([(c, c) for c in choices], value=value, allow_blank=False,
+                                 compact=True, id=f"field-{f.name}")
+                else:
+                    yield Input("none" if value is None else str(value), compact=True,
+                                id=f"field-{f.name}")
+                yield Static(f.metadata["help"], classes="help", id=f"help-{f.name}")
+        yield Static("", id="form-summary")
+        with Horizontal(id="buttons"):
+            yield Button("Start (s)", variant="success", id="start")
+
+    def on_mount(self) -> None:
+        self.validate_form()
+
+    def read(self) -> tuple[TrainConfig | None, dict[str, str]]:
+        """Parse every field; returns (config or None, {field: reason})."""
+        values, errors = {}, {}
+        for name in FIELDS:
+            widget = self.query_one(f"#field-{name}")
+            if isinstance(widget, Select):
+                values[name] = widget.value
+            else:
+                try:
+                    values[name] = parse_field(name, widget.value)
+                except ValueError as exc:
+                    errors[name] = str(exc)
+        if errors:
+            return None, errors
+        config = TrainConfig(**values)
+        errors = config.validate()
+        return (None if errors else config), errors
+
+    def validate_form(self) -> None:
+        """Show each field's error next to it and block Start while any remains."""
+        config, self.errors = self.read()
+        for name, f in FIELDS.items():
+            help_widget = self.query_one(f"#help-{name}", Static)
+            if name in self.errors:
+                help_widget.update(self.errors[name])
+                help_widget.set_classes("error")
+            else:
+                help_widget.update(f.metadata["help"])
+                help_widget.set_classes("help")
+        self.query_one("#start", Button).disabled = bool(self.errors) or self.disabled
+        summary = self.query_one("#form-summary", Static)
+        summary.update(f"{len(self.errors)} invalid field(s): "
+                       + ", ".join(n.replace('_', ' ') for n in self.errors) if self.errors else "")
+        self.post_message(self.Changed(config, dict(self.errors)))
+
+    def set_values(self, config: TrainConfig) -> None:
+        """Fill every field from a config."""
+        for name in FIELDS:
+            value = getattr(config, name)
+            widget = self.query_one(f"#field-{name}")
+            if isinstance(widget, Select):
+                widget.value = value
+            else:
+                widget.value = "none" if value is None else str(value)
+        self.validate_form()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.validate_form()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        if event.select.id == "preset":
+            if event.value in PRESETS:
+                config, _ = self.read()
+                base = config or self.initial
+                self.set_values(base.replace(**{**dataclasses.asdict(TrainConfig()),
+                                                "data_dir": base.data_dir, "out": base.out,
+                                                "device": base.device, "dataset": base.dataset,
+                                                **PRESETS[event.value]}))
+            return
+        self.validate_form()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "start":
+            event.stop()
+            self.post_message(self.StartPressed())
+
+    def watch_disabled(self, disabled: bool) -> None:
+        if self.is_mounted:
+            self.query_one("#start", Button).disabled = disabled or bool(self.errors)
