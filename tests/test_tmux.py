@@ -20,8 +20,12 @@ class Tmux:
 
     def __init__(self, command: str, width: int = 100, height: int = 30) -> None:
         self.name = f"smtui-test-{uuid.uuid4().hex[:8]}"
+        # A clean environment, as a user's shell would give: under pytest's own variables the
+        # app inside tmux was seen to miss window resizes.
+        env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"),
+               "LANG": "C.UTF-8"}
         subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", str(width),
-                        "-y", str(height), command], check=True)
+                        "-y", str(height), command], check=True, env=env)
 
     def screen(self) -> str:
         r = subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True,
@@ -92,8 +96,9 @@ def test_real_tui_trains_on_the_subset_and_quits(tmux_app, tmp_path):
     screen = t.wait_for("class probabilities")
     assert "✓" in screen or "✗" in screen
     t.keys("n", "m", "Right", "Down")
+    time.sleep(1.0)
     t.resize(60, 20)
-    time.sleep(0.5)
+    time.sleep(1.0)
     t.resize(45, 12)
     t.wait_for("Terminal too small")
     t.resize(100, 30)

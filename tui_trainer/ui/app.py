@@ -129,9 +129,18 @@ class SmtuiApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(CurvesPanel).reset(self.config.epochs)
-        self.query_one(CurvesPanel).redraw()
-        self.query_one(StatusBar).state = "loading torch…"
+        # Widgets are looked up once: handlers that run while the app shuts down (a last
+        # message from the worker) then touch detached widgets instead of failing a query.
+        self.curves = self.query_one(CurvesPanel)
+        self.status_bar = self.query_one(StatusBar)
+        self.form = self.query_one(ConfigForm)
+        self.predictions = self.query_one(PredictionsPanel)
+        self.tabs = self.query_one(TabbedContent)
+        self.log_view = self.query_one("#messages", RichLog)
+        self.grid = self.query_one(SampleGrid)
+        self.curves.reset(self.config.epochs)
+        self.curves.redraw()
+        self.status_bar.state = "loading torch…"
         self.log_message("smtui ready. Edit the settings, then press s (or Start) to train.")
         if self.resume:
             self.log_message(f"Start resumes the run in {self.resume}.")
@@ -151,7 +160,7 @@ class SmtuiApp(App):
         self.post_message(CoreLoaded(time.perf_counter() - start, device))
 
     def on_core_loaded(self, message: CoreLoaded) -> None:
-        status = self.query_one(StatusBar)
+        status = self.status_bar
         status.device = self.config.device if self.config.device != "auto" else message.device
         if not self.running:
             status.state = "idle"
@@ -165,10 +174,10 @@ class SmtuiApp(App):
             self.notify("A run is already going on: stop (x) or reset (r) first.",
                         severity="warning")
             return
-        form = self.query_one(ConfigForm)
+        form = self.form
         config, errors = form.read()
         if config is None:
-            self.query_one(TabbedContent).active = "setup"
+            self.tabs.active = "setup"
             self.notify("Fix the invalid fields first: " + ", ".join(errors), severity="error")
             return
         self.config = config
@@ -176,9 +185,9 @@ class SmtuiApp(App):
         self.control = Control()
         form.disabled = True
         self.epochs = config.epochs
-        self.query_one(CurvesPanel).reset(config.epochs)
-        self.query_one(StatusBar).state = "starting…"
-        self.query_one(TabbedContent).active = "curves"
+        self.curves.reset(config.epochs)
+        self.status_bar.state = "starting…"
+        self.tabs.active = "curves"
         self.log_message(f"Starting: {config.model}, {config.optimizer} lr {config.lr:g}, "
                          f"batch {config.batch_size}, {config.epochs} epochs.")
         self.train(config, self.resume, self.control)
@@ -218,12 +227,11 @@ class SmtuiApp(App):
 
     def on_training_event(self, message: TrainingEvent) -> None:
         event = message.event
-        status = self.query_one(StatusBar)
-        curves = self.query_one(CurvesPanel)
+        status, curves = self.status_bar, self.curves
         if isinstance(event, RunStarted):
             self.run_dir = event.run_dir
             status.device, status.dataset, status.state = event.device, event.dataset, "training"
-            self.query_one(PredictionsPanel).set_data(event.test_images, event.test_labels)
+            self.predictions.set_data(event.test_images, event.test_labels)
             self.log_message(f"Data: {event.dataset} Fashion-MNIST ({event.num_train} train / "
                              f"{event.num_test} test) from {event.source}")
             self.log_message(f"Run directory: {event.run_dir}")
@@ -238,7 +246,7 @@ class SmtuiApp(App):
                             event.examples_per_s, remaining * per_batch)
         elif isinstance(event, EpochEnd):
             curves.add("test acc", event.epoch, event.test_acc)
-            self.query_one(PredictionsPanel).update_predictions(event.test_probs)
+            self.predictions.update_predictions(event.test_probs)
             self.log_message(f"epoch {event.epoch}/{self.epochs}: train loss "
                              f"{event.train_loss:.4f}, train acc {event.train_acc:.4f}, "
                              f"test acc {event.test_acc:.4f} ({event.seconds:.2f} s)")
@@ -260,8 +268,8 @@ class SmtuiApp(App):
         self.running = False
         self.control = None
         self.last_status = state
-        self.query_one(StatusBar).state = state
-        self.query_one(ConfigForm).disabled = False
+        self.status_bar.state = state
+        self.form.disabled = False
         self.redraw_curves(force=True)
         if state != "failed":
             self.log_message(text)
@@ -276,14 +284,14 @@ class SmtuiApp(App):
 
     def redraw_curves(self, force: bool = False) -> None:
         """Redraw the plot when it changed (timer-driven: the rate stays bounded)."""
-        curves = self.query_one(CurvesPanel)
+        curves = self.curves
         if force:
             curves.dirty = True
         curves.redraw()
 
     def log_message(self, text: str) -> None:
         """Add a line to the log tab."""
-        self.query_one("#messages", RichLog).write(f"[dim]{time.strftime('%H:%M:%S')}[/] {text}")
+        self.log_view.write(f"[dim]{time.strftime('%H:%M:%S')}[/] {text}")
 
     # ------------------------------------------------------------------ controls
     def action_pause(self) -> None:
@@ -291,7 +299,7 @@ class SmtuiApp(App):
         if not self.running or self.control is None:
             self.notify("Nothing to pause: no run is going on.")
             return
-        status = self.query_one(StatusBar)
+        status = self.status_bar
         if self.control.paused:
             self.control.unpause()
             status.state = "training"
@@ -305,27 +313,27 @@ class SmtuiApp(App):
             self.notify("Nothing to stop: no run is going on.")
             return
         self.control.request_stop()
-        self.query_one(StatusBar).state = "stopping…"
+        self.status_bar.state = "stopping…"
 
     def action_reset(self) -> None:
         """Stop any run, clear curves and predictions, and unlock the form."""
         if self.running and self.control is not None:
             self.control.request_stop()
         self.resume = None
-        self.query_one(CurvesPanel).reset(self.query_one(ConfigForm).initial.epochs)
+        self.curves.reset(self.form.initial.epochs)
         self.redraw_curves(force=True)
-        self.query_one(PredictionsPanel).clear()
-        self.query_one(StatusBar).reset_progress()
-        self.query_one(TabbedContent).active = "setup"
+        self.predictions.clear()
+        self.status_bar.reset_progress()
+        self.tabs.active = "setup"
         self.log_message("Reset: curves and predictions cleared.")
 
     def action_new_samples(self) -> None:
         """Draw a new set of test images."""
-        self.query_one(PredictionsPanel).new_samples()
+        self.predictions.new_samples()
 
     def action_misclassified(self) -> None:
         """Toggle showing only misclassified images."""
-        panel = self.query_one(PredictionsPanel)
+        panel = self.predictions
         panel.misclassified_only = not panel.misclassified_only
         self.notify("Showing only misclassified images." if panel.misclassified_only
                     else "Showing all images.")
@@ -342,9 +350,9 @@ class SmtuiApp(App):
 
     def action_tab(self, tab: str) -> None:
         """Switch to a tab."""
-        self.query_one(TabbedContent).active = tab
+        self.tabs.active = tab
         if tab == "predictions":
-            self.query_one(SampleGrid).focus()
+            self.grid.focus()
 
     def action_help(self) -> None:
         """Show the key bindings."""
@@ -355,7 +363,7 @@ class SmtuiApp(App):
         if self.running and self.control is not None:
             self.quitting = True
             self.control.request_stop()
-            self.query_one(StatusBar).state = "stopping to quit…"
+            self.status_bar.state = "stopping to quit…"
             self.set_timer(1.5, self.exit)
         else:
             self.exit()

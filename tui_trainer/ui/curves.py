@@ -13,6 +13,7 @@ import math
 from textual_plotext import PlotextPlot
 
 MAX_POINTS = 240
+LOSS_CAP = 2.5   # the first batches' loss (log 10 = 2.3) fits; a diverging loss is clipped
 
 
 def downsample(xs: list[float], ys: list[float], limit: int = MAX_POINTS) -> tuple[list, list]:
@@ -55,23 +56,30 @@ class CurvesPanel(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title("train loss, train acc, test acc")
+        plt.title("loss (left axis) · accuracy (right axis)")
         plt.xlabel("epoch")
-        top = 1.0
-        colors = {"train loss": "blue", "train acc": "magenta+", "test acc": "green"}
+        top, low_acc = 1.0, 0.3
+        styles = {"train loss": ("left", "blue+"), "train acc": ("right", "magenta+"),
+                  "test acc": ("right", "green+")}
         for name, (xs, ys) in self.series.items():
             xs, ys = downsample(xs, ys)
             if not xs:
                 continue
-            if name == "train loss":
-                top = max(top, min(max(ys), 2.5))
-                ys = [min(y, 2.5) for y in ys]
-            marker = "hd" if name != "test acc" else "dot"
-            plt.plot(xs, ys, label=name, color=colors.get(name), marker=marker)
+            side, color = styles.get(name, ("right", None))
+            if side == "left":
+                top = max(top, min(max(ys), LOSS_CAP))
+                ys = [min(y, LOSS_CAP) for y in ys]
+            else:
+                # The book's Animator starts its y axis at 0.3; early running accuracies
+                # below it sit on the axis instead of squashing the interesting range.
+                ys = [max(y, low_acc) for y in ys]
+            plt.plot(xs, ys, label=name, color=color, marker="braille", yside=side)
         for label, xs, ys in self.overlays:
             xs, ys = downsample(xs, ys)
             if xs:
-                plt.plot(xs, ys, label=label, marker="dot")
+                plt.plot(xs, [max(y, low_acc) for y in ys], label=label, marker="braille",
+                         yside="right")
         plt.xlim(0, max(1, self.epochs))
-        plt.ylim(0, top)
+        plt.ylim(0, top, yside="left")
+        plt.ylim(low_acc, 1.0, yside="right")
         self.refresh()

@@ -1,0 +1,42 @@
+"""Save SVG screenshots of the app after a real run, for the README: `make screenshots`.
+
+    python -m tui_trainer.ui.screenshot [OUT_DIR] [--epochs N]
+
+Trains the book's model in the app (the same worker and loop as `smtui`), then saves the curves
+and predictions tabs as SVG files, which Textual renders exactly as the terminal shows them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+from ..config import TrainConfig
+from .app import SmtuiApp
+
+
+async def take(out_dir: Path, epochs: int = 10, size: tuple[int, int] = (110, 34)) -> list[Path]:
+    """Run the app headlessly through a training run and save two screenshots."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as runs:
+        app = SmtuiApp(TrainConfig(epochs=epochs, out=runs))
+        async with app.run_test(size=size) as pilot:
+            await pilot.press("s")
+            while app.running or app.last_status == "idle":
+                await pilot.pause(0.2)
+            await pilot.pause(1.0)
+            paths = []
+            for tab, name in (("curves", "screenshot-curves.svg"),
+                              ("predictions", "screenshot-predictions.svg")):
+                app.action_tab(tab)
+                await pilot.pause(0.5)
+                paths.append(Path(app.save_screenshot(name, str(out_dir))))
+            return paths
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("assets")
+    for path in asyncio.run(take(target)):
+        print(f"wrote {path}")
