@@ -68,6 +68,9 @@ def test_stable_and_naive_scratch_agree_on_moderate_inputs():
     X, y = torch.rand(4, 1, 28, 28), torch.tensor([0, 3, 5, 9])
     assert torch.allclose(naive.loss(naive.net(X), y), stable.loss(stable.net(X), y), atol=1e-6)
     assert torch.allclose(naive.probs(naive.net(X)), stable.probs(stable.net(X)), atol=1e-6)
+    # The fused loss the stable model trains with is the written-out LogSumExp form.
+    O = stable.net(X)
+    assert torch.allclose(stable.loss(O, y), cross_entropy_stable(O, y), atol=1e-6)
 
 
 def test_concise_and_mlp():

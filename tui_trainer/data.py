@@ -242,17 +242,24 @@ class TensorLoader:
         return len(self.labels)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        images, labels = self.images, self.labels
-        if self.shuffle:
-            order = torch.randperm(len(labels), generator=self.generator).to(labels.device)
-            images, labels = images[order], labels[order]  # one gather an epoch; batches are views
-        for start in range(0, len(labels), self.batch_size):
-            X = images[start:start + self.batch_size].unsqueeze(1).float().div_(255)
+        n = len(self.labels)
+        order = torch.randperm(n, generator=self.generator).to(self.labels.device) \
+            if self.shuffle else None
+        for start in range(0, n, self.batch_size):
+            if order is None:
+                images = self.images[start:start + self.batch_size]
+                labels = self.labels[start:start + self.batch_size]
+            else:
+                # Gather one batch at a time: cheaper than permuting the whole split, which
+                # allocates (and page-faults) a fresh copy every epoch.
+                idx = order[start:start + self.batch_size]
+                images, labels = self.images.index_select(0, idx), self.labels.index_select(0, idx)
+            X = images.unsqueeze(1).float().div_(255)
             if self.resize:
                 X = torch.nn.functional.interpolate(X, size=(self.resize, self.resize),
                                                     mode="bilinear", antialias=True,
                                                     align_corners=False)
-            yield X, labels[start:start + self.batch_size]
+            yield X, labels
 
 
 def torchvision_root(folder: Path, subset: bool) -> Path:

@@ -99,7 +99,8 @@ def train_epoch(net, train_iter, loss, updater, *, device: torch.device | None =
 
 def _check_finite(pending: list[tuple[int, torch.Tensor]]) -> None:
     """Read back the pending batch losses (one sync) and raise at the first non-finite one."""
-    values = torch.stack([v for _, v in pending]).tolist()
+    values = [pending[0][1].item()] if len(pending) == 1 else \
+        torch.stack([v for _, v in pending]).tolist()
     for (batch, _), value in zip(pending, values):
         if not math.isfinite(value):
             raise NonFiniteLoss(batch, value)

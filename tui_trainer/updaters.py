@@ -16,7 +16,7 @@ def sgd(params, lr: float, batch_size: int) -> None:
     """The book's minibatch SGD: p -= lr * p.grad / batch_size, then zero the gradient."""
     with torch.no_grad():
         for param in params:
-            param -= lr * param.grad / batch_size
+            param.add_(param.grad, alpha=-lr / batch_size)  # in place, no temporaries
             param.grad.zero_()
 
 

@@ -109,6 +109,7 @@ class SmtuiApp(App):
         self.last_redraw = 0.0
         self.run_dir: str | None = None
         self.last_status = "idle"
+        self.resetting = False   # after a reset, the stopping run's last events are dropped
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -227,6 +228,8 @@ class SmtuiApp(App):
 
     def on_training_event(self, message: TrainingEvent) -> None:
         event = message.event
+        if self.resetting and not isinstance(event, RunEnded):
+            return
         status, curves = self.status_bar, self.curves
         if isinstance(event, RunStarted):
             self.run_dir = event.run_dir
@@ -267,6 +270,7 @@ class SmtuiApp(App):
         """Back to idle after a run ended, however it ended."""
         self.running = False
         self.control = None
+        self.resetting = False
         self.last_status = state
         self.status_bar.state = state
         self.form.disabled = False
@@ -319,6 +323,7 @@ class SmtuiApp(App):
         """Stop any run, clear curves and predictions, and unlock the form."""
         if self.running and self.control is not None:
             self.control.request_stop()
+            self.resetting = True
         self.resume = None
         self.curves.reset(self.form.initial.epochs)
         self.redraw_curves(force=True)

@@ -1,0 +1,1 @@
+"""smtui benchmarks: `python -m benchmarks` (see __main__.py)."""

@@ -1,0 +1,311 @@
+"""smtui's benchmarks, measured side by side in one run: `make bench` (python -m benchmarks).
+
+    python -m benchmarks [--quick] [--readme] [--out benchmarks/results]
+
+Measures, on the full Fashion-MNIST:
+  1. epoch time of smtui's default path against the book's code as written (torchvision,
+     ToTensor, DataLoader with 4 workers) and against a bare loop (the same math inline on
+     in-memory tensors: autograd, the book's sgd, nothing around it);
+  2. training throughput in the TUI against headless, same config, while the curves redraw;
+  3. start-up: `smtui --help`, the TUI's first paint, the first trained batch headless;
+  4. peak RSS of a 10-epoch headless run;
+  5. test accuracy of each model and preset.
+Prints a table, saves it with the machine's description as JSON, and with --readme rewrites the
+table in README.md. Ratios, not absolute times, are what carry from one machine to another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from tui_trainer import data as data_mod
+from tui_trainer.config import PRESETS, TrainConfig
+from tui_trainer.events import BatchEnd, Control, EpochEnd
+from tui_trainer.metrics import Accumulator, accuracy, evaluate_accuracy
+from tui_trainer.models import cross_entropy, softmax
+from tui_trainer.train import fit, prepare
+from tui_trainer.updaters import sgd
+
+ROOT = Path(__file__).resolve().parent.parent
+SMTUI = [sys.executable, "-m", "tui_trainer"]
+
+
+def machine() -> dict:
+    """What the numbers were measured on."""
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+            "gpu": gpu, "date": time.strftime("%Y-%m-%d")}
+
+
+# ------------------------------------------------------------------------------ 1. epoch time
+
+def book_epochs(data: data_mod.FashionMNIST, epochs: int, device: torch.device) -> list[float]:
+    """The book's train_ch3 as written (minus the plot): DataLoader, ToTensor, Accumulator."""
+    from pathlib import Path as _P
+    root = data_mod.torchvision_root(_P(data.source), data.subset)
+    train_iter, test_iter = data_mod.load_data_fashion_mnist(256, root=root, num_workers=4)
+    torch.manual_seed(0)
+    W = torch.normal(0, 0.01, size=(784, 10), requires_grad=True, device=device)
+    b = torch.zeros(10, requires_grad=True, device=device)
+
+    def net(X):
+        return softmax(torch.matmul(X.reshape((-1, W.shape[0])), W) + b)
+
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        metric = Accumulator(3)
+        for X, y in train_iter:
+            X, y = X.to(device), y.to(device)
+            y_hat = net(X)
+            l = cross_entropy(y_hat, y)
+            l.sum().backward()
+            sgd([W, b], 0.1, X.shape[0])
+            metric.add(float(l.sum()), accuracy(y_hat, y), y.numel())
+        evaluate_accuracy(net, ((X.to(device), y.to(device)) for X, y in test_iter))
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def bare_epochs(data: data_mod.FashionMNIST, epochs: int, device: torch.device) -> list[float]:
+    """The same math inline on in-memory float tensors: no loader, no events, no files."""
+    X_all = (data.train_images.reshape(-1, 784).float() / 255).to(device)
+    y_all = data.train_labels.to(device)
+    X_test = (data.test_images.reshape(-1, 784).float() / 255).to(device)
+    y_test = data.test_labels.to(device)
+    torch.manual_seed(0)
+    W = torch.normal(0, 0.01, size=(784, 10), requires_grad=True, device=device)
+    b = torch.zeros(10, requires_grad=True, device=device)
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        order = torch.randperm(len(y_all), device=device)
+        loss_sum, correct = 0.0, 0.0
+        for i in range(0, len(order), 256):
+            idx = order[i:i + 256]
+            X, y = X_all[idx], y_all[idx]
+            y_hat = softmax(X @ W + b)
+            l = -torch.log(y_hat[range(len(y)), y])
+            l.sum().backward()
+            sgd([W, b], 0.1, len(y))
+            loss_sum += float(l.sum())
+            correct += accuracy(y_hat, y)
+        with torch.no_grad():
+            float((softmax(X_test @ W + b).argmax(1) == y_test).float().mean())
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def smtui_epochs(data, config: TrainConfig) -> list[float]:
+    """Epoch times (train + test evaluation) of `fit` as both drivers use it."""
+    times: list[float] = []
+    session = prepare(config, data=data, create_run=False)
+    fit(session, lambda e: times.append(e.seconds) if isinstance(e, EpochEnd) else None)
+    return times
+
+
+def steady(times: list[float]) -> float:
+    """Median epoch time without the first (warm-up) epoch when there are several."""
+    return statistics.median(times[1:] if len(times) > 2 else times)
+
+
+# ------------------------------------------------------------------------------ 2. TUI overhead
+
+def tui_throughput(config: TrainConfig) -> tuple[float, float]:
+    """(images/s while training in the app, curves redraws per second), headless app."""
+    from tui_trainer.ui.app import SmtuiApp
+    from tui_trainer.ui.curves import CurvesPanel
+
+    redraws: list[float] = []
+    original = CurvesPanel.redraw
+
+    def counting(self) -> None:
+        if self.dirty:
+            redraws.append(time.perf_counter())
+        original(self)
+
+    CurvesPanel.redraw = counting
+    async def run() -> None:
+        app = SmtuiApp(config)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("s")
+            while app.running or app.last_status == "idle":
+                await pilot.pause(0.1)
+
+    try:
+        asyncio.run(run())
+    finally:
+        CurvesPanel.redraw = original
+    run_dir = next(Path(config.out).iterdir())
+    epochs = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    seconds = steady([e["seconds"] for e in epochs])
+    span = (redraws[-1] - redraws[0]) if len(redraws) > 1 else 0.0
+    return 60000 / seconds if epochs else 0.0, (len(redraws) - 1) / span if span else 0.0
+
+
+# ------------------------------------------------------------------------------ 3-4. processes
+
+def wall(cmd: list[str], repeat: int = 5) -> float:
+    """Median wall time of a command."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(cmd, capture_output=True, check=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+FIRST_PAINT = """
+import sys, time
+from tui_trainer.ui.app import SmtuiApp
+class Probe(SmtuiApp):
+    def on_ready(self):
+        print(time.time()); self.exit()
+Probe().run(headless=True, size=(100, 30))
+"""
+
+FIRST_BATCH = """
+import time
+from tui_trainer.config import TrainConfig
+from tui_trainer.events import BatchEnd, Control
+from tui_trainer.train import fit, prepare
+control = Control()
+def listener(e):
+    if isinstance(e, BatchEnd) and not control.stop.is_set():
+        print(time.time()); control.request_stop()
+fit(prepare(TrainConfig(epochs=1), create_run=False), listener, control)
+"""
+
+
+def time_to_print(script: str, repeat: int = 3) -> float:
+    """Median seconds from starting Python to the timestamp the script prints."""
+    times = []
+    for _ in range(repeat):
+        start = time.time()
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                             check=True).stdout
+        times.append(float(out.strip().splitlines()[0]) - start)
+    return statistics.median(times)
+
+
+def peak_rss_mb(args: list[str]) -> float:
+    """Peak resident memory of a child process, in MB."""
+    code = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
+            "capture_output=True); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                         check=True).stdout
+    return int(out.strip()) / 1024
+
+
+# ------------------------------------------------------------------------------ report
+
+def run(quick: bool) -> dict:
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    data = data_mod.load_fashion_mnist(dataset="full")
+    results: dict = {"machine": machine(), "device": str(device), "rows": []}
+    rows = results["rows"]
+
+    def row(name: str, value: float, unit: str, target: str = "", note: str = "") -> None:
+        rows.append({"measure": name, "value": value, "unit": unit, "target": target,
+                     "note": note})
+        print(f"  {name:<46} {value:>10.3f} {unit:<8} {target:<14} {note}", flush=True)
+
+    base = TrainConfig(device=str(device), epochs=2 if quick else 4)
+    print(f"smtui benchmarks on {results['machine']['cpu']} ({device})", flush=True)
+    ours = steady(smtui_epochs(data, base))
+    bare = steady(bare_epochs(data, 2 if quick else 4, device))
+    book = steady(book_epochs(data, 1 if quick else 2, device))
+    row("epoch, smtui default path", ours, "s")
+    row("epoch, bare inline loop", bare, "s")
+    row("epoch, book's code as written", book, "s")
+    row("speed-up over the book's code", book / ours, "x", ">= 30")
+    row("smtui epoch / bare loop epoch", ours / bare, "ratio", "<= 1 (aim 0.6)")
+
+    tui_config = base.replace(epochs=3 if quick else 8, out=tempfile.mkdtemp())
+    headless_ips = 60000 / steady(smtui_epochs(data, tui_config.replace(out=tempfile.mkdtemp())))
+    tui_ips, redraw_hz = tui_throughput(tui_config)
+    row("images/s headless", headless_ips, "img/s")
+    row("images/s in the TUI", tui_ips, "img/s")
+    row("TUI / headless throughput", tui_ips / headless_ips, "ratio", ">= 0.85")
+    row("curves redraws while training", redraw_hz, "per s", ">= 2")
+
+    row("smtui --help", wall(SMTUI + ["--help"]), "s", "< 0.5")
+    row("TUI first paint (Ready event)", time_to_print(FIRST_PAINT), "s", "< 1.5")
+    row("headless: first trained batch", time_to_print(FIRST_BATCH), "s")
+    with tempfile.TemporaryDirectory() as out:
+        row("peak RSS, 10-epoch headless run",
+            peak_rss_mb(SMTUI + ["--no-ui", "--out", out, "--device", str(device)]), "MB",
+            "< 1200")
+
+    for name, target in (("book", ">= 0.83"), ("linear-tuned", ">= 0.85"), ("mlp", ">= 0.88")):
+        config = TrainConfig(device=str(device)).replace(**PRESETS[name])
+        if quick:
+            config = config.replace(epochs=2)
+        start = time.perf_counter()
+        session = prepare(config, data=data, create_run=False)
+        fit(session, lambda e: None)
+        acc = session.history[-1]["test_acc"]
+        row(f"test acc, preset {name} ({config.model})", acc, "", target,
+            f"{config.epochs} epochs in {time.perf_counter() - start:.1f} s")
+    return results
+
+
+def table(results: dict) -> str:
+    """The results as a Markdown table."""
+    m = results["machine"]
+    lines = [f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores, torch {m['torch']}, "
+             f"device {results['device']}{', ' + m['gpu'] if m['gpu'] else ''}).", "",
+             "| measure | value | target | note |", "|---|---|---|---|"]
+    for r in results["rows"]:
+        value = f"{r['value']:.3f} {r['unit']}".strip() if r["unit"] != "img/s" else \
+            f"{r['value']:,.0f} img/s"
+        lines.append(f"| {r['measure']} | {value} | {r['target']} | {r['note']} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer epochs (a smoke test)")
+    parser.add_argument("--readme", action="store_true", help="rewrite README.md's table")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    args = parser.parse_args()
+    results = run(args.quick)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"latest-{results['device'].split(':')[0]}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nsaved {path}\n\n{table(results)}")
+    if args.readme and not args.quick:
+        readme = ROOT / "README.md"
+        text = readme.read_text()
+        start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+        if start in text and end in text:
+            head, rest = text.split(start, 1)
+            _, tail = rest.split(end, 1)
+            readme.write_text(f"{head}{start}\n{table(results)}\n{end}{tail}")
+            print("README.md updated")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""The TUI under stress: divergence, quit while evaluating, stop-start, reset mid-run, key mashing."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+
+import pytest
+
+from idxdata import write_small_idx
+from test_tui import make_app, wait_for
+from tui_trainer import train as train_mod
+from tui_trainer.ui.form import ConfigForm
+from tui_trainer.ui.status import StatusBar
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    folder = tmp_path / "idx"
+    write_small_idx(folder, n_train=2000, n_test=50)
+    return folder
+
+
+async def test_divergence_is_shown_and_the_app_stays_responsive(data_dir, tmp_path):
+    app = make_app(data_dir, tmp_path, softmax="naive", lr=1e4, epochs=3)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.last_status == "diverged")
+        assert app.query_one(StatusBar).state == "diverged"
+        assert not app.query_one(ConfigForm).disabled
+        await pilot.press("2", "3", "4", "1")      # still answering keys
+        assert app.tabs.active == "setup"
+        status = json.loads(next((tmp_path / "runs").iterdir()).joinpath("status.json").read_text())
+        assert status["state"] == "diverged" and "--softmax stable" in status["message"]
+
+
+async def test_quit_while_evaluating(data_dir, tmp_path, monkeypatch):
+    evaluating = threading.Event()
+    real = train_mod.predict_probs
+
+    def slow(*args, **kw):
+        evaluating.set()
+        time.sleep(0.3)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(train_mod, "predict_probs", slow)
+    app = make_app(data_dir, tmp_path, epochs=500, batch_size=4)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, evaluating.is_set)
+        start = time.monotonic()
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running, timeout=5)
+        assert time.monotonic() - start < 2.0
+
+
+async def test_stop_then_start_again_makes_a_new_run(data_dir, tmp_path):
+    app = make_app(data_dir, tmp_path, epochs=500, batch_size=4)
+    async with app.run_test(size=(100, 30)) as pilot:
+        for _ in range(2):
+            await pilot.press("s")
+            await wait_for(pilot, lambda: app.status_bar.state == "training")
+            await pilot.press("x")
+            await wait_for(pilot, lambda: app.last_status == "stopped")
+            app.last_status = "idle"
+        assert len(list((tmp_path / "runs").iterdir())) == 2
+
+
+async def test_reset_mid_run(data_dir, tmp_path):
+    app = make_app(data_dir, tmp_path, epochs=500, batch_size=4)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.status_bar.state == "training")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: not app.running)
+        assert app.last_status == "stopped" and app.tabs.active == "setup"
+        assert app.curves.series["train loss"] == ([], [])   # late events of the run dropped
+        assert app.predictions.probs is None
+        assert not app.form.disabled
+        run_dir = next((tmp_path / "runs").iterdir())
+        assert (run_dir / "checkpoint.pt").is_file()       # nothing lost
+
+
+async def test_keys_mashed_while_a_run_goes_on(data_dir, tmp_path):
+    app = make_app(data_dir, tmp_path, epochs=500, batch_size=4)
+    keys = ["s", "space", "x", "r", "n", "m", "c", "1", "2", "3", "4", "left", "right", "up",
+            "down", "question_mark", "escape", "tab"]
+    rng = random.Random(0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.status_bar.state == "training")
+        for _ in range(150):
+            await pilot.press(rng.choice(keys))
+        if app.screen is not app.screen_stack[0]:
+            await pilot.press("escape")
+        app.set_focus(None)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: not app.running)
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running, timeout=5)
+    for run_dir in (tmp_path / "runs").iterdir():
+        for line in (run_dir / "metrics.jsonl").read_text().splitlines() \
+                if (run_dir / "metrics.jsonl").exists() else []:
+            json.loads(line)
