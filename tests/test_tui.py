@@ -49,6 +49,9 @@ async def test_start_to_epoch_end_updates_curves_and_predictions(data_dir, tmp_p
         xs = curves.series["train loss"][0]
         assert any(0 < x < 1 for x in xs)  # points inside the first epoch, at fractions
         grid = app.query_one(SampleGrid)
+        assert grid.images == []           # the hidden predictions tab is drawn when shown
+        await pilot.press("3")
+        await wait_for(pilot, lambda: len(grid.images) > 0)
         assert len(grid.images) > 0 and len(grid.images[0]) == 14
         assert grid.trues[:4] == [0, 1, 2, 3]  # the book's predict_ch3: first test images
         assert not app.query_one(ConfigForm).disabled

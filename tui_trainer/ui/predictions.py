@@ -168,6 +168,8 @@ class PredictionsPanel(Horizontal):
         self.probs = None           # float (N, 10) tensor of the latest test predictions
         self.indices: list[int] = []
         self.rng = random.Random(0)
+        self.pixels: dict[int, list[list[int]]] = {}   # pooled images as lists, by index
+        self.stale = False          # predictions arrived while the panel was hidden
 
     def compose(self) -> ComposeResult:
         yield SampleGrid(id="grid")
@@ -179,6 +181,7 @@ class PredictionsPanel(Horizontal):
 
         self.pooled = F.avg_pool2d(test_images[:, None].float(), 2)[:, 0].round().to("cpu").byte()
         self.labels = test_labels.tolist()
+        self.pixels = {}
         self.probs = None
         self.indices = list(range(min(64, len(self.labels))))  # the book: the first test images
         self.query_one(SampleGrid).show([], [], [])
@@ -191,9 +194,28 @@ class PredictionsPanel(Horizontal):
         self.query_one(ProbabilityBars).show(None)
 
     def update_predictions(self, probs) -> None:
-        """New predictions for every test image (at an epoch end)."""
+        """New predictions for every test image (at an epoch end).
+
+        While the panel is hidden (another tab is shown) they are only stored, and drawn when
+        it is shown again: no UI time is taken from training for what nobody sees.
+        """
         self.probs = probs
-        self.render_samples()
+        if self.is_on_screen:
+            self.render_samples()
+        else:
+            self.stale = True
+
+    @property
+    def is_on_screen(self) -> bool:
+        """True when the panel's tab is the one shown."""
+        return self.is_mounted and self.display and self.parent is not None and \
+            self.parent.display and self.region.area > 0
+
+    def refresh_if_stale(self) -> None:
+        """Draw predictions that arrived while the panel was hidden."""
+        if self.stale:
+            self.stale = False
+            self.render_samples()
 
     def new_samples(self) -> None:
         """Draw a new random set of test images (only misclassified ones when that is on)."""
@@ -227,7 +249,10 @@ class PredictionsPanel(Horizontal):
                 self._candidates()[:64]
         idx = self.indices
         preds = self.probs[idx].argmax(dim=1).tolist() if idx else []
-        self.query_one(SampleGrid).show([self.pooled[i].tolist() for i in idx],
+        for i in idx:
+            if i not in self.pixels:
+                self.pixels[i] = self.pooled[i].tolist()
+        self.query_one(SampleGrid).show([self.pixels[i] for i in idx],
                                         [self.labels[i] for i in idx], preds)
         self.show_selected(self.query_one(SampleGrid).selected)
 
