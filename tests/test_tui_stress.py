@@ -91,7 +91,7 @@ async def test_keys_mashed_while_a_run_goes_on(data_dir, tmp_path):
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("s")
         await wait_for(pilot, lambda: app.status_bar.state == "training")
-        for _ in range(150):
+        for _ in range(60):
             await pilot.press(rng.choice(keys))
         if app.screen is not app.screen_stack[0]:
             await pilot.press("escape")

@@ -66,18 +66,22 @@ def build_config(values: dict[str, str | None], preset: str | None = None,
               help=f"Start from a named recipe [{'|'.join(PRESETS)}] (default: book).")
 @click.option("--resume", default=None, metavar="RUN_DIR",
               help="Continue the run saved in RUN_DIR (or a checkpoint.pt).")
+@click.option("--tensorboard", "tensorboard_dir", default=None, metavar="DIR",
+              help="Also write TensorBoard scalars and sample images to DIR (headless; needs "
+                   "the tensorboard package).")
 @click.option("--check", is_flag=True,
               help="Apply the book's quality gate at the end (train loss < 0.5, accuracies > "
                    "0.7); exit 3 when it fails.")
 @_config_options
 @click.version_option(package_name="smtui", prog_name="smtui")
 @click.pass_context
-def cli(ctx: click.Context, no_ui: bool, preset: str | None, resume: str | None, check: bool,
-        **values: str | None) -> int:
+def cli(ctx: click.Context, no_ui: bool, preset: str | None, resume: str | None,
+        tensorboard_dir: str | None, check: bool, **values: str | None) -> int:
     """Train softmax regression on Fashion-MNIST (d2l chapter 3), live in the terminal.
 
     With no command, opens the TUI; with --no-ui, trains headless and writes the same run
-    directory (config.json, metrics.jsonl/.csv, checkpoint.pt).
+    directory (config.json, metrics.jsonl/.csv, checkpoint.pt). Commands: view (watch a run
+    another process is writing), compare (overlay runs), numerics (the overflow lab).
     """
     if ctx.invoked_subcommand is not None:
         return 0
@@ -88,11 +92,58 @@ def cli(ctx: click.Context, no_ui: bool, preset: str | None, resume: str | None,
     config = build_config(values, preset, base)
     if no_ui:
         from .headless import run_headless
-        return run_headless(config, resume=resume, check=check)
-    if not sys.stdout.isatty():
-        raise SmtuiError("the TUI needs a terminal; use --no-ui for headless training", exit_code=2)
+        return run_headless(config, resume=resume, check=check, tensorboard_dir=tensorboard_dir)
+    if tensorboard_dir:
+        raise SmtuiError("--tensorboard goes with --no-ui", exit_code=2)
+    _need_terminal()
     from .ui.app import run_tui
     return run_tui(config, resume=resume)
+
+
+def _need_terminal() -> None:
+    if not sys.stdout.isatty():
+        raise SmtuiError("the TUI needs a terminal; use --no-ui for headless training", exit_code=2)
+
+
+@cli.command()
+@click.argument("run_dir")
+def view(run_dir: str) -> int:
+    """Watch RUN_DIR live, read-only: a run that `smtui --no-ui` is writing (or has written).
+
+    Curves, predictions from its latest checkpoint, and its status. The run may not have started
+    yet, may be going on, finished, stopped or crashed.
+    """
+    _need_terminal()
+    from .ui.app import run_tui
+    return run_tui(None, watch=run_dir)
+
+
+@cli.command()
+@click.argument("run_dirs", nargs=-1, required=True)
+def compare(run_dirs: tuple[str, ...]) -> int:
+    """Overlay the curves of several runs, with their configs side by side."""
+    from pathlib import Path
+    for d in run_dirs:
+        if not (Path(d) / "metrics.jsonl").is_file() and not (Path(d) / "config.json").is_file():
+            raise SmtuiError(f"{d} is not a run directory (no config.json or metrics.jsonl)")
+    _need_terminal()
+    from .ui.app import run_tui
+    return run_tui(None, compare=list(run_dirs))
+
+
+@cli.command()
+@click.option("--logits", default="1000,0,-1000", show_default=True,
+              help="comma-separated logits of one example")
+@click.option("--label", default=0, show_default=True, type=int, help="the true class")
+def numerics(logits: str, label: int) -> int:
+    """The notes' exercises 1-3: naive softmax and cross-entropy against the LogSumExp form."""
+    from .numerics import compare as compare_forms, parse_logits, report
+    try:
+        values = parse_logits(logits)
+        click.echo(report(compare_forms(values, label)))
+    except ValueError as exc:
+        raise SmtuiError(f"--logits/--label: {exc}", exit_code=2) from None
+    return 0
 
 
 def main(argv: list[str] | None = None) -> None:

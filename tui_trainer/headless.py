@@ -89,11 +89,20 @@ class ConsoleReporter:
 
 
 def run_headless(config: TrainConfig, *, resume: str | None = None, check: bool = False,
-                 samples: int = 6) -> int:
+                 samples: int = 6, tensorboard_dir: str | None = None) -> int:
     """Train without a UI; returns the process exit code."""
+    from .analysis import analyse
     from .train import fit, predict_ch3, predict_probs, prepare, quality_check
 
     reporter = ConsoleReporter(config.epochs)
+    listener = reporter
+    if tensorboard_dir:
+        from .tensorboard import TensorBoardListener
+        board = TensorBoardListener(tensorboard_dir)
+
+        def listener(event) -> None:
+            reporter(event)
+            board(event)
     session = prepare(config, resume=resume, listener=reporter)
     control = Control()
     received: list[int] = []
@@ -105,7 +114,7 @@ def run_headless(config: TrainConfig, *, resume: str | None = None, check: bool 
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        ended = fit(session, reporter, control)
+        ended = fit(session, listener, control)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -119,6 +128,13 @@ def run_headless(config: TrainConfig, *, resume: str | None = None, check: bool 
     for i, (true, pred) in enumerate(pairs, 1):
         mark = "ok" if true == pred else "WRONG"
         reporter.line(f"  {i:>2}. {true:<11} / {pred:<11} {mark}")
+    a = analyse(probs, session.data.test_labels)
+    reporter.line("per-class accuracy: " + ", ".join(
+        f"{name} {acc:.2f}" for name, acc in zip(a["classes"], a["per_class_accuracy"])))
+    reject = next((r for r in a["reject_curve"] if r["threshold"] == 0.9), None)
+    reporter.line(f"top-1 {a['top1']:.4f}, top-2 {a['top2']:.4f}, top-3 {a['top3']:.4f}; "
+                  + (f"answering only at confidence >= 0.9: {reject['coverage']:.0%} of images "
+                     f"at accuracy {reject['accuracy']:.4f}" if reject else ""))
     if check:
         last = session.history[-1] if session.history else None
         failures = quality_check(last["train_loss"], last["train_acc"], last["test_acc"]) \

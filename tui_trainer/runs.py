@@ -7,6 +7,8 @@ Layout of a run directory:
     metrics.csv      the same rows as CSV
     checkpoint.pt    model, optimizer, config, epoch, shuffling RNG (write to a temp file, rename)
     status.json      state, progress and pid, for watching a run from another terminal
+    analysis.json    the latest epoch's confusion matrix, per-class and top-k accuracy, and
+                     accuracy against coverage for a confidence threshold (reject option)
 
 Every file is replaced atomically (write, fsync, rename) or appended by whole lines, so a kill -9
 at any moment leaves the previous good version in place.
@@ -106,6 +108,14 @@ class RunDir:
     @property
     def status_path(self) -> Path:
         return self.path / "status.json"
+
+    @property
+    def analysis_path(self) -> Path:
+        return self.path / "analysis.json"
+
+    def write_analysis(self, analysis: dict[str, Any]) -> None:
+        """Replace analysis.json: the latest epoch's confusion matrix, top-k, reject curve."""
+        atomic_write_json(self.analysis_path, analysis)
 
     def write_config(self, config: dict[str, Any], **extra: Any) -> None:
         """Save the run's config (and facts such as the data set used)."""

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from . import data as data_mod
+from .analysis import analyse
 from .config import TrainConfig
 from .errors import SmtuiError
 from .events import BatchEnd, Control, EpochEnd, Listener, Message, RunEnded, RunStarted
@@ -24,6 +25,9 @@ from .metrics import Accumulator, correct_count
 from .models import Model, build_model
 from .runs import RunDir, load_checkpoint
 from .updaters import BookSGD, build_updater, scheduled_lr, set_lr
+
+
+STATUS_EVERY_S = 1.0   # how often a run's status.json reports progress inside an epoch
 
 
 class Stopped(Exception):
@@ -264,6 +268,7 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
         if run is not None:
             run.write_status(state, epoch=session.epoch, epochs=cfg.epochs, **extra)
 
+    last_status = [time.monotonic()]
     status("running")
     ended: RunEnded
     try:
@@ -292,6 +297,10 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
                 if batch % report_every and batch != num_batches:
                     return
                 elapsed = time.perf_counter() - start
+                if run is not None and time.monotonic() - last_status[0] > STATUS_EVERY_S:
+                    last_status[0] = time.monotonic()   # for `smtui view` in another terminal
+                    status("running", batch=batch, num_batches=num_batches,
+                           running_loss=m[0] / m[2], running_acc=m[1] / m[2])
                 examples = m[2]
                 listener(BatchEnd(epoch, batch, num_batches, int(examples),
                                   (examples - done_before) / elapsed if elapsed > 0 else 0.0,
@@ -322,6 +331,7 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
             if run is not None:
                 run.append_metrics(event.metrics())   # metrics first: resume drops extra rows
                 run.save_checkpoint(session.checkpoint_state())
+                run.write_analysis({"epoch": epoch, **analyse(probs, session.data.test_labels)})
             status("running")
             listener(event)
         ended = RunEnded("finished", session.epoch, "training finished",

@@ -9,6 +9,7 @@ window is usable at once. Stop, pause and checkpoint requests reach the loop thr
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -19,10 +20,14 @@ from textual.widgets import Footer, Header, RichLog, Static, TabbedContent, TabP
 
 from ..config import TrainConfig
 from ..events import BatchEnd, Control, EpochEnd, Message, RunEnded, RunStarted
+from ..watch import CheckpointPredictions
 from .curves import CurvesPanel
 from .form import ConfigForm
 from .messages import CoreLoaded, TrainingEvent, TrainingFailed
+from .analysis_panel import AnalysisPanel
+from .numerics_panel import NumericsPanel
 from .predictions import PredictionsPanel, SampleGrid
+from .runs_panel import RunRecord, RunsPanel
 from .status import StatusBar
 
 MIN_WIDTH, MIN_HEIGHT = 60, 20
@@ -39,7 +44,9 @@ HELP = """\
   n       draw new sample images
   m       show only misclassified images (toggle)
   c       save a checkpoint now
-  1-4     setup, curves, predictions, log tabs
+  o       overlay the other runs' test accuracy on the curves
+  + -     move the decision threshold (analysis tab)
+  1-7     setup, curves, predictions, analysis, runs, numerics, log
   ← ↑ → ↓ select an image (predictions tab); its probabilities show on the right
   q       quit (stops the run and saves a checkpoint first)
   ?       this help
@@ -91,17 +98,28 @@ class SmtuiApp(App):
         Binding("c", "save_checkpoint", "ckpt"),
         Binding("q", "quit", "quit"),
         Binding("question_mark", "help", "help", key_display="?"),
+        Binding("o", "overlay", "overlay", show=False),
         Binding("1", "tab('setup')", "setup", show=False),
         Binding("2", "tab('curves')", "curves", show=False),
         Binding("3", "tab('predictions')", "predictions", show=False),
-        Binding("4", "tab('log')", "log", show=False),
+        Binding("4", "tab('analysis')", "analysis", show=False),
+        Binding("5", "tab('runs')", "runs", show=False),
+        Binding("6", "tab('numerics')", "numerics", show=False),
+        Binding("7", "tab('log')", "log", show=False),
         Binding("ctrl+c", "quit", "quit", show=False, priority=True),
     ]
 
-    def __init__(self, config: TrainConfig | None = None, resume: str | None = None) -> None:
+    def __init__(self, config: TrainConfig | None = None, resume: str | None = None, *,
+                 watch: str | None = None, compare: list[str] | None = None) -> None:
         super().__init__()
         self.config = config or TrainConfig()
         self.resume = resume
+        self.watch_dir = watch            # read-only view of a run another process writes
+        self.records: list[RunRecord] = [RunRecord.from_dir(d) for d in compare or []]
+        self.overlay = bool(compare)      # curves of the other runs on the plot
+        self.core_loaded = False
+        self.current: RunRecord | None = None
+        self.num_train = 0
         self.control: Control | None = None
         self.running = False
         self.quitting = False
@@ -118,13 +136,19 @@ class SmtuiApp(App):
                      "Training goes on; enlarge the window, or q to quit.", id="too-small")
         with Vertical(id="main"):
             with TabbedContent(initial="setup"):
-                with TabPane("Setup [1]", id="setup"):
+                with TabPane("Setup", id="setup"):
                     yield ConfigForm(self.config, id="form")
-                with TabPane("Curves [2]", id="curves"):
+                with TabPane("Curves", id="curves"):
                     yield CurvesPanel(id="plot")
-                with TabPane("Predictions [3]", id="predictions"):
+                with TabPane("Predictions", id="predictions"):
                     yield PredictionsPanel(id="preds")
-                with TabPane("Log [4]", id="log"):
+                with TabPane("Analysis", id="analysis"):
+                    yield AnalysisPanel(id="analysis-panel")
+                with TabPane("Runs", id="runs"):
+                    yield RunsPanel(id="runs-table")
+                with TabPane("Numerics", id="numerics"):
+                    yield NumericsPanel(id="numerics-panel")
+                with TabPane("Log", id="log"):
                     yield RichLog(id="messages", markup=True, wrap=True)
         yield StatusBar(id="status")
         yield Footer()
@@ -139,6 +163,8 @@ class SmtuiApp(App):
         self.tabs = self.query_one(TabbedContent)
         self.log_view = self.query_one("#messages", RichLog)
         self.grid = self.query_one(SampleGrid)
+        self.analysis = self.query_one(AnalysisPanel)
+        self.runs_table = self.query_one(RunsPanel)
         self.curves.reset(self.config.epochs)
         self.curves.redraw()
         self.status_bar.state = "loading torch…"
@@ -147,6 +173,18 @@ class SmtuiApp(App):
             self.log_message(f"Start resumes the run in {self.resume}.")
         self.set_interval(REDRAW_S, self.redraw_curves)
         self.load_core()
+        if self.records:
+            self.refresh_runs()
+            self.tabs.active = "curves"
+            self.log_message(f"Comparing {len(self.records)} runs: o toggles the overlay; "
+                             "their configs are in the Runs tab.")
+        if self.watch_dir:
+            self.form.disabled = True
+            self.tabs.active = "curves"
+            self.title = f"smtui view {self.watch_dir}"
+            self.status_bar.state = "watching"
+            self.log_message(f"Watching {self.watch_dir} (read-only).")
+            self.watch_run(self.watch_dir)
 
     # ------------------------------------------------------------------ torch in the background
     @work(thread=True, exit_on_error=False, group="core")
@@ -161,16 +199,32 @@ class SmtuiApp(App):
         self.post_message(CoreLoaded(time.perf_counter() - start, device))
 
     def on_core_loaded(self, message: CoreLoaded) -> None:
+        self.core_loaded = True
+        self.query_one(NumericsPanel).update_report()
         status = self.status_bar
         status.device = self.config.device if self.config.device != "auto" else message.device
-        if not self.running:
+        if not self.running and not self.watch_dir:
             status.state = "idle"
         self.log_message(f"torch loaded in {message.seconds:.1f} s; device available: "
                          f"{message.device}")
 
     # ------------------------------------------------------------------ training
+    def check_action(self, action: str, parameters) -> bool | None:
+        # A watched run is controlled where it runs: hide the training keys from the footer.
+        if self.watch_dir and action in ("start", "pause", "stop", "reset", "save_checkpoint"):
+            return False
+        return True
+
+    def read_only(self) -> bool:
+        """In `smtui view`, say so and refuse the training controls."""
+        if self.watch_dir:
+            self.notify(f"Read-only view of {self.watch_dir}: control the run where it runs.")
+        return bool(self.watch_dir)
+
     def action_start(self) -> None:
         """Start a run with the form's config."""
+        if self.read_only():
+            return
         if self.running:
             self.notify("A run is already going on: stop (x) or reset (r) first.",
                         severity="warning")
@@ -187,6 +241,8 @@ class SmtuiApp(App):
         form.disabled = True
         self.epochs = config.epochs
         self.curves.reset(config.epochs)
+        self.current = RunRecord("this session, running", config.to_dict())
+        self.update_overlays()
         self.status_bar.state = "starting…"
         self.tabs.active = "curves"
         self.log_message(f"Starting: {config.model}, {config.optimizer} lr {config.lr:g}, "
@@ -233,6 +289,12 @@ class SmtuiApp(App):
         status, curves = self.status_bar, self.curves
         if isinstance(event, RunStarted):
             self.run_dir = event.run_dir
+            if self.current is not None and event.run_dir:
+                self.current.name = Path(event.run_dir).name
+            if self.watch_dir:
+                self.epochs = event.config.get("epochs", self.epochs)
+                self.num_train = event.num_train
+                self.curves.reset(self.epochs)
             status.device, status.dataset, status.state = event.device, event.dataset, "training"
             self.predictions.set_data(event.test_images, event.test_labels)
             self.log_message(f"Data: {event.dataset} Fashion-MNIST ({event.num_train} train / "
@@ -249,7 +311,18 @@ class SmtuiApp(App):
                             event.examples_per_s, remaining * per_batch)
         elif isinstance(event, EpochEnd):
             curves.add("test acc", event.epoch, event.test_acc)
-            self.predictions.update_predictions(event.test_probs)
+            if self.watch_dir:   # a watched run's rows: no points inside the epoch
+                curves.add("train loss", event.epoch, event.train_loss)
+                curves.add("train acc", event.epoch, event.train_acc)
+                speed = self.num_train / event.seconds if event.seconds else 0.0
+                status.progress(event.epoch, self.epochs, 1, 1, speed,
+                                (self.epochs - event.epoch) * event.seconds)
+            if self.current is not None:
+                self.current.epochs.append(event.epoch)
+                self.current.test_acc.append(event.test_acc)
+            if event.test_probs is not None:
+                self.predictions.update_predictions(event.test_probs)
+                self.analysis.set_predictions(event.test_probs, self.predictions_labels())
             self.log_message(f"epoch {event.epoch}/{self.epochs}: train loss "
                              f"{event.train_loss:.4f}, train acc {event.train_acc:.4f}, "
                              f"test acc {event.test_acc:.4f} ({event.seconds:.2f} s)")
@@ -259,15 +332,35 @@ class SmtuiApp(App):
             if event.level != "info":
                 self.notify(event.text, severity=event.level, timeout=5)
         elif isinstance(event, RunEnded):
-            self.finish_run(event.status, event.message)
+            if self.watch_dir:
+                status.state = event.status
+                self.last_status = event.status
+                self.log_message(f"the watched run is {event.status}: {event.message}")
+            else:
+                self.finish_run(event.status, event.message)
+        elif isinstance(event, CheckpointPredictions):
+            self.predictions.update_predictions(event.probs)
+            self.analysis.set_predictions(event.probs, self.predictions_labels())
+            self.log_message(f"predictions from the checkpoint of epoch {event.epoch}")
 
     def on_training_failed(self, message: TrainingFailed) -> None:
         self.log_message(f"[red]error: {message.text}[/]")
         self.notify(message.text, severity="error", timeout=10)
         self.finish_run("failed", message.text)
 
+    def predictions_labels(self):
+        """The test labels as a tensor (the predictions panel holds them as a list)."""
+        import torch
+        return torch.tensor(self.predictions.labels)
+
     def finish_run(self, state: str, text: str) -> None:
         """Back to idle after a run ended, however it ended."""
+        if self.current is not None:
+            self.current.status = state
+            if self.current.test_acc:
+                self.records.append(self.current)
+            self.current = None
+            self.refresh_runs()
         self.running = False
         self.control = None
         self.resetting = False
@@ -300,6 +393,8 @@ class SmtuiApp(App):
     # ------------------------------------------------------------------ controls
     def action_pause(self) -> None:
         """Pause or resume the running loop."""
+        if self.read_only():
+            return
         if not self.running or self.control is None:
             self.notify("Nothing to pause: no run is going on.")
             return
@@ -313,6 +408,8 @@ class SmtuiApp(App):
 
     def action_stop(self) -> None:
         """Stop the run at the next batch (a checkpoint is written)."""
+        if self.read_only():
+            return
         if not self.running or self.control is None:
             self.notify("Nothing to stop: no run is going on.")
             return
@@ -321,6 +418,8 @@ class SmtuiApp(App):
 
     def action_reset(self) -> None:
         """Stop any run, clear curves and predictions, and unlock the form."""
+        if self.read_only():
+            return
         if self.running and self.control is not None:
             self.control.request_stop()
             self.resetting = True
@@ -328,6 +427,7 @@ class SmtuiApp(App):
         self.curves.reset(self.form.initial.epochs)
         self.redraw_curves(force=True)
         self.predictions.clear()
+        self.analysis.clear()
         self.status_bar.reset_progress()
         self.tabs.active = "setup"
         self.log_message("Reset: curves and predictions cleared.")
@@ -345,6 +445,8 @@ class SmtuiApp(App):
 
     def action_save_checkpoint(self) -> None:
         """Ask the loop for a checkpoint now; outside a run, say where the last one is."""
+        if self.read_only():
+            return
         if self.running and self.control is not None:
             self.control.request_save()
             self.notify("Saving a checkpoint at the next batch.")
@@ -363,12 +465,64 @@ class SmtuiApp(App):
     def on_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id == "predictions":
             self.call_after_refresh(self.predictions.refresh_if_stale)
+        elif event.pane.id == "analysis":
+            self.call_after_refresh(self.analysis.refresh_if_stale)
+            self.analysis.focus()
+
+    # ------------------------------------------------------------------ comparing runs
+    def refresh_runs(self) -> None:
+        """Show every known run in the runs tab and on the plot's overlay."""
+        self.runs_table.show(self.records)
+        self.update_overlays()
+
+    def update_overlays(self) -> None:
+        """Overlay the test accuracy of the other runs when the overlay is on."""
+        self.curves.overlays = [(f"{r.name[-16:]} test acc", [float(e) for e in r.epochs],
+                                 r.test_acc) for r in self.records] if self.overlay else []
+        if self.records and self.overlay:
+            self.curves.epochs = max([self.curves.epochs] + [len(r.epochs) for r in self.records])
+        self.redraw_curves(force=True)
+
+    def action_overlay(self) -> None:
+        """Toggle the other runs' curves on the plot."""
+        if not self.records:
+            self.notify("No other runs yet: finish a run (or name run directories with "
+                        "`smtui compare`) to compare.")
+            return
+        self.overlay = not self.overlay
+        self.update_overlays()
+        self.notify(f"Overlay of {len(self.records)} run(s) {'on' if self.overlay else 'off'}.")
+
+    # ------------------------------------------------------------------ watching a run
+    @work(thread=True, exit_on_error=False, group="watch")
+    def watch_run(self, path: str) -> None:
+        """Poll a run directory and post what changed, until the app quits."""
+        from textual.worker import get_current_worker
+
+        from ..watch import RunWatcher
+
+        worker = get_current_worker()
+        watcher = RunWatcher(path)
+        while not worker.is_cancelled:
+            try:
+                events = watcher.poll()
+            except Exception as exc:  # a file caught mid-change: say so and try again
+                events = [Message(f"could not read {path}: {exc}", "warning")]
+            for event in events:
+                self.post_message(TrainingEvent(event))
+            for _ in range(5):
+                if worker.is_cancelled:
+                    return
+                time.sleep(0.1)
 
     def action_help(self) -> None:
         """Show the key bindings."""
         self.push_screen(HelpScreen())
 
     async def action_quit(self) -> None:
+        for worker in self.workers:
+            if worker.group == "watch":
+                worker.cancel()
         """Quit; a running loop is stopped first (checkpoint saved), at most ~1.5 s later."""
         if self.running and self.control is not None:
             self.quitting = True
@@ -379,8 +533,9 @@ class SmtuiApp(App):
             self.exit()
 
 
-def run_tui(config: TrainConfig, resume: str | None = None) -> int:
+def run_tui(config: TrainConfig | None, resume: str | None = None, *, watch: str | None = None,
+            compare: list[str] | None = None) -> int:
     """Run the app until the user quits; returns the exit code."""
-    app = SmtuiApp(config, resume)
+    app = SmtuiApp(config, resume, watch=watch, compare=compare)
     app.run()
     return 0

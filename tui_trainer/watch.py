@@ -1,0 +1,146 @@
+"""Follow a run directory that another process is writing: the core of `smtui view`.
+
+`RunWatcher.poll()` reads what changed since the last call (config, new metrics rows, status,
+a newer checkpoint) and returns the same events the training loop emits, so the TUI draws a
+watched run with the code that draws its own. Files are only read, never written; each is replaced
+atomically or appended by whole lines by the writer, so a read never sees half a file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import TrainConfig
+from .events import BatchEnd, EpochEnd, Message, RunEnded, RunStarted
+from .runs import RunDir
+
+
+@dataclass
+class CheckpointPredictions:
+    """Test-set probabilities computed from the run's latest checkpoint."""
+
+    epoch: int
+    probs: Any
+
+
+def process_alive(pid: int | None) -> bool:
+    """True when a process with this pid exists (on this machine)."""
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+class RunWatcher:
+    """Turns a run directory's files into training events, one poll at a time."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.root = Path(path).expanduser()
+        self.run = RunDir(self.root)
+        self.started = False
+        self.rows_seen = 0
+        self.last_state: str | None = None
+        self.checkpoint_mtime = 0.0
+        self.data = None
+        self.config: TrainConfig | None = None
+
+    def poll(self, evaluate: bool = True) -> list:
+        """Events for everything new in the run directory since the last poll."""
+        events: list = []
+        if not self.started:
+            self.run = RunDir(self._resolve())
+        if not self.run.path.is_dir() or not self.run.config_path.is_file():
+            if self.last_state != "waiting":
+                self.last_state = "waiting"
+                events.append(Message(f"waiting for a run to start in {self.run.path}"))
+            return events
+        if not self.started:
+            events += self._start()
+        status = self.run.read_status()
+        rows = self.run.read_metrics()
+        epochs = self.config.epochs if self.config else 0
+        for row in rows[self.rows_seen:]:
+            events.append(EpochEnd(int(row["epoch"]), row["train_loss"], row["train_acc"],
+                                   row["test_acc"], row.get("seconds", 0.0), row.get("lr", 0.0),
+                                   None))
+        self.rows_seen = len(rows)
+        state = status.get("state", "running")
+        if state == "running" and status and not process_alive(status.get("pid")):
+            state = "crashed"
+        if state == "running" and "batch" in status:
+            epoch = int(status.get("epoch", 0)) + 1
+            events.append(BatchEnd(epoch, int(status["batch"]), int(status["num_batches"]),
+                                   0, 0.0, status.get("running_loss", float("nan")),
+                                   status.get("running_acc", float("nan"))))
+        if state != self.last_state:
+            self.last_state = state
+            if state != "running":
+                events.append(RunEnded(state, len(rows), status.get("message") or
+                                       ("the training process is gone without saying why"
+                                        if state == "crashed" else state)))
+        if evaluate:
+            events += self._evaluate_checkpoint()
+        return events
+
+    def _resolve(self) -> Path:
+        """The run to follow: `root` itself, or the newest run directory inside it (an --out
+        folder), so a run that has not started yet is picked up when it appears."""
+        if (self.root / "config.json").is_file() or not self.root.is_dir():
+            return self.root
+        runs = [p for p in self.root.iterdir() if (p / "config.json").is_file()]
+        return max(runs, key=lambda p: p.stat().st_mtime) if runs else self.root
+
+    def _start(self) -> list:
+        from . import data as data_mod
+
+        saved = self.run.read_config()
+        self.config = TrainConfig.from_dict(saved)
+        self.started = True
+        dataset = saved.get("dataset_used", "full")
+        try:
+            self.data = data_mod.read_folder(Path(saved["data_source"]),
+                                             subset=dataset == "subset") \
+                if saved.get("data_source") else data_mod.load_fashion_mnist(
+                    self.config.data_dir, "subset" if dataset == "subset" else "auto")
+        except Exception as exc:  # the watcher still shows curves without the images
+            self.data = None
+            return [Message(f"test images unavailable: {exc}", "warning")]
+        return [RunStarted(self.config.to_dict(), "watched", self.data.name, self.data.source,
+                           len(self.data.train_labels), len(self.data.test_labels), 0,
+                           str(self.run.path), self.data.test_images, self.data.test_labels)]
+
+    def _evaluate_checkpoint(self) -> list:
+        """Predictions of a checkpoint newer than the last one evaluated."""
+        path = self.run.checkpoint_path
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return []
+        if mtime <= self.checkpoint_mtime or self.data is None or self.config is None:
+            return []
+        self.checkpoint_mtime = mtime
+        from .errors import SmtuiError
+        from .models import build_model
+        from .runs import load_checkpoint
+        from .train import predict_probs
+        from .data import TensorLoader
+
+        try:
+            state = load_checkpoint(path)
+            config = TrainConfig.from_dict(state["config"])
+            model = build_model(config.model, config.softmax,
+                                num_inputs=(config.resize or 28) ** 2)
+            model.net.load_state_dict(state["model"])
+        except (SmtuiError, RuntimeError, KeyError) as exc:
+            return [Message(f"checkpoint not readable yet: {exc}", "warning")]
+        loader = TensorLoader(self.data.test_images, self.data.test_labels, 1000, shuffle=False,
+                              resize=config.resize)
+        return [CheckpointPredictions(int(state["epoch"]), predict_probs(model, loader))]
