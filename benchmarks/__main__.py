@@ -32,7 +32,7 @@ import torch
 
 from tui_trainer import data as data_mod
 from tui_trainer.config import PRESETS, TrainConfig
-from tui_trainer.events import BatchEnd, Control, EpochEnd
+from tui_trainer.events import EpochEnd
 from tui_trainer.metrics import Accumulator, accuracy, evaluate_accuracy
 from tui_trainer.models import cross_entropy, softmax
 from tui_trainer.train import fit, prepare

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
 
 from test_tui import make_app, wait_for
-from tui_trainer.analysis import (analyse, confusion_matrix, per_class_accuracy, reject_curve,
+from tui_trainer.analysis import (confusion_matrix, per_class_accuracy, reject_curve,
                                   topk_accuracy)
 from tui_trainer.config import TrainConfig
-from tui_trainer.events import BatchEnd, EpochEnd, Message, RunEnded, RunStarted
+from tui_trainer.events import EpochEnd, Message, RunEnded, RunStarted
 from tui_trainer.numerics import compare, parse_logits, report
 from tui_trainer.train import fit, prepare
 from tui_trainer.ui.analysis_panel import AnalysisPanel

@@ -4,11 +4,9 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from idxdata import write_small_idx
 
 
 def smtui(*args, env=None, timeout=120):

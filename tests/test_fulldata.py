@@ -4,7 +4,6 @@ import json
 import subprocess
 import sys
 
-import pytest
 
 from tui_trainer.config import TrainConfig
 from tui_trainer.train import fit, prepare

@@ -18,7 +18,6 @@ from idxdata import write_small_idx
 from tui_trainer import runs as runs_mod
 from tui_trainer.config import TrainConfig
 from tui_trainer.errors import SmtuiError
-from tui_trainer.events import EpochEnd
 from tui_trainer.runs import RunDir, load_checkpoint
 from tui_trainer.train import fit, prepare
 

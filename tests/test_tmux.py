@@ -85,7 +85,7 @@ def tmux_app(tmp_path):
 
 def test_real_tui_trains_on_the_subset_and_quits(tmux_app, tmp_path):
     t = tmux_app("--dataset", "subset", "--epochs", "2")
-    t.wait_for("Setup [1]")
+    t.wait_for("Setup  Curves  Predictions")
     t.wait_for("idle")                          # torch loaded in the background
     t.keys("s")
     t.wait_for("finished", timeout=120)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 
@@ -138,7 +137,7 @@ async def test_invalid_input_shows_why_and_blocks_start(data_dir, tmp_path):
 
 async def test_command_line_prefills_the_form(data_dir, tmp_path):
     app = make_app(data_dir, tmp_path, lr=0.05, model="mlp")
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with app.run_test(size=(100, 30)):
         assert app.query_one("#field-lr").value == "0.05"
         assert app.query_one("#field-model").value == "mlp"
         config, errors = app.query_one(ConfigForm).read()

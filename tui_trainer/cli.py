@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from .config import FIELDS, PRESETS, TrainConfig, parse_field
+from .config import PRESETS, TrainConfig, parse_field
 from .errors import SmtuiError
 
 

@@ -103,7 +103,7 @@ def run_headless(config: TrainConfig, *, resume: str | None = None, check: bool 
         def listener(event) -> None:
             reporter(event)
             board(event)
-    session = prepare(config, resume=resume, listener=reporter)
+    session = prepare(config, resume=resume)
     control = Control()
     received: list[int] = []
 

@@ -180,8 +180,7 @@ _RESUME_FIXED = ("model", "softmax", "optimizer", "resize")
 
 
 def prepare(config: TrainConfig, *, data: data_mod.FashionMNIST | None = None,
-            resume: str | None = None, create_run: bool = True,
-            listener: Listener | None = None) -> Session:
+            resume: str | None = None, create_run: bool = True) -> Session:
     """Validate the config, read the data, build the model, and open or create the run dir."""
     errors = config.validate()
     if errors:

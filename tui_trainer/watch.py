@@ -66,7 +66,6 @@ class RunWatcher:
             events += self._start()
         status = self.run.read_status()
         rows = self.run.read_metrics()
-        epochs = self.config.epochs if self.config else 0
         for row in rows[self.rows_seen:]:
             events.append(EpochEnd(int(row["epoch"]), row["train_loss"], row["train_acc"],
                                    row["test_acc"], row.get("seconds", 0.0), row.get("lr", 0.0),
