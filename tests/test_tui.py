@@ -203,3 +203,15 @@ def test_snapshot_setup_screen(snap_compare, size, tmp_path):
 def test_snapshot_help_screen(snap_compare):
     assert snap_compare(SmtuiApp(TrainConfig(device="cpu")), press=["tab", "tab", "question_mark"],
                         terminal_size=(80, 24), run_before=_core_loaded)
+
+
+def test_accuracy_axis_fits_the_data():
+    panel = CurvesPanel()
+    panel.reset(10)
+    assert panel.accuracy_range() == (0.3, 1.0)          # nothing yet: the book's lower bound
+    panel.add("train acc", 0.1, 0.1)                      # inside the first epoch: ignored
+    for epoch, (train, test) in enumerate([(0.75, 0.78), (0.84, 0.82)], start=1):
+        panel.add("train acc", epoch, train)
+        panel.add("test acc", epoch, test)
+    low, high = panel.accuracy_range()
+    assert (low, high) == pytest.approx((0.7, 0.9))

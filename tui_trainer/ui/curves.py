@@ -48,6 +48,18 @@ class CurvesPanel(PlotextPlot):
         ys.append(y)
         self.dirty = True
 
+    def accuracy_range(self) -> tuple[float, float]:
+        """The right axis: fitted to the accuracies after the first epoch (to 0.05), so train
+        and test accuracy, a point or two apart, do not fall into the same character row."""
+        values = [y for name in ("train acc", "test acc") for x, y in zip(*self.series.get(
+            name, ([], []))) if x >= 1 and math.isfinite(y)]
+        values += [y for _, _, ys in self.overlays for y in ys if math.isfinite(y)]
+        if not values:
+            return 0.3, 1.0
+        low = max(0.0, math.floor((min(values) - 0.02) * 20) / 20)
+        high = min(1.0, math.ceil((max(values) + 0.02) * 20) / 20)
+        return (max(0.0, high - 0.1) if high - low < 0.1 else low), high
+
     def redraw(self) -> None:
         """Draw the series now if anything changed since the last draw."""
         if not self.dirty:
@@ -58,7 +70,8 @@ class CurvesPanel(PlotextPlot):
         plt.clear_figure()
         plt.title("loss (left axis) · accuracy (right axis)")
         plt.xlabel("epoch")
-        top, low_acc = 1.0, 0.3
+        top = 1.0
+        low_acc, high_acc = self.accuracy_range()
         styles = {"train loss": ("left", "blue+"), "train acc": ("right", "magenta+"),
                   "test acc": ("right", "green+")}
         for name, (xs, ys) in self.series.items():
@@ -81,5 +94,5 @@ class CurvesPanel(PlotextPlot):
                          yside="right")
         plt.xlim(0, max(1, self.epochs))
         plt.ylim(0, top, yside="left")
-        plt.ylim(low_acc, 1.0, yside="right")
+        plt.ylim(low_acc, high_acc, yside="right")
         self.refresh()
