@@ -12,7 +12,7 @@ import math
 
 from textual_plotext import PlotextPlot
 
-MAX_POINTS = 240
+MAX_POINTS = 120
 LOSS_CAP = 2.5   # the first batches' loss (log 10 = 2.3) fits; a diverging loss is clipped
 
 
