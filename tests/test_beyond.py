@@ -206,3 +206,9 @@ def test_tensorboard_missing_is_one_line(small_data_dir, tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 1 and "pip install tensorboard" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_run_names_in_legends():
+    from tui_trainer.ui.runs_panel import RunRecord
+    assert RunRecord("20261124-045518-scratch", {}).short_name == "045518-scratch"
+    assert RunRecord("my-run", {}).short_name == "my-run"

@@ -477,7 +477,7 @@ class SmtuiApp(App):
 
     def update_overlays(self) -> None:
         """Overlay the test accuracy of the other runs when the overlay is on."""
-        self.curves.overlays = [(f"{r.name[-16:]} test acc", [float(e) for e in r.epochs],
+        self.curves.overlays = [(f"{r.short_name} test acc", [float(e) for e in r.epochs],
                                  r.test_acc) for r in self.records] if self.overlay else []
         if self.records and self.overlay:
             self.curves.epochs = max([self.curves.epochs] + [len(r.epochs) for r in self.records])

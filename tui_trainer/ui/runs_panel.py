@@ -27,6 +27,12 @@ class RunRecord:
     test_acc: list[float] = field(default_factory=list)
     status: str = ""
 
+    @property
+    def short_name(self) -> str:
+        """The run's name without its date (20261124-045518-mlp -> 045518-mlp), for legends."""
+        head, _, rest = self.name.partition("-")
+        return rest if head.isdigit() and len(head) == 8 and rest else self.name[-20:]
+
     @classmethod
     def from_dir(cls, path: str | Path) -> RunRecord:
         """Read a run directory (config.json, metrics.jsonl, status.json)."""
