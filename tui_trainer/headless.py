@@ -122,7 +122,10 @@ def run_headless(config: TrainConfig, *, resume: str | None = None, check: bool 
         return 128 + received[0]
     if ended.status != "finished":
         return 1
-    probs = predict_probs(session.model, session.test_iter, session.device)
+    # The last epoch's evaluation already holds every test prediction; a resumed run that had
+    # nothing left to train evaluates once.
+    probs = reporter.last_epoch.test_probs if reporter.last_epoch else \
+        predict_probs(session.model, session.test_iter, session.device)
     pairs = predict_ch3(probs, session.data.test_labels, samples)
     reporter.line("predictions on the first test images (true / predicted):")
     for i, (true, pred) in enumerate(pairs, 1):

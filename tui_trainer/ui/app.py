@@ -120,6 +120,7 @@ class SmtuiApp(App):
         self.core_loaded = False
         self.current: RunRecord | None = None
         self.num_train = 0
+        self.test_labels = None
         self.control: Control | None = None
         self.running = False
         self.quitting = False
@@ -296,6 +297,7 @@ class SmtuiApp(App):
                 self.num_train = event.num_train
                 self.curves.reset(self.epochs)
             status.device, status.dataset, status.state = event.device, event.dataset, "training"
+            self.test_labels = event.test_labels
             self.predictions.set_data(event.test_images, event.test_labels)
             self.log_message(f"Data: {event.dataset} Fashion-MNIST ({event.num_train} train / "
                              f"{event.num_test} test) from {event.source}")
@@ -349,9 +351,8 @@ class SmtuiApp(App):
         self.finish_run("failed", message.text)
 
     def predictions_labels(self):
-        """The test labels as a tensor (the predictions panel holds them as a list)."""
-        import torch
-        return torch.tensor(self.predictions.labels)
+        """The test labels (a tensor), as the run announced them."""
+        return self.test_labels
 
     def finish_run(self, state: str, text: str) -> None:
         """Back to idle after a run ended, however it ended."""
