@@ -197,3 +197,20 @@ def test_torn_metrics_line_is_skipped(tmp_path):
     with open(run.metrics_path, "a") as fh:
         fh.write('{"epoch": 2, "train_lo')
     assert [r["epoch"] for r in run.read_metrics()] == [1]
+
+
+def test_output_dir_that_cannot_be_written(tmp_path, monkeypatch):
+    """A read-only output folder (simulated: the tests may run as root, who can write anywhere)."""
+    from pathlib import Path
+
+    real_mkdir = Path.mkdir
+
+    def refuse(self, *args, **kw):
+        if self.parent == tmp_path / "ro":
+            raise PermissionError(13, "Permission denied")
+        return real_mkdir(self, *args, **kw)
+
+    (tmp_path / "ro").mkdir()
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with pytest.raises(SmtuiError, match="output dir .*ro cannot be written: Permission denied"):
+        RunDir.create(tmp_path / "ro", "scratch")
