@@ -15,7 +15,6 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Footer, Header, RichLog, Static, TabbedContent, TabPane
 
 from ..config import TrainConfig
@@ -23,6 +22,8 @@ from ..events import BatchEnd, Control, EpochEnd, Message, RunEnded, RunStarted
 from ..watch import CheckpointPredictions
 from .curves import CurvesPanel
 from .form import ConfigForm
+from .help import HelpScreen
+from .runs_mixin import RunsMixin
 from .messages import CoreLoaded, TrainingEvent, TrainingFailed
 from .analysis_panel import AnalysisPanel
 from .numerics_panel import NumericsPanel
@@ -34,41 +35,7 @@ MIN_WIDTH, MIN_HEIGHT = 60, 20
 REDRAW_S = 0.4          # curves redraw about twice a second (timers drift: 0.4 s, not 0.5)
 PROGRESS_POST_S = 0.25  # the worker posts progress at most four times a second
 
-HELP = """\
-[b]smtui keys[/b]
-
-  s       start training with the form's settings
-  space   pause / resume
-  x       stop (a checkpoint of that exact point is saved)
-  r       reset: stop, clear curves and predictions, unlock the form
-  n       draw new sample images
-  m       show only misclassified images (toggle)
-  c       save a checkpoint now
-  o       overlay the other runs' test accuracy on the curves
-  + -     move the decision threshold (analysis tab)
-  1-7     setup, curves, predictions, analysis, runs, numerics, log
-  ← ↑ → ↓ select an image (predictions tab); its probabilities show on the right
-  q       quit (stops the run and saves a checkpoint first)
-  ?       this help
-
-Press escape or ? to close."""
-
-
-class HelpScreen(ModalScreen):
-    """The key bindings, over the app."""
-
-    BINDINGS = [Binding("escape,question_mark,q", "app.pop_screen", "close")]
-    DEFAULT_CSS = """
-    HelpScreen { align: center middle; }
-    HelpScreen Static { width: 74; height: auto; border: round $accent; padding: 1 2;
-                        background: $surface; }
-    """
-
-    def compose(self) -> ComposeResult:
-        yield Static(HELP)
-
-
-class SmtuiApp(App):
+class SmtuiApp(RunsMixin, App):
     """Configure, train and watch softmax regression on Fashion-MNIST."""
 
     ENABLE_COMMAND_PALETTE = False
@@ -469,52 +436,6 @@ class SmtuiApp(App):
         elif event.pane.id == "analysis":
             self.call_after_refresh(self.analysis.refresh_if_stale)
             self.analysis.focus()
-
-    # ------------------------------------------------------------------ comparing runs
-    def refresh_runs(self) -> None:
-        """Show every known run in the runs tab and on the plot's overlay."""
-        self.runs_table.show(self.records)
-        self.update_overlays()
-
-    def update_overlays(self) -> None:
-        """Overlay the test accuracy of the other runs when the overlay is on."""
-        self.curves.overlays = [(f"{r.short_name} test acc", [float(e) for e in r.epochs],
-                                 r.test_acc) for r in self.records] if self.overlay else []
-        if self.records and self.overlay:
-            self.curves.epochs = max([self.curves.epochs] + [len(r.epochs) for r in self.records])
-        self.redraw_curves(force=True)
-
-    def action_overlay(self) -> None:
-        """Toggle the other runs' curves on the plot."""
-        if not self.records:
-            self.notify("No other runs yet: finish a run (or name run directories with "
-                        "`smtui compare`) to compare.")
-            return
-        self.overlay = not self.overlay
-        self.update_overlays()
-        self.notify(f"Overlay of {len(self.records)} run(s) {'on' if self.overlay else 'off'}.")
-
-    # ------------------------------------------------------------------ watching a run
-    @work(thread=True, exit_on_error=False, group="watch")
-    def watch_run(self, path: str) -> None:
-        """Poll a run directory and post what changed, until the app quits."""
-        from textual.worker import get_current_worker
-
-        from ..watch import RunWatcher
-
-        worker = get_current_worker()
-        watcher = RunWatcher(path)
-        while not worker.is_cancelled:
-            try:
-                events = watcher.poll()
-            except Exception as exc:  # a file caught mid-change: say so and try again
-                events = [Message(f"could not read {path}: {exc}", "warning")]
-            for event in events:
-                self.post_message(TrainingEvent(event))
-            for _ in range(5):
-                if worker.is_cancelled:
-                    return
-                time.sleep(0.1)
 
     def action_help(self) -> None:
         """Show the key bindings."""

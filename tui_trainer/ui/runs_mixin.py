@@ -1,0 +1,63 @@
+"""The app's other runs: comparing finished runs, and watching one another process writes.
+
+A mixin of `SmtuiApp`, kept apart so the app module stays about training itself. It relies on the
+app's `records`, `overlay`, `curves` and `runs_table`, and posts the same `TrainingEvent`
+messages the training worker posts, so a watched run is drawn by the same handlers.
+"""
+
+from __future__ import annotations
+
+import time
+
+from textual import work
+
+from ..events import Message
+from .messages import TrainingEvent
+
+
+class RunsMixin:
+    """Overlay and runs table for comparison; a polling worker for `smtui view`."""
+
+    def refresh_runs(self) -> None:
+        """Show every known run in the runs tab and on the plot's overlay."""
+        self.runs_table.show(self.records)
+        self.update_overlays()
+
+    def update_overlays(self) -> None:
+        """Overlay the test accuracy of the other runs when the overlay is on."""
+        self.curves.overlays = [(f"{r.short_name} test acc", [float(e) for e in r.epochs],
+                                 r.test_acc) for r in self.records] if self.overlay else []
+        if self.records and self.overlay:
+            self.curves.epochs = max([self.curves.epochs] + [len(r.epochs) for r in self.records])
+        self.redraw_curves(force=True)
+
+    def action_overlay(self) -> None:
+        """Toggle the other runs' curves on the plot."""
+        if not self.records:
+            self.notify("No other runs yet: finish a run (or name run directories with "
+                        "`smtui compare`) to compare.")
+            return
+        self.overlay = not self.overlay
+        self.update_overlays()
+        self.notify(f"Overlay of {len(self.records)} run(s) {'on' if self.overlay else 'off'}.")
+
+    @work(thread=True, exit_on_error=False, group="watch")
+    def watch_run(self, path: str) -> None:
+        """Poll a run directory and post what changed, until the app quits."""
+        from textual.worker import get_current_worker
+
+        from ..watch import RunWatcher
+
+        worker = get_current_worker()
+        watcher = RunWatcher(path)
+        while not worker.is_cancelled:
+            try:
+                events = watcher.poll()
+            except Exception as exc:  # a file caught mid-change: say so and try again
+                events = [Message(f"could not read {path}: {exc}", "warning")]
+            for event in events:
+                self.post_message(TrainingEvent(event))
+            for _ in range(5):
+                if worker.is_cancelled:
+                    return
+                time.sleep(0.1)
