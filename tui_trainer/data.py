@@ -254,7 +254,7 @@ class TensorLoader:
                 # allocates (and page-faults) a fresh copy every epoch.
                 idx = order[start:start + self.batch_size]
                 images, labels = self.images.index_select(0, idx), self.labels.index_select(0, idx)
-            X = images.unsqueeze(1).float().div_(255)
+            X = images.unsqueeze(1).div(255.0)   # uint8 -> float32 in one pass, as ToTensor
             if self.resize:
                 X = torch.nn.functional.interpolate(X, size=(self.resize, self.resize),
                                                     mode="bilinear", antialias=True,

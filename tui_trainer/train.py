@@ -253,9 +253,11 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
                          "warning"))
     num_batches = len(session.train_iter)
     total_batches = num_batches * cfg.epochs
+    # Losses are checked for inf/nan at every batch on the CPU (reading them back is free there)
+    # and every ~5% of an epoch on a GPU (each read is a device synchronisation). Progress is
+    # reported ~50 times an epoch: enough for any progress bar, cheap for the loop.
     check_every = 1 if session.device.type == "cpu" else max(1, num_batches // 20)
-    # Reporting every batch is cheap on the CPU; drivers throttle what they draw.
-    report_every = check_every
+    report_every = max(check_every, num_batches // 50, 1)
 
     def lr_at(epoch_index: int):
         def at(batch_index: int) -> float:
