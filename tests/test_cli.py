@@ -129,3 +129,20 @@ def test_subset_forced(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "embedded Fashion-MNIST subset" in r.stderr
     assert "subset Fashion-MNIST (5000 train / 1000 test)" in r.stdout
+
+
+def test_progress_bar_on_a_terminal():
+    import io
+
+    from tui_trainer.events import BatchEnd, EpochEnd
+    from tui_trainer.headless import ConsoleReporter, fmt_duration
+
+    out, err = io.StringIO(), io.StringIO()
+    reporter = ConsoleReporter(2, out=out, err=err, interactive=True)
+    reporter(BatchEnd(1, 5, 10, 1280, 1000.0, 0.5, 0.8))
+    assert err.getvalue().startswith("\r\x1b[2Kepoch 1/2 ") and "5/10" in err.getvalue()
+    assert "1,000 img/s" in err.getvalue() and "ETA 0:01" in err.getvalue()
+    reporter(EpochEnd(1, 0.5, 0.8, 0.79, 2.5, 0.1, None))
+    assert out.getvalue().startswith("epoch 1/2  train loss 0.5000")
+    assert err.getvalue().endswith("\r\x1b[2K")   # the bar is cleared before the line
+    assert fmt_duration(3725) == "1:02:05" and fmt_duration(65) == "1:05"

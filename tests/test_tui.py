@@ -215,3 +215,17 @@ def test_accuracy_axis_fits_the_data():
         panel.add("test acc", epoch, test)
     low, high = panel.accuracy_range()
     assert (low, high) == pytest.approx((0.7, 0.9))
+
+
+async def test_resume_from_the_tui(data_dir, tmp_path):
+    from tui_trainer.train import fit, prepare
+    session = prepare(TrainConfig(data_dir=str(data_dir), out=str(tmp_path / "runs"),
+                                  batch_size=16, epochs=1, lr=0.5, device="cpu"))
+    fit(session, lambda e: None)
+    app = SmtuiApp(session.config.replace(epochs=2), resume=str(session.run.path))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.last_status == "finished")
+    rows = session.run.read_metrics()
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert len(list((tmp_path / "runs").iterdir())) == 1   # continued, not a new run
