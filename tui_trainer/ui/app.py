@@ -352,7 +352,8 @@ class SmtuiApp(RunsMixin, App):
         curves = self.curves
         if force:
             curves.dirty = True
-        curves.redraw()
+        if self.tabs.active == "curves":   # a hidden plot is drawn when its tab is shown
+            curves.redraw()
 
     def log_message(self, text: str) -> None:
         """Add a line to the log tab."""
@@ -433,6 +434,8 @@ class SmtuiApp(RunsMixin, App):
     def on_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id == "predictions":
             self.call_after_refresh(self.predictions.refresh_if_stale)
+        elif event.pane.id == "curves":
+            self.call_after_refresh(self.redraw_curves)
         elif event.pane.id == "analysis":
             self.call_after_refresh(self.analysis.refresh_if_stale)
             self.analysis.focus()
