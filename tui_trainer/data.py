@@ -178,7 +178,7 @@ def _download(root: Path) -> Path | None:
     return idx_folder(root)
 
 
-def locate(data_dir: str | None, dataset: str = "auto", *, download: bool = True) -> tuple[Path, bool]:
+def locate(data_dir: str | None, dataset: str = "auto") -> tuple[Path, bool]:
     """Find the folder to read: returns (folder, is_subset). Raises DataError when none works."""
     if dataset == "subset":
         return subset_dir(), True
@@ -197,7 +197,7 @@ def locate(data_dir: str | None, dataset: str = "auto", *, download: bool = True
         folder = idx_folder(root)
         if folder is not None:
             return folder, False
-    folder = _download(cache_dir() / "data") if download else None
+    folder = _download(cache_dir() / "data")
     if folder is not None:
         return folder, False
     tried.append("torchvision download")

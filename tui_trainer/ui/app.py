@@ -92,7 +92,6 @@ class SmtuiApp(RunsMixin, App):
         self.running = False
         self.quitting = False
         self.epochs = self.config.epochs
-        self.last_redraw = 0.0
         self.run_dir: str | None = None
         self.last_status = "idle"
         self.resetting = False   # after a reset, the stopping run's last events are dropped
@@ -178,21 +177,13 @@ class SmtuiApp(RunsMixin, App):
 
     # ------------------------------------------------------------------ training
     def check_action(self, action: str, parameters) -> bool | None:
-        # A watched run is controlled where it runs: hide the training keys from the footer.
+        # A watched run is controlled where it runs: its training keys are hidden and do nothing.
         if self.watch_dir and action in ("start", "pause", "stop", "reset", "save_checkpoint"):
             return False
         return True
 
-    def read_only(self) -> bool:
-        """In `smtui view`, say so and refuse the training controls."""
-        if self.watch_dir:
-            self.notify(f"Read-only view of {self.watch_dir}: control the run where it runs.")
-        return bool(self.watch_dir)
-
     def action_start(self) -> None:
         """Start a run with the form's config."""
-        if self.read_only():
-            return
         if self.running:
             self.notify("A run is already going on: stop (x) or reset (r) first.",
                         severity="warning")
@@ -362,8 +353,6 @@ class SmtuiApp(RunsMixin, App):
     # ------------------------------------------------------------------ controls
     def action_pause(self) -> None:
         """Pause or resume the running loop."""
-        if self.read_only():
-            return
         if not self.running or self.control is None:
             self.notify("Nothing to pause: no run is going on.")
             return
@@ -377,8 +366,6 @@ class SmtuiApp(RunsMixin, App):
 
     def action_stop(self) -> None:
         """Stop the run at the next batch (a checkpoint is written)."""
-        if self.read_only():
-            return
         if not self.running or self.control is None:
             self.notify("Nothing to stop: no run is going on.")
             return
@@ -387,8 +374,6 @@ class SmtuiApp(RunsMixin, App):
 
     def action_reset(self) -> None:
         """Stop any run, clear curves and predictions, and unlock the form."""
-        if self.read_only():
-            return
         if self.running and self.control is not None:
             self.control.request_stop()
             self.resetting = True
@@ -414,8 +399,6 @@ class SmtuiApp(RunsMixin, App):
 
     def action_save_checkpoint(self) -> None:
         """Ask the loop for a checkpoint now; outside a run, say where the last one is."""
-        if self.read_only():
-            return
         if self.running and self.control is not None:
             self.control.request_save()
             self.notify("Saving a checkpoint at the next batch.")

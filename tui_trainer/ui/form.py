@@ -31,14 +31,6 @@ class ConfigForm(VerticalScroll):
     ConfigForm #form-summary { color: $error; height: auto; }
     """
 
-    class Changed(Message):
-        """The form's values changed: the parsed config (None when invalid) and the errors."""
-
-        def __init__(self, config: TrainConfig | None, errors: dict[str, str]) -> None:
-            super().__init__()
-            self.config = config
-            self.errors = errors
-
     class StartPressed(Message):
         """The user pressed Start with a valid config."""
 
@@ -92,7 +84,7 @@ class ConfigForm(VerticalScroll):
 
     def validate_form(self) -> None:
         """Show each field's error next to it and block Start while any remains."""
-        config, self.errors = self.read()
+        _, self.errors = self.read()
         for name, f in FIELDS.items():
             help_widget = self.query_one(f"#help-{name}", Static)
             if name in self.errors:
@@ -105,7 +97,6 @@ class ConfigForm(VerticalScroll):
         summary = self.query_one("#form-summary", Static)
         summary.update(f"{len(self.errors)} invalid field(s): "
                        + ", ".join(n.replace('_', ' ') for n in self.errors) if self.errors else "")
-        self.post_message(self.Changed(config, dict(self.errors)))
 
     def set_values(self, config: TrainConfig) -> None:
         """Fill every field from a config."""
