@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,11 @@ def _isolated(tmp_path_factory, monkeypatch):
     """No network and a private cache for every test."""
     monkeypatch.setenv("SMTUI_NO_DOWNLOAD", "1")
     monkeypatch.setenv("SMTUI_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    yield
+    if "tui_trainer.ui.threads" in sys.modules:   # an app test made this thread's torch serial
+        import torch
+        from tui_trainer.ui.threads import default_threads
+        torch.set_num_threads(default_threads())
 
 
 @pytest.fixture

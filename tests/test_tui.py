@@ -229,3 +229,39 @@ async def test_resume_from_the_tui(data_dir, tmp_path):
     rows = session.run.read_metrics()
     assert [r["epoch"] for r in rows] == [1, 2]
     assert len(list((tmp_path / "runs").iterdir())) == 1   # continued, not a new run
+
+
+async def test_training_thread_keeps_torch_threads_and_matches_headless(data_dir, tmp_path,
+                                                                        monkeypatch):
+    """The UI thread's tensor work runs serially (a second OpenMP team slows training), the
+    training thread uses torch's default count, and a run in the app gives the numbers a
+    headless run of the same config gives."""
+    import json
+
+    import torch
+
+    from tui_trainer import train
+
+    default = torch.get_num_threads()
+    seen: list[int] = []
+    original = train.fit
+
+    def recording(session, listener, control=None):
+        seen.append(torch.get_num_threads())
+        return original(session, listener, control)
+
+    monkeypatch.setattr(train, "fit", recording)
+    app = make_app(data_dir, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.last_status == "finished")
+        assert torch.get_num_threads() == 1          # this (the UI) thread
+    assert seen == [default]
+    torch.set_num_threads(default)
+    rows = [json.loads(line) for line in next((tmp_path / "runs").iterdir()).joinpath(
+        "metrics.jsonl").read_text().splitlines()]
+    session = train.prepare(app.config.replace(out=str(tmp_path / "headless")),
+                            create_run=False)
+    original(session, lambda e: None)
+    assert [(r["train_loss"], r["test_acc"]) for r in rows] == \
+        [(h["train_loss"], h["test_acc"]) for h in session.history]

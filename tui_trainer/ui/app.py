@@ -30,6 +30,7 @@ from .numerics_panel import NumericsPanel
 from .predictions import PredictionsPanel, SampleGrid
 from .runs_panel import RunRecord, RunsPanel
 from .status import StatusBar
+from .threads import parallel_here, serial_here
 
 MIN_WIDTH, MIN_HEIGHT = 60, 20
 REDRAW_S = 0.4          # curves redraw about twice a second (timers drift: 0.4 s, not 0.5)
@@ -166,6 +167,7 @@ class SmtuiApp(RunsMixin, App):
         self.post_message(CoreLoaded(time.perf_counter() - start, device))
 
     def on_core_loaded(self, message: CoreLoaded) -> None:
+        serial_here()
         self.core_loaded = True
         self.query_one(NumericsPanel).update_report()
         status = self.status_bar
@@ -230,6 +232,7 @@ class SmtuiApp(RunsMixin, App):
             self.post_message(TrainingEvent(event))
 
         try:
+            parallel_here()
             session = prepare(config, resume=resume)
             if control.stop.is_set():
                 self.post_message(TrainingEvent(RunEnded("stopped", session.epoch,
@@ -242,6 +245,7 @@ class SmtuiApp(RunsMixin, App):
             self.post_message(TrainingFailed(f"{type(exc).__name__}: {exc}"))
 
     def on_training_event(self, message: TrainingEvent) -> None:
+        serial_here()   # events carry tensors: the UI thread's work on them stays serial
         event = message.event
         if self.resetting and not isinstance(event, RunEnded):
             return
