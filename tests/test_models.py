@@ -54,6 +54,29 @@ def test_scratch_net_init_and_shapes():
     assert out.shape == (5, 10)
 
 
+def test_scratch_W_is_the_books_draw_stored_column_major():
+    """Same values as the book's torch.normal(0, 0.01, (784, 10)); strides (1, 784) for the
+    fast product; the gradient and a book-sgd step keep both; the output is X @ W + b."""
+    torch.manual_seed(3)
+    book_W = torch.normal(0, 0.01, size=(784, 10))
+    torch.manual_seed(3)
+    net = SoftmaxScratch()
+    assert torch.equal(net.W, book_W) and net.W.stride() == (1, 784)
+    X = torch.rand(8, 1, 28, 28)
+    out = net(X)
+    assert torch.allclose(out, X.reshape(8, 784) @ book_W + net.b, atol=1e-6)
+    F.cross_entropy(out, torch.arange(8)).backward()
+    assert net.W.grad.stride() == (1, 784)
+    expected = book_W - 0.1 * net.W.grad
+    with torch.no_grad():
+        net.W.add_(net.W.grad, alpha=-0.1)
+    assert net.W.stride() == (1, 784) and torch.allclose(net.W, expected)
+    state = net.state_dict()
+    again = SoftmaxScratch()
+    again.load_state_dict(state)
+    assert torch.equal(again.W, net.W)
+
+
 def test_naive_net_returns_probabilities():
     model = build_model("scratch", "naive")
     p = model.net(torch.rand(3, 1, 28, 28))
