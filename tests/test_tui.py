@@ -265,3 +265,36 @@ async def test_training_thread_keeps_torch_threads_and_matches_headless(data_dir
     original(session, lambda e: None)
     assert [(r["train_loss"], r["test_acc"]) for r in rows] == \
         [(h["train_loss"], h["test_acc"]) for h in session.history]
+
+
+def test_halfblock_lines_colour_two_pixel_rows_per_cell():
+    from tui_trainer.ui.predictions import halfblock_lines
+
+    pixels = [[0, 255], [10, 20], [30, 40], [50, 60]]
+    lines = halfblock_lines(pixels)
+    assert len(lines) == 2 and [len(line) for line in lines] == [2, 2]
+    cell = lines[1][1]   # rows 2-3, column 1: 40 on top, 60 below
+    assert cell.text == "▀"
+    assert cell.style.color.triplet == (40, 40, 40) and cell.style.bgcolor.triplet == (60, 60, 60)
+
+
+async def test_sample_grid_lines_show_labels_and_reuse_drawings(data_dir, tmp_path):
+    app = make_app(data_dir, tmp_path, epochs=1)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.last_status == "finished")
+        await pilot.press("3")
+        grid = app.query_one(SampleGrid)
+        await wait_for(pilot, lambda: len(grid.images) > 0)
+        first = grid.render_line(0)
+        assert first.cell_length == grid.size.width
+        assert first.text.startswith("▀" * 14)
+        labels = grid.render_line(7).text + grid.render_line(8).text
+        from tui_trainer.labels import TEXT_LABELS
+        assert TEXT_LABELS[grid.trues[0]] in labels and TEXT_LABELS[grid.preds[0]] in labels
+        assert set(grid.cache) >= set(grid.keys[:grid.columns])   # drawn once, kept by index
+        cached = grid.cache[grid.keys[0]]
+        panel = app.query_one(PredictionsPanel)
+        panel.update_predictions(panel.probs)
+        grid.render_line(0)
+        assert grid.cache[grid.keys[0]] is cached
