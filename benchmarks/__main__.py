@@ -20,6 +20,8 @@ import argparse
 import json
 import os
 import platform
+import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -160,6 +162,48 @@ print((len(redraws) - 1) / span if span else 0.0)
 """
 
 
+def steady_ips(out: str) -> float:
+    """Images per second of the run in `out`, from its metrics.jsonl."""
+    run_dir = next(Path(out).iterdir())
+    epochs = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return 60000 / steady([e["seconds"] for e in epochs])
+
+
+def tmux_throughput(config: TrainConfig, timeout: float = 120.0) -> float | None:
+    """Images/s of the app in a real terminal: smtui in a detached tmux session (its own
+    server socket), the Start key sent once the app is idle, the Curves tab shown while it
+    trains. None when tmux is not installed."""
+    if shutil.which("tmux") is None:
+        return None
+    out = tempfile.mkdtemp()
+    tmux = ["tmux", "-L", f"smtui-bench-{os.getpid()}"]
+    command = shlex.join(SMTUI + ["--epochs", str(config.epochs), "--device", config.device,
+                                "--out", out])
+    subprocess.run(tmux + ["new-session", "-d", "-x", "120", "-y", "40", "-c", str(ROOT),
+                           command], check=True)
+    try:
+        deadline = time.monotonic() + timeout
+
+        def screen() -> str:
+            return subprocess.run(tmux + ["capture-pane", "-p"], capture_output=True,
+                                  text=True).stdout
+
+        while " idle " not in screen():
+            if time.monotonic() > deadline:
+                raise RuntimeError("smtui in tmux did not become idle:\n" + screen())
+            time.sleep(0.2)
+        time.sleep(0.5)
+        subprocess.run(tmux + ["send-keys", "s"], check=True)
+        metrics = lambda: list(Path(out).glob("*/metrics.jsonl"))  # noqa: E731
+        while not metrics() or len(metrics()[0].read_text().splitlines()) < config.epochs:
+            if time.monotonic() > deadline:
+                raise RuntimeError("smtui in tmux did not finish:\n" + screen())
+            time.sleep(0.2)
+    finally:
+        subprocess.run(tmux + ["kill-server"], capture_output=True)
+    return steady_ips(out)
+
+
 def run_throughput(config: TrainConfig, ui: bool) -> tuple[float, float]:
     """(images/s, curves redraws per second) of one run in a fresh process, as a user starts it:
     `smtui --no-ui`, or the app (headless terminal) with the Start key pressed."""
@@ -173,9 +217,7 @@ def run_throughput(config: TrainConfig, ui: bool) -> tuple[float, float]:
         subprocess.run(SMTUI + ["--no-ui", "--out", out, "--epochs", str(config.epochs),
                                 "--device", config.device], capture_output=True, check=True)
         redraw_hz = 0.0
-    run_dir = next(Path(out).iterdir())
-    epochs = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return 60000 / steady([e["seconds"] for e in epochs]), redraw_hz
+    return steady_ips(out), redraw_hz
 
 
 # ------------------------------------------------------------------------------ 3-4. processes
@@ -283,18 +325,22 @@ def run(quick: bool) -> dict:
 
     # Both in fresh processes, alternated: a process's earlier tensor work changes its threads.
     tui_config = base.replace(epochs=3 if quick else 10)
-    headless, tui, redraws = [], [], []
+    headless, tui, redraws, terminal = [], [], [], []
     for _ in range(1 if quick else 5):
         headless.append(run_throughput(tui_config, ui=False)[0])
         ips, hz = run_throughput(tui_config, ui=True)
         tui.append(ips)
         redraws.append(hz)
+        terminal.append(tmux_throughput(tui_config))
     headless_ips, tui_ips = statistics.median(headless), statistics.median(tui)
     redraw_hz = statistics.median(redraws)
     row("images/s headless", headless_ips, "img/s")
-    row("images/s in the TUI", tui_ips, "img/s")
+    row("images/s in the TUI", tui_ips, "img/s", "", "app in Textual's test harness")
     row("TUI / headless throughput", tui_ips / headless_ips, "ratio", ">= 0.85")
     row("curves redraws while training", redraw_hz, "per s", ">= 2")
+    if None not in terminal:
+        row("TUI in tmux / headless throughput", statistics.median(terminal) / headless_ips,
+            "ratio", ">= 0.85", "a real terminal: 120x40, curves shown")
 
     row("smtui --help", wall(SMTUI + ["--help"]), "s", "< 0.5")
     row("TUI first paint (Ready event)", time_to_print(FIRST_PAINT), "s", "< 1.5")
