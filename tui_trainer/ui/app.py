@@ -1,15 +1,15 @@
 """The smtui Textual application: the book's Animator and predict_ch3, live in a terminal.
 
-The app drives the core's `train.fit` in a thread worker. The worker's listener posts every event
-as a `TrainingEvent` message (progress updates collapse when the UI is busy); state changes happen
-in handlers on the main thread. torch is imported in the background after the first paint, so the
-window is usable at once. Stop, pause and checkpoint requests reach the loop through a `Control`.
+The app drives the core's `train.fit` in a thread worker (`TrainingMixin`, training_mixin.py),
+whose events arrive as `TrainingEvent` messages handled on the main thread; other runs (compare,
+watch) come from `RunsMixin`. This module holds the layout, the keys and the redraw timer. torch
+is imported in the background after the first paint, so the window is usable at once. Stop,
+pause and checkpoint requests reach the loop through a `Control`.
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -18,26 +18,25 @@ from textual.containers import Vertical
 from textual.widgets import Footer, Header, RichLog, Static, TabbedContent, TabPane
 
 from ..config import TrainConfig
-from ..events import BatchEnd, Control, EpochEnd, Message, RunEnded, RunStarted
-from ..watch import CheckpointPredictions
+from ..events import Control
 from .curves import CurvesPanel
 from .form import ConfigForm
 from .help import HelpScreen
 from .runs_mixin import RunsMixin
-from .messages import CoreLoaded, TrainingEvent, TrainingFailed
+from .training_mixin import TrainingMixin
+from .messages import CoreLoaded
 from .analysis_panel import AnalysisPanel
 from .numerics_panel import NumericsPanel
 from .predictions import PredictionsPanel, SampleGrid
 from .runs_panel import RunRecord, RunsPanel
 from .status import StatusBar
-from .threads import parallel_here, serial_here
+from .threads import serial_here
 
 MIN_WIDTH, MIN_HEIGHT = 60, 20
 REDRAW_S = 0.4          # curves and predictions redraw about twice a second (timers drift:
                         # 0.4 s, not 0.5); a fast run ends several epochs a second
-PROGRESS_POST_S = 0.25  # the worker posts progress at most four times a second
 
-class SmtuiApp(RunsMixin, App):
+class SmtuiApp(TrainingMixin, RunsMixin, App):
     """Configure, train and watch softmax regression on Fashion-MNIST."""
 
     ENABLE_COMMAND_PALETTE = False
@@ -215,133 +214,6 @@ class SmtuiApp(RunsMixin, App):
     @on(ConfigForm.StartPressed)
     def on_start_pressed(self) -> None:
         self.action_start()
-
-    @work(thread=True, exit_on_error=False, group="train")
-    def train(self, config: TrainConfig, resume: str | None, control: Control) -> None:
-        """The worker: prepare and fit, posting every event to the UI."""
-        from ..errors import SmtuiError
-        from ..train import fit, prepare
-
-        last_post = 0.0
-
-        def listener(event) -> None:
-            nonlocal last_post
-            if isinstance(event, BatchEnd):
-                now = time.monotonic()
-                if now - last_post < PROGRESS_POST_S and event.batch != event.num_batches:
-                    return
-                last_post = now
-            self.post_message(TrainingEvent(event))
-
-        try:
-            parallel_here()
-            session = prepare(config, resume=resume)
-            if control.stop.is_set():
-                self.post_message(TrainingEvent(RunEnded("stopped", session.epoch,
-                                                         "stopped before the first batch")))
-                return
-            fit(session, listener, control)
-        except SmtuiError as exc:
-            self.post_message(TrainingFailed(str(exc)))
-        except Exception as exc:  # shown in the UI; the app keeps running
-            self.post_message(TrainingFailed(f"{type(exc).__name__}: {exc}"))
-
-    def on_training_event(self, message: TrainingEvent) -> None:
-        serial_here()   # events carry tensors: the UI thread's work on them stays serial
-        event = message.event
-        if self.resetting and not isinstance(event, RunEnded):
-            return
-        status, curves = self.status_bar, self.curves
-        if isinstance(event, RunStarted):
-            self.run_dir = event.run_dir
-            if self.current is not None and event.run_dir:
-                self.current.name = Path(event.run_dir).name
-            if self.watch_dir:
-                self.epochs = event.config.get("epochs", self.epochs)
-                self.num_train = event.num_train
-                self.curves.reset(self.epochs)
-            status.device, status.dataset, status.state = event.device, event.dataset, "training"
-            self.test_labels = event.test_labels
-            self.predictions.set_data(event.test_images, event.test_labels)
-            self.log_message(f"Data: {event.dataset} Fashion-MNIST ({event.num_train} train / "
-                             f"{event.num_test} test) from {event.source}")
-            self.log_message(f"Run directory: {event.run_dir}")
-        elif isinstance(event, BatchEnd):
-            x = event.epoch - 1 + event.batch / event.num_batches
-            curves.add("train loss", x, event.loss)
-            curves.add("train acc", x, event.acc)
-            remaining = (self.epochs - event.epoch) * event.num_batches + \
-                (event.num_batches - event.batch)
-            per_batch = event.examples / max(event.examples_per_s, 1e-9) / max(event.batch, 1)
-            status.progress(event.epoch, self.epochs, event.batch, event.num_batches,
-                            event.examples_per_s, remaining * per_batch)
-        elif isinstance(event, EpochEnd):
-            curves.add("test acc", event.epoch, event.test_acc)
-            if self.watch_dir:   # a watched run's rows: no points inside the epoch
-                curves.add("train loss", event.epoch, event.train_loss)
-                curves.add("train acc", event.epoch, event.train_acc)
-                speed = self.num_train / event.seconds if event.seconds else 0.0
-                status.progress(event.epoch, self.epochs, 1, 1, speed,
-                                (self.epochs - event.epoch) * event.seconds)
-            if self.current is not None:
-                self.current.epochs.append(event.epoch)
-                self.current.test_acc.append(event.test_acc)
-            if event.test_probs is not None:
-                self.pending_probs = event.test_probs
-            self.log_message(f"epoch {event.epoch}/{self.epochs}: train loss "
-                             f"{event.train_loss:.4f}, train acc {event.train_acc:.4f}, "
-                             f"test acc {event.test_acc:.4f} ({event.seconds:.2f} s)")
-        elif isinstance(event, Message):
-            level = {"warning": "yellow", "error": "red"}.get(event.level)
-            self.log_message(f"[{level}]{event.text}[/]" if level else event.text)
-            if event.level != "info":
-                self.notify(event.text, severity=event.level, timeout=5)
-        elif isinstance(event, RunEnded):
-            if self.watch_dir:
-                status.state = event.status
-                self.last_status = event.status
-                self.log_message(f"the watched run is {event.status}: {event.message}")
-            else:
-                self.finish_run(event.status, event.message)
-        elif isinstance(event, CheckpointPredictions):
-            self.predictions.update_predictions(event.probs)
-            self.analysis.set_predictions(event.probs, self.predictions_labels())
-            self.log_message(f"predictions from the checkpoint of epoch {event.epoch}")
-
-    def on_training_failed(self, message: TrainingFailed) -> None:
-        self.log_message(f"[red]error: {message.text}[/]")
-        self.notify(message.text, severity="error", timeout=10)
-        self.finish_run("failed", message.text)
-
-    def predictions_labels(self):
-        """The test labels (a tensor), as the run announced them."""
-        return self.test_labels
-
-    def finish_run(self, state: str, text: str) -> None:
-        """Back to idle after a run ended, however it ended."""
-        if self.current is not None:
-            self.current.status = state
-            if self.current.test_acc:
-                self.records.append(self.current)
-            self.current = None
-            self.refresh_runs()
-        self.running = False
-        self.control = None
-        self.resetting = False
-        self.last_status = state
-        self.status_bar.state = state
-        self.form.disabled = False
-        self.redraw(force=True)
-        if state != "failed":
-            self.log_message(text)
-            if state in ("diverged",):
-                self.notify(text, severity="error", timeout=10)
-        if self.resume and state in ("finished", "stopped"):
-            self.resume = None if state == "finished" else self.run_dir
-        elif state == "stopped":
-            self.resume = None
-        if self.quitting:
-            self.exit()
 
     def redraw(self, force: bool = False) -> None:
         """The timer's tick: the latest epoch's predictions, then the curves. Drawing each
