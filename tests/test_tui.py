@@ -298,3 +298,14 @@ async def test_sample_grid_lines_show_labels_and_reuse_drawings(data_dir, tmp_pa
         panel.update_predictions(panel.probs)
         grid.render_line(0)
         assert grid.cache[grid.keys[0]] is cached
+
+
+async def test_empty_sample_grid_wraps_its_notice(data_dir, tmp_path):
+    app = make_app(data_dir, tmp_path)
+    async with app.run_test(size=(64, 24)) as pilot:
+        await pilot.press("3")
+        grid = app.query_one(SampleGrid)
+        await wait_for(pilot, lambda: grid.size.width > 0)
+        text = " ".join(grid.render_line(y).text.strip() for y in range(4))
+        assert "No predictions yet: they appear at the end of each epoch." in text
+        assert all(grid.render_line(y).cell_length == grid.size.width for y in range(4))

@@ -117,7 +117,8 @@ class SampleGrid(Widget, can_focus=True):
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         if not self.images:
-            segments = list(EMPTY.render(self.app.console)) if y == 0 else []
+            lines = EMPTY.wrap(self.app.console, max(1, width))
+            segments = list(lines[y].render(self.app.console)) if y < len(lines) else []
             return Strip(segments).extend_cell_length(width).crop(0, width)
         cols, row, line = self.columns, y // CELL_H, y % CELL_H
         start = row * cols
