@@ -6,7 +6,8 @@ Measures, on the full Fashion-MNIST:
   1. epoch time of smtui's default path against the book's code as written (torchvision,
      ToTensor, DataLoader with 4 workers) and against a bare loop (the same math inline on
      in-memory tensors: autograd, the book's sgd, nothing around it);
-  2. training throughput in the TUI against headless, same config, while the curves redraw;
+  2. training throughput in the TUI against headless, same config, while the curves redraw:
+     the app in Textual's test harness, and in a real terminal (tmux) when tmux is installed;
   3. start-up: `smtui --help`, the TUI's first paint, the first trained batch headless;
   4. peak RSS of a 10-epoch headless run;
   5. test accuracy of each model and preset.
@@ -294,7 +295,6 @@ def epoch_probe(quick: bool = False) -> dict[str, float]:
             "book": steady(book_epochs(data, 1 if quick else 2, device))}
 
 
-
 def run(quick: bool) -> dict:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     data = data_mod.load_fashion_mnist(dataset="full")
@@ -306,11 +306,11 @@ def run(quick: bool) -> dict:
                      "note": note})
         print(f"  {name:<46} {value:>10.3f} {unit:<8} {target:<14} {note}", flush=True)
 
-    base = TrainConfig(device=str(device), epochs=2 if quick else 4)
     print(f"smtui benchmarks on {results['machine']['cpu']} ({device})", flush=True)
-    # The epoch loops run in fresh processes (one here when --quick, three otherwise) and each
-    # row is the median over them: on this kind of machine a whole process can run a third
-    # slower than the next one, and a ratio is only fair when both sides share one process.
+    # The epoch loops run in three fresh processes (here, once, with --quick); each row is the
+    # median over them, each ratio the median of the ratios within a process. This machine's
+    # speed drifts by a third from one minute to the next; a ratio of two loops measured side by
+    # side in one process holds, a single process's absolute times do not.
     probes = [epoch_probe(quick)] if quick else \
         [json.loads(subprocess.run([sys.executable, "-m", "benchmarks", "--epoch-probe"],
                                    capture_output=True, text=True, check=True,
@@ -324,7 +324,7 @@ def run(quick: bool) -> dict:
     row("smtui epoch / bare loop epoch", ratio("ours", "bare"), "ratio", "<= 1 (aim 0.6)")
 
     # Both in fresh processes, alternated: a process's earlier tensor work changes its threads.
-    tui_config = base.replace(epochs=3 if quick else 10)
+    tui_config = TrainConfig(device=str(device), epochs=3 if quick else 10)
     headless, tui, redraws, terminal = [], [], [], []
     for _ in range(1 if quick else 5):
         headless.append(run_throughput(tui_config, ui=False)[0])
