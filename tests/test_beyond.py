@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from test_tui import make_app, wait_for
+from test_tui import make_app, train_to_end, wait_for
 from tui_trainer.analysis import (confusion_matrix, per_class_accuracy, reject_curve,
                                   topk_accuracy)
 from tui_trainer.config import TrainConfig
@@ -159,8 +159,7 @@ async def test_session_runs_are_compared(tmp_path):
     app = make_app(folder, tmp_path, epochs=2)
     async with app.run_test(size=(100, 30)) as pilot:
         for _ in range(2):
-            await pilot.press("s")
-            await wait_for(pilot, lambda: app.last_status == "finished")
+            await train_to_end(pilot, app)
             app.last_status = "idle"
         assert len(app.records) == 2
         assert app.query_one(RunsPanel).row_count == 2
@@ -171,8 +170,7 @@ async def test_session_runs_are_compared(tmp_path):
 async def test_analysis_tab_threshold_keys(small_data_dir, tmp_path):
     app = make_app(small_data_dir, tmp_path, epochs=1)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("s")
-        await wait_for(pilot, lambda: app.last_status == "finished")
+        await train_to_end(pilot, app)
         await pilot.press("4")
         panel = app.query_one(AnalysisPanel)
         await wait_for(pilot, lambda: panel.probs is not None)

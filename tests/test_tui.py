@@ -38,11 +38,16 @@ async def wait_for(pilot, predicate, timeout=30.0):
         await pilot.pause(0.05)
 
 
+async def train_to_end(pilot, app) -> None:
+    """Press Start and wait until the run has finished."""
+    await pilot.press("s")
+    await wait_for(pilot, lambda: app.last_status == "finished")
+
+
 async def test_start_to_epoch_end_updates_curves_and_predictions(data_dir, tmp_path):
     app = make_app(data_dir, tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("s")
-        await wait_for(pilot, lambda: app.last_status == "finished")
+        await train_to_end(pilot, app)
         curves = app.query_one(CurvesPanel)
         assert curves.series["test acc"][0] == [1, 2]
         xs = curves.series["train loss"][0]
@@ -147,8 +152,7 @@ async def test_command_line_prefills_the_form(data_dir, tmp_path):
 async def test_reset_and_misclassified_toggle_and_new_samples(data_dir, tmp_path):
     app = make_app(data_dir, tmp_path, epochs=1, lr=0.01)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("s")
-        await wait_for(pilot, lambda: app.last_status == "finished")
+        await train_to_end(pilot, app)
         panel = app.query_one(PredictionsPanel)
         first = list(panel.indices)
         await pilot.press("n")
@@ -224,8 +228,7 @@ async def test_resume_from_the_tui(data_dir, tmp_path):
     fit(session, lambda e: None)
     app = SmtuiApp(session.config.replace(epochs=2), resume=str(session.run.path))
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("s")
-        await wait_for(pilot, lambda: app.last_status == "finished")
+        await train_to_end(pilot, app)
     rows = session.run.read_metrics()
     assert [r["epoch"] for r in rows] == [1, 2]
     assert len(list((tmp_path / "runs").iterdir())) == 1   # continued, not a new run
@@ -253,8 +256,7 @@ async def test_training_thread_keeps_torch_threads_and_matches_headless(data_dir
     monkeypatch.setattr(train, "fit", recording)
     app = make_app(data_dir, tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("s")
-        await wait_for(pilot, lambda: app.last_status == "finished")
+        await train_to_end(pilot, app)
         assert torch.get_num_threads() == 1          # this (the UI) thread
     assert seen == [default]
     torch.set_num_threads(default)
@@ -281,8 +283,7 @@ def test_halfblock_lines_colour_two_pixel_rows_per_cell():
 async def test_sample_grid_lines_show_labels_and_reuse_drawings(data_dir, tmp_path):
     app = make_app(data_dir, tmp_path, epochs=1)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("s")
-        await wait_for(pilot, lambda: app.last_status == "finished")
+        await train_to_end(pilot, app)
         await pilot.press("3")
         grid = app.query_one(SampleGrid)
         await wait_for(pilot, lambda: len(grid.images) > 0)
