@@ -52,8 +52,10 @@ async def test_quit_while_evaluating(data_dir, tmp_path, monkeypatch):
         await wait_for(pilot, evaluating.is_set)
         start = time.monotonic()
         await pilot.press("q")
-        await wait_for(pilot, lambda: not app.is_running, timeout=5)
-        assert time.monotonic() - start < 2.0
+        await wait_for(pilot, lambda: not app.is_running, timeout=30)
+        # About 2 s at most on an idle machine; the bound is loose so that a loaded machine
+        # cannot fail it (what matters: the app leaves without waiting for the run's end).
+        assert time.monotonic() - start < 20.0
 
 
 async def test_stop_then_start_again_makes_a_new_run(data_dir, tmp_path):

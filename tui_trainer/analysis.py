@@ -38,7 +38,8 @@ def topk_accuracy(probs: torch.Tensor, labels: torch.Tensor, k: int) -> float:
 
 def reject_curve(probs: torch.Tensor, labels: torch.Tensor,
                  thresholds=THRESHOLDS) -> list[dict[str, float]]:
-    """For each threshold: coverage (answered / all) and accuracy on the answered images."""
+    """For each threshold: coverage (answered / all) and accuracy on the answered images (None
+    when no image reaches the threshold: there is no accuracy of nothing, and JSON has no NaN)."""
     confidence, preds = probs.max(dim=1)
     right = preds == labels.long()
     rows = []
@@ -46,7 +47,7 @@ def reject_curve(probs: torch.Tensor, labels: torch.Tensor,
         answered = confidence >= t
         n = int(answered.sum())
         rows.append({"threshold": t, "coverage": n / len(labels) if len(labels) else 0.0,
-                     "accuracy": float(right[answered].float().mean()) if n else float("nan")})
+                     "accuracy": float(right[answered].float().mean()) if n else None})
     return rows
 
 

@@ -113,6 +113,10 @@ def view(run_dir: str) -> int:
     Curves, predictions from its latest checkpoint, and its status. The run may not have started
     yet, may be going on, finished, stopped or crashed.
     """
+    from pathlib import Path
+    if Path(run_dir).expanduser().is_file():
+        raise SmtuiError(f"{run_dir} is a file, not a run directory (a folder with config.json, "
+                         "or an --out folder of runs)")
     _need_terminal()
     from .ui.app import run_tui
     return run_tui(None, watch=run_dir)
@@ -146,25 +150,71 @@ def numerics(logits: str, label: int) -> int:
     return 0
 
 
+def _standard_streams() -> None:
+    """Give closed standard descriptors a /dev/null, so that nothing smtui opens (a checkpoint,
+    the log) lands on descriptor 1 or 2 and receives stray output, and printing never fails."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    for name, mode in (("stdin", "r"), ("stdout", "w"), ("stderr", "w")):
+        if getattr(sys, name) is None:   # Python found the descriptor closed at start-up
+            setattr(sys, name, open(os.devnull, mode))
+
+
+def _say(text: str) -> None:
+    """Print an error line on stderr, if stderr can still be written."""
+    try:
+        click.echo(text, err=True)
+    except (OSError, ValueError):
+        from .headless import silence
+        silence(sys.stderr)
+
+
+def _finish_output() -> None:
+    """Flush stdout and stderr now, so that a reader gone away (`| head -1`, a dropped SSH
+    connection) cannot make the interpreter's last flush print a traceback or change the code."""
+    from .headless import silence
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            silence(stream)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and turn every failure into one line and an exit code."""
+    _standard_streams()
     try:
         rv = cli.main(args=argv, prog_name="smtui", standalone_mode=False)
     except click.exceptions.Abort:
         rv = 130
     except click.ClickException as exc:
-        click.echo(f"smtui: error: {exc.format_message()} (see smtui --help)", err=True)
+        _say(f"smtui: error: {exc.format_message()} (see smtui --help)")
         rv = exc.exit_code
     except SmtuiError as exc:
-        click.echo(f"smtui: error: {exc}", err=True)
+        _say(f"smtui: error: {exc}")
         rv = exc.exit_code
     except KeyboardInterrupt:
-        click.echo("smtui: interrupted", err=True)
+        _say("smtui: interrupted")
         rv = 130
+    except OSError as exc:
+        # A path the user gave or the system refused (too long a name, a folder where a file
+        # should be, no permission...): the user's to fix, so an error, not an internal error.
+        if os.environ.get("SMTUI_DEBUG"):
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        _say(f"smtui: error: {where}{exc.strerror or exc}")
+        rv = 1
     except Exception as exc:  # the last line of defence: one line, not a traceback
         if os.environ.get("SMTUI_DEBUG"):
             raise
-        click.echo(f"smtui: internal error: {type(exc).__name__}: {exc} "
-                   "(set SMTUI_DEBUG=1 for details)", err=True)
+        _say(f"smtui: internal error: {type(exc).__name__}: {exc} "
+             "(set SMTUI_DEBUG=1 for details)")
         rv = 70
+    _finish_output()
     sys.exit(rv if isinstance(rv, int) else 0)

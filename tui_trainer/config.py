@@ -20,6 +20,14 @@ DEVICES = ("auto", "cpu", "cuda")
 DATASETS = ("auto", "full", "subset")
 SCHEDULES = ("constant", "cosine")
 
+# Bounds that keep every value inside what the loop can represent: a learning rate or weight
+# decay that float32 cannot hold overflows inside the optimizer; torch seeds are 64-bit; and a
+# count beyond these is a typo, not a plan (a million DataLoader workers would fork a million
+# processes).
+FLOAT32_MAX, FLOAT32_TINY = 3.4028234e38, 1.1754944e-38
+MAX_SEED = 2**64 - 1
+MAX_EPOCHS, MAX_BATCH, MAX_WORKERS = 1_000_000, 1_000_000, 256
+
 
 def _opt(help: str, choices: tuple[str, ...] | None = None, **kw: Any) -> Any:
     """A dataclass field carrying its CLI help text and choices in `metadata`."""
@@ -63,19 +71,33 @@ class TrainConfig:
                 errors[f.name] = f"must be one of {', '.join(choices)} (got {value!r})"
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             errors["lr"] = f"must be a positive finite number (got {self.lr!r})"
+        elif not FLOAT32_TINY <= self.lr <= FLOAT32_MAX:
+            errors["lr"] = f"must be between 1.2e-38 and 3.4e+38, float32's range (got {self.lr!r})"
         if not (isinstance(self.weight_decay, (int, float)) and math.isfinite(self.weight_decay)
                 and self.weight_decay >= 0):
             errors["weight_decay"] = f"must be zero or a positive number (got {self.weight_decay!r})"
-        for name in ("batch_size", "epochs"):
+        elif self.weight_decay and not FLOAT32_TINY <= self.weight_decay <= FLOAT32_MAX:
+            errors["weight_decay"] = ("must be 0 or between 1.2e-38 and 3.4e+38, float32's range "
+                                      f"(got {self.weight_decay!r})")
+        elif self.weight_decay and self.optimizer == "sgd":
+            errors["weight_decay"] = ("applies to --optimizer torch-sgd or adam; the book's sgd "
+                                      "has none")
+        for name, top in (("batch_size", MAX_BATCH), ("epochs", MAX_EPOCHS)):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 errors[name] = f"must be a positive whole number (got {value!r})"
-        if not isinstance(self.num_workers, int) or self.num_workers < 0:
-            errors["num_workers"] = f"must be zero or a positive whole number (got {self.num_workers!r})"
+            elif value > top:
+                errors[name] = f"must be at most {top:,} (got {value!r})"
+        if not isinstance(self.num_workers, int) or not 0 <= self.num_workers <= MAX_WORKERS:
+            errors["num_workers"] = (f"must be a whole number from 0 to {MAX_WORKERS} "
+                                     f"(got {self.num_workers!r})")
         if self.resize is not None and (not isinstance(self.resize, int) or not 4 <= self.resize <= 512):
             errors["resize"] = f"must be a side length from 4 to 512 (got {self.resize!r})"
-        if not isinstance(self.seed, int) or self.seed < 0:
-            errors["seed"] = f"must be zero or a positive whole number (got {self.seed!r})"
+        if not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            errors["seed"] = f"must be a whole number from 0 to 2**64-1 (got {self.seed!r})"
+        if self.softmax == "naive" and self.model != "scratch" and "softmax" not in errors:
+            errors["softmax"] = ("naive applies to --model scratch only (concise and mlp use "
+                                 "torch's CrossEntropyLoss)")
         if not self.out:
             errors["out"] = "must name a folder"
         return errors
@@ -89,6 +111,32 @@ class TrainConfig:
         """Build a config from a dict, ignoring keys this version does not know."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+    @classmethod
+    def from_saved(cls, data: dict[str, Any]) -> tuple[TrainConfig, list[str]]:
+        """A usable config from a saved dict that may come from elsewhere: each field that is
+        missing, of the wrong type or invalid takes its default. Returns (config, what was
+        replaced), so a reader can say what it ignored instead of failing later."""
+        defaults = cls()
+        problems = []
+        values = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in data:
+                continue
+            value = data[f.name]
+            kind = _kind(f)
+            ok = (value is None and f.default is None) or (
+                isinstance(value, kind) and not isinstance(value, bool)) or (
+                kind is float and isinstance(value, int) and not isinstance(value, bool))
+            if ok:
+                values[f.name] = value
+            else:
+                problems.append(f"{f.name}={value!r}")
+        config = cls(**values)
+        for name in config.validate():
+            problems.append(f"{name}={getattr(config, name)!r}")
+            config = config.replace(**{name: getattr(defaults, name)})
+        return config, problems
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed."""

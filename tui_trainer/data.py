@@ -151,6 +151,12 @@ def read_folder(folder: Path, *, subset: bool = False) -> FashionMNIST:
         if images.dim() != 3 or labels.dim() != 1:
             raise DataError(f"corrupt data file {img_path if images.dim() != 3 else lbl_path}: "
                             "images and labels files are swapped")
+        if images.shape[1:] != (28, 28):
+            raise DataError(f"not Fashion-MNIST: {img_path} holds {images.shape[1]}x"
+                            f"{images.shape[2]} images; Fashion-MNIST images are 28x28")
+        if images.shape[0] == 0:
+            raise DataError(f"not Fashion-MNIST: {img_path} holds no images (an empty {split} "
+                            "split)")
         if images.shape[0] != labels.shape[0]:
             raise DataError(f"mismatched data in {folder}: {images.shape[0]} {split} images "
                             f"but {labels.shape[0]} labels")
@@ -263,23 +269,41 @@ class TensorLoader:
 
 
 def torchvision_root(folder: Path, subset: bool) -> Path:
-    """A torchvision root for `folder`'s files (torchvision reads decompressed files in raw/)."""
+    """A torchvision root for `folder`'s files (torchvision reads decompressed files in raw/).
+
+    A folder already laid out for torchvision is used as it is. Otherwise the files are
+    decompressed into the cache, in a folder named by a hash of their bytes: another `--data-dir`
+    with other files gets another folder, never the stale copy of the first.
+    """
+    import hashlib
+
     if folder.name == "raw" and folder.parent.name == "FashionMNIST" and all(
             (folder / stem).is_file() for files in SPLIT_FILES.values() for stem in files):
         return folder.parent.parent
-    root = cache_dir() / ("torchvision-subset" if subset else "torchvision")
+    sources = [_find_file(folder, stem) for files in SPLIT_FILES.values() for stem in files]
+    digest = hashlib.sha256()
+    try:
+        for source in sources:
+            digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    except OSError as exc:
+        raise DataError(f"cannot read {exc.filename}: {exc.strerror or exc}") from None
+    root = cache_dir() / "torchvision" / digest.hexdigest()[:16]
     raw = root / "FashionMNIST" / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
-    for files in SPLIT_FILES.values():
-        for stem in files:
-            if not (raw / stem).is_file():
-                source = _find_file(folder, stem)
-                opener = gzip.open if source.suffix == ".gz" else open
-                with opener(source, "rb") as fh:
-                    data = fh.read()
-                tmp = raw / (stem + ".tmp")
-                tmp.write_bytes(data)
-                os.replace(tmp, raw / stem)
+    try:
+        raw.mkdir(parents=True, exist_ok=True)
+        for source in sources:
+            stem = source.name.removesuffix(".gz")
+            if (raw / stem).is_file():
+                continue
+            opener = gzip.open if source.suffix == ".gz" else open
+            with opener(source, "rb") as fh:
+                data = fh.read()
+            tmp = raw / f".{stem}.tmp{os.getpid()}"
+            tmp.write_bytes(data)
+            os.replace(tmp, raw / stem)
+    except OSError as exc:
+        raise DataError(f"cannot write the data cache {root} for --loader book: "
+                        f"{exc.strerror or exc} (set SMTUI_CACHE_DIR to a writable folder)") from None
     return root
 
 

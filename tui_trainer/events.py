@@ -89,13 +89,18 @@ class Control:
         self.resume = threading.Event()   # set = running, clear = paused
         self.resume.set()
         self.save = threading.Event()     # set = write a checkpoint at the next batch
+        self.reason: str | None = None    # why a stop was requested, when not by the user's key
+        self.finished = threading.Event() # set by the driver once the loop has returned
 
     def request_save(self) -> None:
         """Ask the loop to write a checkpoint at the next batch it reports."""
         self.save.set()
 
-    def request_stop(self) -> None:
-        """Ask the loop to stop at the next batch; also releases a pause."""
+    def request_stop(self, reason: str | None = None) -> None:
+        """Ask the loop to stop at the next batch; also releases a pause. `reason` (a signal,
+        say) is recorded in the run's status."""
+        if reason and not self.stop.is_set():
+            self.reason = reason
         self.stop.set()
         self.resume.set()
 

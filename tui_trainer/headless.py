@@ -1,15 +1,21 @@
 """`smtui --no-ui`: the training loop for SSH sessions, tmux, batch jobs and CI.
 
 On a terminal it draws a one-line progress bar on stderr; otherwise it prints one plain line per
-epoch, so logs stay readable. Ctrl+C or SIGTERM stops at the next batch with a checkpoint, and the
-exit code is 130 or 143 as shells expect.
+epoch, so logs stay readable. Every line also goes to the run directory's `log.txt`.
+
+Ctrl+C, SIGTERM and SIGHUP (the SSH connection or the terminal is gone) stop at the next batch
+with a checkpoint of that point, and the exit code is 130, 143 or 129 as shells expect. Output
+that can no longer be written (a closed terminal, `| head -1`, a closed descriptor, a full
+device) never stops training: the console goes quiet and the run directory stays the record.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import TextIO
 
 from .config import TrainConfig
@@ -23,13 +29,64 @@ def fmt_duration(seconds: float) -> str:
         else f"{seconds // 60}:{seconds % 60:02d}"
 
 
+# Signals that stop a headless run cleanly, and the reason recorded in its status.json.
+STOP_SIGNALS = {
+    signal.SIGINT: "interrupted (SIGINT, Ctrl+C)",
+    signal.SIGTERM: "terminated (SIGTERM)",
+    **({signal.SIGHUP: "hung up (SIGHUP: the terminal or the SSH connection was lost)"}
+       if hasattr(signal, "SIGHUP") else {}),
+}
+
+
+class SafeStream:
+    """A text stream that absorbs its own failures.
+
+    The console of a long run can vanish under it: a dropped SSH connection (EIO or EPIPE), a
+    reader that stopped (`| head -1`), a closed descriptor, `/dev/full`. The first failed write
+    marks the stream dead and points its descriptor at /dev/null, so that neither later writes
+    nor the interpreter's final flush can raise; training goes on.
+    """
+
+    def __init__(self, stream: TextIO | None) -> None:
+        self.stream = stream
+        self.dead = stream is None
+
+    def write(self, text: str) -> None:
+        if self.dead:
+            return
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):
+            self.dead = True
+            silence(self.stream)
+
+    def isatty(self) -> bool:
+        try:
+            return not self.dead and self.stream.isatty()
+        except (OSError, ValueError):
+            return False
+
+
+def silence(stream: TextIO | None) -> None:
+    """Point `stream`'s descriptor at /dev/null (its buffered text then drains harmlessly)."""
+    try:
+        fd = stream.fileno()
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, fd)
+        os.close(null)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 class ConsoleReporter:
     """A listener that prints events: a live bar on a terminal, plain lines otherwise."""
 
     def __init__(self, epochs: int, out: TextIO | None = None, err: TextIO | None = None,
                  interactive: bool | None = None, width: int = 24) -> None:
-        self.out = out or sys.stdout
-        self.err = err or sys.stderr
+        self.out = SafeStream(out or sys.stdout)
+        self.err = SafeStream(err or sys.stderr)
+        self.log: SafeStream | None = None   # the run directory's log.txt, once it is known
         self.interactive = self.err.isatty() if interactive is None else interactive
         self.epochs = epochs
         self.width = width
@@ -47,6 +104,7 @@ class ConsoleReporter:
             self.line(f"smtui: data: {event.dataset} Fashion-MNIST ({event.num_train} train / "
                        f"{event.num_test} test) from {event.source}")
             if event.run_dir:
+                self.open_log(Path(event.run_dir) / "log.txt")
                 self.line(f"smtui: run directory: {event.run_dir}")
         elif isinstance(event, BatchEnd):
             if self.interactive:
@@ -62,6 +120,26 @@ class ConsoleReporter:
             self.line(f"smtui: {event.message}" + (f" ({event.checkpoint})" if event.checkpoint
                                                      and event.status != "finished" else ""),
                        err=event.status not in ("finished", "stopped"))
+            if event.checkpoint and event.status in ("stopped", "diverged"):
+                import shlex
+                self.line("smtui: resume with: smtui --no-ui --resume "
+                          + shlex.quote(str(Path(event.checkpoint).parent)))
+
+    def open_log(self, path: Path) -> None:
+        """Copy every later line to `path` (appended: a resumed run's log goes on)."""
+        try:
+            self.log = SafeStream(open(path, "a", encoding="utf-8"))
+        except OSError:
+            self.log = None   # the run's own files will report an unwritable folder
+
+    def close(self) -> None:
+        """Close the log file."""
+        if self.log is not None and not self.log.dead:
+            try:
+                self.log.stream.close()
+            except OSError:
+                pass
+        self.log = None
 
     def _draw_bar(self, e: BatchEnd) -> None:
         now = time.monotonic()
@@ -75,24 +153,21 @@ class ConsoleReporter:
         self.err.write(f"\r\x1b[2Kepoch {e.epoch}/{self.epochs} {bar} {e.batch}/{e.num_batches}"
                        f"  loss {e.loss:.4f}  acc {e.acc:.4f}  {e.examples_per_s:,.0f} img/s"
                        f"  ETA {fmt_duration(eta)}")
-        self.err.flush()
         self._bar_shown = True
 
     def line(self, text: str, err: bool = False) -> None:
         if self._bar_shown:
             self.err.write("\r\x1b[2K")
-            self.err.flush()
             self._bar_shown = False
-        stream = self.err if err else self.out
-        stream.write(text + "\n")
-        stream.flush()
+        (self.err if err else self.out).write(text + "\n")
+        if self.log is not None:
+            self.log.write(time.strftime("%Y-%m-%d %H:%M:%S ") + text + "\n")
 
 
 def run_headless(config: TrainConfig, *, resume: str | None = None, check: bool = False,
                  samples: int = 6, tensorboard_dir: str | None = None) -> int:
     """Train without a UI; returns the process exit code."""
-    from .analysis import analyse
-    from .train import fit, predict_ch3, predict_probs, prepare, quality_check
+    from .train import fit, prepare
 
     reporter = ConsoleReporter(config.epochs)
     listener = reporter
@@ -103,25 +178,41 @@ def run_headless(config: TrainConfig, *, resume: str | None = None, check: bool 
         def listener(event) -> None:
             reporter(event)
             board(event)
-    session = prepare(config, resume=resume)
     control = Control()
     received: list[int] = []
 
     def on_signal(signum, _frame) -> None:
         received.append(signum)
-        control.request_stop()
-        signal.signal(signum, signal.SIG_DFL)  # a second signal ends the process at once
+        control.request_stop(STOP_SIGNALS.get(signum))
+        # A second Ctrl+C or SIGTERM ends the process at once; further hang-ups are ignored (the
+        # terminal is gone, and the checkpoint being written must not be cut short).
+        signal.signal(signum, signal.SIG_IGN if signum == getattr(signal, "SIGHUP", None)
+                      else signal.SIG_DFL)
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    # Installed before the data is read: a signal during set-up stops at the first batch. A
+    # signal ignored when smtui started stays ignored: `nohup smtui --no-ui` trains on after
+    # the terminal closes, as nohup promises.
+    previous = {s: signal.signal(s, on_signal) for s in STOP_SIGNALS
+                if signal.getsignal(s) != signal.SIG_IGN}
     try:
+        session = prepare(config, resume=resume)
         ended = fit(session, listener, control)
+        if received:
+            return 128 + received[0]
+        if ended.status != "finished":
+            return 1
+        return _report(session, reporter, check, samples)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-    if received:
-        return 128 + received[0]
-    if ended.status != "finished":
-        return 1
+        reporter.close()
+
+
+def _report(session, reporter: ConsoleReporter, check: bool, samples: int) -> int:
+    """What a finished headless run prints after its last epoch; returns the exit code."""
+    from .analysis import analyse
+    from .train import predict_ch3, predict_probs, quality_check
+
     # The last epoch's evaluation already holds every test prediction; a resumed run that had
     # nothing left to train evaluates once.
     probs = reporter.last_epoch.test_probs if reporter.last_epoch else \
@@ -135,9 +226,14 @@ def run_headless(config: TrainConfig, *, resume: str | None = None, check: bool 
     reporter.line("per-class accuracy: " + ", ".join(
         f"{name} {acc:.2f}" for name, acc in zip(a["classes"], a["per_class_accuracy"])))
     reject = next((r for r in a["reject_curve"] if r["threshold"] == 0.9), None)
-    reporter.line(f"top-1 {a['top1']:.4f}, top-2 {a['top2']:.4f}, top-3 {a['top3']:.4f}; "
-                  + (f"answering only at confidence >= 0.9: {reject['coverage']:.0%} of images "
-                     f"at accuracy {reject['accuracy']:.4f}" if reject else ""))
+    if reject is None:
+        rule = ""
+    elif reject["accuracy"] is None:
+        rule = "; no test image reaches confidence 0.9"
+    else:
+        rule = (f"; answering only at confidence >= 0.9: {reject['coverage']:.0%} of images "
+                f"at accuracy {reject['accuracy']:.4f}")
+    reporter.line(f"top-1 {a['top1']:.4f}, top-2 {a['top2']:.4f}, top-3 {a['top3']:.4f}" + rule)
     if check:
         last = session.history[-1] if session.history else None
         failures = quality_check(last["train_loss"], last["train_acc"], last["test_acc"]) \

@@ -7,11 +7,16 @@ Layout of a run directory:
     metrics.csv      the same rows as CSV
     checkpoint.pt    model, optimizer, config, epoch, shuffling RNG (write to a temp file, rename)
     status.json      state, progress and pid, for watching a run from another terminal
+    log.txt          everything the headless mode printed (the record when the terminal is gone)
+    .lock            held (flock) by the process training in the directory; a second one is
+                     refused, and the kernel releases it when that process ends, however it ends
     analysis.json    the latest epoch's confusion matrix, per-class and top-k accuracy, and
                      accuracy against coverage for a confidence threshold (reject option)
 
 Every file is replaced atomically (write, fsync, rename) or appended by whole lines, so a kill -9
-at any moment leaves the previous good version in place.
+at any moment leaves the previous good version in place. Every JSON file is strict JSON (no NaN):
+other programs read them. Files read back may come from elsewhere (another version, a hand edit,
+another program), so readers check their shape and say what is wrong instead of failing later.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -44,9 +50,65 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise SmtuiError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+def strict_json(obj: Any) -> Any:
+    """`obj` with every non-finite float replaced by None: JSON has no NaN or Infinity, and
+    `json.dumps` would otherwise write them as bare words that strict readers reject."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    return obj
+
+
+def dumps(obj: Any, **kw: Any) -> str:
+    """Strict JSON text of `obj` (see `strict_json`)."""
+    return json.dumps(strict_json(obj), allow_nan=False, **kw)
+
+
 def atomic_write_json(path: Path, obj: Any) -> None:
-    """`atomic_write_bytes` of pretty JSON."""
-    atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
+    """`atomic_write_bytes` of pretty, strict JSON."""
+    atomic_write_bytes(path, (dumps(obj, indent=2) + "\n").encode())
+
+
+def read_json_object(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(the JSON object in `path`, None), or (None, what is wrong) for a missing file, bytes
+    that are not UTF-8 JSON, or JSON that is not an object."""
+    try:
+        value = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        return None, f"{path} does not exist"
+    except OSError as exc:
+        return None, f"{path} cannot be read: {exc.strerror or exc}"
+    except UnicodeDecodeError:
+        return None, f"{path} is not UTF-8 text"
+    except ValueError as exc:
+        return None, f"{path} is not valid JSON ({exc})"
+    if not isinstance(value, dict):
+        return None, f"{path} holds a JSON {type(value).__name__}, not an object"
+    return value, None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def valid_metrics_row(row: Any) -> str | None:
+    """None when `row` is a usable metrics row, else what is wrong with it."""
+    if not isinstance(row, dict):
+        return f"a JSON {type(row).__name__}, not an object"
+    for key in ("epoch", "train_loss", "train_acc", "test_acc"):
+        if key not in row:
+            return f"no {key}"
+        if not _number(row[key]):
+            return f"{key} is {row[key]!r}, not a number"
+    if row["epoch"] != int(row["epoch"]) or row["epoch"] < 1:
+        return f"epoch is {row['epoch']!r}, not a positive whole number"
+    for key in ("seconds", "lr"):
+        if key in row and not (_number(row[key]) or row[key] is None):
+            return f"{key} is {row[key]!r}, not a number"
+    return None
 
 
 class RunDir:
@@ -54,6 +116,8 @@ class RunDir:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._lock_fd: int | None = None
+        self.problems: list[str] = []   # what the last reads found wrong (malformed files)
 
     @classmethod
     def create(cls, out: str | Path, name: str) -> RunDir:
@@ -113,6 +177,15 @@ class RunDir:
     def analysis_path(self) -> Path:
         return self.path / "analysis.json"
 
+    @property
+    def log_path(self) -> Path:
+        return self.path / "log.txt"
+
+    def resume_command(self) -> str:
+        """The command that continues this run, as a user would type it."""
+        import shlex
+        return f"smtui --no-ui --resume {shlex.quote(str(self.path))}"
+
     def write_analysis(self, analysis: dict[str, Any]) -> None:
         """Replace analysis.json: the latest epoch's confusion matrix, top-k, reject curve."""
         atomic_write_json(self.analysis_path, analysis)
@@ -122,11 +195,15 @@ class RunDir:
         atomic_write_json(self.config_path, {**config, **extra})
 
     def read_config(self) -> dict[str, Any]:
-        """The saved config.json, or {} when absent or unreadable."""
-        try:
-            return json.loads(self.config_path.read_text())
-        except (OSError, ValueError):
-            return {}
+        """The saved config.json, or {} when absent or malformed (noted in `problems`)."""
+        config, problem = read_json_object(self.config_path)
+        if problem and self.config_path.exists():
+            self._note(problem)
+        return config or {}
+
+    def _note(self, problem: str) -> None:
+        if problem not in self.problems:
+            self.problems.append(problem)
 
     def write_status(self, state: str, **fields: Any) -> None:
         """Replace status.json (state: running, finished, stopped, diverged, failed)."""
@@ -134,16 +211,59 @@ class RunDir:
                                              "updated": time.time(), **fields})
 
     def read_status(self) -> dict[str, Any]:
-        """status.json, or {} when absent or unreadable."""
-        try:
-            return json.loads(self.status_path.read_text())
-        except (OSError, ValueError):
+        """status.json, or {} when absent or malformed (noted in `problems`). A state that is not
+        a string is dropped, so a reader never mistakes a malformed file for a live run."""
+        status, problem = read_json_object(self.status_path)
+        if problem:
+            if self.status_path.exists():
+                self._note(problem)
             return {}
+        if not isinstance(status.get("state"), str):
+            self._note(f"{self.status_path} has no state")
+            status.pop("state", None)
+        return status
+
+    # --- the lock: one training process per run directory
+    @property
+    def lock_path(self) -> Path:
+        return self.path / ".lock"
+
+    def acquire_lock(self) -> None:
+        """Hold the run's lock until `release_lock` or the end of the process.
+
+        An advisory `flock` on `.lock`: the kernel drops it when the holder exits, even by kill -9,
+        so a crash cannot leave the run locked. A second process gets a one-line error.
+        """
+        try:
+            import fcntl
+        except ImportError:   # no flock on this platform: no protection, but no failure either
+            return
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise SmtuiError(f"cannot lock {self.path}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 32).decode(errors="replace").strip()
+            os.close(fd)
+            raise SmtuiError(f"run {self.path} is being trained by another process"
+                             + (f" (pid {holder})" if holder.isdigit() else "")
+                             + "; stop it first, or watch it with smtui view") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def release_lock(self) -> None:
+        """Let another process train in this directory (idempotent)."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)   # closing the descriptor drops the flock
+            self._lock_fd = None
 
     # --- metrics
     def append_metrics(self, row: dict[str, Any]) -> None:
         """Append one epoch's row to metrics.jsonl and metrics.csv as whole, fsynced lines."""
-        line = json.dumps({k: row[k] for k in METRIC_FIELDS if k in row}) + "\n"
+        line = dumps({k: row[k] for k in METRIC_FIELDS if k in row}) + "\n"
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=METRIC_FIELDS, extrasaction="ignore")
         new_csv = not self.csv_path.exists() or self.csv_path.stat().st_size == 0
@@ -163,23 +283,46 @@ class RunDir:
             raise SmtuiError(f"cannot write metrics in {self.path}: {exc.strerror or exc}") from None
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        """Every complete row of metrics.jsonl (a torn last line is skipped)."""
-        rows = []
+        """Every valid row of metrics.jsonl, in file order.
+
+        A torn last line (a writer killed mid-append) is skipped silently; any other line that
+        is not a metrics row (not JSON, not UTF-8, a missing or non-numeric field) is skipped and
+        noted in `problems`, once per file, so a reader can warn without failing.
+        """
         try:
-            text = self.metrics_path.read_text()
-        except OSError:
-            return rows
-        for line in text.splitlines():
-            try:
-                rows.append(json.loads(line))
-            except ValueError:
+            raw = self.metrics_path.read_bytes()
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            self._note(f"{self.metrics_path} cannot be read: {exc.strerror or exc}")
+            return []
+        rows, bad, first = [], 0, ""
+        lines = raw.split(b"\n")
+        for i, line in enumerate(lines):
+            if not line.strip():
                 continue
+            try:
+                row = json.loads(line.decode("utf-8"))
+                reason = valid_metrics_row(row)
+            except UnicodeDecodeError:
+                reason = "not UTF-8 text"
+            except ValueError:
+                if i == len(lines) - 1:   # no newline after it: torn by a kill mid-append
+                    continue
+                reason = "not JSON"
+            if reason:
+                bad += 1
+                first = first or f"line {i + 1}: {reason}"
+                continue
+            rows.append(row)
+        if bad:
+            self._note(f"{self.metrics_path}: skipped {bad} malformed row(s) ({first})")
         return rows
 
     def truncate_metrics(self, epochs: int) -> None:
         """Keep only rows for epochs <= `epochs` (after resuming from an earlier checkpoint)."""
         rows = [r for r in self.read_metrics() if r.get("epoch", 0) <= epochs]
-        atomic_write_bytes(self.metrics_path, "".join(json.dumps(r) + "\n" for r in rows).encode())
+        atomic_write_bytes(self.metrics_path, "".join(dumps(r) + "\n" for r in rows).encode())
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=METRIC_FIELDS, extrasaction="ignore")
         writer.writeheader()

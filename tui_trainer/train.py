@@ -172,34 +172,82 @@ class Session:
                 "rng": (self.epoch_rng_state if self.epoch_rng_state is not None
                         else self.generator.get_state()),
                 "partial": list(self.partial), "partial_seconds": self.partial_seconds,
-                "history": list(self.history), "dataset": self.data.name}
+                "history": list(self.history), "dataset": self.data.name,
+                "num_train": len(self.data.train_labels)}
 
 
-# Fields that must match between a checkpoint and the config that resumes it.
-_RESUME_FIXED = ("model", "softmax", "optimizer", "resize")
+# How an option given with --resume is treated (the README's "Resuming" section says the same).
+# Every other option takes effect from the first batch trained and is recorded in config.json:
+# lr, weight decay and schedule (the optimizer's saved state keeps its moments, not its lr),
+# epochs (never below those already trained), device, data location, DataLoader workers.
+RESUME_FIXED = {   # the weights, the optimizer state or the shuffling RNG depend on these
+    "model": "the weights are this model's",
+    "softmax": "the loss is part of the model",
+    "optimizer": "the optimizer's state is saved",
+    "resize": "the weights are for this image size",
+    "seed": "the checkpoint restores its shuffling state",
+    "out": "the run stays in its own directory",
+}
+RESUME_AT_EPOCH = ("batch_size", "loader")   # they define the interrupted epoch's batches
+
+
+def check_resume(state: dict[str, Any], config: TrainConfig, where: str) -> dict[str, list]:
+    """Refuse a config that cannot continue `state`; returns {option: [old, new]} that changed."""
+    saved = TrainConfig.from_dict(state.get("config", {}))
+    changed = {name: [getattr(saved, name), getattr(config, name)]
+               for name in config.to_dict() if getattr(saved, name) != getattr(config, name)}
+    for name, why in RESUME_FIXED.items():
+        if name in changed:
+            raise SmtuiError(f"checkpoint {where} was trained with {name}={getattr(saved, name)!r}, "
+                             f"not {getattr(config, name)!r} ({why})")
+    done, batch = int(state.get("epoch", 0)), int(state.get("batch", 0))
+    if batch:
+        for name in RESUME_AT_EPOCH:
+            if name in changed:
+                option = "--" + name.replace("_", "-")
+                raise SmtuiError(f"{option} cannot change in the middle of an epoch: {where} "
+                                 f"stopped at epoch {done + 1}, batch {batch} with {option} "
+                                 f"{getattr(saved, name)}; resume with that value", exit_code=2)
+    needed = done + (1 if batch else 0)
+    if config.epochs < needed:
+        raise SmtuiError(f"--epochs {config.epochs} is below the {needed} epochs {where} has "
+                         f"{'started' if batch else 'trained'}; pass --epochs {needed} or more",
+                         exit_code=2)
+    return changed
 
 
 def prepare(config: TrainConfig, *, data: data_mod.FashionMNIST | None = None,
             resume: str | None = None, create_run: bool = True) -> Session:
-    """Validate the config, read the data, build the model, and open or create the run dir."""
+    """Validate the config, read the data, build the model, and open or create the run dir.
+
+    Everything that can refuse the run is checked before the run directory is touched: a
+    refused resume leaves its files as they were. The run directory is locked for this process.
+    """
     errors = config.validate()
     if errors:
         name, reason = next(iter(errors.items()))
         raise SmtuiError(f"--{name.replace('_', '-')} {reason}", exit_code=2)
-    state = None
+    state, changed = None, {}
     if resume:
         state = load_checkpoint(resume)
-        saved = TrainConfig.from_dict(state.get("config", {}))
-        for name in _RESUME_FIXED:
-            if getattr(saved, name) != getattr(config, name):
-                raise SmtuiError(f"checkpoint {resume} was trained with {name}="
-                                 f"{getattr(saved, name)!r}, not {getattr(config, name)!r}")
+        changed = check_resume(state, config, resume)
     device = resolve_device(config.device)
     if data is None:
         data = data_mod.load_fashion_mnist(config.data_dir, config.dataset)
     if config.batch_size > len(data.train_labels):
         raise SmtuiError(f"--batch-size {config.batch_size} is larger than the "
                          f"{len(data.train_labels)} training images", exit_code=2)
+    if state is not None:
+        trained_on = state.get("dataset", data.name)
+        if trained_on != data.name:
+            raise SmtuiError(f"checkpoint {resume} was trained on the {trained_on} data set, "
+                             f"but this run found the {data.name} one (check --data-dir and "
+                             "--dataset)")
+        if state.get("batch") and state.get("num_train", len(data.train_labels)) != \
+                len(data.train_labels):
+            raise SmtuiError(f"checkpoint {resume} stopped mid-epoch over "
+                             f"{state['num_train']} training images, but the data has "
+                             f"{len(data.train_labels)}")
     torch.manual_seed(config.seed)
     side = config.resize or 28
     model = build_model(config.model, config.softmax, num_inputs=side * side)
@@ -219,19 +267,54 @@ def prepare(config: TrainConfig, *, data: data_mod.FashionMNIST | None = None,
         except (RuntimeError, KeyError, ValueError) as exc:
             raise SmtuiError(f"checkpoint {resume} does not fit this model: "
                              f"{str(exc).splitlines()[0][:120]}") from None
+        # The saved optimizer state carries the old lr and weight decay: the options win.
+        set_lr(updater, config.lr)
+        if not isinstance(updater, BookSGD):
+            for group in updater.param_groups:
+                group["weight_decay"] = config.weight_decay
         generator.set_state(state["rng"])
         session.epoch, session.batch = int(state["epoch"]), int(state["batch"])
         session.epoch_rng_state = state["rng"] if session.batch else None
         session.partial = [float(v) for v in state.get("partial", [0.0, 0.0, 0.0])]
         session.partial_seconds = float(state.get("partial_seconds", 0.0))
         session.history = list(state.get("history", []))
-        session.run = RunDir.open(resume)
-        session.run.truncate_metrics(session.epoch)
+        run = RunDir.open(resume)
+        run.acquire_lock()
     elif create_run:
-        session.run = RunDir.create(config.out, config.model)
-    if session.run is not None:
-        session.run.write_config(config.to_dict(), dataset_used=data.name, data_source=data.source)
+        run = RunDir.create(config.out, config.model)
+        run.acquire_lock()
+    else:
+        return session
+    session.run = run
+    try:
+        extra = {"dataset_used": data.name, "data_source": data.source}
+        if state is not None:
+            resumed = run.read_config().get("resumed")
+            resumed = resumed if isinstance(resumed, list) else []
+            resumed.append({"after_epoch": session.epoch, "batch": session.batch,
+                            "changed": changed, "at": time.strftime("%Y-%m-%d %H:%M:%S")})
+            extra["resumed"] = resumed
+            run.truncate_metrics(session.epoch)
+        run.write_config(config.to_dict(), **extra)
+        run.write_status("starting", epoch=session.epoch, epochs=config.epochs)
+    except BaseException as exc:
+        _mark_failed(run, exc)
+        raise
     return session
+
+
+def _mark_failed(run: RunDir, exc: BaseException) -> None:
+    """Record in status.json how a run ended when an error ended it, and unlock it."""
+    try:
+        if isinstance(exc, KeyboardInterrupt):
+            run.write_status("stopped", message="interrupted")
+        else:
+            text = str(exc) if isinstance(exc, SmtuiError) else f"{type(exc).__name__}: {exc}"
+            run.write_status("failed", message=text)
+    except SmtuiError:
+        pass   # the disk is full or gone: nothing more can be recorded
+    finally:
+        run.release_lock()
 
 
 def fit(session: Session, listener: Listener, control: Control | None = None) -> RunEnded:
@@ -243,14 +326,20 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
     """
     control = control or Control()
     cfg, run = session.config, session.run
-    listener(RunStarted(cfg.to_dict(), str(session.device), session.data.name, session.data.source,
-                        len(session.data.train_labels), len(session.data.test_labels),
-                        session.epoch, str(run.path) if run else None,
-                        session.data.test_images, session.data.test_labels))
-    if session.data.subset:
-        listener(Message("Using the embedded Fashion-MNIST subset (5,000 train / 1,000 test "
-                         "images), not the full data set: accuracies are not comparable to the book's.",
-                         "warning"))
+    try:
+        listener(RunStarted(cfg.to_dict(), str(session.device), session.data.name,
+                            session.data.source, len(session.data.train_labels),
+                            len(session.data.test_labels), session.epoch,
+                            str(run.path) if run else None, session.data.test_images,
+                            session.data.test_labels))
+        if session.data.subset:
+            listener(Message("Using the embedded Fashion-MNIST subset (5,000 train / 1,000 test "
+                             "images), not the full data set: accuracies are not comparable to "
+                             "the book's.", "warning"))
+    except BaseException as exc:
+        if run is not None:
+            _mark_failed(run, exc)
+        raise
     num_batches = len(session.train_iter)
     total_batches = num_batches * cfg.epochs
     # Losses are checked for inf/nan at every batch on the CPU (reading them back is free there)
@@ -270,9 +359,9 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
             run.write_status(state, epoch=session.epoch, epochs=cfg.epochs, **extra)
 
     last_status = [time.monotonic()]
-    status("running")
     ended: RunEnded
     try:
+        status("running")
         while session.epoch < cfg.epochs:
             epoch = session.epoch + 1
             if session.batch == 0:
@@ -339,19 +428,38 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
                          str(run.checkpoint_path) if run else None)
     except Stopped:
         path = run.save_checkpoint(session.checkpoint_state()) if run else None
-        where = f"epoch {session.epoch + 1}, batch {session.batch}" if session.batch else \
-            f"the end of epoch {session.epoch}"
-        ended = RunEnded("stopped", session.epoch, f"stopped at {where}; checkpoint saved",
+        if session.batch:
+            where = f"at epoch {session.epoch + 1}, batch {session.batch}"
+        elif session.epoch:
+            where = f"at the end of epoch {session.epoch}"
+        else:
+            where = "before the first batch"
+        ended = RunEnded("stopped", session.epoch,
+                         f"stopped {where}" + ("; checkpoint saved" if path else ""),
                          str(path) if path else None)
     except NonFiniteLoss as exc:
         hint = ("use --softmax stable" if cfg.model == "scratch" and cfg.softmax == "naive"
                 else "lower --lr")
         if cfg.model == "scratch" and cfg.softmax == "naive":
             hint += f" or a lower --lr than {cfg.lr:g}"
+        kept = run is not None and run.checkpoint_path.exists()
         ended = RunEnded("diverged", session.epoch,
                          f"loss became {exc.value} at epoch {session.epoch + 1}, batch {exc.batch}: "
-                         f"training stopped ({hint}); last good checkpoint kept",
-                         str(run.checkpoint_path) if run and run.checkpoint_path.exists() else None)
-    status(ended.status, message=ended.message)
+                         f"training stopped ({hint}); " +
+                         (f"last good checkpoint kept (end of epoch {session.epoch})" if kept
+                          else "no checkpoint: it diverged in the first epoch"),
+                         str(run.checkpoint_path) if kept else None)
+    except BaseException as exc:   # an error, or an interrupt nobody turned into a stop request
+        if run is not None:
+            _mark_failed(run, exc)
+        raise
+    if run is not None:
+        try:
+            extra = {"reason": control.reason} if control.reason else {}
+            if ended.status in ("stopped", "diverged") and run.checkpoint_path.exists():
+                extra["resume"] = run.resume_command()
+            status(ended.status, message=ended.message, **extra)
+        finally:
+            run.release_lock()
     listener(ended)
     return ended

@@ -3,7 +3,9 @@
 `RunWatcher.poll()` reads what changed since the last call (config, new metrics rows, status,
 a newer checkpoint) and returns the same events the training loop emits, so the TUI draws a
 watched run with the code that draws its own. Files are only read, never written; each is replaced
-atomically or appended by whole lines by the writer, so a read never sees half a file.
+atomically or appended by whole lines by the writer, so a read never sees half a file. Files
+from elsewhere may be malformed: bad rows are skipped and each problem is reported once, as a
+warning, while everything valid is still drawn.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class RunWatcher:
         self.checkpoint_mtime = 0.0
         self.data = None
         self.config: TrainConfig | None = None
+        self.reported: set[str] = set()   # problems already reported: each is said once
 
     def poll(self, evaluate: bool = True) -> list:
         """Events for everything new in the run directory since the last poll."""
@@ -68,21 +71,30 @@ class RunWatcher:
         rows = self.run.read_metrics()
         for row in rows[self.rows_seen:]:
             events.append(EpochEnd(int(row["epoch"]), row["train_loss"], row["train_acc"],
-                                   row["test_acc"], row.get("seconds", 0.0), row.get("lr", 0.0),
-                                   None))
+                                   row["test_acc"], row.get("seconds") or 0.0,
+                                   row.get("lr") or 0.0, None))
         self.rows_seen = len(rows)
         state = status.get("state", "running")
-        if state == "running" and status and not process_alive(status.get("pid")):
+        if state == "starting":
+            state = "running"
+        if state == "running" and status and not process_alive(_int(status.get("pid"))):
             state = "crashed"
-        if state == "running" and "batch" in status:
-            epoch = int(status.get("epoch", 0)) + 1
-            events.append(BatchEnd(epoch, int(status["batch"]), int(status["num_batches"]),
-                                   0, 0.0, status.get("running_loss", float("nan")),
-                                   status.get("running_acc", float("nan"))))
+        progress = [_int(status.get(k)) for k in ("epoch", "batch", "num_batches")]
+        if state == "running" and None not in progress and progress[2] > 0:
+            events.append(BatchEnd(progress[0] + 1, progress[1], progress[2], 0, 0.0,
+                                   _float(status.get("running_loss")),
+                                   _float(status.get("running_acc"))))
+        for problem in self.run.problems:
+            if problem not in self.reported:
+                self.reported.add(problem)
+                events.append(Message(f"skipped what is malformed: {problem}", "warning"))
+        self.run.problems.clear()
         if state != self.last_state:
             self.last_state = state
             if state != "running":
-                events.append(RunEnded(state, len(rows), status.get("message") or
+                message = status.get("message")
+                events.append(RunEnded(state, len(rows), message if isinstance(message, str)
+                                       and message else
                                        ("the training process is gone without saying why"
                                         if state == "crashed" else state)))
         if evaluate:
@@ -101,18 +113,22 @@ class RunWatcher:
         from . import data as data_mod
 
         saved = self.run.read_config()
-        self.config = TrainConfig.from_dict(saved)
+        self.config, replaced = TrainConfig.from_saved(saved)
         self.started = True
+        events: list = []
+        if replaced:
+            events.append(Message(f"{self.run.config_path}: ignored invalid "
+                                  f"{', '.join(replaced)} (defaults shown)", "warning"))
         dataset = saved.get("dataset_used", "full")
+        source = saved.get("data_source")
         try:
-            self.data = data_mod.read_folder(Path(saved["data_source"]),
-                                             subset=dataset == "subset") \
-                if saved.get("data_source") else data_mod.load_fashion_mnist(
+            self.data = data_mod.read_folder(Path(source), subset=dataset == "subset") \
+                if isinstance(source, str) and source else data_mod.load_fashion_mnist(
                     self.config.data_dir, "subset" if dataset == "subset" else "auto")
         except Exception as exc:  # the watcher still shows curves without the images
             self.data = None
-            return [Message(f"test images unavailable: {exc}", "warning")]
-        return [RunStarted(self.config.to_dict(), "watched", self.data.name, self.data.source,
+            return events + [Message(f"test images unavailable: {exc}", "warning")]
+        return events + [RunStarted(self.config.to_dict(), "watched", self.data.name, self.data.source,
                            len(self.data.train_labels), len(self.data.test_labels), 0,
                            str(self.run.path), self.data.test_images, self.data.test_labels)]
 
@@ -134,12 +150,27 @@ class RunWatcher:
 
         try:
             state = load_checkpoint(path)
-            config = TrainConfig.from_dict(state["config"])
+            config, _ = TrainConfig.from_saved(state.get("config") or {})
             model = build_model(config.model, config.softmax,
                                 num_inputs=(config.resize or 28) ** 2)
             model.net.load_state_dict(state["model"])
-        except (SmtuiError, RuntimeError, KeyError) as exc:
-            return [Message(f"checkpoint not readable yet: {exc}", "warning")]
+            epoch = int(state.get("epoch", 0))
+        except (SmtuiError, RuntimeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            problem = f"checkpoint not readable: {exc}"
+            if problem in self.reported:
+                return []
+            self.reported.add(problem)
+            return [Message(problem, "warning")]
         loader = TensorLoader(self.data.test_images, self.data.test_labels, 1000, shuffle=False,
                               resize=config.resize)
-        return [CheckpointPredictions(int(state["epoch"]), predict_probs(model, loader))]
+        return [CheckpointPredictions(epoch, predict_probs(model, loader))]
+
+
+def _int(value: Any) -> int | None:
+    """`value` when it is a whole number (status.json may come from elsewhere), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _float(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        else float("nan")

@@ -97,12 +97,16 @@ class AnalysisPanel(VerticalScroll, can_focus=True):
                     f"top-3 {topk_accuracy(self.probs, self.labels, 3):.4f}\n\n", style="bold")
         text.append("decision rule: answer only when the top probability >= "
                     f"{self.threshold:.2f} (+/- to change)\n", style="bold")
-        text.append(f"  answers {rule['coverage']:.1%} of the test images, "
-                    f"accuracy on those {rule['accuracy']:.4f}; abstains on "
-                    f"{1 - rule['coverage']:.1%}\n\n")
+        if rule["accuracy"] is None:
+            text.append("  no test image reaches that confidence: it would abstain on all\n\n")
+        else:
+            text.append(f"  answers {rule['coverage']:.1%} of the test images, "
+                        f"accuracy on those {rule['accuracy']:.4f}; abstains on "
+                        f"{1 - rule['coverage']:.1%}\n\n")
         text.append("threshold  coverage  accuracy\n", style="underline")
         for r in curve:
-            text.append(f"  {r['threshold']:>5.2f}    {r['coverage']:>6.1%}   {r['accuracy']:.4f}\n")
+            acc = "–" if r["accuracy"] is None else f"{r['accuracy']:.4f}"
+            text.append(f"  {r['threshold']:>5.2f}    {r['coverage']:>6.1%}   {acc}\n")
         body = Table.grid(padding=(0, 4))
         body.add_row(matrix)
         body.add_row(text)

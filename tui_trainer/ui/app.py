@@ -9,8 +9,11 @@ pause and checkpoint requests reach the loop through a `Control`.
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import time
 
+from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -19,6 +22,7 @@ from textual.widgets import Footer, Header, RichLog, Static, TabbedContent, TabP
 
 from ..config import TrainConfig
 from ..events import Control
+from ..headless import STOP_SIGNALS
 from .curves import CurvesPanel
 from .form import ConfigForm
 from .help import HelpScreen
@@ -30,6 +34,7 @@ from .numerics_panel import NumericsPanel
 from .predictions import PredictionsPanel, SampleGrid
 from .runs_panel import RunRecord, RunsPanel
 from .status import StatusBar
+from .terminal import quiet_driver
 from .threads import serial_here
 
 MIN_WIDTH, MIN_HEIGHT = 60, 20
@@ -93,10 +98,15 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.control: Control | None = None
         self.running = False
         self.quitting = False
+        self.signal_code: int | None = None   # 128 + the signal that asked the app to quit
+        self.controls: list[Control] = []     # every run's, so that leaving can wait for them
         self.epochs = self.config.epochs
         self.run_dir: str | None = None
         self.last_status = "idle"
         self.resetting = False   # after a reset, the stopping run's last events are dropped
+
+    def get_driver_class(self):
+        return quiet_driver(super().get_driver_class())   # survives a closed terminal
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -118,7 +128,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
                 with TabPane("Numerics", id="numerics"):
                     yield NumericsPanel(id="numerics-panel")
                 with TabPane("Log", id="log"):
-                    yield RichLog(id="messages", markup=True, wrap=True)
+                    yield RichLog(id="messages", markup=False, wrap=True)
         yield StatusBar(id="status")
         yield Footer()
 
@@ -141,12 +151,19 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         if self.resume:
             self.log_message(f"Start resumes the run in {self.resume}.")
         self.set_interval(REDRAW_S, self.redraw)
+        self.install_signal_handlers()
         self.load_core()
         if self.records:
             self.refresh_runs()
             self.tabs.active = "curves"
             self.log_message(f"Comparing {len(self.records)} runs: o toggles the overlay; "
                              "their configs are in the Runs tab.")
+            problems = [p for r in self.records for p in r.problems]
+            for problem in problems:
+                self.log_message(f"skipped what is malformed: {problem}", "yellow")
+            if problems:
+                self.notify(f"{len(problems)} malformed file(s) or row(s) skipped: see the Log "
+                            "tab (7).", severity="warning", timeout=8)
         if self.watch_dir:
             self.form.disabled = True
             self.tabs.active = "curves"
@@ -195,11 +212,13 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         config, errors = form.read()
         if config is None:
             self.tabs.active = "setup"
-            self.notify("Fix the invalid fields first: " + ", ".join(errors), severity="error")
+            self.notify("Fix the invalid fields first: " + ", ".join(errors), severity="error",
+                        markup=False)
             return
         self.config = config
         self.running = True
         self.control = Control()
+        self.controls.append(self.control)
         form.disabled = True
         self.epochs = config.epochs
         self.curves.reset(config.epochs)
@@ -232,9 +251,11 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         if self.tabs.active == "curves":   # a hidden plot is drawn when its tab is shown
             curves.redraw()
 
-    def log_message(self, text: str) -> None:
-        """Add a line to the log tab."""
-        self.log_view.write(f"[dim]{time.strftime('%H:%M:%S')}[/] {text}")
+    def log_message(self, text: str, style: str | None = None) -> None:
+        """Add a line to the log tab. `text` is shown as it is, never read as markup: it may
+        hold a path, a value the user typed or an exception's message."""
+        self.log_view.write(Text.assemble((time.strftime("%H:%M:%S"), "dim"), " ",
+                                          Text(text, style=style or "")))
 
     # ------------------------------------------------------------------ controls
     def action_pause(self) -> None:
@@ -290,7 +311,8 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
             self.control.request_save()
             self.notify("Saving a checkpoint at the next batch.")
         elif self.run_dir:
-            self.notify(f"Checkpoints are saved at each epoch end: {self.run_dir}/checkpoint.pt")
+            self.notify(f"Checkpoints are saved at each epoch end: {self.run_dir}/checkpoint.pt",
+                        markup=False)
         else:
             self.notify("No run yet: nothing to save.")
 
@@ -315,22 +337,59 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.push_screen(HelpScreen())
 
     async def action_quit(self) -> None:
+        """Quit; a running loop is stopped first (checkpoint saved), at most ~1.5 s later."""
+        self.quit_app()
+
+    def quit_app(self, reason: str | None = None) -> None:
+        """Stop any run (`reason` is recorded in its status) and leave. The window closes once
+        the run has ended, or after 1.5 s; `run_tui` then waits for the checkpoint."""
         for worker in self.workers:
             if worker.group == "watch":
                 worker.cancel()
-        """Quit; a running loop is stopped first (checkpoint saved), at most ~1.5 s later."""
         if self.running and self.control is not None:
             self.quitting = True
-            self.control.request_stop()
+            self.control.request_stop(reason)
             self.status_bar.state = "stopping to quit…"
-            self.set_timer(1.5, self.exit)
+            self.set_timer(1.5, self.leave)
         else:
-            self.exit()
+            self.leave()
+
+    def leave(self) -> None:
+        """Exit the app with the code a signal asked for (0 otherwise)."""
+        self.exit(return_code=self.signal_code or 0)
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGHUP (a closed terminal or SSH connection) quit as `q` does: the run
+        stops at its next batch with a checkpoint, the terminal is restored, and the exit code is
+        143 or 129. A SIGHUP that was ignored when smtui started (nohup) stays ignored."""
+        loop = asyncio.get_running_loop()
+        for name in ("SIGTERM", "SIGHUP"):
+            signum = getattr(signal, name, None)
+            if signum is None or signal.getsignal(signum) == signal.SIG_IGN:
+                continue
+            try:
+                loop.add_signal_handler(signum, self.on_stop_signal, signum)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+
+    def on_stop_signal(self, signum: int) -> None:
+        if self.signal_code is None:
+            self.signal_code = 128 + signum
+        self.quit_app(STOP_SIGNALS.get(signum))
 
 
 def run_tui(config: TrainConfig | None, resume: str | None = None, *, watch: str | None = None,
             compare: list[str] | None = None) -> int:
-    """Run the app until the user quits; returns the exit code."""
+    """Run the app until the user quits; returns the exit code.
+
+    The window may close before the training thread has written its last checkpoint (after a
+    1.5 s grace); the process waits for it here, so quitting never loses the run's end.
+    """
     app = SmtuiApp(config, resume, watch=watch, compare=compare)
     app.run()
-    return 0
+    for control in app.controls:
+        if not control.finished.is_set():
+            control.request_stop(STOP_SIGNALS.get(app.signal_code - 128)
+                                 if app.signal_code else None)
+            control.finished.wait(120)
+    return app.return_code or 0

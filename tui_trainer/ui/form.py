@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
@@ -88,15 +89,16 @@ class ConfigForm(VerticalScroll):
         for name, f in FIELDS.items():
             help_widget = self.query_one(f"#help-{name}", Static)
             if name in self.errors:
-                help_widget.update(self.errors[name])
+                help_widget.update(Text(self.errors[name]))   # holds what the user typed
                 help_widget.set_classes("error")
             else:
-                help_widget.update(f.metadata["help"])
+                help_widget.update(Text(f.metadata["help"]))
                 help_widget.set_classes("help")
         self.query_one("#start", Button).disabled = bool(self.errors) or self.disabled
         summary = self.query_one("#form-summary", Static)
-        summary.update(f"{len(self.errors)} invalid field(s): "
-                       + ", ".join(n.replace('_', ' ') for n in self.errors) if self.errors else "")
+        summary.update(Text(f"{len(self.errors)} invalid field(s): "
+                            + ", ".join(n.replace('_', ' ') for n in self.errors)
+                            if self.errors else ""))
 
     def set_values(self, config: TrainConfig) -> None:
         """Fill every field from a config."""

@@ -50,11 +50,15 @@ class RunsMixin:
 
         worker = get_current_worker()
         watcher = RunWatcher(path)
+        last_failure = None
         while not worker.is_cancelled:
             try:
                 events = watcher.poll()
-            except Exception as exc:  # a file caught mid-change: say so and try again
-                events = [Message(f"could not read {path}: {exc}", "warning")]
+                last_failure = None
+            except Exception as exc:  # a file caught mid-change: say so (once) and try again
+                failure = f"could not read {path}: {exc}"
+                events = [Message(failure, "warning")] if failure != last_failure else []
+                last_failure = failure
             for event in events:
                 self.post_message(TrainingEvent(event))
             for _ in range(5):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rich.text import Text
 from textual.widgets import DataTable
 
 from ..runs import RunDir
@@ -33,13 +34,25 @@ class RunRecord:
         head, _, rest = self.name.partition("-")
         return rest if head.isdigit() and len(head) == 8 and rest else self.name[-20:]
 
+    problems: list[str] = field(default_factory=list)   # malformed files met while reading
+
     @classmethod
     def from_dir(cls, path: str | Path) -> RunRecord:
-        """Read a run directory (config.json, metrics.jsonl, status.json)."""
+        """Read a run directory (config.json, metrics.jsonl, status.json). Malformed rows and
+        files are skipped and listed in `problems`; what is valid is kept."""
         run = RunDir(Path(path))
         rows = run.read_metrics()
-        return cls(run.path.name, run.read_config(), [r["epoch"] for r in rows],
-                   [r["test_acc"] for r in rows], run.read_status().get("state", ""))
+        config = run.read_config()
+        state = run.read_status().get("state", "")
+        return cls(run.path.name, config, [r["epoch"] for r in rows],
+                   [r["test_acc"] for r in rows], state, list(run.problems))
+
+
+def _cell(value) -> Text:
+    """A table cell shown literally: run names and configs come from files, not from smtui."""
+    if isinstance(value, float):
+        value = f"{value:g}"
+    return Text("–" if value is None else str(value))
 
 
 class RunsPanel(DataTable):
@@ -54,8 +67,8 @@ class RunsPanel(DataTable):
         self.clear()
         for r in records:
             c = r.config
-            self.add_row(r.name, c.get("model", "?"), c.get("softmax", "?"),
-                         c.get("optimizer", "?"), f"{c.get('lr', 0):g}", str(c.get("batch_size")),
-                         str(c.get("epochs")), c.get("schedule", "constant"),
-                         f"{r.test_acc[-1]:.4f}" if r.test_acc else "–",
-                         f"{max(r.test_acc):.4f}" if r.test_acc else "–", r.status)
+            self.add_row(*map(_cell, (
+                r.name, c.get("model", "?"), c.get("softmax", "?"), c.get("optimizer", "?"),
+                c.get("lr"), c.get("batch_size"), c.get("epochs"), c.get("schedule", "constant"),
+                f"{r.test_acc[-1]:.4f}" if r.test_acc else "–",
+                f"{max(r.test_acc):.4f}" if r.test_acc else "–", r.status)))

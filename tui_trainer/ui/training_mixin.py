@@ -42,18 +42,18 @@ class TrainingMixin:
                 last_post = now
             self.post_message(TrainingEvent(event))
 
+        # A stop requested while the data loads is honoured by `fit` at its first batch: the
+        # run directory then says "stopped before the first batch", never "running".
         try:
             parallel_here()
             session = prepare(config, resume=resume)
-            if control.stop.is_set():
-                self.post_message(TrainingEvent(RunEnded("stopped", session.epoch,
-                                                         "stopped before the first batch")))
-                return
             fit(session, listener, control)
         except SmtuiError as exc:
             self.post_message(TrainingFailed(str(exc)))
         except Exception as exc:  # shown in the UI; the app keeps running
             self.post_message(TrainingFailed(f"{type(exc).__name__}: {exc}"))
+        finally:
+            control.finished.set()
 
     def on_training_event(self, message: TrainingEvent) -> None:
         serial_here()   # events carry tensors: the UI thread's work on them stays serial
@@ -101,10 +101,9 @@ class TrainingMixin:
                              f"{event.train_loss:.4f}, train acc {event.train_acc:.4f}, "
                              f"test acc {event.test_acc:.4f} ({event.seconds:.2f} s)")
         elif isinstance(event, Message):
-            level = {"warning": "yellow", "error": "red"}.get(event.level)
-            self.log_message(f"[{level}]{event.text}[/]" if level else event.text)
+            self.log_message(event.text, {"warning": "yellow", "error": "red"}.get(event.level))
             if event.level != "info":
-                self.notify(event.text, severity=event.level, timeout=5)
+                self.notify(event.text, severity=event.level, timeout=5, markup=False)
         elif isinstance(event, RunEnded):
             if self.watch_dir:
                 status.state = event.status
@@ -118,8 +117,8 @@ class TrainingMixin:
             self.log_message(f"predictions from the checkpoint of epoch {event.epoch}")
 
     def on_training_failed(self, message: TrainingFailed) -> None:
-        self.log_message(f"[red]error: {message.text}[/]")
-        self.notify(message.text, severity="error", timeout=10)
+        self.log_message(f"error: {message.text}", "red")
+        self.notify(message.text, severity="error", timeout=10, markup=False)
         self.finish_run("failed", message.text)
 
     def predictions_labels(self):
@@ -144,10 +143,10 @@ class TrainingMixin:
         if state != "failed":
             self.log_message(text)
             if state in ("diverged",):
-                self.notify(text, severity="error", timeout=10)
+                self.notify(text, severity="error", timeout=10, markup=False)
         if self.resume and state in ("finished", "stopped"):
             self.resume = None if state == "finished" else self.run_dir
         elif state == "stopped":
             self.resume = None
         if self.quitting:
-            self.exit()
+            self.leave()
