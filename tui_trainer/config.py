@@ -98,6 +98,9 @@ class TrainConfig:
         if self.softmax == "naive" and self.model != "scratch" and "softmax" not in errors:
             errors["softmax"] = ("naive applies to --model scratch only (concise and mlp use "
                                  "torch's CrossEntropyLoss)")
+        if self.dataset == "subset" and self.data_dir and "dataset" not in errors:
+            errors["data_dir"] = ("goes with --dataset auto or full; the embedded subset "
+                                  "needs none")
         if not self.out:
             errors["out"] = "must name a folder"
         return errors

@@ -87,6 +87,8 @@ def read_idx(path: Path) -> torch.Tensor:
     if len(raw) - offset != expected:
         raise DataError(f"corrupt data file {path}: header announces {expected} bytes of data, "
                         f"file holds {len(raw) - offset}")
+    if expected == 0:   # a valid but empty file: the caller says what is wrong with it
+        return torch.zeros(shape, dtype=torch.uint8)
     return torch.frombuffer(bytearray(raw[offset:]), dtype=torch.uint8).reshape(shape)
 
 

@@ -387,6 +387,10 @@ def run_tui(config: TrainConfig | None, resume: str | None = None, *, watch: str
     """
     app = SmtuiApp(config, resume, watch=watch, compare=compare)
     app.run()
+    # The app's loop is closed and its signal handlers with it: a further hang-up (a shell
+    # forwards one after the terminal's own) must not kill the process before the run's end.
+    if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) == signal.SIG_DFL:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     for control in app.controls:
         if not control.finished.is_set():
             control.request_stop(STOP_SIGNALS.get(app.signal_code - 128)
