@@ -83,6 +83,11 @@ def cli(ctx: click.Context, no_ui: bool, preset: str | None, resume: str | None,
     directory (config.json, metrics.jsonl/.csv, checkpoint.pt). Commands: view (watch a run
     another process is writing), compare (overlay runs), numerics (the overflow lab).
     """
+    # Before anything loads torch (a checkpoint to resume, the view's evaluations): OpenMP reads
+    # its thread count once, then. A bad --threads is reported below, with the other options.
+    from .cpu import configure
+    threads = (values.get("threads") or "auto").strip()
+    configure(threads if threads.isdigit() and 0 < int(threads) <= 1024 else "auto")
     if ctx.invoked_subcommand is not None:
         return 0
     base = None

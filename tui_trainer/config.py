@@ -26,7 +26,7 @@ SCHEDULES = ("constant", "cosine")
 # processes).
 FLOAT32_MAX, FLOAT32_TINY = 3.4028234e38, 1.1754944e-38
 MAX_SEED = 2**64 - 1
-MAX_EPOCHS, MAX_BATCH, MAX_WORKERS = 1_000_000, 1_000_000, 256
+MAX_EPOCHS, MAX_BATCH, MAX_WORKERS, MAX_THREADS = 1_000_000, 1_000_000, 256, 1024
 
 
 def _opt(help: str, choices: tuple[str, ...] | None = None, **kw: Any) -> Any:
@@ -55,6 +55,9 @@ class TrainConfig:
     num_workers: int = _opt("DataLoader worker processes (book loader only)", default=4)
     resize: int | None = _opt("resize images to this side length (none: 28)", default=None)
     device: str = _opt("where to train: auto picks CUDA when present", DEVICES, default="auto")
+    threads: str = _opt("CPU threads for torch: auto uses the CPUs this process may use (affinity, "
+                        "container quota) and fewer while the CPU is shared; a number fixes it",
+                        default="auto")
     seed: int = _opt("random seed for initialisation and shuffling", default=1)
     data_dir: str | None = _opt("a torchvision root or a folder of the four IDX .gz files", default=None)
     dataset: str = _opt("auto: full data if found, else the embedded subset; full: refuse to fall back",
@@ -93,6 +96,10 @@ class TrainConfig:
                                      f"(got {self.num_workers!r})")
         if self.resize is not None and (not isinstance(self.resize, int) or not 4 <= self.resize <= 512):
             errors["resize"] = f"must be a side length from 4 to 512 (got {self.resize!r})"
+        threads = str(self.threads)
+        if threads != "auto" and not (threads.isdigit() and 1 <= int(threads) <= MAX_THREADS):
+            errors["threads"] = f"must be auto or a whole number from 1 to {MAX_THREADS} " \
+                                f"(got {self.threads!r})"
         if not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
             errors["seed"] = f"must be a whole number from 0 to 2**64-1 (got {self.seed!r})"
         if self.softmax == "naive" and self.model != "scratch" and "softmax" not in errors:

@@ -26,6 +26,7 @@ class RunStarted:
     run_dir: str | None
     test_images: Any      # uint8 (N, 28, 28) CPU tensor, for drawing predictions
     test_labels: Any      # int64 (N,) CPU tensor
+    threads: str = ""     # on the CPU: the thread plan, e.g. "2 threads (auto)"
 
 
 @dataclass
@@ -39,6 +40,7 @@ class BatchEnd:
     examples_per_s: float
     loss: float
     acc: float
+    threads: int = 0      # CPU threads in use now (0: not on the CPU)
 
 
 @dataclass

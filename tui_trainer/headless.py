@@ -98,9 +98,10 @@ class ConsoleReporter:
         if isinstance(event, RunStarted):
             c = event.config
             resumed = f", resuming after epoch {event.start_epoch}" if event.start_epoch else ""
+            threads = f", {event.threads}" if event.threads else ""
             self.line(f"smtui: {c['model']} model ({c['softmax']} softmax), {c['optimizer']} "
                        f"lr {c['lr']:g}, batch {c['batch_size']}, {c['epochs']} epochs on "
-                       f"{event.device}{resumed}")
+                       f"{event.device}{threads}{resumed}")
             self.line(f"smtui: data: {event.dataset} Fashion-MNIST ({event.num_train} train / "
                        f"{event.num_test} test) from {event.source}")
             if event.run_dir:

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from . import cpu
 from . import data as data_mod
 from .analysis import analyse
 from .config import TrainConfig
@@ -326,12 +327,24 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
     """
     control = control or Control()
     cfg, run = session.config, session.run
+    governor, plan = None, None
+    if session.device.type == "cpu":
+        # See cpu.py: the budget of threads, and with --threads auto a governor that uses fewer
+        # while other processes share the CPU. A thread count the caller set (a library user's
+        # torch.set_num_threads) is kept.
+        plan = cpu.plan_for(cfg.threads)
+        if plan.adaptive and torch.get_num_threads() not in (plan.threads, 1):
+            plan = cpu.ThreadPlan(torch.get_num_threads(), False, "torch.set_num_threads")
+        if plan.adaptive:
+            governor = cpu.ThreadGovernor(plan.threads, torch.set_num_threads)
+        else:
+            torch.set_num_threads(plan.threads)
     try:
         listener(RunStarted(cfg.to_dict(), str(session.device), session.data.name,
                             session.data.source, len(session.data.train_labels),
                             len(session.data.test_labels), session.epoch,
                             str(run.path) if run else None, session.data.test_images,
-                            session.data.test_labels))
+                            session.data.test_labels, plan.describe() if plan else ""))
         if session.data.subset:
             listener(Message("Using the embedded Fashion-MNIST subset (5,000 train / 1,000 test "
                              "images), not the full data set: accuracies are not comparable to "
@@ -386,6 +399,8 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
                     listener(Message(f"checkpoint saved at epoch {epoch}, batch {batch}: {path}"))
                 if batch % report_every and batch != num_batches:
                     return
+                if governor is not None:
+                    governor.tick((epoch - 1) * num_batches + batch)
                 elapsed = time.perf_counter() - start
                 if run is not None and time.monotonic() - last_status[0] > STATUS_EVERY_S:
                     last_status[0] = time.monotonic()   # for `smtui view` in another terminal
@@ -394,7 +409,8 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
                 examples = m[2]
                 listener(BatchEnd(epoch, batch, num_batches, int(examples),
                                   (examples - done_before) / elapsed if elapsed > 0 else 0.0,
-                                  m[0] / examples, m[1] / examples))
+                                  m[0] / examples, m[1] / examples,
+                                  governor.threads if governor else (plan.threads if plan else 0)))
 
             try:
                 train_loss, train_acc = train_epoch(

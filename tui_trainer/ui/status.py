@@ -24,6 +24,7 @@ class StatusBar(Widget):
     state = reactive("idle")
     device = reactive("…")
     dataset = reactive("")
+    threads = reactive(0)    # CPU threads training uses now (0: not known, or not on the CPU)
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
@@ -55,6 +56,7 @@ class StatusBar(Widget):
         eta = fmt_duration(self.eta) if self.eta is not None else "–"
         data = {"full": "full data", "subset": "EMBEDDED SUBSET"}.get(self.dataset,
                                                                      "data: not loaded")
-        text.append(f"{self.state} · {self.speed:,.0f} img/s · ETA {eta} · {self.device} · "
+        device = self.device + (f" ×{self.threads}" if self.threads else "")
+        text.append(f"{self.state} · {self.speed:,.0f} img/s · ETA {eta} · {device} · "
                     f"{data}", style="dim" if self.dataset != "subset" else "yellow")
         return text

@@ -75,6 +75,9 @@ class TrainingMixin:
             self.log_message(f"Data: {event.dataset} Fashion-MNIST ({event.num_train} train / "
                              f"{event.num_test} test) from {event.source}")
             self.log_message(f"Run directory: {event.run_dir}")
+            if event.threads:
+                self.log_message(f"CPU threads: {event.threads}; the status bar shows those in "
+                                 "use (×N), fewer while other processes share the CPU")
         elif isinstance(event, BatchEnd):
             x = event.epoch - 1 + event.batch / event.num_batches
             curves.add("train loss", x, event.loss)
@@ -84,6 +87,7 @@ class TrainingMixin:
             per_batch = event.examples / max(event.examples_per_s, 1e-9) / max(event.batch, 1)
             status.progress(event.epoch, self.epochs, event.batch, event.num_batches,
                             event.examples_per_s, remaining * per_batch)
+            status.threads = event.threads
         elif isinstance(event, EpochEnd):
             curves.add("test acc", event.epoch, event.test_acc)
             if self.watch_dir:   # a watched run's rows: no points inside the epoch

@@ -1,0 +1,190 @@
+"""The thread policy: CPU quotas read from cgroup files, user overrides, the environment set
+before torch loads, and the governor's choices on a simulated clock. Speed itself is measured
+in `make bench`, never here."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tui_trainer import cpu
+from tui_trainer.cpu import (ThreadGovernor, ThreadPlan, available_cpus, cgroup_cpu_limit,
+                             parse_cgroup_v1, parse_cgroup_v2_max, plan_threads)
+
+
+@pytest.mark.parametrize("text, cpus", [("200000 100000", 2.0), ("150000 100000", 1.5),
+                                        ("max 100000", None), ("max", None), ("", None),
+                                        ("garbage", None), ("-1 100000", None), (None, None)])
+def test_cgroup_v2_cpu_max(text, cpus):
+    assert parse_cgroup_v2_max(text) == cpus
+
+
+@pytest.mark.parametrize("quota, period, cpus", [("400000", "100000", 4.0), ("-1", "100000", None),
+                                                 ("50000", "100000", 0.5), (None, "1", None),
+                                                 ("x", "100000", None)])
+def test_cgroup_v1_quota(quota, period, cpus):
+    assert parse_cgroup_v1(quota, period) == cpus
+
+
+def test_cgroup_v2_tree_takes_the_tightest_ancestor(tmp_path):
+    """`docker run --cpus=2` writes cpu.max in the container's cgroup; a parent may be tighter."""
+    leaf = tmp_path / "system.slice" / "docker-abc.scope"
+    leaf.mkdir(parents=True)
+    (leaf / "cpu.max").write_text("200000 100000\n")
+    (tmp_path / "system.slice" / "cpu.max").write_text("max 100000\n")
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert cgroup_cpu_limit(tmp_path, "0::/system.slice/docker-abc.scope\n") == 2.0
+    (tmp_path / "system.slice" / "cpu.max").write_text("150000 100000\n")
+    assert cgroup_cpu_limit(tmp_path, "0::/system.slice/docker-abc.scope\n") == 1.5
+
+
+def test_cgroup_v1_tree(tmp_path):
+    mount = tmp_path / "cpu,cpuacct" / "docker" / "abc"
+    mount.mkdir(parents=True)
+    (mount / "cpu.cfs_quota_us").write_text("300000\n")
+    (mount / "cpu.cfs_period_us").write_text("100000\n")
+    text = "12:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n"
+    assert cgroup_cpu_limit(tmp_path, text) == 3.0
+    assert cgroup_cpu_limit(tmp_path, "4:cpu,cpuacct:/\n") is None
+    assert cgroup_cpu_limit(tmp_path, "") is None
+
+
+def test_available_cpus_is_affinity_capped_by_the_quota():
+    assert available_cpus(quota=None, affinity=64) == 64
+    assert available_cpus(quota=2.0, affinity=64) == 2
+    assert available_cpus(quota=1.5, affinity=64) == 2     # rounded up
+    assert available_cpus(quota=0.2, affinity=64) == 1
+    assert available_cpus(quota=8.0, affinity=4) == 4      # taskset is tighter
+
+
+def test_plans_and_who_wins():
+    assert plan_threads("auto", {}, cpus=6) == ThreadPlan(6, True, "auto")
+    assert plan_threads("auto", {"OMP_NUM_THREADS": "3"}, cpus=6) == \
+        ThreadPlan(3, False, "OMP_NUM_THREADS")
+    assert plan_threads("2", {"OMP_NUM_THREADS": "3"}, cpus=6) == ThreadPlan(2, False, "--threads")
+    assert plan_threads("auto", {"OMP_NUM_THREADS": "junk"}, cpus=6).adaptive
+    assert ThreadPlan(2, True, "auto").describe() == "2 threads (auto)"
+    assert ThreadPlan(1, False, "--threads").describe() == "1 thread (--threads)"
+    assert ThreadPlan(2, True, "auto").describe(used=1) == "1 of 2 threads (auto, CPU shared)"
+
+
+def test_configure_exports_the_budget_but_keeps_the_users_variable():
+    env: dict[str, str] = {}
+    cpu.configure("auto", env)
+    assert env["OMP_NUM_THREADS"] == str(available_cpus())
+    env = {"OMP_NUM_THREADS": "1"}
+    assert cpu.configure("auto", env).source == "OMP_NUM_THREADS" and env["OMP_NUM_THREADS"] == "1"
+    env = {}
+    cpu.configure("3", env)
+    assert env["OMP_NUM_THREADS"] == "3"
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPUs to tell the budget apart")
+def test_the_budget_reaches_torch_in_a_fresh_process():
+    """A container quota of one CPU on a machine of several: torch must start one thread, which
+    it only does if the variable is set before it loads."""
+    code = ("import os; from tui_trainer import cpu\n"
+            "cpu.available_cpus = lambda *a, **k: 1\n"
+            "assert 'torch' not in __import__('sys').modules\n"
+            "cpu.configure('auto')\n"
+            "import torch; print(torch.get_num_threads(), os.environ['OMP_NUM_THREADS'])\n")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["1", "1"]
+
+
+def test_the_cli_reports_and_honours_the_thread_choice(small_data_dir, tmp_path):
+    def start_line(*args, **env):
+        r = subprocess.run([sys.executable, "-m", "tui_trainer", "--no-ui", "--data-dir",
+                            str(small_data_dir), "--out", str(tmp_path), "--batch-size", "16",
+                            "--epochs", "1", *args], capture_output=True, text=True,
+                           timeout=120, env={**{k: v for k, v in os.environ.items()
+                                                if k != "OMP_NUM_THREADS"}, **env})
+        assert r.returncode == 0, r.stderr
+        return r.stdout.splitlines()[0]
+
+    assert start_line("--threads", "1").endswith("on cpu, 1 thread (--threads)")
+    assert start_line(OMP_NUM_THREADS="1").endswith("on cpu, 1 thread (OMP_NUM_THREADS)")
+    n = available_cpus()
+    assert start_line().endswith(f"on cpu, {n} thread{'s' if n > 1 else ''} (auto)")
+
+
+# ---------------------------------------------------------------- the governor, simulated
+
+class Machine:
+    """A fake clock and a training loop whose batch time depends on the thread count."""
+
+    def __init__(self, seconds_per_batch: dict[int, float]) -> None:
+        self.now = 0.0
+        self.seconds_per_batch = seconds_per_batch
+        self.threads = 0
+        self.batches = 0
+
+    def set_threads(self, n: int) -> None:
+        self.threads = n
+
+    def train(self, governor: ThreadGovernor, seconds: float, every: int = 4) -> list[int]:
+        """Run for `seconds`, ticking every `every` batches; returns the counts used."""
+        used = []
+        end = self.now + seconds
+        while self.now < end:
+            self.now += every * self.seconds_per_batch[self.threads]
+            self.batches += every
+            governor.tick(self.batches)
+            used.append(self.threads)
+        return used
+
+
+def governor_on(machine: Machine, budget: int = 2) -> ThreadGovernor:
+    return ThreadGovernor(budget, machine.set_threads, clock=lambda: machine.now)
+
+
+def test_alone_the_full_budget_is_kept():
+    m = Machine({2: 0.0005, 1: 0.0007})        # two threads faster, as on an idle machine
+    g = governor_on(m)
+    used = m.train(g, 30.0)
+    assert used[-1] == 2
+    assert used.count(1) / len(used) < 0.1     # one thread only in short exploring windows
+
+
+def test_a_shared_cpu_moves_to_one_thread_and_back():
+    m = Machine({2: 0.0005, 1: 0.0007})
+    g = governor_on(m)
+    m.train(g, 3.0)
+    assert m.threads == 2
+    m.seconds_per_batch = {2: 0.004, 1: 0.0008}   # another run started: the team collapses
+    used = m.train(g, 10.0)
+    assert used[-1] == 1 and used.count(1) / len(used) > 0.8
+    m.seconds_per_batch = {2: 0.0005, 1: 0.0007}  # it ended: the budget is faster again
+    used = m.train(g, 12.0)
+    assert used[-1] == 2
+
+
+def test_a_small_gain_is_not_worth_fewer_threads():
+    m = Machine({2: 0.0005, 1: 0.00048})        # within the margin: stay with the budget
+    g = governor_on(m)
+    m.train(g, 20.0)
+    assert m.threads == 2
+
+
+def test_a_pause_or_an_evaluation_is_not_counted_as_slowness():
+    m = Machine({2: 0.0005, 1: 0.0007})
+    g = governor_on(m)
+    m.train(g, 3.0)
+    rate = g.rates[2]
+    m.now += 30.0                                # a long gap between ticks
+    m.train(g, 0.2)
+    assert g.rates[2] >= 0.9 * rate              # the gap was not taken for a slow window
+    m.train(g, 3.0)
+    assert m.threads == 2
+
+
+def test_one_cpu_means_one_thread_and_no_exploring():
+    m = Machine({1: 0.001})
+    g = governor_on(m, budget=1)
+    assert set(m.train(g, 5.0)) == {1}

@@ -1,0 +1,244 @@
+"""How many CPU threads torch may use, chosen so that a shared CPU slows a run by its fair share.
+
+torch's CPU kernels run on an OpenMP team. Each small operation of softmax regression (a
+256x784 by 784x10 product, a gather, a reduction) is one parallel region that ends at a barrier,
+and the team's threads spin while they wait there. Alone on the machine that is fastest. Beside
+another busy process it collapses: one of the team is descheduled, the others spin at the
+barrier, and an epoch measured at 0.11 s alone took 0.8-0.9 s beside a second smtui run and 20 s
+beside two busy processes (two cores). A single thread has no barrier and no spinning: 0.15 s
+alone, 0.16 s beside a second run, 0.25 s beside two busy processes.
+
+So smtui decides in two steps:
+
+1. Before torch loads (`configure`), the thread budget: the CPUs this process may really use,
+   its affinity mask and its cgroup CPU quota (a container started with `--cpus=2` on a 64-core
+   server sees 64 CPUs; torch would start 64 threads). `OMP_NUM_THREADS` is set to it unless the
+   user set it, and a user's `OMP_NUM_THREADS` or `--threads N` is never overridden.
+2. While training (`ThreadGovernor`, `--threads auto`), the number of threads that is fastest
+   *now*: it times short windows of batches with the full budget and with one thread, keeps the
+   faster, and looks again every few seconds or when the speed drops, so a run that starts alone
+   and is joined by another adapts, and recovers its speed when the other ends.
+
+Nothing here imports torch at module level: `configure` must run before torch loads.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def parse_cgroup_v2_max(text: str | None) -> float | None:
+    """CPUs allowed by a cgroup v2 `cpu.max` ("200000 100000" -> 2.0; "max 100000" -> None)."""
+    if not text:
+        return None
+    parts = text.split()
+    try:
+        if parts[0] == "max":
+            return None
+        quota, period = int(parts[0]), int(parts[1]) if len(parts) > 1 else 100000
+    except (ValueError, IndexError):
+        return None
+    return quota / period if quota > 0 and period > 0 else None
+
+
+def parse_cgroup_v1(quota: str | None, period: str | None) -> float | None:
+    """CPUs allowed by cgroup v1 `cpu.cfs_quota_us` / `cpu.cfs_period_us` (-1: no limit)."""
+    try:
+        q, p = int(quota), int(period)
+    except (TypeError, ValueError):
+        return None
+    return q / p if q > 0 and p > 0 else None
+
+
+def cgroup_cpu_limit(root: Path = CGROUP_ROOT, self_cgroup: str | None = None) -> float | None:
+    """The tightest CPU quota over this process's cgroup and its ancestors (v2 and v1), in CPUs;
+    None when there is none. `self_cgroup` is the text of /proc/self/cgroup (for tests)."""
+    text = self_cgroup if self_cgroup is not None else _read(Path("/proc/self/cgroup")) or ""
+    limits = []
+    for line in text.splitlines():
+        fields = line.split(":", 2)
+        if len(fields) != 3:
+            continue
+        _, controllers, path = fields
+        rel = path.strip("/")
+        if controllers == "":                                   # cgroup v2
+            bases = [root / rel] if rel else []
+            bases += [p for p in (root / rel).parents if p.is_relative_to(root)] if rel \
+                else [root]
+            for base in bases:
+                limits.append(parse_cgroup_v2_max(_read(base / "cpu.max")))
+        elif "cpu" in controllers.split(","):                   # cgroup v1
+            for mount in (root / "cpu", root / "cpu,cpuacct", root / "cpuacct,cpu"):
+                if not mount.is_dir():
+                    continue
+                base = mount / rel
+                for folder in [base, *[p for p in base.parents if p.is_relative_to(mount)]]:
+                    limits.append(parse_cgroup_v1(_read(folder / "cpu.cfs_quota_us"),
+                                                  _read(folder / "cpu.cfs_period_us")))
+                break
+    limits = [v for v in limits if v]
+    return min(limits) if limits else None
+
+
+def affinity_cpus() -> int:
+    """CPUs in this process's affinity mask (taskset, cpusets), or the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def available_cpus(quota: float | None = None, affinity: int | None = None) -> int:
+    """CPUs this process may really use: its affinity mask, capped by the cgroup quota
+    (rounded up: a quota of 1.5 CPUs still runs two threads at a time)."""
+    affinity = affinity if affinity is not None else affinity_cpus()
+    quota = quota if quota is not None else cgroup_cpu_limit()
+    return max(1, min(affinity, math.ceil(quota)) if quota else affinity)
+
+
+@dataclass(frozen=True)
+class ThreadPlan:
+    """The threads torch gets, and who chose them."""
+
+    threads: int          # the budget: torch's intra-op threads at most
+    adaptive: bool        # True: the governor may use fewer while the CPU is shared
+    source: str           # "auto", "--threads", "OMP_NUM_THREADS"
+
+    def describe(self, used: int | None = None) -> str:
+        """For the start line and the status bar: '2 threads (auto)', '1 of 2 threads (auto,
+        CPU shared)'."""
+        if self.adaptive and used is not None and used != self.threads:
+            return f"{used} of {self.threads} threads (auto, CPU shared)"
+        n = self.threads
+        return f"{n} thread{'s' if n != 1 else ''} ({self.source})"
+
+
+def plan_threads(setting: str | int = "auto", env: dict[str, str] | None = None,
+                 cpus: int | None = None) -> ThreadPlan:
+    """The plan for `--threads` (auto or a number) under the environment `env`.
+
+    A number given with `--threads` wins; then a user's OMP_NUM_THREADS; else auto: all the CPUs
+    this process may use, adapted while training.
+    """
+    env = os.environ if env is None else env
+    if str(setting) != "auto":
+        return ThreadPlan(int(setting), False, "--threads")
+    user = env.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if user.isdigit() and int(user) > 0:
+        return ThreadPlan(int(user), False, "OMP_NUM_THREADS")
+    return ThreadPlan(cpus if cpus is not None else available_cpus(), True, "auto")
+
+
+_PLAN: ThreadPlan | None = None
+
+
+def configure(setting: str | int = "auto", env: dict[str, str] | None = None) -> ThreadPlan:
+    """Choose the plan and export it as OMP_NUM_THREADS for the OpenMP runtime, which reads it
+    once when torch loads. Call before torch is imported; a user's own variable is kept."""
+    global _PLAN
+    env = os.environ if env is None else env
+    plan = plan_threads(setting, env)
+    if plan.source != "OMP_NUM_THREADS":
+        env["OMP_NUM_THREADS"] = str(plan.threads)
+    _PLAN = plan
+    return plan
+
+
+def current_plan() -> ThreadPlan:
+    """The plan `configure` chose, or one made now (a library user who never called it)."""
+    return _PLAN if _PLAN is not None else plan_threads()
+
+
+def plan_for(setting: str | int) -> ThreadPlan:
+    """The plan for a run whose config says `setting`, once torch is loaded: a number fixes the
+    count; auto keeps the budget chosen at start-up."""
+    if str(setting) != "auto":
+        return ThreadPlan(int(setting), False, "--threads")
+    return current_plan()
+
+
+class ThreadGovernor:
+    """Picks, while training, the thread count that is fastest now: the budget or one.
+
+    `tick(batches)` is called with the number of batches trained so far (from the training
+    thread: torch's thread count is per thread). Time is cut into windows of at least
+    `window_s`; each window's speed is recorded for the count in use. It explores (one window
+    for each candidate), then keeps the faster, and explores again after `recheck_s` or when the
+    speed falls below `drop` of what the chosen count gave. Fewer threads must be `margin`
+    faster to be preferred: alone, the full budget wins. A gap between ticks longer than
+    `gap_s` (an evaluation, a pause) starts a fresh window without recording it.
+    """
+
+    def __init__(self, budget: int, set_threads: Callable[[int], None], *,
+                 window_s: float = 0.25, recheck_s: float = 5.0, drop: float = 0.6,
+                 margin: float = 1.1, gap_s: float = 1.0,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        self.candidates = [budget, 1] if budget > 1 else [1]
+        self.set_threads = set_threads
+        self.window_s, self.recheck_s, self.drop = window_s, recheck_s, drop
+        self.margin, self.gap_s, self.clock = margin, gap_s, clock
+        self.rates: dict[int, float] = {}
+        self.queue: list[int] = list(self.candidates)   # counts still to try in this round
+        self.threads = self.queue.pop(0)
+        self.set_threads(self.threads)
+        self.chosen_at = 0.0
+        self.window_start: float | None = None
+        self.window_batches = 0
+        self.last_tick = 0.0
+
+    def tick(self, batches: int) -> None:
+        """Account for training progress; may change torch's thread count."""
+        if len(self.candidates) == 1:
+            return
+        now = self.clock()
+        if self.window_start is None or now - self.last_tick > self.gap_s:
+            self._open(now, batches)
+            return
+        self.last_tick = now
+        elapsed = now - self.window_start
+        if elapsed < self.window_s or batches <= self.window_batches:
+            return
+        rate = (batches - self.window_batches) / elapsed
+        if self.queue:                                  # exploring: try the next count
+            self.rates[self.threads] = rate
+            self._use(self.queue.pop(0))
+        elif len(self.rates) < len(self.candidates):    # the last candidate's window
+            self.rates[self.threads] = rate
+            self._use(self._best())
+            self.chosen_at = now
+        elif now - self.chosen_at > self.recheck_s or rate < self.drop * self.rates[self.threads]:
+            self.rates = {self.threads: rate}           # look again, starting from the others
+            self.queue = [c for c in self.candidates if c != self.threads]
+            self._use(self.queue.pop(0))
+        else:                                           # follow the chosen count's speed
+            self.rates[self.threads] = 0.7 * self.rates[self.threads] + 0.3 * rate
+        self._open(now, batches)
+
+    def _best(self) -> int:
+        best = self.candidates[0]                       # the budget, unless beaten by margin
+        for count in self.candidates[1:]:
+            if self.rates.get(count, 0.0) > self.margin * self.rates.get(best, 0.0):
+                best = count
+        return best
+
+    def _use(self, threads: int) -> None:
+        if threads != self.threads:
+            self.threads = threads
+            self.set_threads(threads)
+
+    def _open(self, now: float, batches: int) -> None:
+        self.window_start, self.window_batches, self.last_tick = now, batches, now
