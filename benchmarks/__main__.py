@@ -10,7 +10,10 @@ Measures, on the full Fashion-MNIST:
      the app in Textual's test harness, and in a real terminal (tmux) when tmux is installed;
   3. start-up: `smtui --help`, the TUI's first paint, the first trained batch headless;
   4. peak RSS of a 10-epoch headless run;
-  5. test accuracy of each model and preset.
+  5. test accuracy of each model and preset;
+  6. on the CPU, a shared machine: an epoch alone, beside a second smtui run (both runs'
+     epochs), beside two CPU-bound processes, the same for the bare loop (torch's own threads),
+     and the TUI beside a second run.
 Prints a table, saves it with the machine's description as JSON, and with --readme rewrites the
 table in README.md. Ratios, not absolute times, are what carry from one machine to another.
 """
@@ -275,6 +278,96 @@ def peak_rss_mb(args: list[str]) -> float:
     return int(out.strip()) / 1024
 
 
+# ------------------------------------------------------------------------------ 6. shared CPU
+
+BARE_PROBE = """
+import json, sys, torch
+from benchmarks.__main__ import bare_epochs, steady
+from tui_trainer import data
+d = data.load_fashion_mnist(dataset="full")
+print(json.dumps(steady(bare_epochs(d, int(sys.argv[1]), torch.device("cpu")))))
+"""
+
+
+def burner() -> subprocess.Popen:
+    """A CPU-bound process, as another user's job on a shared server."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def headless_run(epochs: int, *args: str) -> tuple[subprocess.Popen, str]:
+    out = tempfile.mkdtemp()
+    proc = subprocess.Popen(SMTUI + ["--no-ui", "--device", "cpu", "--epochs", str(epochs),
+                                     "--out", out, *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, cwd=ROOT)
+    return proc, out
+
+
+def epoch_of(proc: subprocess.Popen, out: str) -> float:
+    """Median steady epoch seconds of a finished headless run."""
+    proc.wait()
+    run_dir = next(Path(out).iterdir())
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return steady([r["seconds"] for r in rows])
+
+
+def bare_run(epochs: int) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", BARE_PROBE, str(epochs)],
+                            stdout=subprocess.PIPE, text=True, cwd=ROOT)
+
+
+def bare_of(proc: subprocess.Popen) -> float:
+    return float(proc.communicate()[0].strip().splitlines()[-1])
+
+
+def shared_cpu(row, quick: bool) -> None:
+    """Rows 6: what a shared CPU costs an epoch, smtui against the bare loop, side by side."""
+    epochs = 5 if quick else 15
+    alone = epoch_of(*headless_run(epochs))
+    (a, a_out), (b, b_out) = headless_run(epochs), headless_run(epochs)
+    pair = (epoch_of(a, a_out), epoch_of(b, b_out))
+    (a, a_out), (b, b_out) = headless_run(epochs, "--threads", str(os.cpu_count())), \
+        headless_run(epochs, "--threads", str(os.cpu_count()))
+    pair_fixed = (epoch_of(a, a_out), epoch_of(b, b_out))
+    burners = [burner(), burner()]
+    try:
+        loaded = epoch_of(*headless_run(epochs))
+        bare_loaded = bare_of(bare_run(epochs))
+    finally:
+        for p in burners:
+            p.kill()
+    bare_alone = bare_of(bare_run(epochs))
+    c, c_out = headless_run(epochs * 3)
+    bare_beside = bare_of(bare_run(epochs))
+    c.kill()
+    row("epoch alone (smtui, new process)", alone, "s")
+    row("epoch beside a second smtui run", max(pair), "s", "<= 2.5x alone",
+        f"{max(pair) / alone:.2f}x alone; the runs: {pair[0]:.3f} s, {pair[1]:.3f} s")
+    together = 1 / pair[0] + 1 / pair[1]
+    row("two runs together / one alone, images/s", together * alone, "ratio", ">= 1")
+    row("epoch beside a second run, --threads fixed", max(pair_fixed), "s", "",
+        f"{max(pair_fixed) / alone:.1f}x alone: no governor")
+    row("epoch beside two CPU-bound processes", loaded, "s", "",
+        f"{loaded / alone:.2f}x alone (fair share: 1.5x)")
+    row("bare loop epoch alone", bare_alone, "s")
+    row("bare loop beside an smtui run", bare_beside, "s", "", f"{bare_beside / bare_alone:.1f}x")
+    row("bare loop beside two CPU-bound processes", bare_loaded, "s", "",
+        f"{bare_loaded / bare_alone:.1f}x")
+    # The TUI beside a second run, against headless beside the same second run.
+    tui_config = TrainConfig(device="cpu", epochs=3 if quick else 10)
+    ratios = []
+    for _ in range(1 if quick else 3):
+        other, _ = headless_run(200)
+        try:
+            time.sleep(2.0)                      # the other run is training
+            headless_ips = run_throughput(tui_config, ui=False)[0]
+            tui_ips = run_throughput(tui_config, ui=True)[0]
+        finally:
+            other.kill()
+        ratios.append(tui_ips / headless_ips)
+    row("TUI / headless throughput, beside a second run", statistics.median(ratios), "ratio",
+        ">= 0.85", "same ratio as idle is the aim")
+
+
 # ------------------------------------------------------------------------------ report
 
 def epoch_probe(quick: bool = False) -> dict[str, float]:
@@ -349,6 +442,9 @@ def run(quick: bool) -> dict:
         row("peak RSS, 10-epoch headless run",
             peak_rss_mb(SMTUI + ["--no-ui", "--out", out, "--device", str(device)]), "MB",
             "< 1200")
+
+    if device.type == "cpu":
+        shared_cpu(row, quick)
 
     for name, target in (("book", ">= 0.83"), ("linear-tuned", ">= 0.85"), ("mlp", ">= 0.88")):
         config = TrainConfig(device=str(device)).replace(**PRESETS[name])
