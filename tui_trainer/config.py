@@ -55,8 +55,7 @@ class TrainConfig:
     num_workers: int = _opt("DataLoader worker processes (book loader only)", default=4)
     resize: int | None = _opt("resize images to this side length (none: 28)", default=None)
     device: str = _opt("where to train: auto picks CUDA when present", DEVICES, default="auto")
-    threads: str = _opt("CPU threads for torch: auto uses the CPUs this process may use (affinity, "
-                        "container quota) and fewer while the CPU is shared; a number fixes it",
+    threads: str = _opt("CPU threads: auto fits the CPUs allowed and a shared CPU; N fixes it",
                         default="auto")
     seed: int = _opt("random seed for initialisation and shuffling", default=1)
     data_dir: str | None = _opt("a torchvision root or a folder of the four IDX .gz files", default=None)
