@@ -127,6 +127,7 @@ def test_resume_extends_a_run(small_data_dir, tmp_path):
 def test_subset_forced(tmp_path):
     r = smtui("--no-ui", "--dataset", "subset", "--epochs", "1", "--out", str(tmp_path))
     assert r.returncode == 0, r.stderr
+    assert ", 1 epoch on cpu" in r.stdout.splitlines()[0]
     assert "embedded Fashion-MNIST subset" in r.stderr
     assert "subset Fashion-MNIST (5000 train / 1000 test)" in r.stdout
 
@@ -141,7 +142,9 @@ def test_progress_bar_on_a_terminal():
     reporter = ConsoleReporter(2, out=out, err=err, interactive=True)
     reporter(BatchEnd(1, 5, 10, 1280, 1000.0, 0.5, 0.8))
     assert err.getvalue().startswith("\r\x1b[2Kepoch 1/2 ") and "5/10" in err.getvalue()
-    assert "1,000 img/s" in err.getvalue() and "ETA 0:01" in err.getvalue()
+    # The whole run's ETA: 0.256 s a batch (1280 images at 1000/s over 5 batches) times the 5
+    # batches left in this epoch and the 10 of the next.
+    assert "1,000 img/s" in err.getvalue() and "ETA 0:03" in err.getvalue()
     reporter(EpochEnd(1, 0.5, 0.8, 0.79, 2.5, 0.1, None))
     assert out.getvalue().startswith("epoch 1/2  train loss 0.5000")
     assert err.getvalue().endswith("\r\x1b[2K")   # the bar is cleared before the line

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ LOADERS = ("fast", "book")
 DEVICES = ("auto", "cpu", "cuda")
 DATASETS = ("auto", "full", "subset")
 SCHEDULES = ("constant", "cosine")
+CUDA_INDEX = re.compile(r"cuda:\d{1,3}")   # --device cuda:1 on a machine of several GPUs
 
 # Bounds that keep every value inside what the loop can represent: a learning rate or weight
 # decay that float32 cannot hold overflows inside the optimizer; torch seeds are 64-bit; and a
@@ -54,7 +56,8 @@ class TrainConfig:
                        LOADERS, default="fast")
     num_workers: int = _opt("DataLoader worker processes (book loader only)", default=4)
     resize: int | None = _opt("resize images to this side length (none: 28)", default=None)
-    device: str = _opt("where to train: auto picks CUDA when present", DEVICES, default="auto")
+    device: str = _opt("where to train: auto picks CUDA when present; cuda:N picks a GPU",
+                       DEVICES, default="auto")
     threads: str = _opt("CPU threads: auto fits the CPUs allowed and a shared CPU; N fixes it",
                         default="auto")
     seed: int = _opt("random seed for initialisation and shuffling", default=1)
@@ -69,8 +72,10 @@ class TrainConfig:
         for f in dataclasses.fields(self):
             choices = f.metadata.get("choices")
             value = getattr(self, f.name)
-            if choices and value not in choices:
-                errors[f.name] = f"must be one of {', '.join(choices)} (got {value!r})"
+            if choices and value not in choices and not (
+                    f.name == "device" and isinstance(value, str) and CUDA_INDEX.fullmatch(value)):
+                extra = ", cuda:N" if f.name == "device" else ""
+                errors[f.name] = f"must be one of {', '.join(choices)}{extra} (got {value!r})"
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             errors["lr"] = f"must be a positive finite number (got {self.lr!r})"
         elif not FLOAT32_TINY <= self.lr <= FLOAT32_MAX:
@@ -202,3 +207,17 @@ PRESETS: dict[str, dict[str, Any]] = {
     "mlp": {"model": "mlp", "optimizer": "adam", "lr": 0.002, "batch_size": 256, "epochs": 20,
             "schedule": "cosine"},
 }
+
+# The fields that make a recipe: a config whose recipe fields equal a preset's is that preset,
+# whatever its data, output, device, threads or seed.
+RECIPE_FIELDS = ("model", "softmax", "optimizer", "lr", "batch_size", "epochs", "weight_decay",
+                 "schedule", "resize")
+
+
+def preset_of(config: TrainConfig) -> str | None:
+    """The name of the preset `config` follows, or None when a recipe field departs from all."""
+    for name, changes in PRESETS.items():
+        recipe = TrainConfig(**changes)
+        if all(getattr(config, f) == getattr(recipe, f) for f in RECIPE_FIELDS):
+            return name
+    return None

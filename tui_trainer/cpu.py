@@ -184,7 +184,7 @@ class ThreadGovernor:
     """
 
     def __init__(self, budget: int, set_threads: Callable[[int], None], *,
-                 window_s: float = 0.25, recheck_s: float = 5.0, drop: float = 0.6,
+                 window_s: float = 0.1, recheck_s: float = 5.0, drop: float = 0.6,
                  margin: float = 1.1, gap_s: float = 1.0,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         self.candidates = [budget, 1] if budget > 1 else [1]

@@ -310,8 +310,11 @@ def torchvision_root(folder: Path, subset: bool) -> Path:
 
 
 def load_data_fashion_mnist(batch_size: int, resize: int | None = None, *, root: str | Path,
-                            num_workers: int = 4, generator: torch.Generator | None = None):
-    """The book's loader as written: torchvision FashionMNIST, ToTensor, optional Resize."""
+                            num_workers: int = 4, generator: torch.Generator | None = None,
+                            pin_memory: bool = False):
+    """The book's loader as written: torchvision FashionMNIST, ToTensor, optional Resize.
+    `pin_memory` (smtui's addition, for a GPU) lets each batch's copy to the device overlap
+    with compute (`non_blocking=True` in the loop)."""
     import torchvision
     from torch.utils import data
     from torchvision import transforms
@@ -325,8 +328,9 @@ def load_data_fashion_mnist(batch_size: int, resize: int | None = None, *, root:
     mnist_test = torchvision.datasets.FashionMNIST(root=str(root), train=False, transform=trans,
                                                    download=False)
     return (data.DataLoader(mnist_train, batch_size, shuffle=True, num_workers=num_workers,
-                            generator=generator),
-            data.DataLoader(mnist_test, batch_size, shuffle=False, num_workers=num_workers))
+                            generator=generator, pin_memory=pin_memory),
+            data.DataLoader(mnist_test, batch_size, shuffle=False, num_workers=num_workers,
+                            pin_memory=pin_memory))
 
 
 def make_loaders(data: FashionMNIST, batch_size: int, *, loader: str = "fast",
@@ -336,7 +340,8 @@ def make_loaders(data: FashionMNIST, batch_size: int, *, loader: str = "fast",
     if loader == "book":
         root = torchvision_root(Path(data.source), data.subset)
         return load_data_fashion_mnist(batch_size, resize, root=root, num_workers=num_workers,
-                                       generator=generator)
+                                       generator=generator,
+                                       pin_memory=torch.device(device).type == "cuda")
     return (TensorLoader(data.train_images, data.train_labels, batch_size, shuffle=True,
                          generator=generator, resize=resize, device=device),
             TensorLoader(data.test_images, data.test_labels, batch_size, shuffle=False,

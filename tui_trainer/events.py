@@ -93,6 +93,7 @@ class Control:
         self.save = threading.Event()     # set = write a checkpoint at the next batch
         self.reason: str | None = None    # why a stop was requested, when not by the user's key
         self.finished = threading.Event() # set by the driver once the loop has returned
+        self.while_paused: Callable[[], None] | None = None   # the loop's work during a pause
 
     def request_save(self) -> None:
         """Ask the loop to write a checkpoint at the next batch it reports."""
@@ -124,4 +125,6 @@ class Control:
         while not self.resume.wait(0.1):
             if self.stop.is_set():
                 break
+            if self.while_paused is not None:
+                self.while_paused()
         return self.stop.is_set()

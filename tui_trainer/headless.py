@@ -22,6 +22,18 @@ from .config import TrainConfig
 from .events import BatchEnd, Control, EpochEnd, Event, Message, RunEnded, RunStarted
 
 
+def plural(n: int, word: str) -> str:
+    """'1 epoch', '2 epochs'."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def eta_seconds(e: BatchEnd, epochs: int) -> float:
+    """Seconds left in the whole run (not only this epoch), at this epoch's pace per batch."""
+    per_batch = e.examples / max(e.examples_per_s, 1e-9) / max(e.batch, 1)
+    remaining = (epochs - e.epoch) * e.num_batches + (e.num_batches - e.batch)
+    return remaining * per_batch
+
+
 def fmt_duration(seconds: float) -> str:
     """Seconds as m:ss, or h:mm:ss past an hour."""
     seconds = max(0, int(seconds))
@@ -100,7 +112,7 @@ class ConsoleReporter:
             resumed = f", resuming after epoch {event.start_epoch}" if event.start_epoch else ""
             threads = f", {event.threads}" if event.threads else ""
             self.line(f"smtui: {c['model']} model ({c['softmax']} softmax), {c['optimizer']} "
-                       f"lr {c['lr']:g}, batch {c['batch_size']}, {c['epochs']} epochs on "
+                       f"lr {c['lr']:g}, batch {c['batch_size']}, {plural(c['epochs'], 'epoch')} on "
                        f"{event.device}{threads}{resumed}")
             self.line(f"smtui: data: {event.dataset} Fashion-MNIST ({event.num_train} train / "
                        f"{event.num_test} test) from {event.source}")
@@ -121,10 +133,12 @@ class ConsoleReporter:
             self.line(f"smtui: {event.message}" + (f" ({event.checkpoint})" if event.checkpoint
                                                      and event.status != "finished" else ""),
                        err=event.status not in ("finished", "stopped"))
-            if event.checkpoint and event.status in ("stopped", "diverged"):
+            if event.checkpoint:
                 import shlex
-                self.line("smtui: resume with: smtui --no-ui --resume "
-                          + shlex.quote(str(Path(event.checkpoint).parent)))
+                where = shlex.quote(str(Path(event.checkpoint).parent))
+                if event.status in ("stopped", "diverged"):
+                    self.line(f"smtui: resume with: smtui --no-ui --resume {where}")
+                self.line(f"smtui: look at it with: smtui view {where}")
 
     def open_log(self, path: Path) -> None:
         """Copy every later line to `path` (appended: a resumed run's log goes on)."""
@@ -148,8 +162,7 @@ class ConsoleReporter:
             return
         self._last_draw = now
         filled = int(self.width * e.batch / e.num_batches)
-        remaining = (e.num_batches - e.batch) / e.num_batches
-        eta = (e.examples / max(e.examples_per_s, 1e-9)) * remaining / max(1 - remaining, 1e-9)
+        eta = eta_seconds(e, self.epochs)
         bar = "█" * filled + "░" * (self.width - filled)
         self.err.write(f"\r\x1b[2Kepoch {e.epoch}/{self.epochs} {bar} {e.batch}/{e.num_batches}"
                        f"  loss {e.loss:.4f}  acc {e.acc:.4f}  {e.examples_per_s:,.0f} img/s"

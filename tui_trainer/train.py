@@ -44,14 +44,35 @@ class NonFiniteLoss(Exception):
 
 
 def resolve_device(name: str) -> torch.device:
-    """auto -> cuda when available, else cpu; cuda without CUDA is a user error."""
+    """auto -> cuda when available, else cpu; cuda without CUDA, or a GPU index the machine
+    does not have, is a user error."""
     if name == "cuda" or name.startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise SmtuiError("--device cuda: CUDA is not available here (use --device cpu or auto)")
-        return torch.device(name)
+            raise SmtuiError(f"--device {name}: CUDA is not available here (use --device cpu "
+                             "or auto)")
+        device = torch.device(name)
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise SmtuiError(f"--device {name}: this machine has {count} CUDA device"
+                             f"{'s' if count != 1 else ''} (cuda:0"
+                             f"{f' to cuda:{count - 1}' if count > 1 else ''})")
+        return device
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def reporting_intervals(num_batches: int, device_type: str) -> tuple[int, int]:
+    """(check_every, report_every): how many batches pass between reading the loss back to check
+    it for inf/nan, and between progress reports. Every batch on the CPU, where a read is free;
+    every ~5% of an epoch on a GPU, where each read is a host-device synchronisation. Progress
+    ~50 times an epoch: enough for any progress bar, cheap for the loop. Reports fall on checks,
+    so an epoch on a GPU synchronises about 20 times, plus once for its evaluation."""
+    check_every = 1 if device_type == "cpu" else max(1, math.ceil(num_batches / 20))
+    report_every = max(check_every, num_batches // 50, 1)
+    if report_every % check_every:
+        report_every += check_every - report_every % check_every
+    return check_every, report_every
 
 
 def train_epoch(net, train_iter, loss, updater, *, device: torch.device | None = None,
@@ -73,8 +94,13 @@ def train_epoch(net, train_iter, loss, updater, *, device: torch.device | None =
     batches = itertools.islice(iter(train_iter), start_batch, None)
     batch = start_batch
     for batch, (X, y) in enumerate(batches, start=start_batch + 1):
-        if control is not None and control.should_stop():
-            raise Stopped
+        if control is not None:
+            if control.paused and pending:   # report up to the last batch done before waiting
+                _check_finite(pending)
+                if on_batch is not None:
+                    on_batch(batch - 1, metric)
+            if control.should_stop():
+                raise Stopped
         if device is not None:
             X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if lr_at is not None:
@@ -355,11 +381,7 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
         raise
     num_batches = len(session.train_iter)
     total_batches = num_batches * cfg.epochs
-    # Losses are checked for inf/nan at every batch on the CPU (reading them back is free there)
-    # and every ~5% of an epoch on a GPU (each read is a device synchronisation). Progress is
-    # reported ~50 times an epoch: enough for any progress bar, cheap for the loop.
-    check_every = 1 if session.device.type == "cpu" else max(1, num_batches // 20)
-    report_every = max(check_every, num_batches // 50, 1)
+    check_every, report_every = reporting_intervals(num_batches, session.device.type)
 
     def lr_at(epoch_index: int):
         def at(batch_index: int) -> float:
@@ -387,9 +409,7 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
             start, start_batch = time.perf_counter(), session.batch
             done_before = session.partial[2]
 
-            def on_batch(batch: int, m: Accumulator, epoch=epoch, start=start,
-                         done_before=done_before) -> None:
-                session.batch = batch
+            def save_if_asked(batch: int, m: Accumulator, epoch=epoch, start=start) -> None:
                 if control.save.is_set() and run is not None:
                     control.save.clear()
                     state = session.checkpoint_state()
@@ -397,6 +417,11 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
                     state["partial_seconds"] = session.partial_seconds + time.perf_counter() - start
                     path = run.save_checkpoint(state)
                     listener(Message(f"checkpoint saved at epoch {epoch}, batch {batch}: {path}"))
+
+            def on_batch(batch: int, m: Accumulator, epoch=epoch, start=start,
+                         done_before=done_before) -> None:
+                session.batch = batch
+                save_if_asked(batch, m)
                 if batch % report_every and batch != num_batches:
                     return
                 if governor is not None:
@@ -412,6 +437,8 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
                                   m[0] / examples, m[1] / examples,
                                   governor.threads if governor else (plan.threads if plan else 0)))
 
+            # A checkpoint asked for while paused is written at once, not after the pause.
+            control.while_paused = lambda m=metric, save=save_if_asked: save(session.batch, m)
             try:
                 train_loss, train_acc = train_epoch(
                     session.model.net, session.train_iter, session.model.loss, session.updater,
@@ -469,6 +496,8 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
         if run is not None:
             _mark_failed(run, exc)
         raise
+    finally:
+        control.while_paused = None
     if run is not None:
         try:
             extra = {"reason": control.reason} if control.reason else {}

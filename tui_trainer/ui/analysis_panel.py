@@ -19,6 +19,16 @@ from ..labels import TEXT_LABELS
 SHORT = ("tshrt", "trous", "pullo", "dress", "coat", "sandl", "shirt", "snekr", "bag", "boot")
 
 
+def rule_summary(rule: dict) -> str:
+    """One line for a decision rule: what it answers, how well, and what it abstains on (the
+    two shares are rounded once, so they add up to 100.0)."""
+    if rule["accuracy"] is None:
+        return "no test image reaches that confidence: it would abstain on all"
+    answers = round(rule["coverage"] * 100, 1)
+    return (f"answers {answers:.1f}% of the test images, accuracy on those "
+            f"{rule['accuracy']:.4f}; abstains on {100 - answers:.1f}%")
+
+
 class AnalysisPanel(VerticalScroll, can_focus=True):
     """Confusion matrix and decision rules for the latest test predictions."""
 
@@ -97,12 +107,7 @@ class AnalysisPanel(VerticalScroll, can_focus=True):
                     f"top-3 {topk_accuracy(self.probs, self.labels, 3):.4f}\n\n", style="bold")
         text.append("decision rule: answer only when the top probability >= "
                     f"{self.threshold:.2f} (+/- to change)\n", style="bold")
-        if rule["accuracy"] is None:
-            text.append("  no test image reaches that confidence: it would abstain on all\n\n")
-        else:
-            text.append(f"  answers {rule['coverage']:.1%} of the test images, "
-                        f"accuracy on those {rule['accuracy']:.4f}; abstains on "
-                        f"{1 - rule['coverage']:.1%}\n\n")
+        text.append(f"  {rule_summary(rule)}\n\n")
         text.append("threshold  coverage  accuracy\n", style="underline")
         for r in curve:
             acc = "–" if r["accuracy"] is None else f"{r['accuracy']:.4f}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 import time
 
 from rich.text import Text
@@ -22,7 +23,7 @@ from textual.widgets import Footer, Header, RichLog, Static, TabbedContent, TabP
 
 from ..config import TrainConfig
 from ..events import Control
-from ..headless import STOP_SIGNALS
+from ..headless import STOP_SIGNALS, plural
 from .curves import CurvesPanel
 from .form import ConfigForm
 from .help import HelpScreen
@@ -72,6 +73,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         Binding("q", "quit", "quit"),
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("o", "overlay", "overlay", show=False),
+        Binding("escape", "leave_field", "leave field", show=False),
         Binding("1", "tab('setup')", "setup", show=False),
         Binding("2", "tab('curves')", "curves", show=False),
         Binding("3", "tab('predictions')", "predictions", show=False),
@@ -147,7 +149,8 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.curves.reset(self.config.epochs)
         self.curves.redraw()
         self.status_bar.state = "loading torch…"
-        self.log_message("smtui ready. Edit the settings, then press s (or Start) to train.")
+        if not self.watch_dir:
+            self.log_message("smtui ready. Edit the settings, then press s (or Start) to train.")
         if self.resume:
             self.log_message(f"Start resumes the run in {self.resume}.")
         self.set_interval(REDRAW_S, self.redraw)
@@ -227,7 +230,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.status_bar.state = "starting…"
         self.tabs.active = "curves"
         self.log_message(f"Starting: {config.model}, {config.optimizer} lr {config.lr:g}, "
-                         f"batch {config.batch_size}, {config.epochs} epochs.")
+                         f"batch {config.batch_size}, {plural(config.epochs, 'epoch')}.")
         self.train(config, self.resume, self.control)
 
     @on(ConfigForm.StartPressed)
@@ -309,7 +312,8 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         """Ask the loop for a checkpoint now; outside a run, say where the last one is."""
         if self.running and self.control is not None:
             self.control.request_save()
-            self.notify("Saving a checkpoint at the next batch.")
+            self.notify("Saving a checkpoint now (paused)." if self.control.paused
+                        else "Saving a checkpoint at the next batch.")
         elif self.run_dir:
             self.notify(f"Checkpoints are saved at each epoch end: {self.run_dir}/checkpoint.pt",
                         markup=False)
@@ -331,6 +335,11 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         elif event.pane.id == "analysis":
             self.call_after_refresh(self.analysis.refresh_if_stale)
             self.analysis.focus()
+
+    def action_leave_field(self) -> None:
+        """Escape: leave a text field, so the keys in the footer act again."""
+        if self.focused is not None:
+            self.set_focus(None)
 
     def action_help(self) -> None:
         """Show the key bindings."""
@@ -396,4 +405,23 @@ def run_tui(config: TrainConfig | None, resume: str | None = None, *, watch: str
             control.request_stop(STOP_SIGNALS.get(app.signal_code - 128)
                                  if app.signal_code else None)
             control.finished.wait(120)
+    if app.run_dir and not watch:
+        from ..runs import RunDir
+        say_where(app.run_dir, RunDir(app.run_dir).read_status().get("state", app.last_status))
     return app.return_code or 0
+
+
+def say_where(run_dir: str, state: str) -> None:
+    """After the window has closed: the last run's directory and the commands that go on with
+    it, on the restored terminal (quietly nothing when the terminal is gone)."""
+    import shlex
+
+    from ..headless import SafeStream
+
+    err = SafeStream(sys.stderr)
+    quoted = shlex.quote(run_dir)
+    err.write(f"smtui: last run ({state}): {run_dir}\n")
+    if state in ("stopped", "diverged", "failed"):
+        err.write(f"smtui: resume with: smtui --resume {quoted}   (headless: smtui --no-ui "
+                  f"--resume {quoted})\n")
+    err.write(f"smtui: look at it with: smtui view {quoted}\n")

@@ -14,7 +14,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static
 
-from ..config import FIELDS, PRESETS, TrainConfig, parse_field
+from ..config import FIELDS, PRESETS, TrainConfig, parse_field, preset_of
 
 
 class ConfigForm(VerticalScroll):
@@ -30,6 +30,9 @@ class ConfigForm(VerticalScroll):
     ConfigForm #buttons { height: auto; margin-top: 1; }
     ConfigForm #buttons Button { margin-right: 2; }
     ConfigForm #form-summary { color: $error; height: auto; }
+    ConfigForm .row:focus-within Label { text-style: bold reverse; color: $accent; }
+    ConfigForm .row Input:focus { background: $accent 35%; text-style: bold; }
+    ConfigForm .row Select:focus > SelectCurrent { background: $accent 35%; }
     """
 
     class StartPressed(Message):
@@ -52,6 +55,8 @@ class ConfigForm(VerticalScroll):
                 yield Label(f.name.replace("_", " "))
                 choices = f.metadata.get("choices")
                 if choices:
+                    if value not in choices:   # e.g. --device cuda:1 from the command line
+                        choices = (*choices, value)
                     yield Select([(c, c) for c in choices], value=value, allow_blank=False,
                                  compact=True, id=f"field-{f.name}")
                 else:
@@ -84,8 +89,13 @@ class ConfigForm(VerticalScroll):
         return (None if errors else config), errors
 
     def validate_form(self) -> None:
-        """Show each field's error next to it and block Start while any remains."""
-        _, self.errors = self.read()
+        """Show each field's error next to it and block Start while any remains; show the
+        preset the fields follow ("custom" once one departs from every preset)."""
+        config, self.errors = self.read()
+        preset = self.query_one("#preset", Select)
+        in_effect = preset_of(config) if config else None
+        if preset.value != (in_effect or Select.NULL):
+            preset.value = in_effect or Select.NULL
         for name, f in FIELDS.items():
             help_widget = self.query_one(f"#help-{name}", Static)
             if name in self.errors:
@@ -121,9 +131,13 @@ class ConfigForm(VerticalScroll):
             if event.value in PRESETS:
                 config, _ = self.read()
                 base = config or self.initial
+                if preset_of(base) == event.value:
+                    return   # already this preset's recipe: keep the user's other fields
                 self.set_values(base.replace(**{**dataclasses.asdict(TrainConfig()),
                                                 "data_dir": base.data_dir, "out": base.out,
                                                 "device": base.device, "dataset": base.dataset,
+                                                "threads": base.threads,
+                                                "num_workers": base.num_workers,
                                                 **PRESETS[event.value]}))
             return
         self.validate_form()

@@ -44,6 +44,8 @@ def halfblock_lines(pixels: list[list[int]]) -> list[list[Segment]]:
 
 
 GAP = Segment(" " * (CELL_W - IMG))
+LABEL_W = CELL_W - 1                  # "T Ankle boot" / "P ✗ T-shirt/top": the label rows
+LABEL_GAP = Segment(" " * (CELL_W - LABEL_W))
 EMPTY = Text("No predictions yet: they appear at the end of each epoch.", style="dim")
 
 
@@ -105,14 +107,15 @@ class SampleGrid(Widget, can_focus=True):
         return self.cache[key]
 
     def label(self, i: int, kind: str) -> Segment:
-        """The true label, or the prediction marked right or wrong, of sample `i`."""
+        """The true label (T), or the prediction (P) marked right (✓) or wrong (✗), of sample
+        `i`: readable without colour."""
         right = self.trues[i] == self.preds[i]
         name = TEXT_LABELS[self.trues[i] if kind == "true" else self.preds[i]]
-        text = name if kind == "true" else ("✓ " if right else "✗ ") + name
+        text = "T " + name if kind == "true" else ("P ✓ " if right else "P ✗ ") + name
         style = Style() if kind == "true" else Style(bold=True, color="green" if right else "red")
         if i == self.selected:
             style += Style(reverse=True)
-        return Segment(text[:IMG].ljust(IMG), style)
+        return Segment(text[:LABEL_W].ljust(LABEL_W), style)
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
@@ -129,6 +132,8 @@ class SampleGrid(Widget, can_focus=True):
                 segments.extend(self.blocks(i)[line])
             elif line < IMG // 2 + 2:
                 segments.append(self.label(i, "true" if line == IMG // 2 else "pred"))
+                segments.append(LABEL_GAP)
+                continue
             else:
                 break
             segments.append(GAP)
@@ -161,10 +166,11 @@ class SampleGrid(Widget, can_focus=True):
 class ProbabilityBars(Static):
     """Bar chart of the 10 class probabilities of one image."""
 
-    DEFAULT_CSS = "ProbabilityBars { width: 30; height: 1fr; padding: 0 1; }"
+    DEFAULT_CSS = "ProbabilityBars { width: 32; height: 1fr; padding: 0 1; }"
 
     def show(self, probs: list[float] | None, true: int | None = None) -> None:
-        """Draw `probs`; the true class in green, a wrong top guess in red."""
+        """Draw `probs`; the true class marked T (and green), a wrong top guess P (and red), a
+        right one ✓."""
         if probs is None:
             self.update(Text("Select an image to see its class probabilities.", style="dim"))
             return
@@ -172,9 +178,12 @@ class ProbabilityBars(Static):
         text = Text("class probabilities\n\n", style="bold")
         for cls, p in enumerate(probs):
             style = "green" if cls == true else ("red" if cls == top else "")
-            text.append(f"{TEXT_LABELS[cls]:<10} ", style=style)
+            mark = "✓" if cls == true == top else ("T" if cls == true else
+                                                   ("P" if cls == top else " "))
+            text.append(f"{mark} {TEXT_LABELS[cls]:<10} ", style=style)
             text.append(bar(p, 10), style=style or "cyan")
             text.append(f" {p:5.3f}\n", style=style)
+        text.append("\nT true class, P predicted, ✓ both", style="dim")
         self.update(text)
 
 

@@ -53,10 +53,12 @@ class StatusBar(Widget):
         text.append(BAR * filled, style="green")
         text.append(BAR * (width - filled), style="grey23")
         text.append(f" {self.fraction * 100:3.0f}%\n")
-        eta = fmt_duration(self.eta) if self.eta is not None else "–"
+        live = self.state in ("training", "watching")   # paused, stopped, crashed: no stale pace
+        eta = fmt_duration(self.eta) if self.eta is not None and live else "–"
+        speed = f"{self.speed:,.0f} img/s" if live else "– img/s"
         data = {"full": "full data", "subset": "EMBEDDED SUBSET"}.get(self.dataset,
                                                                      "data: not loaded")
         device = self.device + (f" ×{self.threads}" if self.threads else "")
-        text.append(f"{self.state} · {self.speed:,.0f} img/s · ETA {eta} · {device} · "
+        text.append(f"{self.state} · {speed} · ETA {eta} · {device} · "
                     f"{data}", style="dim" if self.dataset != "subset" else "yellow")
         return text

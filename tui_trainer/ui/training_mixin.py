@@ -16,6 +16,7 @@ from textual import work
 from ..config import TrainConfig
 from ..events import BatchEnd, Control, EpochEnd, Message, RunEnded, RunStarted
 from ..watch import CheckpointPredictions
+from ..headless import eta_seconds
 from .messages import TrainingEvent, TrainingFailed
 from .threads import parallel_here, serial_here
 
@@ -82,11 +83,8 @@ class TrainingMixin:
             x = event.epoch - 1 + event.batch / event.num_batches
             curves.add("train loss", x, event.loss)
             curves.add("train acc", x, event.acc)
-            remaining = (self.epochs - event.epoch) * event.num_batches + \
-                (event.num_batches - event.batch)
-            per_batch = event.examples / max(event.examples_per_s, 1e-9) / max(event.batch, 1)
             status.progress(event.epoch, self.epochs, event.batch, event.num_batches,
-                            event.examples_per_s, remaining * per_batch)
+                            event.examples_per_s, eta_seconds(event, self.epochs))
             status.threads = event.threads
         elif isinstance(event, EpochEnd):
             curves.add("test acc", event.epoch, event.test_acc)

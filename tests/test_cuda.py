@@ -1,0 +1,203 @@
+"""The GPU path. Tests marked `cuda` run only where CUDA is present and skip cleanly elsewhere
+(CI has no GPU); the rest check on the CPU what can be checked there: the device choice, pinned
+memory for the book's loader, and how rarely the loop reads back from the device."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import warnings
+
+import pytest
+import torch
+
+from idxdata import write_small_idx
+from tui_trainer import data as data_mod
+from tui_trainer import train as train_mod
+from tui_trainer.config import TrainConfig
+from tui_trainer.errors import SmtuiError
+from tui_trainer.runs import load_checkpoint
+from tui_trainer.train import fit, prepare, reporting_intervals, resolve_device
+
+cuda = pytest.mark.cuda
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    folder = tmp_path / "idx"
+    write_small_idx(folder, n_train=512, n_test=64)
+    return folder
+
+
+def config(data_dir, out, **kw) -> TrainConfig:
+    return TrainConfig(**{"data_dir": str(data_dir), "out": str(out), "batch_size": 64,
+                          "epochs": 1, **kw})
+
+
+# ---------------------------------------------------------------- on the CPU: the choices
+
+def test_device_choice_without_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    for name in ("cuda", "cuda:0", "cuda:1"):
+        with pytest.raises(SmtuiError, match=f"--device {name}: CUDA is not available here"):
+            resolve_device(name)
+
+
+def test_device_choice_with_one_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("auto") == torch.device("cuda")
+    assert resolve_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(SmtuiError, match=r"--device cuda:1: this machine has 1 CUDA device "
+                                         r"\(cuda:0\)"):
+        resolve_device("cuda:1")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    with pytest.raises(SmtuiError, match=r"has 4 CUDA devices \(cuda:0 to cuda:3\)"):
+        resolve_device("cuda:7")
+
+
+def test_device_option_accepts_a_gpu_index_and_nothing_else():
+    assert TrainConfig(device="cuda:1").validate() == {}
+    for bad in ("gpu", "cuda:", "cuda:x", "cuda:1:2"):
+        assert "device" in TrainConfig(device=bad).validate()
+
+
+def test_the_book_loader_pins_memory_only_for_a_gpu(data_dir):
+    data = data_mod.load_fashion_mnist(str(data_dir))
+    for device, pinned in (("cpu", False), ("cuda", True)):
+        train_iter, test_iter = data_mod.make_loaders(data, 64, loader="book",
+                                                      device=torch.device(device), num_workers=0)
+        assert train_iter.pin_memory is pinned and test_iter.pin_memory is pinned
+
+
+@pytest.mark.parametrize("num_batches", [1, 7, 20, 235, 1000, 7500])
+def test_a_gpu_epoch_reads_back_about_twenty_times(num_batches):
+    """Each check of the loss is one synchronisation on a GPU; reports fall on checks."""
+    check, report = reporting_intervals(num_batches, "cuda")
+    assert math.ceil(num_batches / check) <= 20       # checks in an epoch, the last included
+    assert report % check == 0 and report >= check
+    assert reporting_intervals(num_batches, "cpu")[0] == 1   # free on the CPU: every batch
+
+
+def test_reads_from_the_device_are_counted_per_epoch(data_dir, tmp_path, monkeypatch):
+    """On the CPU, count the loop's reads of the loss as if it were a GPU epoch: the checks
+    (one `tolist` or `item` per check) stay at the ~20 reporting_intervals promises."""
+    reads = []
+    real = train_mod._check_finite
+
+    def counting(pending):
+        reads.append(len(pending))
+        real(pending)
+
+    monkeypatch.setattr(train_mod, "_check_finite", counting)
+    monkeypatch.setattr(train_mod, "reporting_intervals",
+                        lambda n, kind: reporting_intervals(n, "cuda"))
+    write_small_idx(tmp_path / "big", n_train=4000, n_test=64)
+    session = prepare(config(tmp_path / "big", tmp_path / "runs", batch_size=16, device="cpu"))
+    fit(session, lambda e: None)
+    assert len(session.train_iter) == 250
+    assert len(reads) <= 21 and sum(reads) == 250
+
+
+# ---------------------------------------------------------------- on a GPU
+
+@cuda
+@needs_cuda
+def test_fast_loader_keeps_uint8_splits_on_the_gpu(data_dir):
+    data = data_mod.load_fashion_mnist(str(data_dir))
+    train_iter, test_iter = data_mod.make_loaders(data, 64, device=torch.device("cuda"),
+                                                  generator=torch.Generator().manual_seed(1))
+    for loader in (train_iter, test_iter):
+        assert loader.images.is_cuda and loader.images.dtype == torch.uint8
+        assert loader.labels.is_cuda
+        X, y = next(iter(loader))
+        assert X.is_cuda and X.dtype == torch.float32 and y.is_cuda
+
+
+@cuda
+@needs_cuda
+@pytest.mark.parametrize("model, softmax", [("scratch", "stable"), ("scratch", "naive"),
+                                            ("concise", "stable"), ("mlp", "stable")])
+def test_one_epoch_trains_and_evaluates_on_the_gpu(data_dir, tmp_path, model, softmax):
+    session = prepare(config(data_dir, tmp_path, model=model, softmax=softmax, device="cuda",
+                             lr=0.1 if model != "mlp" else 0.01))
+    ended = fit(session, lambda e: None)
+    assert ended.status == "finished"
+    assert next(session.model.net.parameters()).is_cuda
+    assert 0.0 <= session.history[-1]["test_acc"] <= 1.0
+
+
+@cuda
+@needs_cuda
+@pytest.mark.parametrize("first, then", [("cuda", "cpu"), ("cpu", "cuda")])
+def test_a_run_resumes_on_the_other_device(data_dir, tmp_path, first, then):
+    session = prepare(config(data_dir, tmp_path, device=first, optimizer="adam", lr=0.01))
+    fit(session, lambda e: None)
+    state = load_checkpoint(session.run.path)     # saved device-independent: loads on the CPU
+    assert all(not t.is_cuda for t in state["model"].values())
+    again = prepare(config(data_dir, tmp_path, device=then, optimizer="adam", lr=0.01,
+                           epochs=2), resume=str(session.run.path))
+    assert fit(again, lambda e: None).status == "finished"
+    assert next(again.model.net.parameters()).device.type == then
+
+
+@cuda
+@needs_cuda
+def test_a_gpu_index_beyond_the_machine_is_one_line(data_dir, tmp_path):
+    index = torch.cuda.device_count()
+    r = subprocess.run([sys.executable, "-m", "tui_trainer", "--no-ui", "--device",
+                        f"cuda:{index}", "--data-dir", str(data_dir), "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1
+    assert r.stderr.startswith(f"smtui: error: --device cuda:{index}: this machine has")
+
+
+@cuda
+@needs_cuda
+def test_the_book_loader_with_pinned_memory_trains_on_the_gpu(data_dir, tmp_path):
+    session = prepare(config(data_dir, tmp_path, device="cuda", loader="book", num_workers=2))
+    assert session.train_iter.pin_memory
+    assert fit(session, lambda e: None).status == "finished"
+
+
+@cuda
+@needs_cuda
+def test_a_gpu_epoch_synchronises_only_to_report(data_dir, tmp_path):
+    """torch counts the synchronisations it sees; an epoch's must stay at the checks."""
+    write_small_idx(tmp_path / "big", n_train=4000, n_test=64)
+    session = prepare(config(tmp_path / "big", tmp_path / "runs", batch_size=16,
+                             device="cuda"))
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fit(session, lambda e: None)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    syncs = [w for w in caught if "synchroniz" in str(w.message)]
+    check, _ = reporting_intervals(len(session.train_iter), "cuda")
+    assert len(syncs) <= 2 * (len(session.train_iter) // check + 2), len(syncs)
+
+
+@cuda
+@needs_cuda
+async def test_the_tui_trains_on_the_gpu(data_dir, tmp_path):
+    import time
+
+    from tui_trainer.ui.app import SmtuiApp
+
+    app = SmtuiApp(config(data_dir, tmp_path / "runs", device="cuda", epochs=2))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("s")
+        deadline = time.monotonic() + 120
+        while app.last_status != "finished":
+            assert time.monotonic() < deadline, "the run did not finish"
+            await pilot.pause(0.1)
+    run_dir = next((tmp_path / "runs").iterdir())
+    rows = (run_dir / "metrics.jsonl").read_text().splitlines()
+    assert len(rows) == 2 and json.loads(rows[-1])["test_acc"] >= 0

@@ -1,0 +1,152 @@
+"""What a user sees and does: a checkpoint while paused, no stale pace on the status bar, labels
+readable without colour, shares that add up, and where a run went when smtui ends."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import torch
+
+from tui_trainer.config import TrainConfig
+from tui_trainer.events import BatchEnd, Control, Message
+from tui_trainer.runs import load_checkpoint
+from tui_trainer.train import fit, prepare
+
+
+def wait_until(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.02)
+
+
+def test_a_checkpoint_asked_for_while_paused_is_written_at_once(small_data_dir, tmp_path):
+    session = prepare(TrainConfig(data_dir=str(small_data_dir), out=str(tmp_path), batch_size=4,
+                                  epochs=3, device="cpu"))
+    control = Control()
+    saved: list[str] = []
+
+    def listener(event):
+        if isinstance(event, BatchEnd) and event.epoch == 2 and event.batch >= 3 \
+                and not control.paused and not saved:
+            control.pause()
+        if isinstance(event, Message) and event.text.startswith("checkpoint saved"):
+            saved.append(event.text)
+
+    worker = threading.Thread(target=fit, args=(session, listener, control))
+    worker.start()
+    try:
+        wait_until(lambda: control.paused)
+        batch = session.batch
+        control.request_save()
+        wait_until(lambda: saved)          # while still paused
+        assert control.paused and saved == [f"checkpoint saved at epoch 2, batch {batch}: "
+                                            f"{session.run.checkpoint_path}"]
+        state = load_checkpoint(session.run.path)
+        assert (state["epoch"], state["batch"]) == (1, batch)
+        assert state["partial"][2] == batch * 4           # the examples of those batches
+    finally:
+        control.request_stop()
+        worker.join(60)
+
+
+def test_the_status_bar_shows_no_stale_pace():
+    from tui_trainer.ui.status import StatusBar
+
+    bar = StatusBar()
+    bar.progress(2, 10, 5, 10, 123456.0, 65.0)
+    for state, shown in (("training", True), ("paused", False), ("stopped", False),
+                         ("crashed", False), ("watching", True)):
+        bar.state = state
+        line = bar.render().plain.splitlines()[1]
+        assert ("123,456 img/s" in line and "ETA 1:05" in line) is shown, line
+        assert ("– img/s" in line and "ETA –" in line) is not shown
+
+
+def test_tiles_and_bars_say_truth_and_prediction_without_colour():
+    from tui_trainer.ui.predictions import ProbabilityBars, SampleGrid
+
+    grid = SampleGrid()
+    grid.show([[[0] * 14] * 14] * 2, [9, 0], [9, 6])
+    assert grid.label(0, "true").text.strip() == "T ankle boot"
+    assert grid.label(0, "pred").text.strip() == "P ✓ ankle boot"
+    assert grid.label(1, "pred").text.strip() == "P ✗ shirt"
+    bars = ProbabilityBars()
+    drawn = []
+    bars.update = drawn.append                    # what it would draw, without an app
+    probs = [0.05] * 10
+    probs[6], probs[0] = 0.4, 0.2
+    bars.show(probs, true=0)
+    lines = drawn[-1].plain.splitlines()
+    assert any(line.startswith("T t-shirt") for line in lines)
+    assert any(line.startswith("P shirt") for line in lines)
+
+
+@pytest.mark.parametrize("coverage", [0.6235, 0.3765, 0.0005, 0.9995, 1.0])
+def test_the_reject_options_shares_add_up(coverage):
+    """The analysis tab's line: answers X% and abstains on Y%, with X + Y = 100.0 as shown."""
+    import re
+
+    from tui_trainer.analysis import reject_curve
+    from tui_trainer.ui.analysis_panel import rule_summary
+
+    n = 10000
+    answered = round(coverage * n)
+    probs = torch.full((n, 10), 0.1)               # unsure
+    probs[:answered] = torch.eye(10)[0]            # confident and right
+    labels = torch.zeros(n, dtype=torch.long)
+    text = rule_summary(reject_curve(probs, labels, (0.5,))[0])
+    x, y = map(float, re.search(r"answers ([\d.]+)%.*abstains on ([\d.]+)%", text).groups())
+    assert round(x + y, 1) == 100.0
+
+
+def test_leaving_the_tui_says_where_the_run_is(capsys, tmp_path):
+    from tui_trainer.ui.app import say_where
+
+    say_where(str(tmp_path / "runs" / "x"), "stopped")
+    err = capsys.readouterr().err
+    assert f"smtui: last run (stopped): {tmp_path}/runs/x" in err
+    assert f"smtui: resume with: smtui --resume {tmp_path}/runs/x" in err
+    assert f"smtui: look at it with: smtui view {tmp_path}/runs/x" in err
+    say_where(str(tmp_path / "y"), "finished")
+    err = capsys.readouterr().err
+    assert "resume" not in err and "smtui view" in err
+
+
+async def test_the_form_shows_the_preset_in_effect(tmp_path):
+    from textual.widgets import Select
+
+    from tui_trainer.config import PRESETS
+    from tui_trainer.ui.app import SmtuiApp
+
+    for config, expected in ((TrainConfig(), "book"),
+                             (TrainConfig(**PRESETS["mlp"], out="elsewhere", seed=3), "mlp"),
+                             (TrainConfig(lr=0.3), Select.NULL)):
+        app = SmtuiApp(config)
+        async with app.run_test(size=(100, 40)) as pilot:
+            preset = app.query_one("#preset", Select)
+            assert preset.value == expected
+            if expected == "book":
+                app.query_one("#field-lr").value = "0.05"     # departs from the recipe
+                await pilot.pause()
+                assert preset.value == Select.NULL
+                app.query_one("#field-lr").value = "0.1"      # and back
+                await pilot.pause()
+                assert preset.value == "book"
+
+
+async def test_escape_leaves_a_text_field_and_the_keys_work_again(tmp_path):
+    from tui_trainer.ui.app import SmtuiApp
+
+    app = SmtuiApp(TrainConfig(out=str(tmp_path)))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        app.query_one("#field-lr").focus()
+        await pilot.press("2")                 # typed into the field, not a tab switch
+        assert app.tabs.active == "setup" and app.query_one("#field-lr").value.endswith("2")
+        await pilot.press("escape")
+        assert app.focused is None
+        await pilot.press("2")
+        assert app.tabs.active == "curves"
