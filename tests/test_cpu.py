@@ -117,74 +117,90 @@ def test_the_cli_reports_and_honours_the_thread_choice(small_data_dir, tmp_path)
 # ---------------------------------------------------------------- the governor, simulated
 
 class Machine:
-    """A fake clock and a training loop whose batch time depends on the thread count."""
+    """A fake clock and a training loop whose batch time depends on the thread count; the probe
+    (a training step on a copy) takes one batch's time and is recorded, never trained on."""
 
     def __init__(self, seconds_per_batch: dict[int, float]) -> None:
         self.now = 0.0
         self.seconds_per_batch = seconds_per_batch
         self.threads = 0
         self.batches = 0
+        self.trained_with: list[int] = []     # the thread count of every real batch
 
     def set_threads(self, n: int) -> None:
         self.threads = n
 
-    def train(self, governor: ThreadGovernor, seconds: float, every: int = 4) -> list[int]:
-        """Run for `seconds`, ticking every `every` batches; returns the counts used."""
-        used = []
+    def probe(self) -> None:
+        self.now += self.seconds_per_batch[self.threads]
+
+    def train(self, governor: ThreadGovernor, seconds: float, every: int = 4) -> None:
+        """Run for `seconds`, ticking every `every` batches."""
         end = self.now + seconds
         while self.now < end:
             self.now += every * self.seconds_per_batch[self.threads]
             self.batches += every
+            self.trained_with += [self.threads] * every
             governor.tick(self.batches)
-            used.append(self.threads)
-        return used
 
 
 def governor_on(machine: Machine, budget: int = 2) -> ThreadGovernor:
-    return ThreadGovernor(budget, machine.set_threads, clock=lambda: machine.now)
+    g = ThreadGovernor(budget, machine.set_threads, machine.probe, clock=lambda: machine.now)
+    g.start()
+    return g
 
 
-def test_alone_the_full_budget_is_kept():
-    m = Machine({2: 0.0005, 1: 0.0007})        # two threads faster, as on an idle machine
+IDLE = {2: 0.0005, 1: 0.0007}        # two threads faster, as on an idle machine
+SHARED = {2: 0.004, 1: 0.0008}       # another run beside it: the team collapses
+
+
+def test_alone_every_batch_trains_with_the_full_budget():
+    """No exploring on the run's own batches: an idle run is the same as a fixed-count run."""
+    m = Machine(IDLE)
     g = governor_on(m)
-    used = m.train(g, 30.0)
-    assert used[-1] == 2
-    assert used.count(1) / len(used) < 0.1     # one thread only in short exploring windows
+    m.train(g, 30.0)
+    assert set(m.trained_with) == {2} and g.probes == 1
 
 
 def test_a_shared_cpu_moves_to_one_thread_and_back():
-    m = Machine({2: 0.0005, 1: 0.0007})
+    m = Machine(IDLE)
     g = governor_on(m)
     m.train(g, 3.0)
     assert m.threads == 2
-    m.seconds_per_batch = {2: 0.004, 1: 0.0008}   # another run started: the team collapses
-    used = m.train(g, 10.0)
-    assert used[-1] == 1 and used.count(1) / len(used) > 0.8
-    m.seconds_per_batch = {2: 0.0005, 1: 0.0007}  # it ended: the budget is faster again
-    used = m.train(g, 12.0)
-    assert used[-1] == 2
+    m.seconds_per_batch = SHARED                     # another run started
+    m.trained_with.clear()
+    m.train(g, 10.0)
+    assert m.threads == 1 and m.trained_with.count(1) / len(m.trained_with) > 0.95
+    m.seconds_per_batch = IDLE                       # it ended: the budget is faster again
+    m.train(g, 12.0)
+    assert m.threads == 2
+
+
+def test_starting_on_a_shared_cpu_uses_one_thread_from_the_first_batch():
+    m = Machine(SHARED)
+    g = governor_on(m)
+    m.train(g, 2.0)
+    assert m.trained_with[0] == 1 and set(m.trained_with) == {1}
 
 
 def test_a_small_gain_is_not_worth_fewer_threads():
-    m = Machine({2: 0.0005, 1: 0.00048})        # within the margin: stay with the budget
+    m = Machine({2: 0.0005, 1: 0.00048})             # within the margin: stay with the budget
     g = governor_on(m)
     m.train(g, 20.0)
     assert m.threads == 2
 
 
 def test_a_pause_or_an_evaluation_is_not_counted_as_slowness():
-    m = Machine({2: 0.0005, 1: 0.0007})
+    m = Machine(IDLE)
     g = governor_on(m)
     m.train(g, 3.0)
-    rate = g.rates[2]
-    m.now += 30.0                                # a long gap between ticks
-    m.train(g, 0.2)
-    assert g.rates[2] >= 0.9 * rate              # the gap was not taken for a slow window
+    probes = g.probes
+    m.now += 30.0                                    # a long gap between ticks
     m.train(g, 3.0)
-    assert m.threads == 2
+    assert m.threads == 2 and g.probes == probes
 
 
-def test_one_cpu_means_one_thread_and_no_exploring():
+def test_one_cpu_means_one_thread_and_no_probing():
     m = Machine({1: 0.001})
     g = governor_on(m, budget=1)
-    assert set(m.train(g, 5.0)) == {1}
+    m.train(g, 5.0)
+    assert set(m.trained_with) == {1} and g.probes == 0

@@ -15,9 +15,11 @@ So smtui decides in two steps:
    server sees 64 CPUs; torch would start 64 threads). `OMP_NUM_THREADS` is set to it unless the
    user set it, and a user's `OMP_NUM_THREADS` or `--threads N` is never overridden.
 2. While training (`ThreadGovernor`, `--threads auto`), the number of threads that is fastest
-   *now*: it times short windows of batches with the full budget and with one thread, keeps the
-   faster, and looks again every few seconds or when the speed drops, so a run that starts alone
-   and is joined by another adapts, and recovers its speed when the other ends.
+   *now*: it times a probe (a training step on a copy of the model) with the full budget and
+   with one thread, keeps the faster, and probes again when the run's speed drops or, while on
+   one thread, every few seconds; so a run that starts alone and is joined by another adapts,
+   recovers its speed when the other ends, and on an idle machine trains exactly as with a
+   fixed count.
 
 Nothing here imports torch at module level: `configure` must run before torch loads.
 """
@@ -174,34 +176,69 @@ def plan_for(setting: str | int) -> ThreadPlan:
 class ThreadGovernor:
     """Picks, while training, the thread count that is fastest now: the budget or one.
 
-    `tick(batches)` is called with the number of batches trained so far (from the training
-    thread: torch's thread count is per thread). Time is cut into windows of at least
-    `window_s`; each window's speed is recorded for the count in use. It explores (one window
-    for each candidate), then keeps the faster, and explores again after `recheck_s` or when the
-    speed falls below `drop` of what the chosen count gave. Fewer threads must be `margin`
-    faster to be preferred: alone, the full budget wins. A gap between ticks longer than
-    `gap_s` (an evaluation, a pause) starts a fresh window without recording it.
+    Counts are compared on a `probe`, one training step on a copy of the model and a made-up
+    batch, never on the run's own batches: the weights then depend on the thread count only
+    where the CPU really was shared, and an idle machine gives the same numbers, to the bit, on
+    every run (sums split over two threads differ from sums on one in the last bits).
+
+    `start()` probes before the first batch. `tick(batches)` is called with the number of batches
+    trained so far (from the training thread: torch's thread count is per thread); it times
+    windows of at least `window_s` and probes again when the speed falls below `drop` of what
+    the chosen count gave (another process started), and every `recheck_s` while it runs on
+    fewer threads than the budget (to come back once the other process is gone). Fewer threads
+    must be `margin` faster to be chosen. A gap between ticks longer than `gap_s` (an
+    evaluation, a pause) starts a fresh window without recording it.
     """
 
-    def __init__(self, budget: int, set_threads: Callable[[int], None], *,
-                 window_s: float = 0.1, recheck_s: float = 5.0, drop: float = 0.6,
-                 margin: float = 1.1, gap_s: float = 1.0,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(self, budget: int, set_threads: Callable[[int], None],
+                 probe: Callable[[], None], *, probe_s: float = 0.04, window_s: float = 0.25,
+                 recheck_s: float = 5.0, drop: float = 0.6, margin: float = 1.1,
+                 gap_s: float = 1.0, clock: Callable[[], float] = time.perf_counter) -> None:
         self.candidates = [budget, 1] if budget > 1 else [1]
-        self.set_threads = set_threads
-        self.window_s, self.recheck_s, self.drop = window_s, recheck_s, drop
-        self.margin, self.gap_s, self.clock = margin, gap_s, clock
-        self.rates: dict[int, float] = {}
-        self.queue: list[int] = list(self.candidates)   # counts still to try in this round
-        self.threads = self.queue.pop(0)
-        self.set_threads(self.threads)
+        self.budget = budget
+        self.set_threads, self.probe = set_threads, probe
+        self.probe_s, self.window_s, self.recheck_s = probe_s, window_s, recheck_s
+        self.drop, self.margin, self.gap_s, self.clock = drop, margin, gap_s, clock
+        self.threads = budget
+        self.reference: float | None = None   # batches/s of the chosen count, once measured
         self.chosen_at = 0.0
         self.window_start: float | None = None
         self.window_batches = 0
         self.last_tick = 0.0
+        self.probes = 0                        # how many times it compared (for the tests)
+
+    def start(self) -> None:
+        """Choose before the first batch."""
+        self.set_threads(self.threads)
+        self.choose()
+
+    def choose(self) -> None:
+        """Time the probe with each candidate count and keep the fastest (with the margin)."""
+        if len(self.candidates) == 1:
+            return
+        self.probes += 1
+        rates = {}
+        for count in self.candidates:
+            self.set_threads(count)
+            self.probe()                        # a warm-up step: the team forms
+            start = self.clock()
+            calls = 0
+            while calls < 2 or self.clock() - start < self.probe_s:
+                self.probe()
+                calls += 1
+            rates[count] = calls / max(self.clock() - start, 1e-9)
+        best = self.budget
+        for count in self.candidates[1:]:
+            if rates[count] > self.margin * rates[best]:
+                best = count
+        self.threads = best
+        self.set_threads(best)
+        self.reference = None
+        self.chosen_at = self.clock()
+        self.window_start = None
 
     def tick(self, batches: int) -> None:
-        """Account for training progress; may change torch's thread count."""
+        """Account for training progress; may probe and change torch's thread count."""
         if len(self.candidates) == 1:
             return
         now = self.clock()
@@ -213,32 +250,15 @@ class ThreadGovernor:
         if elapsed < self.window_s or batches <= self.window_batches:
             return
         rate = (batches - self.window_batches) / elapsed
-        if self.queue:                                  # exploring: try the next count
-            self.rates[self.threads] = rate
-            self._use(self.queue.pop(0))
-        elif len(self.rates) < len(self.candidates):    # the last candidate's window
-            self.rates[self.threads] = rate
-            self._use(self._best())
-            self.chosen_at = now
-        elif now - self.chosen_at > self.recheck_s or rate < self.drop * self.rates[self.threads]:
-            self.rates = {self.threads: rate}           # look again, starting from the others
-            self.queue = [c for c in self.candidates if c != self.threads]
-            self._use(self.queue.pop(0))
-        else:                                           # follow the chosen count's speed
-            self.rates[self.threads] = 0.7 * self.rates[self.threads] + 0.3 * rate
+        if self.reference is None:
+            self.reference = rate
+        elif rate < self.drop * self.reference or (
+                self.threads != self.budget and now - self.chosen_at > self.recheck_s):
+            self.choose()
+            return
+        else:                                   # follow the chosen count's speed
+            self.reference = 0.7 * self.reference + 0.3 * rate
         self._open(now, batches)
-
-    def _best(self) -> int:
-        best = self.candidates[0]                       # the budget, unless beaten by margin
-        for count in self.candidates[1:]:
-            if self.rates.get(count, 0.0) > self.margin * self.rates.get(best, 0.0):
-                best = count
-        return best
-
-    def _use(self, threads: int) -> None:
-        if threads != self.threads:
-            self.threads = threads
-            self.set_threads(threads)
 
     def _open(self, now: float, batches: int) -> None:
         self.window_start, self.window_batches, self.last_tick = now, batches, now

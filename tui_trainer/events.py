@@ -54,6 +54,7 @@ class EpochEnd:
     seconds: float
     lr: float
     test_probs: Any = field(repr=False)  # float32 (N, 10) CPU tensor: every test prediction
+    templates: Any = field(default=None, repr=False)   # (W (10, D), b (10,)) of a linear model
 
     def metrics(self) -> dict[str, float]:
         """The row written to metrics.jsonl and metrics.csv."""

@@ -92,6 +92,19 @@ class Model:
     kind: str
 
 
+def class_templates(net: nn.Module) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """What a linear model learned, per class: (W as ten rows of the input size, b), detached
+    CPU copies; None for a model that is not linear (the MLP's first layer is 256 units, not
+    classes). Row k, reshaped to the image's side, is the template class k's score matches."""
+    if isinstance(net, SoftmaxScratch):
+        W, b = net.W.t(), net.b
+    elif isinstance(net, nn.Sequential) and len(net) == 2 and isinstance(net[1], nn.Linear):
+        W, b = net[1].weight, net[1].bias
+    else:
+        return None
+    return W.detach().float().cpu().clone(), b.detach().float().cpu().clone()
+
+
 def build_model(kind: str = "scratch", softmax_variant: str = "stable",
                 num_inputs: int = NUM_INPUTS) -> Model:
     """Build one of the models by name; draws initial weights from torch's global RNG."""

@@ -23,7 +23,7 @@ from .config import TrainConfig
 from .errors import SmtuiError
 from .events import BatchEnd, Control, EpochEnd, Listener, Message, RunEnded, RunStarted
 from .metrics import Accumulator, correct_count
-from .models import Model, build_model
+from .models import Model, build_model, class_templates
 from .runs import RunDir, load_checkpoint
 from .updaters import BookSGD, build_updater, scheduled_lr, set_lr
 
@@ -344,6 +344,24 @@ def _mark_failed(run: RunDir, exc: BaseException) -> None:
         run.release_lock()
 
 
+def _training_probe(session: Session):
+    """One training step's work (forward, loss, backward) on a copy of the model and a made-up
+    batch: what the thread governor times, so that timing never touches the run's weights."""
+    import copy
+
+    net = copy.deepcopy(session.model.net)
+    side = session.config.resize or 28
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(session.config.batch_size, 1, side, side, generator=g).to(session.device)
+    y = torch.randint(0, 10, (session.config.batch_size,), generator=g).to(session.device)
+
+    def probe() -> None:
+        for p in net.parameters():
+            p.grad = None
+        session.model.loss(net(X), y).sum().backward()
+    return probe
+
+
 def fit(session: Session, listener: Listener, control: Control | None = None) -> RunEnded:
     """Train for the remaining epochs of `session.config`, reporting events to `listener`.
 
@@ -362,10 +380,13 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
         if plan.adaptive and torch.get_num_threads() not in (plan.threads, 1):
             plan = cpu.ThreadPlan(torch.get_num_threads(), False, "torch.set_num_threads")
         if plan.adaptive:
-            governor = cpu.ThreadGovernor(plan.threads, torch.set_num_threads)
+            governor = cpu.ThreadGovernor(plan.threads, torch.set_num_threads,
+                                          _training_probe(session))
         else:
             torch.set_num_threads(plan.threads)
     try:
+        if governor is not None:
+            governor.start()
         listener(RunStarted(cfg.to_dict(), str(session.device), session.data.name,
                             session.data.source, len(session.data.train_labels),
                             len(session.data.test_labels), session.epoch,
@@ -456,7 +477,8 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
             seconds = session.partial_seconds + time.perf_counter() - start
             lr = (session.updater.lr if isinstance(session.updater, BookSGD)
                   else session.updater.param_groups[0]["lr"])
-            event = EpochEnd(epoch, train_loss, train_acc, test_acc, seconds, lr, probs)
+            event = EpochEnd(epoch, train_loss, train_acc, test_acc, seconds, lr, probs,
+                             class_templates(session.model.net))
             session.epoch, session.batch = epoch, 0
             session.partial, session.partial_seconds = [0.0, 0.0, 0.0], 0.0
             session.epoch_rng_state = None

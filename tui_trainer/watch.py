@@ -26,6 +26,7 @@ class CheckpointPredictions:
 
     epoch: int
     probs: Any
+    templates: Any = None   # (W, b) of a linear model, for the weights tab
 
 
 def process_alive(pid: int | None) -> bool:
@@ -163,7 +164,9 @@ class RunWatcher:
             return [Message(problem, "warning")]
         loader = TensorLoader(self.data.test_images, self.data.test_labels, 1000, shuffle=False,
                               resize=config.resize)
-        return [CheckpointPredictions(epoch, predict_probs(model, loader))]
+        from .models import class_templates
+        return [CheckpointPredictions(epoch, predict_probs(model, loader),
+                                      class_templates(model.net))]
 
 
 def _int(value: Any) -> int | None:

@@ -18,7 +18,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Footer, Header, RichLog, Static, TabbedContent, TabPane
 
 from ..config import TrainConfig
@@ -37,6 +37,7 @@ from .runs_panel import RunRecord, RunsPanel
 from .status import StatusBar
 from .terminal import quiet_driver
 from .threads import serial_here
+from .weights import WeightsPanel
 
 MIN_WIDTH, MIN_HEIGHT = 60, 20
 REDRAW_S = 0.4          # curves and predictions redraw about twice a second (timers drift:
@@ -81,6 +82,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         Binding("5", "tab('runs')", "runs", show=False),
         Binding("6", "tab('numerics')", "numerics", show=False),
         Binding("7", "tab('log')", "log", show=False),
+        Binding("8", "tab('weights')", "weights", show=False),
         Binding("ctrl+c", "quit", "quit", show=False, priority=True),
     ]
 
@@ -97,6 +99,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.num_train = 0
         self.test_labels = None
         self.pending_probs = None  # an epoch's test predictions, drawn at the next redraw tick
+        self.pending_templates = None   # (templates, epoch) of a linear model, likewise
         self.control: Control | None = None
         self.running = False
         self.quitting = False
@@ -131,6 +134,9 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
                     yield NumericsPanel(id="numerics-panel")
                 with TabPane("Log", id="log"):
                     yield RichLog(id="messages", markup=False, wrap=True)
+                with TabPane("Weights", id="weights"):
+                    with VerticalScroll():
+                        yield WeightsPanel(id="weights-panel")
         yield StatusBar(id="status")
         yield Footer()
 
@@ -146,6 +152,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.grid = self.query_one(SampleGrid)
         self.analysis = self.query_one(AnalysisPanel)
         self.runs_table = self.query_one(RunsPanel)
+        self.weights = self.query_one(WeightsPanel)
         self.curves.reset(self.config.epochs)
         self.curves.redraw()
         self.status_bar.state = "loading torch…"
@@ -244,6 +251,9 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         if probs is not None:
             self.predictions.update_predictions(probs)
             self.analysis.set_predictions(probs, self.predictions_labels())
+        templates, self.pending_templates = self.pending_templates, None
+        if templates is not None:
+            self.weights.show(*templates)
         self.redraw_curves(force)
 
     def redraw_curves(self, force: bool = False) -> None:
@@ -289,6 +299,8 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
             self.resetting = True
         self.resume = None
         self.pending_probs = None
+        self.pending_templates = None
+        self.weights.clear()
         self.curves.reset(self.form.initial.epochs)
         self.redraw_curves(force=True)
         self.predictions.clear()

@@ -19,7 +19,7 @@ HELP = """\
   c       save a checkpoint now
   o       overlay the other runs' test accuracy on the curves
   + -     move the decision threshold (analysis tab)
-  1-7     setup, curves, predictions, analysis, runs, numerics, log
+  1-8     setup, curves, predictions, analysis, runs, numerics, log, weights
   ← ↑ → ↓ select an image (predictions tab); its probabilities show on the right
   q       quit (stops the run and saves a checkpoint first)
   ?       this help

@@ -99,6 +99,7 @@ class TrainingMixin:
                 self.current.test_acc.append(event.test_acc)
             if event.test_probs is not None:
                 self.pending_probs = event.test_probs
+                self.pending_templates = (event.templates, event.epoch)
             self.log_message(f"epoch {event.epoch}/{self.epochs}: train loss "
                              f"{event.train_loss:.4f}, train acc {event.train_acc:.4f}, "
                              f"test acc {event.test_acc:.4f} ({event.seconds:.2f} s)")
@@ -114,6 +115,7 @@ class TrainingMixin:
             else:
                 self.finish_run(event.status, event.message)
         elif isinstance(event, CheckpointPredictions):
+            self.weights.show(event.templates, event.epoch)
             self.predictions.update_predictions(event.probs)
             self.analysis.set_predictions(event.probs, self.predictions_labels())
             self.log_message(f"predictions from the checkpoint of epoch {event.epoch}")

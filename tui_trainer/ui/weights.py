@@ -1,0 +1,121 @@
+"""The weights tab: what softmax regression learns, the notes' fifth exercise made visible.
+
+A linear model's W is ten vectors of 784 weights; each, reshaped to 28x28, is the template the
+model matches an image against to score one class (o_k = x . w_k + b_k). Drawn on a diverging
+scale, red where a bright pixel raises the class's score, blue where it lowers it, dark where it
+does not matter, the templates look like blurred trousers, shoes and bags as training goes on.
+One scale for all ten, so their strengths compare; the bias is printed under each.
+"""
+
+from __future__ import annotations
+
+from rich.color import Color
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.strip import Strip
+from textual.widget import Widget
+
+from ..labels import TEXT_LABELS
+
+SIDE = 14                      # templates pooled to 14x14 pixels: 14 cells wide, 7 lines high
+CELL_W, CELL_H = SIDE + 3, SIDE // 2 + 2
+NEUTRAL = (24, 24, 24)
+
+
+def diverging(value: float, scale: float) -> Color:
+    """Red for positive, blue for negative, NEUTRAL at zero; `scale` maps to full colour."""
+    t = max(-1.0, min(1.0, value / scale)) if scale > 0 else 0.0
+    target = (235, 70, 50) if t > 0 else (60, 120, 240)
+    t = abs(t)
+    return Color.from_rgb(*(round(n + (c - n) * t) for n, c in zip(NEUTRAL, target)))
+
+
+def template_lines(pixels: list[list[float]], scale: float) -> list[list[Segment]]:
+    """Rows of weights as half-block lines, two pixel rows per line."""
+    return [[Segment("▀", Style(color=diverging(top, scale), bgcolor=diverging(bottom, scale)))
+             for top, bottom in zip(pixels[r], pixels[r + 1])]
+            for r in range(0, len(pixels) - 1, 2)]
+
+
+class WeightsPanel(Widget):
+    """Ten class templates in a grid, with their class names and biases."""
+
+    DEFAULT_CSS = "WeightsPanel { height: 1fr; }"
+    NOT_LINEAR = ("The weights view is for the linear models (scratch, concise): each class has "
+                  "one template there. The MLP's first layer has 256 hidden units, none of which "
+                  "belongs to a class.")
+    EMPTY = "No weights yet: the templates appear at the end of each epoch."
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.tiles: list[list[list[Segment]]] = []
+        self.biases: list[float] = []
+        self.scale = 0.0
+        self.note = self.EMPTY
+        self.epoch = 0
+
+    def show(self, templates, epoch: int = 0) -> None:
+        """Draw (W (10, D), b (10,)) tensors; None says the model is not linear."""
+        if templates is None:
+            self.tiles, self.note = [], self.NOT_LINEAR
+            self.refresh()
+            return
+        import torch.nn.functional as F
+
+        W, b = templates
+        side = round(W.shape[1] ** 0.5)
+        images = W.reshape(-1, 1, side, side)
+        if side != SIDE:
+            images = F.adaptive_avg_pool2d(images, SIDE)
+        images = images[:, 0]
+        self.scale = float(images.abs().amax()) or 1.0
+        self.tiles = [template_lines(img.tolist(), self.scale) for img in images]
+        self.biases = b.tolist()
+        self.epoch = epoch
+        self.refresh()
+
+    def clear(self) -> None:
+        """Back to the empty notice (after a reset)."""
+        self.tiles, self.note = [], self.EMPTY
+        self.refresh()
+
+    @property
+    def columns(self) -> int:
+        return max(1, self.size.width // CELL_W)
+
+    def get_content_height(self, container, viewport, width: int) -> int:
+        if not self.tiles:
+            return 3
+        rows = -(-len(self.tiles) // max(1, width // CELL_W))
+        return 2 + rows * CELL_H
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if not self.tiles:
+            lines = Text(self.note, style="dim").wrap(self.app.console, max(1, width))
+            segments = list(lines[y].render(self.app.console)) if y < len(lines) else []
+            return Strip(segments).extend_cell_length(width).crop(0, width)
+        if y == 0:
+            head = Text.assemble(
+                (f"what each class's score matches (epoch {self.epoch}): ", "bold"),
+                ("red", Style(color=diverging(1, 1))), " raises it, ",
+                ("blue", Style(color=diverging(-1, 1))), " lowers it, dark: no effect; "
+                f"one scale, ±{self.scale:.3g}")
+            segments = list(head.render(self.app.console))
+            return Strip(segments).extend_cell_length(width).crop(0, width)
+        if y == 1:
+            return Strip.blank(width)
+        cols = self.columns
+        row, line = (y - 2) // CELL_H, (y - 2) % CELL_H
+        segments: list[Segment] = []
+        for k in range(row * cols, min(row * cols + cols, len(self.tiles))):
+            if line < SIDE // 2:
+                segments.extend(self.tiles[k][line])
+                segments.append(Segment(" " * (CELL_W - SIDE)))
+            elif line == SIDE // 2:
+                segments.append(Segment(TEXT_LABELS[k][:CELL_W - 1].ljust(CELL_W), Style(bold=True)))
+            else:
+                segments.append(Segment(f"b {self.biases[k]:+.3f}"[:CELL_W - 1].ljust(CELL_W),
+                                        Style(dim=True)))
+        return Strip(segments).extend_cell_length(width).crop(0, width)
