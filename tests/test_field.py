@@ -497,3 +497,17 @@ def test_headless_says_when_no_image_reaches_the_threshold(small_data_dir, tmp_p
               "--epochs", "1", "--batch-size", "16")
     assert r.returncode == 0, r.stderr
     assert "no test image reaches confidence 0.9" in r.stdout and "nan" not in r.stdout
+
+
+def test_a_resume_rewrites_a_csv_left_one_epoch_behind(tmp_path):
+    """kill -9 between an epoch's two appends: metrics.jsonl (the record) has the epoch, the CSV
+    not yet; resuming from that epoch's checkpoint makes them agree."""
+    run = RunDir.create(tmp_path, "x")
+    for epoch in (1, 2):
+        run.append_metrics({**GOOD, "epoch": epoch})
+    lines = run.csv_path.read_text().splitlines()
+    run.csv_path.write_text("\n".join(lines[:-1]) + "\n")      # the CSV lost epoch 2
+    run.truncate_metrics(2)
+    assert [r["epoch"] for r in run.read_metrics()] == [1, 2]
+    assert [line.split(",")[0] for line in run.csv_path.read_text().splitlines()] == \
+        ["epoch", "1", "2"]

@@ -183,8 +183,8 @@ class ThreadGovernor:
 
     `start()` probes before the first batch. `tick(batches)` is called with the number of batches
     trained so far (from the training thread: torch's thread count is per thread); it times
-    windows of at least `window_s` and probes again when the speed falls below `drop` of what
-    the chosen count gave (another process started), and every `recheck_s` while it runs on
+    windows of at least `window_s` and probes again when the speed stays below `drop` of what
+    the chosen count gave for two windows (another process started), and every `recheck_s` while it runs on
     fewer threads than the budget (to come back once the other process is gone). Fewer threads
     must be `margin` faster to be chosen. A gap between ticks longer than `gap_s` (an
     evaluation, a pause) starts a fresh window without recording it.
@@ -201,6 +201,7 @@ class ThreadGovernor:
         self.drop, self.margin, self.gap_s, self.clock = drop, margin, gap_s, clock
         self.threads = budget
         self.reference: float | None = None   # batches/s of the chosen count, once measured
+        self.slow_windows = 0                  # windows in a row below `drop` of the reference
         self.chosen_at = 0.0
         self.window_start: float | None = None
         self.window_batches = 0
@@ -213,20 +214,23 @@ class ThreadGovernor:
         self.choose()
 
     def choose(self) -> None:
-        """Time the probe with each candidate count and keep the fastest (with the margin)."""
+        """Time the probe with each candidate count, twice in turn, and keep the fastest (with
+        the margin). The better of a count's two timings counts: noise only ever slows a
+        timing down, and a shared CPU slows both."""
         if len(self.candidates) == 1:
             return
         self.probes += 1
-        rates = {}
-        for count in self.candidates:
-            self.set_threads(count)
-            self.probe()                        # a warm-up step: the team forms
-            start = self.clock()
-            calls = 0
-            while calls < 2 or self.clock() - start < self.probe_s:
-                self.probe()
-                calls += 1
-            rates[count] = calls / max(self.clock() - start, 1e-9)
+        rates = {count: 0.0 for count in self.candidates}
+        for _ in range(2):
+            for count in self.candidates:
+                self.set_threads(count)
+                self.probe()                    # a warm-up step: the team forms
+                start = self.clock()
+                calls = 0
+                while calls < 2 or self.clock() - start < self.probe_s:
+                    self.probe()
+                    calls += 1
+                rates[count] = max(rates[count], calls / max(self.clock() - start, 1e-9))
         best = self.budget
         for count in self.candidates[1:]:
             if rates[count] > self.margin * rates[best]:
@@ -234,6 +238,7 @@ class ThreadGovernor:
         self.threads = best
         self.set_threads(best)
         self.reference = None
+        self.slow_windows = 0
         self.chosen_at = self.clock()
         self.window_start = None
 
@@ -252,12 +257,15 @@ class ThreadGovernor:
         rate = (batches - self.window_batches) / elapsed
         if self.reference is None:
             self.reference = rate
-        elif rate < self.drop * self.reference or (
-                self.threads != self.budget and now - self.chosen_at > self.recheck_s):
-            self.choose()
-            return
-        else:                                   # follow the chosen count's speed
-            self.reference = 0.7 * self.reference + 0.3 * rate
+        else:
+            # Two slow windows in a row: one can be a hiccup of the machine.
+            self.slow_windows = self.slow_windows + 1 if rate < self.drop * self.reference else 0
+            if self.slow_windows >= 2 or (self.threads != self.budget
+                                          and now - self.chosen_at > self.recheck_s):
+                self.choose()
+                return
+            if not self.slow_windows:           # follow the chosen count's speed
+                self.reference = 0.7 * self.reference + 0.3 * rate
         self._open(now, batches)
 
     def _open(self, now: float, batches: int) -> None:

@@ -16,11 +16,12 @@ HELP = """\
   r       reset: stop, clear curves and predictions, unlock the form
   n       draw new sample images
   m       show only misclassified images (toggle)
-  c       save a checkpoint now
+  c       save a checkpoint now (at once when paused)
   o       overlay the other runs' test accuracy on the curves
   + -     move the decision threshold (analysis tab)
-  1-8     setup, curves, predictions, analysis, runs, numerics, log, weights
-  ← ↑ → ↓ select an image (predictions tab); its probabilities show on the right
+  1-8     the tabs, in order (1 setup ... 8 weights)
+  ← ↑ → ↓ pick an image (predictions tab) to see its probabilities
+  escape  leave a text field (these keys act again)
   q       quit (stops the run and saves a checkpoint first)
   ?       this help
 

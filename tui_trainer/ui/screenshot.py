@@ -2,8 +2,8 @@
 
     python -m tui_trainer.ui.screenshot [OUT_DIR] [--epochs N]
 
-Trains the book's model in the app (the same worker and loop as `smtui`), then saves the curves
-and predictions tabs as SVG files, which Textual renders exactly as the terminal shows them.
+Trains the book's model in the app (the same worker and loop as `smtui`), then saves the curves,
+predictions and weights tabs as SVG files, which Textual renders exactly as the terminal shows them.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from .app import SmtuiApp
 
 
 async def take(out_dir: Path, epochs: int = 10, size: tuple[int, int] = (110, 34)) -> list[Path]:
-    """Run the app headlessly through a training run and save two screenshots."""
+    """Run the app headlessly through a training run and save the screenshots."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as runs:
         app = SmtuiApp(TrainConfig(epochs=epochs, out=runs))
@@ -29,7 +29,8 @@ async def take(out_dir: Path, epochs: int = 10, size: tuple[int, int] = (110, 34
             await pilot.pause(1.0)
             paths = []
             for tab, name in (("curves", "screenshot-curves.svg"),
-                              ("predictions", "screenshot-predictions.svg")):
+                              ("predictions", "screenshot-predictions.svg"),
+                              ("weights", "screenshot-weights.svg")):
                 app.action_tab(tab)
                 await pilot.pause(0.5)
                 paths.append(Path(app.save_screenshot(name, str(out_dir))))

@@ -97,11 +97,11 @@ class WeightsPanel(Widget):
             segments = list(lines[y].render(self.app.console)) if y < len(lines) else []
             return Strip(segments).extend_cell_length(width).crop(0, width)
         if y == 0:
-            head = Text.assemble(
-                (f"what each class's score matches (epoch {self.epoch}): ", "bold"),
-                ("red", Style(color=diverging(1, 1))), " raises it, ",
-                ("blue", Style(color=diverging(-1, 1))), " lowers it, dark: no effect; "
-                f"one scale, ±{self.scale:.3g}")
+            head = Text(f"class templates, epoch {self.epoch}: ", style="bold")
+            head.append("red", style=Style(color=diverging(1, 1), bold=True))
+            head.append(" pixels raise the score, ")
+            head.append("blue", style=Style(color=diverging(-1, 1), bold=True))
+            head.append(f" lower it; one scale, ±{self.scale:.3g}")
             segments = list(head.render(self.app.console))
             return Strip(segments).extend_cell_length(width).crop(0, width)
         if y == 1:
