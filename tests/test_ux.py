@@ -150,3 +150,43 @@ async def test_escape_leaves_a_text_field_and_the_keys_work_again(tmp_path):
         assert app.focused is None
         await pilot.press("2")
         assert app.tabs.active == "curves"
+
+
+def test_the_loss_axis_fits_the_loss_after_the_first_epoch():
+    from tui_trainer.ui.curves import CurvesPanel
+
+    panel = CurvesPanel()
+    panel.reset(10)
+    panel.add("train loss", 0.1, 2.0)                   # the first batches
+    assert panel.loss_range() == (0.0, 2.0)
+    for epoch, loss in enumerate([0.78, 0.57, 0.53, 0.50, 0.49], start=1):
+        panel.add("train loss", epoch, loss)
+    low, high = panel.loss_range()
+    assert (low, high) == pytest.approx((0.45, 0.8))   # 0.49-0.78 fill the axis, not 2.0
+
+
+def test_the_x_axis_spans_the_runs_shown_and_the_legend_is_outside():
+    from tui_trainer.ui.curves import CurvesPanel
+
+    panel = CurvesPanel()
+    panel.reset(10)                                      # the form's 10 epochs, no run yet
+    panel.overlays = [("lr 0.1 test acc", [1.0, 2.0, 3.0, 4.0, 5.0], [0.7] * 5),
+                      ("lr 0.03 test acc", [1.0, 2.0, 3.0], [0.6] * 3)]
+    assert panel.span() == 5.0                           # 5-epoch runs drawn to 5, not 10
+    panel.add("test acc", 1, 0.8)                        # this session's run of 10 epochs
+    assert panel.span() == 10
+    legend = panel.legend().plain
+    assert "test acc (right)" in legend and "lr 0.1 test acc" in legend
+    assert "lr 0.03 test acc" in legend
+
+
+def test_runs_are_named_by_what_differs():
+    from tui_trainer.ui.runs_panel import names_by_difference
+
+    base = TrainConfig().to_dict()
+    configs = [{**base, "lr": 0.1}, {**base, "lr": 0.03}]
+    assert names_by_difference(configs, ["a", "b"]) == ["lr 0.1", "lr 0.03"]
+    configs = [{**base, "model": "mlp", "optimizer": "adam"}, base]
+    assert names_by_difference(configs, ["a", "b"]) == ["mlp, adam", "scratch, sgd"]
+    assert names_by_difference([base, base], ["0451-x", "0452-x"]) == ["0451-x", "0452-x"]
+    assert names_by_difference([{}, {"lr": "x"}], ["a", "b"]) == ["lr None", "lr x"]

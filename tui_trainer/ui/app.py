@@ -62,6 +62,8 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
     TabbedContent { height: 1fr; }
     TabPane { padding: 0; }
     RichLog { height: 1fr; }
+    #curves-legend { height: auto; padding: 0 1; }
+    CurvesPanel { height: 1fr; }
     """
     BINDINGS = [
         Binding("s", "start", "start"),
@@ -124,6 +126,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
                     yield ConfigForm(self.config, id="form")
                 with TabPane("Curves", id="curves"):
                     yield CurvesPanel(id="plot")
+                    yield Static("", id="curves-legend")
                 with TabPane("Predictions", id="predictions"):
                     yield PredictionsPanel(id="preds")
                 with TabPane("Analysis", id="analysis"):
@@ -144,6 +147,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         # Widgets are looked up once: handlers that run while the app shuts down (a last
         # message from the worker) then touch detached widgets instead of failing a query.
         self.curves = self.query_one(CurvesPanel)
+        self.curves_legend = self.query_one("#curves-legend", Static)
         self.status_bar = self.query_one(StatusBar)
         self.form = self.query_one(ConfigForm)
         self.predictions = self.query_one(PredictionsPanel)
@@ -262,7 +266,8 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         if force:
             curves.dirty = True
         if self.tabs.active == "curves":   # a hidden plot is drawn when its tab is shown
-            curves.redraw()
+            if curves.redraw():
+                self.curves_legend.update(curves.legend())
 
     def log_message(self, text: str, style: str | None = None) -> None:
         """Add a line to the log tab. `text` is shown as it is, never read as markup: it may

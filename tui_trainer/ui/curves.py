@@ -4,16 +4,35 @@ Points inside an epoch sit at fractional epochs, as in the book's later trainers
 every point but draws at most `MAX_POINTS` per series (plotext's drawing time grows with points),
 drops non-finite values (plotext raises on inf), and redraws only when asked, so the app can cap
 the redraw rate.
+
+Both y axes are fitted to what matters: after the first epoch a loss moves by tenths and an
+accuracy by hundredths, so each axis spans the values from epoch 1 on, and the first batches'
+larger loss (log 10 = 2.3) and lower accuracy are drawn at the axis's edge. The legend is not
+drawn inside the plot, where it hid curves: `legend()` gives one line of coloured names for a
+widget below it.
 """
 
 from __future__ import annotations
 
 import math
 
+from rich.text import Text
 from textual_plotext import PlotextPlot
 
 MAX_POINTS = 120
 LOSS_CAP = 2.5   # the first batches' loss (log 10 = 2.3) fits; a diverging loss is clipped
+
+# Colours as RGB, given alike to plotext and to the legend (named terminal colours are mapped
+# through the theme and would not match).
+OWN = {"train loss": ((90, 140, 255), "left"), "train acc": ((220, 100, 220), "right"),
+       "test acc": ((90, 210, 90), "right")}
+OVERLAY_COLOURS = [(80, 220, 230), (240, 210, 60), (250, 110, 80), (230, 230, 230),
+                   (160, 120, 250), (250, 160, 200)]
+
+
+def rgb(colour: tuple[int, int, int]) -> str:
+    """A Rich colour for an RGB tuple."""
+    return "rgb({},{},{})".format(*colour)
 
 
 def downsample(xs: list[float], ys: list[float], limit: int = MAX_POINTS) -> tuple[list, list]:
@@ -25,8 +44,20 @@ def downsample(xs: list[float], ys: list[float], limit: int = MAX_POINTS) -> tup
     return [p[0] for p in pts], [p[1] for p in pts]
 
 
+def fitted_range(values: list[float], floor: float, ceiling: float, step: float = 0.05,
+                 least: float = 0.1) -> tuple[float, float]:
+    """An axis range around `values`, on a grid of `step`, at least `least` tall, inside
+    [floor, ceiling]."""
+    low = max(floor, math.floor((min(values) - 0.4 * step) / step) * step)
+    high = min(ceiling, math.ceil((max(values) + 0.4 * step) / step) * step)
+    if high - low < least:
+        low = max(floor, high - least)
+        high = min(ceiling, max(high, low + least))
+    return round(low, 10), round(high, 10)
+
+
 class CurvesPanel(PlotextPlot):
-    """Live training curves with a legend and a y range that fits losses and accuracies."""
+    """Live training curves with a y range that fits losses and accuracies."""
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
@@ -48,6 +79,13 @@ class CurvesPanel(PlotextPlot):
         ys.append(y)
         self.dirty = True
 
+    def _settled(self, names: tuple[str, ...]) -> list[float]:
+        """The finite values of these series from epoch 1 on (all of them before that)."""
+        points = [(x, y) for name in names for x, y in zip(*self.series.get(name, ([], [])))
+                  if math.isfinite(y)]
+        later = [y for x, y in points if x >= 1]
+        return later or [y for _, y in points]
+
     def accuracy_range(self) -> tuple[float, float]:
         """The right axis: fitted to the accuracies after the first epoch (to 0.05), so train
         and test accuracy, a point or two apart, do not fall into the same character row."""
@@ -56,43 +94,70 @@ class CurvesPanel(PlotextPlot):
         values += [y for _, _, ys in self.overlays for y in ys if math.isfinite(y)]
         if not values:
             return 0.3, 1.0
-        low = max(0.0, math.floor((min(values) - 0.02) * 20) / 20)
-        high = min(1.0, math.ceil((max(values) + 0.02) * 20) / 20)
-        return (max(0.0, high - 0.1) if high - low < 0.1 else low), high
+        return fitted_range(values, 0.0, 1.0)
 
-    def redraw(self) -> None:
-        """Draw the series now if anything changed since the last draw."""
+    def loss_range(self) -> tuple[float, float]:
+        """The left axis: fitted to the loss from epoch 1 on; 0 to the first batches' loss
+        before that."""
+        values = [min(y, LOSS_CAP) for y in self._settled(("train loss",))]
+        if not values:
+            return 0.0, 1.0
+        if all(x < 1 for x in self.series["train loss"][0]):
+            return 0.0, max(1.0, math.ceil(max(values) * 10) / 10)
+        return fitted_range(values, 0.0, LOSS_CAP, step=0.05, least=0.2)
+
+    def span(self) -> float:
+        """The x axis: this session's run's epochs while it has points, else the runs shown."""
+        own = any(xs for xs, _ in self.series.values())
+        others = [max(xs) for _, xs, _ in self.overlays if xs]
+        if own or not others:
+            return max([1, self.epochs] + others)
+        return max(1, max(others))
+
+    def legend(self) -> Text:
+        """One line naming each curve in its colour (drawn below the plot, not over it)."""
+        text = Text()
+        for name, (xs, _) in self.series.items():
+            if xs and name in OWN:
+                colour, side = OWN[name]
+                text.append("━━ ", style=rgb(colour))
+                text.append(f"{name} ({side})  ")
+        for i, (label, xs, _) in enumerate(self.overlays):
+            if xs:
+                text.append("━━ ", style=rgb(OVERLAY_COLOURS[i % len(OVERLAY_COLOURS)]))
+                text.append(f"{label}  ")
+        return text
+
+    def redraw(self) -> bool:
+        """Draw the series now if anything changed since the last draw; True when it drew."""
         if not self.dirty:
-            return
+            return False
         self.dirty = False
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
         plt.title("loss (left axis) · accuracy (right axis)")
         plt.xlabel("epoch")
-        top = 1.0
+        low_loss, high_loss = self.loss_range()
         low_acc, high_acc = self.accuracy_range()
-        styles = {"train loss": ("left", "blue+"), "train acc": ("right", "magenta+"),
-                  "test acc": ("right", "green+")}
         for name, (xs, ys) in self.series.items():
             xs, ys = downsample(xs, ys)
             if not xs:
                 continue
-            side, color = styles.get(name, ("right", None))
+            colour, side = OWN.get(name, (None, "right"))
             if side == "left":
-                top = max(top, min(max(ys), LOSS_CAP))
-                ys = [min(y, LOSS_CAP) for y in ys]
+                ys = [min(max(y, low_loss), high_loss) for y in ys]
             else:
-                # The book's Animator starts its y axis at 0.3; early running accuracies
-                # below it sit on the axis instead of squashing the interesting range.
+                # Early accuracies below the axis sit on it instead of squashing the range.
                 ys = [max(y, low_acc) for y in ys]
-            plt.plot(xs, ys, label=name, color=color, marker="braille", yside=side)
-        for label, xs, ys in self.overlays:
+            plt.plot(xs, ys, color=colour, marker="braille", yside=side)
+        for i, (_, xs, ys) in enumerate(self.overlays):
             xs, ys = downsample(xs, ys)
             if xs:
-                plt.plot(xs, [max(y, low_acc) for y in ys], label=label, marker="braille",
-                         yside="right")
-        plt.xlim(0, max(1, self.epochs))
-        plt.ylim(0, top, yside="left")
+                plt.plot(xs, [max(y, low_acc) for y in ys], marker="braille", yside="right",
+                         color=OVERLAY_COLOURS[i % len(OVERLAY_COLOURS)])
+        plt.xlim(0, self.span())
+        plt.ylim(low_loss, high_loss, yside="left")
         plt.ylim(low_acc, high_acc, yside="right")
         self.refresh()
+        return True

@@ -13,6 +13,7 @@ from textual import work
 
 from ..events import Message
 from .messages import TrainingEvent
+from .runs_panel import names_by_difference
 
 
 class RunsMixin:
@@ -25,10 +26,12 @@ class RunsMixin:
 
     def update_overlays(self) -> None:
         """Overlay the test accuracy of the other runs when the overlay is on."""
-        self.curves.overlays = [(f"{r.short_name} test acc", [float(e) for e in r.epochs],
-                                 r.test_acc) for r in self.records] if self.overlay else []
-        if self.records and self.overlay:
-            self.curves.epochs = max([self.curves.epochs] + [len(r.epochs) for r in self.records])
+        configs = [r.config for r in self.records]
+        if self.current is not None:          # name the others against the run going on
+            configs.append(self.current.config)
+        names = names_by_difference(configs, [r.short_name for r in self.records] + ["this run"])
+        self.curves.overlays = [(f"{name} test acc", [float(e) for e in r.epochs], r.test_acc)
+                                for name, r in zip(names, self.records)] if self.overlay else []
         self.redraw_curves(force=True)
 
     def action_overlay(self) -> None:

@@ -48,6 +48,30 @@ class RunRecord:
                    [r["test_acc"] for r in rows], state, list(run.problems))
 
 
+# Config fields that tell runs apart in a legend, with their short names.
+DISTINGUISHING = (("model", ""), ("softmax", ""), ("optimizer", ""), ("lr", "lr"),
+                  ("batch_size", "batch"), ("epochs", "epochs"), ("weight_decay", "wd"),
+                  ("schedule", ""), ("resize", "resize"), ("seed", "seed"))
+
+
+def names_by_difference(configs: list[dict], fallback: list[str]) -> list[str]:
+    """Names for runs from what differs between their configs ("lr 0.1", "lr 0.03"; "mlp,
+    adam"), at most two fields; a run whose fields do not differ keeps its fallback name."""
+    differing = [(k, short) for k, short in DISTINGUISHING
+                 if len({repr(c.get(k)) for c in configs}) > 1]
+    names = []
+    for config, name in zip(configs, fallback):
+        parts = []
+        for key, short in differing[:2]:
+            value = config.get(key)
+            value = f"{value:g}" if isinstance(value, float) else str(value)
+            parts.append(f"{short} {value}".strip())
+        names.append(", ".join(parts) if parts else name)
+    if len(set(names)) < len(names):    # same settings: the times tell them apart
+        names = [f"{n} ({f})" if n != f else n for n, f in zip(names, fallback)]
+    return names
+
+
 def _cell(value) -> Text:
     """A table cell shown literally: run names and configs come from files, not from smtui."""
     if isinstance(value, float):
