@@ -66,9 +66,6 @@ def build_config(values: dict[str, str | None], preset: str | None = None,
               help=f"Start from a named recipe [{'|'.join(PRESETS)}] (default: book).")
 @click.option("--resume", default=None, metavar="RUN_DIR",
               help="Continue the run saved in RUN_DIR (or a checkpoint.pt).")
-@click.option("--tensorboard", "tensorboard_dir", default=None, metavar="DIR",
-              help="Also write TensorBoard scalars and sample images to DIR (headless; needs "
-                   "the tensorboard package).")
 @click.option("--check", is_flag=True,
               help="Apply the book's quality gate at the end (train loss < 0.5, accuracies > "
                    "0.7); exit 3 when it fails.")
@@ -76,7 +73,7 @@ def build_config(values: dict[str, str | None], preset: str | None = None,
 @click.version_option(package_name="smtui", prog_name="smtui")
 @click.pass_context
 def cli(ctx: click.Context, no_ui: bool, preset: str | None, resume: str | None,
-        tensorboard_dir: str | None, check: bool, **values: str | None) -> int:
+        check: bool, **values: str | None) -> int:
     """Train softmax regression on Fashion-MNIST (d2l chapter 3), live in the terminal.
 
     With no command, opens the TUI; with --no-ui, trains headless and writes the same run
@@ -97,9 +94,7 @@ def cli(ctx: click.Context, no_ui: bool, preset: str | None, resume: str | None,
     config = build_config(values, preset, base)
     if no_ui:
         from .headless import run_headless
-        return run_headless(config, resume=resume, check=check, tensorboard_dir=tensorboard_dir)
-    if tensorboard_dir:
-        raise SmtuiError("--tensorboard goes with --no-ui", exit_code=2)
+        return run_headless(config, resume=resume, check=check)
     _need_terminal()
     from .ui.app import run_tui
     return run_tui(config, resume=resume)

@@ -65,6 +65,8 @@ class TrainConfig:
     dataset: str = _opt("auto: full data if found, else the embedded subset; full: refuse to fall back",
                         DATASETS, default="auto")
     out: str = _opt("folder that receives run directories", default="runs")
+    tensorboard: str | None = _opt("also log to TensorBoard, each run in a subfolder of this "
+                                   "folder (needs the tensorboard package)", default=None)
 
     def validate(self) -> dict[str, str]:
         """Return {field name: reason} for every invalid field; empty when the config is usable."""

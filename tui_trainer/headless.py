@@ -179,15 +179,15 @@ class ConsoleReporter:
 
 
 def run_headless(config: TrainConfig, *, resume: str | None = None, check: bool = False,
-                 samples: int = 6, tensorboard_dir: str | None = None) -> int:
+                 samples: int = 6) -> int:
     """Train without a UI; returns the process exit code."""
     from .train import fit, prepare
 
     reporter = ConsoleReporter(config.epochs)
     listener = reporter
-    if tensorboard_dir:
+    if config.tensorboard:
         from .tensorboard import TensorBoardListener
-        board = TensorBoardListener(tensorboard_dir)
+        board = TensorBoardListener(config.tensorboard)
 
         def listener(event) -> None:
             reporter(event)

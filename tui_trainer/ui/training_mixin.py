@@ -33,9 +33,12 @@ class TrainingMixin:
         from ..train import fit, prepare
 
         last_post = 0.0
+        board = None
 
         def listener(event) -> None:
             nonlocal last_post
+            if board is not None:
+                board(event)
             if isinstance(event, BatchEnd):
                 now = time.monotonic()
                 if now - last_post < PROGRESS_POST_S and event.batch != event.num_batches:
@@ -47,6 +50,9 @@ class TrainingMixin:
         # run directory then says "stopped before the first batch", never "running".
         try:
             parallel_here()
+            if config.tensorboard:
+                from ..tensorboard import TensorBoardListener
+                board = TensorBoardListener(config.tensorboard)
             session = prepare(config, resume=resume)
             fit(session, listener, control)
         except SmtuiError as exc:
