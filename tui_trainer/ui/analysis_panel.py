@@ -84,9 +84,12 @@ class AnalysisPanel(VerticalScroll, can_focus=True):
 
         cm = confusion_matrix(self.probs, self.labels)
         per_class = per_class_accuracy(cm)
+        # One space between columns, and short row names below 100 columns: the whole matrix
+        # fits in 80 columns, no name cut or wrapped.
         matrix = Table(title="confusion matrix (rows: true, columns: predicted)",
-                       title_justify="left", box=None, padding=(0, 1))
-        matrix.add_column("", style="bold")
+                       title_justify="left", box=None, padding=(0, 1), collapse_padding=True)
+        matrix.add_column("", style="bold", no_wrap=True)
+        names = TEXT_LABELS if self.size.width >= 100 else SHORT
         for name in SHORT:
             matrix.add_column(name, justify="right")
         matrix.add_column("acc", justify="right", style="bold")
@@ -98,7 +101,7 @@ class AnalysisPanel(VerticalScroll, can_focus=True):
                 style = "bold green" if i == j else ("red" if share > 0.1 else
                                                       ("yellow" if share > 0.03 else "dim"))
                 cells.append(Text(str(count), style=style))
-            matrix.add_row(TEXT_LABELS[i], *cells, f"{per_class[i]:.2f}")
+            matrix.add_row(names[i], *cells, f"{per_class[i]:.2f}")
         rule = self.rule = reject_curve(self.probs, self.labels, (self.threshold,))[0]
         curve = reject_curve(self.probs, self.labels)
         text = Text()

@@ -111,6 +111,8 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.run_dir: str | None = None
         self.last_status = "idle"
         self.resetting = False   # after a reset, the stopping run's last events are dropped
+        self.log_lines: list[Text] = []   # every log line, to write again at a new width
+        self.log_stale = False
 
     def get_driver_class(self):
         return quiet_driver(super().get_driver_class())   # survives a closed terminal
@@ -272,8 +274,32 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
     def log_message(self, text: str, style: str | None = None) -> None:
         """Add a line to the log tab. `text` is shown as it is, never read as markup: it may
         hold a path, a value the user typed or an exception's message."""
-        self.log_view.write(Text.assemble((time.strftime("%H:%M:%S"), "dim"), " ",
-                                          Text(text, style=style or "")))
+        line = Text.assemble((time.strftime("%H:%M:%S"), "dim"), " ", Text(text, style=style or ""))
+        self.log_lines.append(line)
+        if self.tabs.active == "log":
+            self.log_view.write(line, width=self.log_width())
+        else:
+            self.log_stale = True   # a hidden log would wrap at a guessed width
+
+    def log_width(self) -> int | None:
+        """The log's width now (RichLog otherwise wraps at the console's guess, 78 columns)."""
+        width = self.log_view.scrollable_content_region.width
+        return width if width > 0 else None
+
+    def refresh_log(self) -> None:
+        """Write the whole log again at the tab's present width, scrolled to the latest line."""
+        self.log_stale = False
+        self.log_view.clear()
+        width = self.log_width()
+        for line in self.log_lines:
+            self.log_view.write(line, width=width, scroll_end=False)
+        self.log_view.scroll_end(animate=False)
+
+    def on_resize(self) -> None:
+        if hasattr(self, "tabs") and self.tabs.active == "log":
+            self.call_after_refresh(self.refresh_log)
+        else:
+            self.log_stale = True
 
     # ------------------------------------------------------------------ controls
     def action_pause(self) -> None:
@@ -349,6 +375,8 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
             self.call_after_refresh(self.predictions.refresh_if_stale)
         elif event.pane.id == "curves":
             self.call_after_refresh(self.redraw_curves)
+        elif event.pane.id == "log" and self.log_stale:
+            self.call_after_refresh(self.refresh_log)
         elif event.pane.id == "analysis":
             self.call_after_refresh(self.analysis.refresh_if_stale)
             self.analysis.focus()

@@ -76,6 +76,7 @@ class SampleGrid(Widget, can_focus=True):
         self.preds: list[int] = []
         self.keys: list | None = None              # the samples' test indices, for the cache
         self.cache: dict = {}                      # test index -> half-block lines
+        self.top_row = 0                           # the first row shown: the grid pages
 
     def forget(self) -> None:
         """Drop the cached drawings (the test images changed)."""
@@ -86,9 +87,22 @@ class SampleGrid(Widget, can_focus=True):
         return max(1, self.size.width // CELL_W)
 
     @property
+    def rows_shown(self) -> int:
+        return max(1, self.size.height // CELL_H)
+
+    @property
     def capacity(self) -> int:
         """How many cells fit in the widget's current size."""
-        return self.columns * max(1, self.size.height // CELL_H)
+        return self.columns * self.rows_shown
+
+    def _follow(self) -> None:
+        """Page so that the selected image's row is on screen (a small terminal shows one row
+        of a few images; the arrows reach all of them)."""
+        row = self.selected // self.columns
+        if row < self.top_row:
+            self.top_row = row
+        elif row >= self.top_row + self.rows_shown:
+            self.top_row = row - self.rows_shown + 1
 
     def show(self, images, trues: list[int], preds: list[int], keys: list | None = None) -> None:
         """Show samples (pooled pixel lists, true labels, predicted labels); `keys` (their test
@@ -123,9 +137,11 @@ class SampleGrid(Widget, can_focus=True):
             lines = EMPTY.wrap(self.app.console, max(1, width))
             segments = list(lines[y].render(self.app.console)) if y < len(lines) else []
             return Strip(segments).extend_cell_length(width).crop(0, width)
-        cols, row, line = self.columns, y // CELL_H, y % CELL_H
+        cols, row, line = self.columns, self.top_row + y // CELL_H, y % CELL_H
+        if y // CELL_H >= self.rows_shown:
+            return Strip.blank(width)
         start = row * cols
-        cells = range(start, min(start + cols, min(len(self.images), self.capacity)))
+        cells = range(start, min(start + cols, len(self.images)))
         segments: list[Segment] = []
         for i in cells:
             if line < IMG // 2:
@@ -140,25 +156,25 @@ class SampleGrid(Widget, can_focus=True):
         return Strip(segments).extend_cell_length(width).crop(0, width)
 
     def on_resize(self) -> None:
-        # Fewer cells may fit now: keep the selection on a visible one.
-        count = min(len(self.images), self.capacity)
-        if count and self.selected >= count:
-            self.selected = count - 1
+        # Fewer cells may fit now: keep the selected one on screen.
+        self._follow()
+        self.refresh()
 
     def on_click(self, event) -> None:
-        col, row = event.x // CELL_W, event.y // CELL_H
+        col, row = event.x // CELL_W, self.top_row + event.y // CELL_H
         index = row * self.columns + col
-        if col < self.columns and index < min(len(self.images), self.capacity):
+        if col < self.columns and index < len(self.images):
             self.selected = index
         self.focus()
 
     def action_move(self, dx: int, dy: int) -> None:
-        """Move the selection by a cell (dx) or a row (dy)."""
-        count = min(len(self.images), self.capacity)
-        if count:
-            self.selected = max(0, min(count - 1, self.selected + dx + dy * self.columns))
+        """Move the selection by a cell (dx) or a row (dy), paging when it leaves the screen."""
+        if self.images:
+            self.selected = max(0, min(len(self.images) - 1,
+                                       self.selected + dx + dy * self.columns))
 
     def watch_selected(self) -> None:
+        self._follow()
         self.refresh()
         self.post_message(PredictionsPanel.Selected(self.selected))
 
@@ -168,14 +184,16 @@ class ProbabilityBars(Static):
 
     DEFAULT_CSS = "ProbabilityBars { width: 32; height: 1fr; padding: 0 1; }"
 
-    def show(self, probs: list[float] | None, true: int | None = None) -> None:
+    def show(self, probs: list[float] | None, true: int | None = None,
+             where: str = "") -> None:
         """Draw `probs`; the true class marked T (and green), a wrong top guess P (and red), a
         right one ✓."""
         if probs is None:
             self.update(Text("Select an image to see its class probabilities.", style="dim"))
             return
         top = max(range(len(probs)), key=probs.__getitem__)
-        text = Text("class probabilities\n\n", style="bold")
+        text = Text("class probabilities", style="bold")
+        text.append(f"\n{where} (arrows)\n\n" if where else "\n\n", style="dim")
         for cls, p in enumerate(probs):
             style = "green" if cls == true else ("red" if cls == top else "")
             mark = "✓" if cls == true == top else ("T" if cls == true else
@@ -301,7 +319,8 @@ class PredictionsPanel(Horizontal):
             self.query_one(ProbabilityBars).show(None)
             return
         i = self.indices[index]
-        self.query_one(ProbabilityBars).show(self.probs[i].tolist(), self.labels[i])
+        self.query_one(ProbabilityBars).show(self.probs[i].tolist(), self.labels[i],
+                                             f"image {index + 1} of {len(self.indices)}")
 
     def on_predictions_panel_selected(self, event: Selected) -> None:
         self.show_selected(event.index)

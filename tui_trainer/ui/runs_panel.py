@@ -14,8 +14,8 @@ from textual.widgets import DataTable
 
 from ..runs import RunDir
 
-COLUMNS = ("run", "model", "softmax", "optimizer", "lr", "batch", "epochs", "schedule",
-           "test acc", "best", "status")
+# Compact enough for 80 columns: the recipe in one column ("scratch sgd", "+naive", "+cos").
+COLUMNS = ("run", "recipe", "lr", "batch", "ep", "test acc", "best", "status")
 
 
 @dataclass
@@ -27,6 +27,26 @@ class RunRecord:
     epochs: list[float] = field(default_factory=list)
     test_acc: list[float] = field(default_factory=list)
     status: str = ""
+
+    @property
+    def label(self) -> str:
+        """For the table: a stamped name as its time of day (20261124-181533-x -> 18:15:33)."""
+        head, _, rest = self.name.partition("-")
+        stamp = rest[:6]
+        if head.isdigit() and len(head) == 8 and stamp.isdigit() and len(stamp) == 6:
+            return f"{stamp[:2]}:{stamp[2:4]}:{stamp[4:]}"
+        return self.name[-14:]
+
+    @property
+    def recipe(self) -> str:
+        """Model and optimizer, with what departs from the book's softmax and schedule."""
+        c = self.config
+        text = f"{c.get('model', '?')} {c.get('optimizer', '?')}"
+        if c.get("softmax") == "naive":
+            text += " +naive"
+        if c.get("schedule") not in (None, "constant"):
+            text += " +cos" if c.get("schedule") == "cosine" else f" +{c.get('schedule')}"
+        return text
 
     @property
     def short_name(self) -> str:
@@ -92,7 +112,6 @@ class RunsPanel(DataTable):
         for r in records:
             c = r.config
             self.add_row(*map(_cell, (
-                r.name, c.get("model", "?"), c.get("softmax", "?"), c.get("optimizer", "?"),
-                c.get("lr"), c.get("batch_size"), c.get("epochs"), c.get("schedule", "constant"),
+                r.label, r.recipe, c.get("lr"), c.get("batch_size"), c.get("epochs"),
                 f"{r.test_acc[-1]:.4f}" if r.test_acc else "–",
                 f"{max(r.test_acc):.4f}" if r.test_acc else "–", r.status)))

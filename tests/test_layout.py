@@ -1,0 +1,108 @@
+"""Every tab at 80x24, the size the README calls comfortable, in a state with data: SVG
+snapshots, and the checks that the snapshots alone would not make (every image reachable, the log
+at the latest line and as wide as the window).
+
+The data is made up but fixed (a seeded generator), and fed to the app as the training loop's
+own events, so each snapshot is the same on every run: no timing, no clock.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+from tui_trainer.config import TrainConfig
+from tui_trainer.events import EpochEnd, RunEnded, RunStarted
+from tui_trainer.ui.app import SmtuiApp
+from tui_trainer.ui.messages import TrainingEvent
+from tui_trainer.ui.predictions import SampleGrid
+from tui_trainer.ui.runs_panel import RunRecord
+from tui_trainer.ui.status import StatusBar
+
+SIZE = (80, 24)
+
+
+def made_up_events() -> list:
+    g = torch.Generator().manual_seed(7)
+    labels = torch.arange(40) % 10
+    images = torch.randint(0, 80, (40, 28, 28), generator=g, dtype=torch.uint8)
+    for i, c in enumerate(labels.tolist()):
+        images[i, 2 * c + 2:2 * c + 6, 4:24] = 240
+    config = TrainConfig(device="cpu", epochs=3).to_dict()
+    events = [RunStarted(config, "cpu", "full", "/data", 60000, 40, 0, None, images, labels)]
+    for epoch, (loss, acc, test) in enumerate([(0.78, 0.75, 0.78), (0.57, 0.81, 0.80),
+                                               (0.53, 0.83, 0.81)], start=1):
+        logits = torch.randn(40, 10, generator=g) + 3.0 * epoch * torch.eye(10)[labels]
+        W = torch.randn(10, 784, generator=g) * 0.1
+        events.append(EpochEnd(epoch, loss, acc, test, 1.0, 0.1, logits.softmax(dim=1),
+                               (W, torch.linspace(-1, 1, 10))))
+    events.append(RunEnded("finished", 3, "training finished"))
+    return events
+
+
+async def with_data(pilot) -> None:
+    app = pilot.app
+    while app.query_one(StatusBar).state != "idle":
+        await pilot.pause(0.05)
+    app.log_message = lambda text, style=None: None     # the log's times would change
+    app.records = [RunRecord(f"20261124-10000{i}-scratch", {**TrainConfig().to_dict(), "lr": lr},
+                             [1.0, 2.0, 3.0], [0.7 + i / 50, 0.75 + i / 50, 0.77 + i / 50],
+                             "finished") for i, lr in enumerate((0.1, 0.03))]
+    app.refresh_runs()
+    for event in made_up_events():
+        app.post_message(TrainingEvent(event))
+    await pilot.pause(0.3)
+    app.redraw(force=True)
+    await pilot.pause()
+
+
+def tab_app() -> SmtuiApp:
+    return SmtuiApp(TrainConfig(device="cpu", threads="2"))
+
+
+@pytest.mark.parametrize("tab", ["curves", "predictions", "analysis", "runs", "numerics",
+                                 "weights"])
+def test_snapshot_of_every_tab_at_80x24(snap_compare, tab):
+    async def run_before(pilot) -> None:
+        await with_data(pilot)
+        pilot.app.action_tab(tab)
+        await pilot.pause(0.5)
+        pilot.app.redraw(force=True)
+        await pilot.pause(0.2)
+
+    assert snap_compare(tab_app(), terminal_size=SIZE, run_before=run_before)
+
+
+async def test_every_image_is_reachable_with_the_arrows_at_80x24():
+    app = tab_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await with_data(pilot)
+        await pilot.press("3")
+        grid = app.query_one(SampleGrid)
+        await pilot.pause(0.3)
+        shown = grid.capacity
+        assert shown < len(grid.images)                   # not all fit at once
+        for _ in range(len(grid.images)):
+            await pilot.press("right")
+        assert grid.selected == len(grid.images) - 1
+        assert grid.top_row * grid.columns <= grid.selected < grid.top_row * grid.columns + shown
+        await pilot.press("up")
+        assert grid.selected == len(grid.images) - 1 - grid.columns
+
+
+async def test_the_log_shows_its_latest_line_at_the_windows_width():
+    app = tab_app()
+    async with app.run_test(size=(160, 24)) as pilot:
+        long = "x" * 120                                  # fits in 160 columns, not in 78
+        for i in range(60):                               # written while the tab is hidden
+            app.log_message(f"line {i} {long}")
+        await pilot.press("7")
+        deadline = time.monotonic() + 10
+        while app.log_stale and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+        await pilot.pause(0.2)
+        texts = [line.text for line in app.log_view.lines]
+        assert any(t.endswith(f"line 59 {long}") for t in texts)   # one line, not wrapped
+        assert app.log_view.scroll_y == app.log_view.max_scroll_y > 0
