@@ -106,3 +106,34 @@ async def test_the_log_shows_its_latest_line_at_the_windows_width():
         texts = [line.text for line in app.log_view.lines]
         assert any(t.endswith(f"line 59 {long}") for t in texts)   # one line, not wrapped
         assert app.log_view.scroll_y == app.log_view.max_scroll_y > 0
+
+
+def test_snapshot_of_the_train_view_at_160x48(snap_compare):
+    async def run_before(pilot) -> None:
+        await with_data(pilot)
+        pilot.app.action_tab("train")
+        await pilot.pause(0.5)
+        pilot.app.redraw(force=True)
+        await pilot.pause(0.2)
+
+    assert snap_compare(tab_app(), terminal_size=(160, 48), run_before=run_before)
+
+
+@pytest.mark.parametrize("size, shown", [((80, 24), False), ((139, 48), False),
+                                         ((140, 40), True), ((200, 60), True)])
+async def test_the_train_view_is_offered_on_big_terminals_only(size, shown, small_data_dir,
+                                                              tmp_path):
+    app = SmtuiApp(TrainConfig(data_dir=str(small_data_dir), out=str(tmp_path), epochs=1,
+                               batch_size=16, device="cpu"))
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        assert app.query_one("#--content-tab-train").display is shown
+        await pilot.press("s")
+        assert app.tabs.active == ("train" if shown else "curves")
+        while app.last_status != "finished":
+            await pilot.pause(0.1)
+        if shown:
+            app.redraw(force=True)
+            await pilot.pause(0.3)
+            assert app.dash_curves.series["test acc"][0] == [1]   # mirrors the curves
+            assert app.dash_preds.probs is not None

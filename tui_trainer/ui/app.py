@@ -37,6 +37,7 @@ from .runs_panel import RunRecord, RunsPanel
 from .status import StatusBar
 from .terminal import quiet_driver
 from .threads import serial_here
+from .dashboard import DASH_H, DASH_W, MirrorCurves, TrainView, settings_text
 from .weights import WeightsPanel
 
 MIN_WIDTH, MIN_HEIGHT = 60, 20
@@ -48,8 +49,9 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
 
     ENABLE_COMMAND_PALETTE = False
     # Below the minimum size the screen gets -narrow or -short and shows a notice instead.
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (MIN_WIDTH, "-wide-enough")]
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (MIN_HEIGHT, "-tall-enough")]
+    # From DASH_W x DASH_H up, the Train tab shows curves, predictions and settings together.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (MIN_WIDTH, "-wide-enough"), (DASH_W, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (MIN_HEIGHT, "-tall-enough"), (DASH_H, "-tall")]
     TITLE = "smtui"
     SUB_TITLE = "softmax regression on Fashion-MNIST"
     CSS = """
@@ -62,6 +64,8 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
     TabbedContent { height: 1fr; }
     TabPane { padding: 0; }
     RichLog { height: 1fr; }
+    #--content-tab-train { display: none; }
+    Screen.-wide.-tall #--content-tab-train { display: block; }
     #curves-legend { height: auto; padding: 0 1; }
     CurvesPanel { height: 1fr; }
     """
@@ -85,6 +89,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         Binding("6", "tab('numerics')", "numerics", show=False),
         Binding("7", "tab('log')", "log", show=False),
         Binding("8", "tab('weights')", "weights", show=False),
+        Binding("9", "tab('train')", "train", show=False),
         Binding("ctrl+c", "quit", "quit", show=False, priority=True),
     ]
 
@@ -142,6 +147,8 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
                 with TabPane("Weights", id="weights"):
                     with VerticalScroll():
                         yield WeightsPanel(id="weights-panel")
+                with TabPane("Train", id="train"):
+                    yield TrainView()
         yield StatusBar(id="status")
         yield Footer()
 
@@ -152,10 +159,15 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.curves_legend = self.query_one("#curves-legend", Static)
         self.status_bar = self.query_one(StatusBar)
         self.form = self.query_one(ConfigForm)
-        self.predictions = self.query_one(PredictionsPanel)
+        self.predictions = self.query_one("#preds", PredictionsPanel)
+        self.dash_preds = self.query_one("#dash-preds", PredictionsPanel)
+        self.prediction_panels = [self.predictions, self.dash_preds]
+        self.dash_curves = self.query_one(MirrorCurves)
+        self.dash_legend = self.query_one("#dash-legend", Static)
+        self.dash_settings = self.query_one("#dash-settings", Static)
         self.tabs = self.query_one(TabbedContent)
         self.log_view = self.query_one("#messages", RichLog)
-        self.grid = self.query_one(SampleGrid)
+        self.grid = self.query_one("#preds SampleGrid", SampleGrid)
         self.analysis = self.query_one(AnalysisPanel)
         self.runs_table = self.query_one(RunsPanel)
         self.weights = self.query_one(WeightsPanel)
@@ -241,7 +253,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.current = RunRecord("this session, running", config.to_dict())
         self.update_overlays()
         self.status_bar.state = "starting…"
-        self.tabs.active = "curves"
+        self.tabs.active = "train" if self.big_screen() else "curves"
         self.log_message(f"Starting: {config.model}, {config.optimizer} lr {config.lr:g}, "
                          f"batch {config.batch_size}, {plural(config.epochs, 'epoch')}.")
         self.train(config, self.resume, self.control)
@@ -255,7 +267,8 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         epoch's predictions as it ends took half a core from training at seven epochs a second."""
         probs, self.pending_probs = self.pending_probs, None
         if probs is not None:
-            self.predictions.update_predictions(probs)
+            for panel in self.prediction_panels:
+                panel.update_predictions(probs)
             self.analysis.set_predictions(probs, self.predictions_labels())
         templates, self.pending_templates = self.pending_templates, None
         if templates is not None:
@@ -270,6 +283,22 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         if self.tabs.active == "curves":   # a hidden plot is drawn when its tab is shown
             if curves.redraw():
                 self.curves_legend.update(curves.legend())
+        elif self.tabs.active == "train":
+            self.update_settings()
+            if self.dash_curves.follow(curves) or force:
+                self.dash_curves.dirty = True
+            if self.dash_curves.redraw():
+                self.dash_legend.update(self.dash_curves.legend())
+
+    def update_settings(self) -> None:
+        """The Train view's settings column: the run's config, state and directory."""
+        threads = f"×{self.status_bar.threads} threads" if self.status_bar.threads else ""
+        self.dash_settings.update(settings_text(self.config.to_dict(), self.status_bar.state,
+                                                self.run_dir, threads))
+
+    def big_screen(self) -> bool:
+        """True where the Train view is shown (DASH_W x DASH_H and up)."""
+        return self.size.width >= DASH_W and self.size.height >= DASH_H
 
     def log_message(self, text: str, style: str | None = None) -> None:
         """Add a line to the log tab. `text` is shown as it is, never read as markup: it may
@@ -334,7 +363,8 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.weights.clear()
         self.curves.reset(self.form.initial.epochs)
         self.redraw_curves(force=True)
-        self.predictions.clear()
+        for panel in self.prediction_panels:
+            panel.clear()
         self.analysis.clear()
         self.status_bar.reset_progress()
         self.tabs.active = "setup"
@@ -342,12 +372,15 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
 
     def action_new_samples(self) -> None:
         """Draw a new set of test images."""
-        self.predictions.new_samples()
+        for panel in self.prediction_panels:
+            panel.new_samples()
 
     def action_misclassified(self) -> None:
         """Toggle showing only misclassified images."""
         panel = self.predictions
-        panel.misclassified_only = not panel.misclassified_only
+        value = not panel.misclassified_only
+        for each in self.prediction_panels:
+            each.misclassified_only = value
         self.notify("Showing only misclassified images." if panel.misclassified_only
                     else "Showing all images.")
 
@@ -375,6 +408,9 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
             self.call_after_refresh(self.predictions.refresh_if_stale)
         elif event.pane.id == "curves":
             self.call_after_refresh(self.redraw_curves)
+        elif event.pane.id == "train":
+            self.call_after_refresh(self.dash_preds.refresh_if_stale)
+            self.call_after_refresh(self.redraw_curves, True)
         elif event.pane.id == "log" and self.log_stale:
             self.call_after_refresh(self.refresh_log)
         elif event.pane.id == "analysis":

@@ -65,12 +65,14 @@ class CurvesPanel(PlotextPlot):
         self.epochs = 10
         self.overlays: list[tuple[str, list[float], list[float]]] = []  # other runs, for comparison
         self.dirty = True
+        self.version = 0          # counts changes, for views that mirror this panel
 
     def reset(self, epochs: int) -> None:
         """Forget every point; the x axis spans `epochs`."""
         self.series = {"train loss": ([], []), "train acc": ([], []), "test acc": ([], [])}
         self.epochs = epochs
         self.dirty = True
+        self.version += 1
 
     def add(self, name: str, x: float, y: float) -> None:
         """Add one point to a series."""
@@ -78,6 +80,7 @@ class CurvesPanel(PlotextPlot):
         xs.append(x)
         ys.append(y)
         self.dirty = True
+        self.version += 1
 
     def _settled(self, names: tuple[str, ...]) -> list[float]:
         """The finite values of these series from epoch 1 on (all of them before that)."""

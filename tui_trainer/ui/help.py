@@ -19,7 +19,7 @@ HELP = """\
   c       save a checkpoint now (at once when paused)
   o       overlay the other runs' test accuracy on the curves
   + -     move the decision threshold (analysis tab)
-  1-8     the tabs, in order (1 setup ... 8 weights)
+  1-9     the tabs, in order (1 setup ... 9 train, on big terminals)
   ← ↑ → ↓ pick an image (predictions tab) to see its probabilities
   escape  leave a text field (these keys act again)
   q       quit (stops the run and saves a checkpoint first)

@@ -32,6 +32,7 @@ class RunsMixin:
         names = names_by_difference(configs, [r.short_name for r in self.records] + ["this run"])
         self.curves.overlays = [(f"{name} test acc", [float(e) for e in r.epochs], r.test_acc)
                                 for name, r in zip(names, self.records)] if self.overlay else []
+        self.curves.version += 1
         self.redraw_curves(force=True)
 
     def action_overlay(self) -> None:

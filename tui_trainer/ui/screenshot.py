@@ -34,6 +34,12 @@ async def take(out_dir: Path, epochs: int = 10, size: tuple[int, int] = (110, 34
                 app.action_tab(tab)
                 await pilot.pause(0.5)
                 paths.append(Path(app.save_screenshot(name, str(out_dir))))
+            await pilot.resize_terminal(160, 48)
+            app.action_tab("train")
+            await pilot.pause(0.8)
+            app.redraw(force=True)
+            await pilot.pause(0.5)
+            paths.append(Path(app.save_screenshot("screenshot-train.svg", str(out_dir))))
             return paths
 
 

@@ -78,7 +78,8 @@ class TrainingMixin:
                 self.curves.reset(self.epochs)
             status.device, status.dataset, status.state = event.device, event.dataset, "training"
             self.test_labels = event.test_labels
-            self.predictions.set_data(event.test_images, event.test_labels)
+            for panel in self.prediction_panels:
+                panel.set_data(event.test_images, event.test_labels)
             self.log_message(f"Data: {event.dataset} Fashion-MNIST ({event.num_train} train / "
                              f"{event.num_test} test) from {event.source}")
             self.log_message(f"Run directory: {event.run_dir}")
@@ -122,7 +123,8 @@ class TrainingMixin:
                 self.finish_run(event.status, event.message)
         elif isinstance(event, CheckpointPredictions):
             self.weights.show(event.templates, event.epoch)
-            self.predictions.update_predictions(event.probs)
+            for panel in self.prediction_panels:
+                panel.update_predictions(event.probs)
             self.analysis.set_predictions(event.probs, self.predictions_labels())
             self.log_message(f"predictions from the checkpoint of epoch {event.epoch}")
 
