@@ -158,7 +158,17 @@ def test_alone_every_batch_trains_with_the_full_budget():
     m = Machine(IDLE)
     g = governor_on(m)
     m.train(g, 30.0)
-    assert set(m.trained_with) == {2} and g.probes == 1
+    assert set(m.trained_with) == {2} and 1 <= g.probes <= 4      # probes on copies only
+
+
+def test_a_run_that_chose_the_budget_before_the_cpu_was_shared_looks_again():
+    """Two runs started together: the first probe ran before the other was busy, and the
+    speed it then measured was already the shared one (no drop to see)."""
+    m = Machine(IDLE)
+    g = governor_on(m)
+    m.seconds_per_batch = SHARED                      # busy from the first batch on
+    m.train(g, 15.0)
+    assert m.threads == 1
 
 
 def test_a_shared_cpu_moves_to_one_thread_and_back():
@@ -196,7 +206,7 @@ def test_a_pause_or_an_evaluation_is_not_counted_as_slowness():
     probes = g.probes
     m.now += 30.0                                    # a long gap between ticks
     m.train(g, 3.0)
-    assert m.threads == 2 and g.probes == probes
+    assert m.threads == 2 and g.probes <= probes + 1   # at most the periodic look
 
 
 def test_one_cpu_means_one_thread_and_no_probing():

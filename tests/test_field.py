@@ -4,7 +4,6 @@ files written by someone else. Each test names the class of failure it guards ag
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -21,7 +20,7 @@ from idxdata import write_small_idx
 from tui_trainer import data as data_mod
 from tui_trainer.config import TrainConfig
 from tui_trainer.errors import DataError, SmtuiError
-from tui_trainer.events import BatchEnd, EpochEnd, Message, RunEnded
+from tui_trainer.events import BatchEnd, EpochEnd, Message
 from tui_trainer.runs import RunDir, atomic_write_json, dumps, load_checkpoint
 from tui_trainer.train import fit, prepare
 from tui_trainer.updaters import BookSGD

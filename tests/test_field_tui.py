@@ -15,6 +15,7 @@ import pytest
 
 from idxdata import write_small_idx
 from test_tmux import Tmux, wait_exit
+from test_tui import wait_for
 from tui_trainer.config import TrainConfig
 from tui_trainer.runs import load_checkpoint
 from tui_trainer.ui.app import SmtuiApp
@@ -30,14 +31,6 @@ def data_dir(tmp_path) -> Path:
     folder = tmp_path / "idx"
     write_small_idx(folder, n_train=2000, n_test=50)
     return folder
-
-
-async def wait_for(pilot, predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await pilot.pause(0.05)
 
 
 def make_app(data_dir, out, **kw) -> SmtuiApp:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
 
 import torch
 
+from test_tui import wait_for
 from tui_trainer.config import TrainConfig
 from tui_trainer.models import build_model, class_templates
 from tui_trainer.ui.weights import NEUTRAL, WeightsPanel, diverging
@@ -31,13 +31,6 @@ def test_the_colour_scale_diverges_around_zero():
     assert diverging(5.0, 1.0) == diverging(1.0, 1.0)          # clipped at the scale
     half = diverging(0.5, 1.0).triplet
     assert NEUTRAL[0] < half.red < red.red
-
-
-async def wait_for(pilot, predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await pilot.pause(0.05)
 
 
 async def test_the_tab_draws_a_linear_models_templates_and_explains_the_mlp(small_data_dir,

@@ -184,20 +184,24 @@ class ThreadGovernor:
     `start()` probes before the first batch. `tick(batches)` is called with the number of batches
     trained so far (from the training thread: torch's thread count is per thread); it times
     windows of at least `window_s` and probes again when the speed stays below `drop` of what
-    the chosen count gave for two windows (another process started), and every `recheck_s` while it runs on
-    fewer threads than the budget (to come back once the other process is gone). Fewer threads
-    must be `margin` faster to be chosen. A gap between ticks longer than `gap_s` (an
+    the chosen count gave for two windows (another process started), every `recheck_s` while it
+    runs on fewer threads than the budget (to come back once the other process is gone), and
+    every `recheck_budget_s` on the budget (runs started together may both have probed before
+    the other was busy; a probe costs about 0.2 s, 2% of that interval, and never changes the
+    weights). Fewer threads must be `margin` faster to be chosen. A gap between ticks longer than `gap_s` (an
     evaluation, a pause) starts a fresh window without recording it.
     """
 
     def __init__(self, budget: int, set_threads: Callable[[int], None],
                  probe: Callable[[], None], *, probe_s: float = 0.04, window_s: float = 0.25,
-                 recheck_s: float = 5.0, drop: float = 0.6, margin: float = 1.1,
+                 recheck_s: float = 5.0, recheck_budget_s: float = 10.0, drop: float = 0.6,
+                 margin: float = 1.1,
                  gap_s: float = 1.0, clock: Callable[[], float] = time.perf_counter) -> None:
         self.candidates = [budget, 1] if budget > 1 else [1]
         self.budget = budget
         self.set_threads, self.probe = set_threads, probe
         self.probe_s, self.window_s, self.recheck_s = probe_s, window_s, recheck_s
+        self.recheck_budget_s = recheck_budget_s
         self.drop, self.margin, self.gap_s, self.clock = drop, margin, gap_s, clock
         self.threads = budget
         self.reference: float | None = None   # batches/s of the chosen count, once measured
@@ -260,8 +264,9 @@ class ThreadGovernor:
         else:
             # Two slow windows in a row: one can be a hiccup of the machine.
             self.slow_windows = self.slow_windows + 1 if rate < self.drop * self.reference else 0
-            if self.slow_windows >= 2 or (self.threads != self.budget
-                                          and now - self.chosen_at > self.recheck_s):
+            since = now - self.chosen_at
+            if self.slow_windows >= 2 or since > (self.recheck_s if self.threads != self.budget
+                                                  else self.recheck_budget_s):
                 self.choose()
                 return
             if not self.slow_windows:           # follow the chosen count's speed

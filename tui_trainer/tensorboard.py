@@ -27,7 +27,7 @@ HPARAMS = ("model", "softmax", "optimizer", "lr", "batch_size", "epochs", "weigh
            "schedule", "loader", "resize", "seed", "device")
 
 
-def framed(images, right) -> "torch.Tensor":
+def framed(images, right):
     """(N, 28, 28) uint8 images as (N, 3, 32, 32) floats with a 2-pixel frame, green where
     `right` is True and red where it is False."""
     import torch

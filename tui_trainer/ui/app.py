@@ -408,6 +408,8 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
             self.call_after_refresh(self.predictions.refresh_if_stale)
         elif event.pane.id == "curves":
             self.call_after_refresh(self.redraw_curves)
+        elif event.pane.id == "weights":
+            self.call_after_refresh(self.weights.draw_pending)
         elif event.pane.id == "train":
             self.call_after_refresh(self.dash_preds.refresh_if_stale)
             self.call_after_refresh(self.redraw_curves, True)

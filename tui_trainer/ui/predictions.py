@@ -33,12 +33,14 @@ CELL_W, CELL_H, IMG = 16, 10, 14   # cell size in characters; pooled image side 
 BLOCKS = " ▏▎▍▌▋▊▉█"
 
 
-def halfblock_lines(pixels: list[list[int]]) -> list[list[Segment]]:
-    """Rows of `pixels` (0-255 grey) as lines of segments, two pixel rows per line."""
-    def grey(v: int) -> Color:
+def halfblock_lines(pixels: list[list[float]], colour=None) -> list[list[Segment]]:
+    """Rows of `pixels` as lines of segments, two pixel rows per line. `colour` maps a value
+    to a Color (default: 0-255 grey)."""
+    def grey(v: float) -> Color:
         return Color.from_rgb(v, v, v)
 
-    return [[Segment("▀", Style(color=grey(top), bgcolor=grey(bottom)))
+    colour = colour or grey
+    return [[Segment("▀", Style(color=colour(top), bgcolor=colour(bottom)))
              for top, bottom in zip(pixels[r], pixels[r + 1])]
             for r in range(0, len(pixels) - 1, 2)]
 

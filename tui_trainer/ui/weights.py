@@ -17,6 +17,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from ..labels import TEXT_LABELS
+from .predictions import halfblock_lines
 
 SIDE = 14                      # templates pooled to 14x14 pixels: 14 cells wide, 7 lines high
 CELL_W, CELL_H = SIDE + 3, SIDE // 2 + 2
@@ -29,13 +30,6 @@ def diverging(value: float, scale: float) -> Color:
     target = (235, 70, 50) if t > 0 else (60, 120, 240)
     t = abs(t)
     return Color.from_rgb(*(round(n + (c - n) * t) for n, c in zip(NEUTRAL, target)))
-
-
-def template_lines(pixels: list[list[float]], scale: float) -> list[list[Segment]]:
-    """Rows of weights as half-block lines, two pixel rows per line."""
-    return [[Segment("▀", Style(color=diverging(top, scale), bgcolor=diverging(bottom, scale)))
-             for top, bottom in zip(pixels[r], pixels[r + 1])]
-            for r in range(0, len(pixels) - 1, 2)]
 
 
 class WeightsPanel(Widget):
@@ -54,9 +48,21 @@ class WeightsPanel(Widget):
         self.scale = 0.0
         self.note = self.EMPTY
         self.epoch = 0
+        self.pending = None    # (templates, epoch) not drawn yet: the tab was hidden
 
     def show(self, templates, epoch: int = 0) -> None:
-        """Draw (W (10, D), b (10,)) tensors; None says the model is not linear."""
+        """Draw (W (10, D), b (10,)) tensors; None says the model is not linear. While the tab is
+        hidden they are only kept, and drawn when it is shown: building the tiles is Python work
+        on the UI thread, which a fast run would pay at every epoch for nothing seen."""
+        self.pending = (templates, epoch)
+        if self.is_on_screen:
+            self.draw_pending()
+
+    def draw_pending(self) -> None:
+        """Draw the templates kept by `show`, if any."""
+        if self.pending is None:
+            return
+        (templates, epoch), self.pending = self.pending, None
         if templates is None:
             self.tiles, self.note = [], self.NOT_LINEAR
             self.refresh()
@@ -70,14 +76,16 @@ class WeightsPanel(Widget):
             images = F.adaptive_avg_pool2d(images, SIDE)
         images = images[:, 0]
         self.scale = float(images.abs().amax()) or 1.0
-        self.tiles = [template_lines(img.tolist(), self.scale) for img in images]
+        scale = self.scale
+        self.tiles = [halfblock_lines(img.tolist(), lambda v: diverging(v, scale))
+                      for img in images]
         self.biases = b.tolist()
         self.epoch = epoch
         self.refresh()
 
     def clear(self) -> None:
         """Back to the empty notice (after a reset)."""
-        self.tiles, self.note = [], self.EMPTY
+        self.tiles, self.note, self.pending = [], self.EMPTY, None
         self.refresh()
 
     @property
