@@ -137,3 +137,23 @@ async def test_the_train_view_is_offered_on_big_terminals_only(size, shown, smal
             await pilot.pause(0.3)
             assert app.dash_curves.series["test acc"][0] == [1]   # mirrors the curves
             assert app.dash_preds.probs is not None
+
+
+async def test_the_train_key_says_why_on_a_small_terminal():
+    app = tab_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("9")
+        assert app.tabs.active != "train"
+        assert any("140x40" in n.message for n in app._notifications)
+
+
+async def test_shrinking_below_the_train_view_falls_back_to_the_curves():
+    app = tab_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        await pilot.press("9")
+        assert app.tabs.active == "train"
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause(0.3)
+        assert app.tabs.active == "curves"

@@ -118,6 +118,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.resetting = False   # after a reset, the stopping run's last events are dropped
         self.log_lines: list[Text] = []   # every log line, to write again at a new width
         self.log_stale = False
+        self.last_size = (0, 0)
 
     def get_driver_class(self):
         return quiet_driver(super().get_driver_class())   # survives a closed terminal
@@ -262,9 +263,24 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
     def on_start_pressed(self) -> None:
         self.action_start()
 
+    def follow_size(self) -> None:
+        """After the window was resized (checked at each redraw tick): the Train view falls back
+        to the Curves tab where it no longer fits, and the log is written again at its width."""
+        size = (self.size.width, self.size.height)
+        if size == self.last_size:
+            return
+        self.last_size = size
+        if self.tabs.active == "train" and not self.big_screen():
+            self.tabs.active = "curves"   # the same, in tabs
+        if self.tabs.active == "log":
+            self.call_after_refresh(self.refresh_log)
+        else:
+            self.log_stale = True
+
     def redraw(self, force: bool = False) -> None:
         """The timer's tick: the latest epoch's predictions, then the curves. Drawing each
         epoch's predictions as it ends took half a core from training at seven epochs a second."""
+        self.follow_size()
         probs, self.pending_probs = self.pending_probs, None
         if probs is not None:
             for panel in self.prediction_panels:
@@ -323,12 +339,6 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         for line in self.log_lines:
             self.log_view.write(line, width=width, scroll_end=False)
         self.log_view.scroll_end(animate=False)
-
-    def on_resize(self) -> None:
-        if hasattr(self, "tabs") and self.tabs.active == "log":
-            self.call_after_refresh(self.refresh_log)
-        else:
-            self.log_stale = True
 
     # ------------------------------------------------------------------ controls
     def action_pause(self) -> None:
@@ -397,7 +407,11 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
             self.notify("No run yet: nothing to save.")
 
     def action_tab(self, tab: str) -> None:
-        """Switch to a tab."""
+        """Switch to a tab (the Train view only where it fits)."""
+        if tab == "train" and not self.big_screen():
+            self.notify(f"The Train view needs a terminal of {DASH_W}x{DASH_H} or more; "
+                        "the other tabs show the same.")
+            return
         self.tabs.active = tab
         if tab == "predictions":
             self.grid.focus()
