@@ -82,9 +82,10 @@ def cli(ctx: click.Context, no_ui: bool, preset: str | None, resume: str | None,
     """
     # Before anything loads torch (a checkpoint to resume, the view's evaluations): OpenMP reads
     # its thread count once, then. A bad --threads is reported below, with the other options.
+    from .config import MAX_THREADS
     from .cpu import configure
     threads = (values.get("threads") or "auto").strip()
-    configure(threads if threads.isdigit() and 0 < int(threads) <= 1024 else "auto")
+    configure(threads if threads.isdigit() and 0 < int(threads) <= MAX_THREADS else "auto")
     if ctx.invoked_subcommand is not None:
         return 0
     base = None

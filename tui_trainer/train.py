@@ -375,7 +375,8 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
     if session.device.type == "cpu":
         # See cpu.py: the budget of threads, and with --threads auto a governor that uses fewer
         # while other processes share the CPU. A thread count the caller set (a library user's
-        # torch.set_num_threads) is kept.
+        # torch.set_num_threads) is kept; one thread is taken as the governor's own choice left
+        # from an earlier run in this thread (the app's worker), not as a caller's.
         plan = cpu.plan_for(cfg.threads)
         if plan.adaptive and torch.get_num_threads() not in (plan.threads, 1):
             plan = cpu.ThreadPlan(torch.get_num_threads(), False, "torch.set_num_threads")
