@@ -22,9 +22,14 @@ def _option_name(field_name: str) -> str:
     return "--" + field_name.replace("_", "-")
 
 
-def _config_options(func):
-    """Add one click option per TrainConfig field (as text, parsed by `parse_field`)."""
+def _config_options(func=None, *, skip: tuple[str, ...] = ()):
+    """Add one click option per TrainConfig field (as text, parsed by `parse_field`), but those
+    in `skip`, which the command declares itself."""
+    if func is None:
+        return lambda f: _config_options(f, skip=skip)
     for f in reversed(dataclasses.fields(TrainConfig)):
+        if f.name in skip:
+            continue
         choices = f.metadata.get("choices")
         help_text = f.metadata["help"]
         if choices:
@@ -78,14 +83,10 @@ def cli(ctx: click.Context, no_ui: bool, preset: str | None, resume: str | None,
 
     With no command, opens the TUI; with --no-ui, trains headless and writes the same run
     directory (config.json, metrics.jsonl/.csv, checkpoint.pt). Commands: view (watch a run
-    another process is writing), compare (overlay runs), numerics (the overflow lab).
+    another process is writing), compare (overlay runs), sweep (several learning rates in one
+    pass), numerics (the overflow lab).
     """
-    # Before anything loads torch (a checkpoint to resume, the view's evaluations): OpenMP reads
-    # its thread count once, then. A bad --threads is reported below, with the other options.
-    from .config import MAX_THREADS
-    from .cpu import configure
-    threads = (values.get("threads") or "auto").strip()
-    configure(threads if threads.isdigit() and 0 < int(threads) <= MAX_THREADS else "auto")
+    _configure_threads(values.get("threads"))
     if ctx.invoked_subcommand is not None:
         return 0
     base = None
@@ -99,6 +100,15 @@ def cli(ctx: click.Context, no_ui: bool, preset: str | None, resume: str | None,
     _need_terminal()
     from .ui.app import run_tui
     return run_tui(config, resume=resume)
+
+
+def _configure_threads(text: str | None) -> None:
+    """Before anything loads torch (a checkpoint to resume, the view's evaluations): OpenMP reads
+    its thread count once, then. A bad --threads is reported later, with the other options."""
+    from .config import MAX_THREADS
+    from .cpu import configure
+    threads = (text or "auto").strip()
+    configure(threads if threads.isdigit() and 0 < int(threads) <= MAX_THREADS else "auto")
 
 
 def _need_terminal() -> None:
@@ -134,6 +144,33 @@ def compare(run_dirs: tuple[str, ...]) -> int:
     _need_terminal()
     from .ui.app import run_tui
     return run_tui(None, compare=list(run_dirs))
+
+
+@cli.command()
+@click.option("--lr", "lrs", required=True, metavar="LIST",
+              help="the learning rates, comma-separated (2 to 64), e.g. 0.01,0.03,0.1,0.3,1")
+@click.option("--preset", default=None, metavar="NAME",
+              help=f"Start from a named recipe [{'|'.join(PRESETS)}] (default: book).")
+@_config_options(skip=("lr",))
+def sweep(lrs: str, preset: str | None, **values: str | None) -> int:
+    """Train one model per learning rate on the same batches, in one pass.
+
+    The K models' weights are stacked so each batch costs one product; each model starts from
+    the seed's weights, gets its own run directory (resumable alone) and stops alone if it
+    diverges. Other options as for a single run; e.g. smtui sweep --lr 0.01,0.1,1 --epochs 5
+    """
+    from .sweep import parse_lrs
+    _configure_threads(values.get("threads"))
+    try:
+        rates = parse_lrs(lrs)
+    except ValueError as exc:
+        raise SmtuiError(f"--lr: {exc}", exit_code=2) from None
+    config = build_config(values, preset)
+    if config.tensorboard:
+        raise SmtuiError("--tensorboard is not available for sweeps; compare the runs with "
+                         "smtui compare, or train one run with --tensorboard", exit_code=2)
+    from .headless_sweep import run_sweep_headless
+    return run_sweep_headless(config, rates)
 
 
 @cli.command()

@@ -63,6 +63,21 @@ class EpochEnd:
 
 
 @dataclass
+class SweepEpoch:
+    """An epoch of a learning-rate sweep is done: one metrics row per model (`EpochEnd.metrics`
+    of its own run; None for a model that has stopped), and the best model's test
+    predictions and class templates, for the views that show one model."""
+
+    epoch: int
+    seconds: float
+    lrs: list[float]
+    rows: list[dict[str, float] | None]
+    best: int             # index of the best test accuracy this epoch
+    test_probs: Any = field(repr=False)
+    templates: Any = field(default=None, repr=False)
+
+
+@dataclass
 class Message:
     """Something to tell the user (data source, fallbacks, warnings)."""
 
@@ -80,7 +95,7 @@ class RunEnded:
     checkpoint: str | None = None
 
 
-Event = RunStarted | BatchEnd | EpochEnd | Message | RunEnded
+Event = RunStarted | BatchEnd | EpochEnd | SweepEpoch | Message | RunEnded
 Listener = Callable[[Event], None]
 
 

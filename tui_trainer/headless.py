@@ -98,7 +98,7 @@ class ConsoleReporter:
                  interactive: bool | None = None, width: int = 24) -> None:
         self.out = SafeStream(out or sys.stdout)
         self.err = SafeStream(err or sys.stderr)
-        self.log: SafeStream | None = None   # the run directory's log.txt, once it is known
+        self.logs: list[SafeStream] = []   # the run directory's log.txt, once it is known
         self.interactive = self.err.isatty() if interactive is None else interactive
         self.epochs = epochs
         self.width = width
@@ -143,18 +143,19 @@ class ConsoleReporter:
     def open_log(self, path: Path) -> None:
         """Copy every later line to `path` (appended: a resumed run's log goes on)."""
         try:
-            self.log = SafeStream(open(path, "a", encoding="utf-8"))
+            self.logs.append(SafeStream(open(path, "a", encoding="utf-8")))
         except OSError:
-            self.log = None   # the run's own files will report an unwritable folder
+            pass   # the run's own files will report an unwritable folder
 
     def close(self) -> None:
-        """Close the log file."""
-        if self.log is not None and not self.log.dead:
-            try:
-                self.log.stream.close()
-            except OSError:
-                pass
-        self.log = None
+        """Close the log files."""
+        for log in self.logs:
+            if not log.dead:
+                try:
+                    log.stream.close()
+                except OSError:
+                    pass
+        self.logs = []
 
     def _draw_bar(self, e: BatchEnd) -> None:
         now = time.monotonic()
@@ -174,8 +175,57 @@ class ConsoleReporter:
             self.err.write("\r\x1b[2K")
             self._bar_shown = False
         (self.err if err else self.out).write(text + "\n")
-        if self.log is not None:
-            self.log.write(time.strftime("%Y-%m-%d %H:%M:%S ") + text + "\n")
+        for log in self.logs:
+            log.write(time.strftime("%Y-%m-%d %H:%M:%S ") + text + "\n")
+
+
+class StopOnSignals:
+    """While active, Ctrl+C, SIGTERM and SIGHUP ask `control` to stop (a checkpoint is written at
+    the next batch); `code()` is then 128 + the first signal's number, as shells expect.
+
+    Installed before the data is read: a signal during set-up stops at the first batch. A signal
+    ignored when smtui started stays ignored: `nohup smtui --no-ui` trains on after the terminal
+    closes, as nohup promises.
+    """
+
+    def __init__(self, control: Control) -> None:
+        self.control = control
+        self.received: list[int] = []
+        self.previous: dict = {}
+
+    def __enter__(self) -> StopOnSignals:
+        self.previous = {s: signal.signal(s, self.on_signal) for s in STOP_SIGNALS
+                         if signal.getsignal(s) != signal.SIG_IGN}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+
+    def on_signal(self, signum, _frame) -> None:
+        self.received.append(signum)
+        self.control.request_stop(STOP_SIGNALS.get(signum))
+        # A second Ctrl+C or SIGTERM ends the process at once; further hang-ups are ignored (the
+        # terminal is gone, and the checkpoint being written must not be cut short).
+        signal.signal(signum, signal.SIG_IGN if signum == getattr(signal, "SIGHUP", None)
+                      else signal.SIG_DFL)
+
+    def code(self) -> int | None:
+        """The exit code a signal asks for, or None when none came."""
+        return 128 + self.received[0] if self.received else None
+
+
+def _with_tensorboard(config: TrainConfig, reporter):
+    """The listener: the reporter, and TensorBoard too when asked for."""
+    if not config.tensorboard:
+        return reporter
+    from .tensorboard import TensorBoardListener
+    board = TensorBoardListener(config.tensorboard)
+
+    def listener(event) -> None:
+        reporter(event)
+        board(event)
+    return listener
 
 
 def run_headless(config: TrainConfig, *, resume: str | None = None, check: bool = False,
@@ -184,41 +234,18 @@ def run_headless(config: TrainConfig, *, resume: str | None = None, check: bool 
     from .train import fit, prepare
 
     reporter = ConsoleReporter(config.epochs)
-    listener = reporter
-    if config.tensorboard:
-        from .tensorboard import TensorBoardListener
-        board = TensorBoardListener(config.tensorboard)
-
-        def listener(event) -> None:
-            reporter(event)
-            board(event)
+    listener = _with_tensorboard(config, reporter)
     control = Control()
-    received: list[int] = []
-
-    def on_signal(signum, _frame) -> None:
-        received.append(signum)
-        control.request_stop(STOP_SIGNALS.get(signum))
-        # A second Ctrl+C or SIGTERM ends the process at once; further hang-ups are ignored (the
-        # terminal is gone, and the checkpoint being written must not be cut short).
-        signal.signal(signum, signal.SIG_IGN if signum == getattr(signal, "SIGHUP", None)
-                      else signal.SIG_DFL)
-
-    # Installed before the data is read: a signal during set-up stops at the first batch. A
-    # signal ignored when smtui started stays ignored: `nohup smtui --no-ui` trains on after
-    # the terminal closes, as nohup promises.
-    previous = {s: signal.signal(s, on_signal) for s in STOP_SIGNALS
-                if signal.getsignal(s) != signal.SIG_IGN}
     try:
-        session = prepare(config, resume=resume)
-        ended = fit(session, listener, control)
-        if received:
-            return 128 + received[0]
+        with StopOnSignals(control) as signals:
+            session = prepare(config, resume=resume)
+            ended = fit(session, listener, control)
+        if signals.code() is not None:
+            return signals.code()
         if ended.status != "finished":
             return 1
         return _report(session, reporter, check, samples)
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
         reporter.close()
 
 

@@ -330,6 +330,13 @@ def prepare(config: TrainConfig, *, data: data_mod.FashionMNIST | None = None,
     return session
 
 
+def divergence_hint(cfg: TrainConfig) -> str:
+    """What to change when this config's loss became inf or nan."""
+    if cfg.model == "scratch" and cfg.softmax == "naive":
+        return f"use --softmax stable or a lower --lr than {cfg.lr:g}"
+    return "lower --lr"
+
+
 def _mark_failed(run: RunDir, exc: BaseException) -> None:
     """Record in status.json how a run ended when an error ended it, and unlock it."""
     try:
@@ -504,10 +511,7 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
                          f"stopped {where}" + ("; checkpoint saved" if path else ""),
                          str(path) if path else None)
     except NonFiniteLoss as exc:
-        hint = ("use --softmax stable" if cfg.model == "scratch" and cfg.softmax == "naive"
-                else "lower --lr")
-        if cfg.model == "scratch" and cfg.softmax == "naive":
-            hint += f" or a lower --lr than {cfg.lr:g}"
+        hint = divergence_hint(cfg)
         kept = run is not None and run.checkpoint_path.exists()
         ended = RunEnded("diverged", session.epoch,
                          f"loss became {exc.value} at epoch {session.epoch + 1}, batch {exc.batch}: "

@@ -1,0 +1,531 @@
+"""A learning-rate sweep in one pass: K copies of one model, stacked, trained on the same batches.
+
+The book's standing advice is to try other hyper-parameters; trying K learning rates one after
+another costs K runs, each reading the data again. Softmax regression's weights for K learning
+rates fit side by side in one matrix, so a batch costs one (B, 784) x (784, 10K) product instead
+of K products with 10 columns, a shape BLAS handles poorly. The MLP's first layers stack the same
+way (784 x 256K) and its second layers become one batched product.
+
+Each model keeps the book's semantics: the seed's initial weights (drawn once, copied K times),
+the same shuffled batches, its own learning rate, loss and update, so its losses, accuracies and
+weights equal those of its own single run to float tolerance (tests check it). Each model gets a
+run directory in the single-run format (config with its own lr, metrics, checkpoints, status),
+so it can be viewed, compared and resumed alone. A model whose loss becomes inf or nan stops
+as its single run would (status `diverged`, its last good checkpoint kept) and the others go on.
+
+Every stacked tensor is laid out (K, *one model's block), so model k's part is `t.view(K, -1)[k]`
+and the K blocks sit one after another in memory, which is also the (10K, 784) matrix the
+linear models' product wants.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import cpu
+from . import data as data_mod
+from .analysis import analyse
+from .config import TrainConfig
+from .errors import SmtuiError
+from .events import BatchEnd, Control, Listener, Message, RunEnded, RunStarted, SweepEpoch
+from .models import Model, SoftmaxScratch, build_model, class_templates
+from .runs import RunDir
+from .train import Stopped, _mark_failed, divergence_hint, reporting_intervals, resolve_device
+from .updaters import build_updater, scheduled_lr
+
+MAX_MODELS = 64
+STATUS_EVERY_S = 1.0
+
+
+def parse_lrs(text: str) -> list[float]:
+    """'0.01, 0.1,1' -> [0.01, 0.1, 1.0]; ValueError naming what is wrong."""
+    values = []
+    for item in text.replace(";", ",").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            value = float(item)
+        except ValueError:
+            raise ValueError(f"not a number: {item!r}") from None
+        values.append(value)
+    if len(values) < 2:
+        raise ValueError("give two or more learning rates, e.g. 0.01,0.1,1")
+    if len(values) > MAX_MODELS:
+        raise ValueError(f"at most {MAX_MODELS} learning rates (got {len(values)})")
+    if len(set(values)) != len(values):
+        raise ValueError("a learning rate appears twice")
+    return values
+
+
+class StackedNet(nn.Module):
+    """K copies of one of the book's models as one module; forward gives (B, K, 10) outputs.
+
+    Built from a single model (`template`), whose weights every copy starts from. `unstack(k)`
+    gives model k's tensors in the single model's parameter order and shapes.
+    """
+
+    def __init__(self, template: nn.Module, k: int) -> None:
+        super().__init__()
+        self.k = k
+        if isinstance(template, SoftmaxScratch):
+            self.kind, self.naive = "linear", template.naive
+            # The block is W's transpose (10, 784): the K blocks make the (10K, 784) weight.
+            singles, self.transposed = [template.W, template.b], [True, False]
+        elif isinstance(template, nn.Sequential) and len(template) == 2:
+            self.kind, self.naive = "linear", False
+            singles, self.transposed = [template[1].weight, template[1].bias], [False, False]
+        elif isinstance(template, nn.Sequential) and len(template) == 4:
+            self.kind, self.naive = "mlp", False
+            singles = [template[1].weight, template[1].bias, template[3].weight, template[3].bias]
+            self.transposed = [False] * 4
+        else:
+            raise ValueError(f"cannot stack {type(template).__name__}")
+        self.stacked = nn.ParameterList(
+            nn.Parameter(torch.stack([(p.detach().t() if t else p.detach())] * k).contiguous())
+            for p, t in zip(singles, self.transposed))
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        K, X = self.k, X.reshape(X.shape[0], -1)
+        if self.kind == "linear":
+            weight, bias = self.stacked
+            O = F.linear(X, weight.view(-1, weight.shape[-1]), bias.view(-1))
+            O = O.view(X.shape[0], K, -1)
+            if self.naive:   # the book's softmax, per model: it returns probabilities
+                O_exp = torch.exp(O)
+                return O_exp / O_exp.sum(-1, keepdim=True)
+            return O
+        w1, b1, w2, b2 = self.stacked
+        H = F.relu(F.linear(X, w1.view(-1, w1.shape[-1]), b1.view(-1)))
+        H = H.view(X.shape[0], K, -1).transpose(0, 1)                     # (K, B, 256)
+        return torch.baddbmm(b2.unsqueeze(1), H, w2.transpose(1, 2)).transpose(0, 1)
+
+    def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-example, per-model losses (B, K): the book's cross-entropy on probabilities for
+        the naive model, torch's fused LogSumExp cross-entropy on logits otherwise."""
+        B, K, C = out.shape
+        if self.naive:
+            return -torch.log(out.gather(2, y.view(B, 1, 1).expand(B, K, 1)).squeeze(2))
+        return F.cross_entropy(out.reshape(B * K, C), y.repeat_interleave(K),
+                               reduction="none").view(B, K)
+
+    def probs(self, out: torch.Tensor) -> torch.Tensor:
+        """Class probabilities (B, K, 10)."""
+        return out if self.naive else torch.softmax(out, dim=-1)
+
+    def unstack(self, k: int, tensors: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
+        """Model k's part of `tensors` (default: the weights), as the single model holds them."""
+        tensors = list(self.stacked) if tensors is None else tensors
+        return [(t[k].t() if tr else t[k]).detach().clone() for t, tr in zip(tensors, self.transposed)]
+
+    def zero_model(self, k: int) -> None:
+        """Set model k's weights to zero (a diverged model: its outputs stay finite)."""
+        with torch.no_grad():
+            for p in self.stacked:
+                p[k].zero_()
+
+
+class StackedUpdater:
+    """The book's sgd, torch's SGD or Adam, applied to K stacked models with K learning rates.
+
+    The same arithmetic as the single-model updaters, with the learning rate a (K,) tensor
+    broadcast over each model's block: sgd p -= lr/B * grad (after l.sum().backward()), torch-sgd
+    p -= lr * (grad + wd * p) and Adam as torch writes it (after l.mean().backward()).
+    """
+
+    def __init__(self, name: str, params: list[nn.Parameter], k: int,
+                 weight_decay: float = 0.0) -> None:
+        self.name, self.params, self.k, self.weight_decay = name, list(params), k, weight_decay
+        self.betas, self.eps = (0.9, 0.999), 1e-8
+        self.steps = torch.zeros(k, dtype=torch.float64)   # Adam's steps, per model
+        if name == "adam":
+            self.exp_avg = [torch.zeros_like(p) for p in self.params]
+            self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+
+    @property
+    def mean_loss(self) -> bool:
+        """torch's optimizers step on the batch's mean loss; the book's sgd on its sum."""
+        return self.name != "sgd"
+
+    @torch.no_grad()
+    def step(self, lrs: list[float], batch_size: int, alive: list[bool]) -> None:
+        """One update of every live model, then clear the gradients."""
+        device = self.params[0].device
+        lr64 = torch.tensor([v if a else 0.0 for v, a in zip(lrs, alive)], dtype=torch.float64)
+        lr = lr64.float().to(device)
+        per_example = (lr64 / batch_size).float().to(device)
+        for i, p in enumerate(self.params):
+            shape = (self.k,) + (1,) * (p.dim() - 1)
+            g = p.grad
+            if self.name == "sgd":
+                p.sub_(g * per_example.view(shape))
+            elif self.name == "torch-sgd":
+                d = g.add(p, alpha=self.weight_decay) if self.weight_decay else g
+                p.sub_(d * lr.view(shape))
+            else:
+                if i == 0:
+                    self.steps += torch.tensor(alive, dtype=self.steps.dtype)
+                d = g.add(p, alpha=self.weight_decay) if self.weight_decay else g
+                b1, b2 = self.betas
+                self.exp_avg[i].lerp_(d, 1 - b1)
+                self.exp_avg_sq[i].mul_(b2).addcmul_(d, d, value=1 - b2)
+                steps = self.steps.clamp(min=1)
+                step_size = (lr64 / (1 - b1 ** steps)).float().to(device).view(shape)
+                bc2_sqrt = torch.sqrt(1 - b2 ** steps).float().to(device).view(shape)
+                denom = (self.exp_avg_sq[i].sqrt() / bc2_sqrt).add_(self.eps)
+                p.sub_(step_size * self.exp_avg[i] / denom)
+            p.grad = None
+
+    def reset_model(self, k: int) -> None:
+        """Forget model k's optimizer state (it diverged)."""
+        if self.name == "adam":
+            for t in self.exp_avg + self.exp_avg_sq:
+                t[k].zero_()
+
+    def single_state(self, k: int, net: StackedNet, params: list[nn.Parameter], lr: float):
+        """Model k's optimizer state as its own single run's updater saves it."""
+        updater = build_updater(self.name, params, lr, self.weight_decay)
+        state = updater.state_dict()
+        if self.name == "adam" and self.steps[k] > 0:
+            for j, (m, v) in enumerate(zip(net.unstack(k, self.exp_avg),
+                                           net.unstack(k, self.exp_avg_sq))):
+                state["state"][j] = {"step": torch.tensor(float(self.steps[k])),
+                                     "exp_avg": m.cpu(), "exp_avg_sq": v.cpu()}
+        return state
+
+
+@dataclass
+class Member:
+    """One learning rate of the sweep: its config, run directory and record."""
+
+    lr: float
+    config: TrainConfig
+    run: RunDir | None
+    status: str = "running"        # running, diverged, finished, stopped
+    message: str = ""
+    history: list[dict[str, float]] = field(default_factory=list)
+    lr_now: float = 0.0            # the lr of its latest step (the schedule moves it)
+
+    @property
+    def alive(self) -> bool:
+        return self.status == "running"
+
+
+@dataclass
+class SweepSession:
+    """Everything a sweep needs: data, the stacked models, loaders, RNG and the K members."""
+
+    config: TrainConfig
+    data: data_mod.FashionMNIST
+    device: torch.device
+    template: Model
+    net: StackedNet
+    updater: StackedUpdater
+    train_iter: Any
+    test_iter: Any
+    generator: torch.Generator
+    members: list[Member]
+    epoch: int = 0
+    batch: int = 0
+    epoch_rng_state: torch.Tensor | None = None
+    partial: list[torch.Tensor] | None = None     # (K,) loss sums, (K,) correct, examples
+    partial_seconds: float = 0.0
+
+    @property
+    def lrs(self) -> list[float]:
+        return [m.lr for m in self.members]
+
+    def member_state(self, k: int) -> dict[str, Any]:
+        """Model k's checkpoint, in the single run's format (`train.Session.checkpoint_state`)."""
+        m = self.members[k]
+        net = self.template.net
+        names = [name for name, _ in net.named_parameters()]
+        weights = [t.cpu() for t in self.net.unstack(k)]
+        partial = [0.0, 0.0, 0.0]
+        if self.partial is not None and self.batch:
+            partial = [float(self.partial[0][k]), float(self.partial[1][k]), float(self.partial[2])]
+        return {"config": m.config.to_dict(), "model": dict(zip(names, weights)),
+                "optimizer": self.updater.single_state(k, self.net, list(net.parameters()),
+                                                       m.lr_now or m.lr),
+                "epoch": self.epoch, "batch": self.batch,
+                "rng": (self.epoch_rng_state if self.epoch_rng_state is not None
+                        else self.generator.get_state()),
+                "partial": partial, "partial_seconds": self.partial_seconds if self.batch else 0.0,
+                "history": list(m.history), "dataset": self.data.name,
+                "num_train": len(self.data.train_labels)}
+
+    def release(self) -> None:
+        for m in self.members:
+            if m.run is not None:
+                m.run.release_lock()
+
+
+def prepare_sweep(config: TrainConfig, lrs: list[float], *,
+                  data: data_mod.FashionMNIST | None = None, create_runs: bool = True) -> SweepSession:
+    """Validate, read the data, build the K stacked models and one run directory per model."""
+    if not 2 <= len(lrs) <= MAX_MODELS or len(set(lrs)) != len(lrs):
+        raise SmtuiError(f"--lr: give 2 to {MAX_MODELS} different learning rates", exit_code=2)
+    for lr in lrs:
+        errors = config.replace(lr=lr).validate()
+        if errors:
+            name, reason = next(iter(errors.items()))
+            raise SmtuiError(f"--{name.replace('_', '-')} {reason}", exit_code=2)
+    device = resolve_device(config.device)
+    if data is None:
+        data = data_mod.load_fashion_mnist(config.data_dir, config.dataset)
+    if config.batch_size > len(data.train_labels):
+        raise SmtuiError(f"--batch-size {config.batch_size} is larger than the "
+                         f"{len(data.train_labels)} training images", exit_code=2)
+    torch.manual_seed(config.seed)     # the single run's draw, so every model starts from it
+    side = config.resize or 28
+    template = build_model(config.model, config.softmax, num_inputs=side * side)
+    net = StackedNet(template.net, len(lrs)).to(device)
+    updater = StackedUpdater(config.optimizer, list(net.parameters()), len(lrs),
+                             config.weight_decay)
+    generator = torch.Generator().manual_seed(config.seed)
+    train_iter, test_iter = data_mod.make_loaders(
+        data, config.batch_size, loader=config.loader, resize=config.resize, device=device,
+        generator=generator, num_workers=config.num_workers)
+    members = [Member(lr, config.replace(lr=lr), None, lr_now=lr) for lr in lrs]
+    session = SweepSession(config, data, device, template, net, updater, train_iter, test_iter,
+                           generator, members)
+    if not create_runs:
+        return session
+    try:
+        for m in members:
+            m.run = RunDir.create(config.out, f"{config.model}-lr{m.lr:g}")
+            m.run.acquire_lock()
+        names = [m.run.path.name for m in members]
+        for m in members:
+            m.run.write_config(m.config.to_dict(), dataset_used=data.name, data_source=data.source,
+                               sweep={"lrs": lrs, "runs": names})
+            m.run.write_status("starting", epoch=0, epochs=config.epochs)
+    except BaseException as exc:
+        for m in members:
+            if m.run is not None:
+                _mark_failed(m.run, exc)
+        raise
+    return session
+
+
+@torch.no_grad()
+def predict_probs(session: SweepSession, control: Control | None = None) -> torch.Tensor:
+    """Every model's class probabilities on the test set, (N, K, 10) on the CPU."""
+    session.net.eval()
+    chunks = []
+    for X, _ in session.test_iter:
+        if control is not None and control.should_stop():
+            raise Stopped
+        chunks.append(session.net.probs(session.net(X.to(session.device))).float())
+    return torch.cat(chunks).cpu()
+
+
+def fit_sweep(session: SweepSession, listener: Listener, control: Control | None = None) -> RunEnded:
+    """Train every model for `config.epochs` epochs on the same batches, reporting to
+    `listener`: BatchEnd for the models' mean progress, SweepEpoch after each epoch."""
+    control = control or Control()
+    cfg, net, members = session.config, session.net, session.members
+    K = len(members)
+    plan = None
+    if session.device.type == "cpu":
+        plan = cpu.plan_for(cfg.threads)
+        torch.set_num_threads(plan.threads)
+    num_batches = len(session.train_iter)
+    total = num_batches * cfg.epochs
+    check_every, report_every = reporting_intervals(num_batches, session.device.type)
+    first = members[0].run
+    try:
+        listener(RunStarted(cfg.to_dict(), str(session.device), session.data.name,
+                            session.data.source, len(session.data.train_labels),
+                            len(session.data.test_labels), 0,
+                            str(first.path) if first else None, session.data.test_images,
+                            session.data.test_labels, plan.describe() if plan else ""))
+        if session.data.subset:
+            listener(Message("Using the embedded Fashion-MNIST subset (5,000 train / 1,000 test "
+                             "images), not the full data set.", "warning"))
+    except BaseException as exc:
+        _fail(session, exc)
+        raise
+
+    def write_status(m: Member, state: str, **extra: Any) -> None:
+        if m.run is not None:
+            m.run.write_status(state, epoch=len(m.history), epochs=cfg.epochs, **extra)
+
+    def diverge(k: int, batch: int, value: float) -> None:
+        m = members[k]
+        kept = m.run is not None and m.run.checkpoint_path.exists()
+        epoch = session.epoch + 1
+        m.status = "diverged"
+        m.message = (f"loss became {value} at epoch {epoch}, batch {batch}: training stopped "
+                     f"({divergence_hint(m.config)}); " + (f"last good checkpoint kept (end of epoch "
+                                          f"{session.epoch})" if kept else
+                                          "no checkpoint: it diverged in the first epoch"))
+        net.zero_model(k)
+        session.updater.reset_model(k)
+        extra = {"resume": m.run.resume_command()} if kept else {}
+        write_status(m, "diverged", message=m.message, **extra)
+        listener(Message(f"lr {m.lr:g}: {m.message}; the other models go on", "warning"))
+
+    def save_if_asked() -> None:
+        if control.save.is_set():
+            control.save.clear()
+            paths = _save_all(session)
+            listener(Message(f"checkpoints saved at epoch {session.epoch + 1}, batch "
+                             f"{session.batch}: {len(paths)} run directories"))
+
+    control.while_paused = save_if_asked   # a checkpoint asked for while paused: at once
+    last_status = [time.monotonic()]
+    ended: RunEnded
+    try:
+        for m in members:
+            write_status(m, "running")
+        while session.epoch < cfg.epochs and any(m.alive for m in members):
+            epoch = session.epoch + 1
+            session.epoch_rng_state = session.generator.get_state()
+            start = time.perf_counter()
+            loss_sum = torch.zeros(K, device=session.device)
+            correct = torch.zeros(K, dtype=torch.int64, device=session.device)
+            seen = 0
+            session.partial, session.batch = [loss_sum, correct, 0], 0
+            pending: list[tuple[int, torch.Tensor]] = []
+            net.train()
+            for batch, (X, y) in enumerate(session.train_iter, start=1):
+                if control.should_stop():
+                    raise Stopped
+                X, y = X.to(session.device, non_blocking=True), y.to(session.device,
+                                                                      non_blocking=True)
+                progress = ((epoch - 1) * num_batches + batch - 1) / total
+                lrs = [scheduled_lr(m.lr, cfg.schedule, progress) for m in members]
+                out = net(X)
+                l = net.loss(out, y)
+                (l.mean(0) if session.updater.mean_loss else l.sum(0)).sum().backward()
+                session.updater.step(lrs, X.shape[0], [m.alive for m in members])
+                for m, lr in zip(members, lrs):
+                    if m.alive:
+                        m.lr_now = lr
+                l_sum = l.detach().sum(0)
+                loss_sum += l_sum
+                correct += (out.detach().argmax(-1) == y.unsqueeze(1)).sum(0)
+                seen += y.numel()
+                session.partial[2], session.batch = seen, batch
+                pending.append((batch, l_sum))
+                if len(pending) >= check_every or batch == num_batches:
+                    values = torch.stack([v for _, v in pending]).tolist()
+                    for (b, _), row in zip(pending, values):
+                        for k, value in enumerate(row):
+                            if members[k].alive and not math.isfinite(value):
+                                diverge(k, b, value)
+                    pending.clear()
+                    if not any(m.alive for m in members):
+                        break
+                save_if_asked()
+                if batch % report_every and batch != num_batches:
+                    continue
+                alive = [k for k, m in enumerate(members) if m.alive]
+                losses, hits = loss_sum.tolist(), correct.tolist()
+                mean_loss = sum(losses[k] for k in alive) / len(alive) / seen
+                mean_acc = sum(hits[k] for k in alive) / len(alive) / seen
+                elapsed = time.perf_counter() - start
+                listener(BatchEnd(epoch, batch, num_batches, seen,
+                                  seen / elapsed if elapsed > 0 else 0.0, mean_loss, mean_acc,
+                                  plan.threads if plan else 0))
+                if time.monotonic() - last_status[0] > STATUS_EVERY_S:
+                    last_status[0] = time.monotonic()
+                    for k in alive:
+                        write_status(members[k], "running", batch=batch, num_batches=num_batches,
+                                     running_loss=losses[k] / seen, running_acc=hits[k] / seen)
+            if not any(m.alive for m in members):
+                break
+            probs = predict_probs(session, control)
+            labels = session.data.test_labels
+            seconds = time.perf_counter() - start
+            losses, hits = loss_sum.tolist(), correct.tolist()
+            rows: list[dict[str, float] | None] = []
+            session.epoch, session.batch, session.partial = epoch, 0, None
+            for k, m in enumerate(members):
+                if not m.alive:
+                    rows.append(None)
+                    continue
+                test_acc = float((probs[:, k].argmax(dim=1) == labels).float().mean())
+                row = {"epoch": epoch, "train_loss": losses[k] / seen,
+                       "train_acc": hits[k] / seen, "test_acc": test_acc,
+                       "seconds": round(seconds, 4), "lr": m.lr_now}
+                m.history.append(row)
+                rows.append(row)
+                if m.run is not None:
+                    m.run.append_metrics(row)
+                    m.run.save_checkpoint(session.member_state(k))
+                    m.run.write_analysis({"epoch": epoch, **analyse(probs[:, k], labels)})
+                    write_status(m, "running")
+            session.epoch_rng_state = None
+            best = max((k for k, r in enumerate(rows) if r), key=lambda k: rows[k]["test_acc"])
+            listener(SweepEpoch(epoch, seconds, session.lrs, rows, best, probs[:, best].clone(),
+                                _templates(session, best)))
+        if any(m.alive for m in members):
+            finished = [k for k, m in enumerate(members) if m.alive]
+            for k in finished:
+                members[k].status = "finished"
+                members[k].message = "training finished"
+            best = max(finished, key=lambda k: members[k].history[-1]["test_acc"]
+                       if members[k].history else 0.0)
+            b = members[best]
+            acc = b.history[-1]["test_acc"] if b.history else float("nan")
+            ended = RunEnded("finished", session.epoch,
+                             f"sweep finished: best lr {b.lr:g} (test acc {acc:.4f})",
+                             str(b.run.checkpoint_path) if b.run else None)
+        else:
+            ended = RunEnded("diverged", session.epoch, "every learning rate diverged", None)
+    except Stopped:
+        _save_all(session)
+        where = (f"at epoch {session.epoch + 1}, batch {session.batch}" if session.batch
+                 else f"at the end of epoch {session.epoch}" if session.epoch
+                 else "before the first batch")
+        for m in members:
+            if m.alive:
+                m.status, m.message = "stopped", f"stopped {where}; checkpoint saved"
+        ended = RunEnded("stopped", session.epoch, f"sweep stopped {where}; checkpoints saved",
+                         None)
+    except BaseException as exc:
+        _fail(session, exc)
+        raise
+    finally:
+        control.while_paused = None
+    try:
+        for m in members:
+            if m.status in ("finished", "stopped"):
+                extra = {"reason": control.reason} if control.reason else {}
+                if m.status == "stopped" and m.run is not None:
+                    extra["resume"] = m.run.resume_command()
+                write_status(m, m.status, message=m.message, **extra)
+    finally:
+        session.release()
+    listener(ended)
+    return ended
+
+
+def _save_all(session: SweepSession) -> list:
+    """A checkpoint of this exact point for every live model."""
+    return [m.run.save_checkpoint(session.member_state(k))
+            for k, m in enumerate(session.members) if m.alive and m.run is not None]
+
+
+def _templates(session: SweepSession, k: int):
+    """Model k's class templates (for the Weights tab), through its single-model form."""
+    net = session.template.net
+    with torch.no_grad():
+        for p, w in zip(net.parameters(), session.net.unstack(k)):
+            p.copy_(w)
+    return class_templates(net)
+
+
+def _fail(session: SweepSession, exc: BaseException) -> None:
+    for m in session.members:
+        if m.run is not None:
+            _mark_failed(m.run, exc)
