@@ -388,6 +388,41 @@ def epoch_probe(quick: bool = False) -> dict[str, float]:
             "book": steady(book_epochs(data, 1 if quick else 2, device))}
 
 
+SWEEP_LRS = [0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5]
+
+
+def sweep_against_single(data, config: TrainConfig, repeat: int) -> tuple[float, float]:
+    """(median of sweep time / one run's time, median sweep time): 8 learning rates in one pass
+    against the single run of the first, both writing their run directories, alternated."""
+    from tui_trainer.sweep import fit_sweep, prepare_sweep
+
+    ratios, sweeps_s = [], []
+    with tempfile.TemporaryDirectory() as out:
+        config = config.replace(out=out, lr=SWEEP_LRS[0])
+        for _ in range(repeat):
+            start = time.perf_counter()
+            fit(prepare(config, data=data), lambda e: None)
+            one = time.perf_counter() - start
+            start = time.perf_counter()
+            fit_sweep(prepare_sweep(config, SWEEP_LRS, data=data), lambda e: None)
+            sweeps_s.append(time.perf_counter() - start)
+            ratios.append(sweeps_s[-1] / one)
+    return statistics.median(ratios), statistics.median(sweeps_s)
+
+
+def sweeps(row, data, device: torch.device, quick: bool) -> None:
+    """`smtui sweep`: 8 learning rates in one pass against one run (issue target: <= 2x)."""
+    book = TrainConfig(device=str(device), epochs=2 if quick else 10)
+    ratio, seconds = sweep_against_single(data, book, 1 if quick else 3)
+    row("sweep of 8 lrs / one run, book's model", ratio, "ratio", "<= 2",
+        f"{book.epochs} epochs: {seconds:.1f} s for the 8")
+    mlp = TrainConfig(device=str(device), epochs=2).replace(
+        **{**PRESETS["mlp"], "epochs": 2})
+    ratio, seconds = sweep_against_single(data, mlp, 1 if quick else 2)
+    row("sweep of 8 lrs / one run, mlp", ratio, "ratio", "",
+        f"2 epochs: {seconds:.1f} s for the 8; the work itself is 8x")
+
+
 def run(quick: bool) -> dict:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     data = data_mod.load_fashion_mnist(dataset="full")
@@ -445,6 +480,7 @@ def run(quick: bool) -> dict:
 
     if device.type == "cpu":
         shared_cpu(row, quick)
+    sweeps(row, data, device, quick)
 
     for name, target in (("book", ">= 0.83"), ("linear-tuned", ">= 0.85"), ("mlp", ">= 0.88")):
         config = TrainConfig(device=str(device)).replace(**PRESETS[name])

@@ -92,6 +92,38 @@ def test_every_model_starts_from_the_seeds_weights(tmp_path):
         torch.testing.assert_close(out[:, k], template.net(X))
 
 
+@pytest.mark.parametrize("model", ["scratch", "concise"])
+@pytest.mark.parametrize("mean", [False, True])
+def test_hand_written_gradients_equal_autograds(model, mean):
+    from tui_trainer.models import build_model
+    torch.manual_seed(3)
+    net = StackedNet(build_model(model).net, 3)
+    with torch.no_grad():   # three different models, as after some training
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+    X, y = torch.rand(17, 1, 28, 28), torch.randint(0, 10, (17,))
+    out, loss = net.step_grads(X, y, mean)
+    mine = [p.grad.clone() for p in net.parameters()]
+    for p in net.parameters():
+        p.grad = None
+    out_auto = net(X)
+    loss_auto = net.loss(out_auto, y)
+    (loss_auto.mean(0) if mean else loss_auto.sum(0)).sum().backward()
+    torch.testing.assert_close(out, out_auto)
+    torch.testing.assert_close(loss, loss_auto)
+    for g, p in zip(mine, net.parameters()):
+        torch.testing.assert_close(g, p.grad)
+        assert g.abs().max() > 0
+
+
+def test_the_naive_and_mlp_models_leave_their_gradients_to_autograd():
+    from tui_trainer.models import build_model
+    X, y = torch.rand(4, 1, 28, 28), torch.randint(0, 10, (4,))
+    for model, softmax in (("scratch", "naive"), ("mlp", "stable")):
+        net = StackedNet(build_model(model, softmax).net, 2)
+        assert net.step_grads(X, y, False) is None
+
+
 def test_a_diverging_lr_stops_only_its_own_model(data, tmp_path):
     cfg = config(tmp_path, softmax="naive")
     events = []
