@@ -197,6 +197,13 @@ def test_sweep_bad_input_is_one_line(capsys, tmp_path, args, message):
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_list_of_rates_for_a_single_run_points_to_the_sweep(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "--no-ui", "--lr", "0.1, 1", "--out", str(tmp_path / "r"))
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "--lr: one rate, not a list" in err and "smtui sweep --lr 0.1,1" in err
+    assert not (tmp_path / "r").exists()
+
+
 def test_sweep_command_prints_a_column_per_lr_and_writes_a_run_each(capsys, tmp_path):
     folder = tmp_path / "idx"
     write_small_idx(folder)

@@ -159,7 +159,7 @@ def sweep(lrs: str, preset: str | None, **values: str | None) -> int:
     the seed's weights, gets its own run directory (resumable alone) and stops alone if it
     diverges. Other options as for a single run; e.g. smtui sweep --lr 0.01,0.1,1 --epochs 5
     """
-    from .sweep import parse_lrs
+    from .config import parse_lrs
     _configure_threads(values.get("threads"))
     try:
         rates = parse_lrs(lrs)
@@ -177,14 +177,44 @@ def sweep(lrs: str, preset: str | None, **values: str | None) -> int:
 @click.option("--logits", default="1000,0,-1000", show_default=True,
               help="comma-separated logits of one example")
 @click.option("--label", default=0, show_default=True, type=int, help="the true class")
-def numerics(logits: str, label: int) -> int:
-    """The notes' exercises 1-3: naive softmax and cross-entropy against the LogSumExp form."""
+@click.option("--classes", default=None, metavar="LIST",
+              help="exercise 5 instead: numbers of classes to measure, e.g. "
+                   "10,100,1000,10000,100000 (up to 1,000,000)")
+@click.option("--samples", default=None, type=int, metavar="S",
+              help="negatives of sampled softmax in the --classes lab [default: 1024]")
+def numerics(logits: str, label: int, classes: str | None, samples: int | None) -> int:
+    """The notes' exercises 1-3: naive softmax and cross-entropy against the LogSumExp form.
+    With --classes, exercise 5: what grows with the number of classes, and sampled softmax."""
+    if classes is not None:
+        return _classes_lab(classes, samples)
+    if samples is not None:
+        raise SmtuiError("--samples goes with --classes", exit_code=2)
     from .numerics import compare as compare_forms, parse_logits, report
     try:
         values = parse_logits(logits)
         click.echo(report(compare_forms(values, label)))
     except ValueError as exc:
         raise SmtuiError(f"--logits/--label: {exc}", exit_code=2) from None
+    return 0
+
+
+def _classes_lab(text: str, samples: int | None) -> int:
+    from .classes import MAX_SAMPLES, SAMPLES, measure, parse_classes, report
+    try:
+        values = parse_classes(text)
+    except ValueError as exc:
+        raise SmtuiError(f"--classes: {exc}", exit_code=2) from None
+    samples = SAMPLES if samples is None else samples
+    if not 1 <= samples <= MAX_SAMPLES:
+        raise SmtuiError(f"--samples must be from 1 to {MAX_SAMPLES:,} (got {samples})",
+                         exit_code=2)
+    _say(f"smtui: measuring {len(values)} layer size(s); about a second a step at 100,000 "
+         "classes on a small CPU")
+    rows = []
+    for v in values:
+        rows.append(measure(v, samples))
+        _say(f"smtui: {v:,} classes measured")
+    click.echo(report(rows, samples))
     return 0
 
 

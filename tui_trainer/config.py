@@ -175,6 +175,9 @@ def parse_field(name: str, text: str) -> Any:
         try:
             value = float(text)
         except ValueError:
+            if name == "lr" and "," in text:
+                raise ValueError(f"one rate, not a list: several are a sweep (smtui sweep --lr "
+                                 f"{text.replace(' ', '')}; in the TUI, sweep lrs)") from None
             raise ValueError(f"not a number: {text!r}") from None
         return value
     if kind is int:
@@ -223,3 +226,34 @@ def preset_of(config: TrainConfig) -> str | None:
         if all(getattr(config, f) == getattr(recipe, f) for f in RECIPE_FIELDS):
             return name
     return None
+
+
+# A learning-rate sweep (`smtui sweep`, the form's "sweep lrs"): its list is read here, without
+# torch, so the form can check it as the user types.
+MAX_MODELS = 64
+
+
+def parse_numbers(text: str) -> list[float]:
+    """'0.01, 0.1;1' -> [0.01, 0.1, 1.0] (commas or semicolons); ValueError naming the bad item."""
+    values = []
+    for item in text.replace(";", ",").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            values.append(float(item))
+        except ValueError:
+            raise ValueError(f"not a number: {item!r}") from None
+    return values
+
+
+def parse_lrs(text: str) -> list[float]:
+    """'0.01, 0.1,1' -> [0.01, 0.1, 1.0]; ValueError naming what is wrong."""
+    values = parse_numbers(text)
+    if len(values) < 2:
+        raise ValueError("give two or more learning rates, e.g. 0.01,0.1,1")
+    if len(values) > MAX_MODELS:
+        raise ValueError(f"at most {MAX_MODELS} learning rates (got {len(values)})")
+    if len(set(values)) != len(values):
+        raise ValueError("a learning rate appears twice")
+    return values

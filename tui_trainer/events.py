@@ -93,6 +93,7 @@ class RunEnded:
     epoch: int
     message: str = ""
     checkpoint: str | None = None
+    run_dirs: list[str] = field(default_factory=list)   # a sweep's, those with an epoch
 
 
 Event = RunStarted | BatchEnd | EpochEnd | SweepEpoch | Message | RunEnded

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .config import parse_numbers
 from .models import cross_entropy, log_softmax_stable, softmax
 
 
@@ -61,15 +62,7 @@ def compare(logits: list[float], label: int = 0) -> Comparison:
 
 def parse_logits(text: str) -> list[float]:
     """'1000, 0, -5' -> [1000.0, 0.0, -5.0]; ValueError with the bad item named."""
-    values = []
-    for item in text.replace(";", ",").split(","):
-        item = item.strip()
-        if not item:
-            continue
-        try:
-            values.append(float(item))
-        except ValueError:
-            raise ValueError(f"not a number: {item!r}") from None
+    values = parse_numbers(text)
     if not values:
         raise ValueError("give at least one logit, e.g. 1000,0,-5")
     return values

@@ -32,7 +32,7 @@ from torch import nn
 from . import cpu
 from . import data as data_mod
 from .analysis import analyse
-from .config import TrainConfig
+from .config import MAX_MODELS, TrainConfig, parse_lrs  # noqa: F401 (parse_lrs: the CLI's)
 from .errors import SmtuiError
 from .events import BatchEnd, Control, Listener, Message, RunEnded, RunStarted, SweepEpoch
 from .models import Model, SoftmaxScratch, build_model, class_templates
@@ -40,29 +40,7 @@ from .runs import RunDir
 from .train import Stopped, _mark_failed, divergence_hint, reporting_intervals, resolve_device
 from .updaters import build_updater, scheduled_lr
 
-MAX_MODELS = 64
 STATUS_EVERY_S = 1.0
-
-
-def parse_lrs(text: str) -> list[float]:
-    """'0.01, 0.1,1' -> [0.01, 0.1, 1.0]; ValueError naming what is wrong."""
-    values = []
-    for item in text.replace(";", ",").split(","):
-        item = item.strip()
-        if not item:
-            continue
-        try:
-            value = float(item)
-        except ValueError:
-            raise ValueError(f"not a number: {item!r}") from None
-        values.append(value)
-    if len(values) < 2:
-        raise ValueError("give two or more learning rates, e.g. 0.01,0.1,1")
-    if len(values) > MAX_MODELS:
-        raise ValueError(f"at most {MAX_MODELS} learning rates (got {len(values)})")
-    if len(set(values)) != len(values):
-        raise ValueError("a learning rate appears twice")
-    return values
 
 
 class StackedNet(nn.Module):
@@ -599,6 +577,7 @@ def fit_sweep(session: SweepSession, listener: Listener, control: Control | None
     finally:
         writer.close()
         session.release()
+    ended.run_dirs = [str(m.run.path) for m in members if m.run is not None and m.history]
     listener(ended)
     return ended
 

@@ -33,7 +33,7 @@ from .messages import CoreLoaded
 from .analysis_panel import AnalysisPanel
 from .numerics_panel import NumericsPanel
 from .predictions import PredictionsPanel, SampleGrid
-from .runs_panel import RunRecord, RunsPanel
+from .runs_panel import RunRecord, RunsPanel, SweepCurves
 from .status import StatusBar
 from .terminal import quiet_driver
 from .threads import serial_here
@@ -103,6 +103,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.overlay = bool(compare)      # curves of the other runs on the plot
         self.core_loaded = False
         self.current: RunRecord | None = None
+        self.sweep: SweepCurves | None = None   # the learning-rate sweep going on or last shown
         self.num_train = 0
         self.test_labels = None
         self.pending_probs = None  # an epoch's test predictions, drawn at the next redraw tick
@@ -244,6 +245,11 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
             self.notify("Fix the invalid fields first: " + ", ".join(errors), severity="error",
                         markup=False)
             return
+        lrs = form.sweep_lrs
+        if lrs and self.resume:
+            self.notify(f"A sweep starts new runs; Start resumes {self.resume} only with the "
+                        "sweep field empty.", severity="error", markup=False)
+            return
         self.config = config
         self.running = True
         self.control = Control()
@@ -251,13 +257,16 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         form.disabled = True
         self.epochs = config.epochs
         self.curves.reset(config.epochs)
-        self.current = RunRecord("this session, running", config.to_dict())
+        self.sweep = SweepCurves(lrs) if lrs else None
+        self.current = None if lrs else RunRecord("this session, running", config.to_dict())
         self.update_overlays()
         self.status_bar.state = "starting…"
         self.tabs.active = "train" if self.big_screen() else "curves"
-        self.log_message(f"Starting: {config.model}, {config.optimizer} lr {config.lr:g}, "
+        what = (f"a sweep of {len(lrs)} learning rates ({', '.join(f'{lr:g}' for lr in lrs)})"
+                if lrs else f"lr {config.lr:g}")
+        self.log_message(f"Starting: {config.model}, {config.optimizer} {what}, "
                          f"batch {config.batch_size}, {plural(config.epochs, 'epoch')}.")
-        self.train(config, self.resume, self.control)
+        self.train(config, self.resume, self.control, lrs)
 
     @on(ConfigForm.StartPressed)
     def on_start_pressed(self) -> None:
@@ -309,7 +318,10 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
     def update_settings(self) -> None:
         """The Train view's settings column: the run's config, state and directory."""
         threads = f"×{self.status_bar.threads} threads" if self.status_bar.threads else ""
-        self.dash_settings.update(settings_text(self.config.to_dict(), self.status_bar.state,
+        config = self.config.to_dict()
+        if self.sweep is not None:
+            config["lr"] = ", ".join(f"{lr:g}" for lr in self.sweep.lrs) + " (a sweep)"
+        self.dash_settings.update(settings_text(config, self.status_bar.state,
                                                 self.run_dir, threads))
 
     def big_screen(self) -> bool:
@@ -372,6 +384,8 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.pending_templates = None
         self.weights.clear()
         self.curves.reset(self.form.initial.epochs)
+        self.sweep = None
+        self.update_overlays()
         self.redraw_curves(force=True)
         for panel in self.prediction_panels:
             panel.clear()

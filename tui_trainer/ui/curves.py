@@ -27,7 +27,8 @@ LOSS_CAP = 2.5   # the first batches' loss (log 10 = 2.3) fits; a diverging loss
 OWN = {"train loss": ((90, 140, 255), "left"), "train acc": ((220, 100, 220), "right"),
        "test acc": ((90, 210, 90), "right")}
 OVERLAY_COLOURS = [(80, 220, 230), (240, 210, 60), (250, 110, 80), (230, 230, 230),
-                   (160, 120, 250), (250, 160, 200)]
+                   (160, 120, 250), (250, 160, 200), (255, 150, 40), (190, 190, 90),
+                   (120, 240, 190), (220, 80, 140)]   # ten: a sweep of 8 rates has no repeat
 
 
 def rgb(colour: tuple[int, int, int]) -> str:
@@ -139,7 +140,10 @@ class CurvesPanel(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title("loss (left axis) · accuracy (right axis)")
+        own = any(xs for xs, _ in self.series.values())
+        # Overlays alone (a sweep, smtui compare) are test accuracies: no loss to name.
+        plt.title("loss (left axis) · accuracy (right axis)" if own or not self.overlays
+                  else "test accuracy (right axis)")
         plt.xlabel("epoch")
         low_loss, high_loss = self.loss_range()
         low_acc, high_acc = self.accuracy_range()

@@ -14,7 +14,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static
 
-from ..config import FIELDS, PRESETS, TrainConfig, parse_field, preset_of
+from ..config import FIELDS, PRESETS, TrainConfig, parse_field, parse_lrs, preset_of
+
+SWEEP_HELP = "e.g. 0.01,0.1,1: a model per rate, trained in one pass (lr unused)"
 
 
 class ConfigForm(VerticalScroll):
@@ -42,6 +44,7 @@ class ConfigForm(VerticalScroll):
         super().__init__(**kw)
         self.initial = config
         self.errors: dict[str, str] = {}
+        self.sweep_lrs: list[float] | None = None   # the sweep field's rates, when valid
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="row"):
@@ -63,6 +66,12 @@ class ConfigForm(VerticalScroll):
                     yield Input("none" if value is None else str(value), compact=True,
                                 id=f"field-{f.name}")
                 yield Static(f.metadata["help"], classes="help", id=f"help-{f.name}")
+            if f.name == "lr":
+                with Horizontal(classes="row"):
+                    yield Label("sweep lrs")
+                    yield Input("", compact=True, id="field-sweep",
+                                placeholder="none: one run")
+                    yield Static(SWEEP_HELP, classes="help", id="help-sweep")
         yield Static("", id="form-summary")
         with Horizontal(id="buttons"):
             yield Button("Start (s)", variant="success", id="start")
@@ -86,7 +95,27 @@ class ConfigForm(VerticalScroll):
             return None, errors
         config = TrainConfig(**values)
         errors = config.validate()
+        self.sweep_lrs, sweep_error = self.read_sweep(config)
+        if sweep_error:
+            errors["sweep"] = sweep_error
         return (None if errors else config), errors
+
+    def read_sweep(self, config: TrainConfig) -> tuple[list[float] | None, str | None]:
+        """The sweep field: (learning rates or None for one run, reason it is invalid)."""
+        text = self.query_one("#field-sweep", Input).value.strip()
+        if text.lower() in ("", "none"):
+            return None, None
+        try:
+            lrs = parse_lrs(text)
+        except ValueError as exc:
+            return None, str(exc)
+        for lr in lrs:
+            reason = config.replace(lr=lr).validate().get("lr")
+            if reason:
+                return None, f"lr {lr:g}: {reason}"
+        if config.tensorboard:
+            return None, "a sweep has no TensorBoard export: clear tensorboard, or this field"
+        return lrs, None
 
     def validate_form(self) -> None:
         """Show each field's error next to it and block Start while any remains; show the
@@ -96,13 +125,14 @@ class ConfigForm(VerticalScroll):
         in_effect = preset_of(config) if config else None
         if preset.value != (in_effect or Select.NULL):
             preset.value = in_effect or Select.NULL
-        for name, f in FIELDS.items():
+        helps = {name: f.metadata["help"] for name, f in FIELDS.items()}
+        for name, text in {**helps, "sweep": SWEEP_HELP}.items():
             help_widget = self.query_one(f"#help-{name}", Static)
             if name in self.errors:
                 help_widget.update(Text(self.errors[name]))   # holds what the user typed
                 help_widget.set_classes("error")
             else:
-                help_widget.update(Text(f.metadata["help"]))
+                help_widget.update(Text(text))
                 help_widget.set_classes("help")
         self.query_one("#start", Button).disabled = bool(self.errors) or self.disabled
         summary = self.query_one("#form-summary", Static)

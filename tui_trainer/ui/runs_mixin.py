@@ -26,12 +26,17 @@ class RunsMixin:
 
     def update_overlays(self) -> None:
         """Overlay the test accuracy of the other runs when the overlay is on."""
-        configs = [r.config for r in self.records]
+        # A sweep's own curves are always drawn, named by their rates; its runs, once recorded,
+        # are not overlaid a second time.
+        own = self.sweep.overlays() if self.sweep else []
+        hidden = set(self.sweep.runs) if self.sweep else set()
+        records = [r for r in self.records if r.name not in hidden] if self.overlay else []
+        configs = [r.config for r in records]
         if self.current is not None:          # name the others against the run going on
             configs.append(self.current.config)
-        names = names_by_difference(configs, [r.short_name for r in self.records] + ["this run"])
-        self.curves.overlays = [(f"{name} test acc", [float(e) for e in r.epochs], r.test_acc)
-                                for name, r in zip(names, self.records)] if self.overlay else []
+        names = names_by_difference(configs, [r.short_name for r in records] + ["this run"])
+        self.curves.overlays = own + [(f"{name} test acc", [float(e) for e in r.epochs],
+                                       r.test_acc) for name, r in zip(names, records)]
         self.curves.version += 1
         self.redraw_curves(force=True)
 

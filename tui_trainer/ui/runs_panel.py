@@ -68,6 +68,30 @@ class RunRecord:
                    [r["test_acc"] for r in rows], state, list(run.problems))
 
 
+@dataclass
+class SweepCurves:
+    """A learning-rate sweep's test accuracy, one curve per rate, named by its rate."""
+
+    lrs: list[float]
+    epochs: list[list[float]] = field(default_factory=list)
+    test_acc: list[list[float]] = field(default_factory=list)
+    runs: list[str] = field(default_factory=list)   # its run directories' names, once ended
+
+    def __post_init__(self) -> None:
+        self.epochs = [[] for _ in self.lrs]
+        self.test_acc = [[] for _ in self.lrs]
+
+    def add(self, rows: list[dict | None]) -> None:
+        """An epoch's rows (None for a model that has stopped)."""
+        for k, row in enumerate(rows):
+            if row is not None:
+                self.epochs[k].append(float(row["epoch"]))
+                self.test_acc[k].append(row["test_acc"])
+
+    def overlays(self) -> list[tuple[str, list[float], list[float]]]:
+        return [(f"lr {lr:g}", xs, ys) for lr, xs, ys in zip(self.lrs, self.epochs, self.test_acc)]
+
+
 # Config fields that tell runs apart in a legend, with their short names.
 DISTINGUISHING = (("model", ""), ("softmax", ""), ("optimizer", ""), ("lr", "lr"),
                   ("batch_size", "batch"), ("epochs", "epochs"), ("weight_decay", "wd"),

@@ -14,10 +14,11 @@ from pathlib import Path
 from textual import work
 
 from ..config import TrainConfig
-from ..events import BatchEnd, Control, EpochEnd, Message, RunEnded, RunStarted
+from ..events import BatchEnd, Control, EpochEnd, Message, RunEnded, RunStarted, SweepEpoch
 from ..watch import CheckpointPredictions
 from ..headless import eta_seconds
 from .messages import TrainingEvent, TrainingFailed
+from .runs_panel import RunRecord
 from .threads import parallel_here, serial_here
 
 PROGRESS_POST_S = 0.25  # the worker posts progress at most four times a second
@@ -27,9 +28,12 @@ class TrainingMixin:
     """The training worker, its event handlers, and the end of a run."""
 
     @work(thread=True, exit_on_error=False, group="train")
-    def train(self, config: TrainConfig, resume: str | None, control: Control) -> None:
-        """The worker: prepare and fit, posting every event to the UI."""
+    def train(self, config: TrainConfig, resume: str | None, control: Control,
+              lrs: list[float] | None = None) -> None:
+        """The worker: prepare and fit (a sweep of `lrs` when given), posting every event to
+        the UI."""
         from ..errors import SmtuiError
+        from ..sweep import fit_sweep, prepare_sweep
         from ..train import fit, prepare
 
         last_post = 0.0
@@ -53,8 +57,10 @@ class TrainingMixin:
             if config.tensorboard:
                 from ..tensorboard import TensorBoardListener
                 board = TensorBoardListener(config.tensorboard)
-            session = prepare(config, resume=resume)
-            fit(session, listener, control)
+            if lrs:
+                fit_sweep(prepare_sweep(config, lrs), listener, control)
+            else:
+                fit(prepare(config, resume=resume), listener, control)
         except SmtuiError as exc:
             self.post_message(TrainingFailed(str(exc)))
         except Exception as exc:  # shown in the UI; the app keeps running
@@ -82,14 +88,20 @@ class TrainingMixin:
                 panel.set_data(event.test_images, event.test_labels)
             self.log_message(f"Data: {event.dataset} Fashion-MNIST ({event.num_train} train / "
                              f"{event.num_test} test) from {event.source}")
-            self.log_message(f"Run directory: {event.run_dir}")
+            if self.sweep is not None and event.run_dir:
+                self.log_message(f"Run directories: one per learning rate in "
+                                 f"{Path(event.run_dir).parent}, named like "
+                                 f"{Path(event.run_dir).name}")
+            else:
+                self.log_message(f"Run directory: {event.run_dir}")
             if event.threads:
                 self.log_message(f"CPU threads: {event.threads}; the status bar shows those in "
                                  "use (×N), fewer while other processes share the CPU")
         elif isinstance(event, BatchEnd):
-            x = event.epoch - 1 + event.batch / event.num_batches
-            curves.add("train loss", x, event.loss)
-            curves.add("train acc", x, event.acc)
+            if self.sweep is None:   # a sweep's progress is the mean of its models: not drawn
+                x = event.epoch - 1 + event.batch / event.num_batches
+                curves.add("train loss", x, event.loss)
+                curves.add("train acc", x, event.acc)
             status.progress(event.epoch, self.epochs, event.batch, event.num_batches,
                             event.examples_per_s, eta_seconds(event, self.epochs))
             status.threads = event.threads
@@ -110,6 +122,16 @@ class TrainingMixin:
             self.log_message(f"epoch {event.epoch}/{self.epochs}: train loss "
                              f"{event.train_loss:.4f}, train acc {event.train_acc:.4f}, "
                              f"test acc {event.test_acc:.4f} ({event.seconds:.2f} s)")
+        elif isinstance(event, SweepEpoch) and self.sweep is not None:
+            self.sweep.add(event.rows)
+            self.update_overlays()
+            self.pending_probs = event.test_probs
+            self.pending_templates = (event.templates, event.epoch)
+            cells = " · ".join(f"lr {lr:g} " + (f"{row['test_acc']:.4f}" if row else "stopped")
+                               for lr, row in zip(event.lrs, event.rows))
+            self.log_message(f"epoch {event.epoch}/{self.epochs} test acc: {cells} "
+                             f"({event.seconds:.2f} s; predictions and weights: lr "
+                             f"{event.lrs[event.best]:g}, the best)")
         elif isinstance(event, Message):
             self.log_message(event.text, {"warning": "yellow", "error": "red"}.get(event.level))
             if event.level != "info":
@@ -120,6 +142,13 @@ class TrainingMixin:
                 self.last_status = event.status
                 self.log_message(f"the watched run is {event.status}: {event.message}")
             else:
+                if event.run_dirs:   # a sweep's runs join the runs tab, each resumable alone
+                    if self.sweep is not None:
+                        self.sweep.runs = [Path(d).name for d in event.run_dirs]
+                    self.records.extend(RunRecord.from_dir(d) for d in event.run_dirs)
+                    self.refresh_runs()
+                    if event.checkpoint:
+                        self.run_dir = str(Path(event.checkpoint).parent)
                 self.finish_run(event.status, event.message)
         elif isinstance(event, CheckpointPredictions):
             self.weights.show(event.templates, event.epoch)

@@ -1,0 +1,91 @@
+"""The learning-rate sweep in the TUI: the form's "sweep lrs" field, curves named by rate, and
+the sweep's runs in the runs tab, each equal to its headless sweep's model."""
+
+from __future__ import annotations
+
+import json
+
+from test_tui import data_dir, make_app, wait_for  # noqa: F401 (data_dir: a fixture)
+from tui_trainer.runs import RunDir
+from tui_trainer.ui.curves import CurvesPanel
+from tui_trainer.ui.form import ConfigForm
+from tui_trainer.ui.runs_panel import RunsPanel
+
+
+async def test_a_sweep_from_the_form_draws_a_curve_per_lr_and_records_each_run(data_dir,
+                                                                                tmp_path):
+    app = make_app(data_dir, tmp_path, lr=0.1, threads="1")
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.query_one("#field-sweep").value = "0.03, 0.3,3000"
+        await pilot.pause()
+        assert not app.query_one("#start").disabled
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.last_status in ("finished", "failed"))
+        assert app.last_status == "finished"
+        curves = app.query_one(CurvesPanel)
+        named = {name: ys for name, _, ys in curves.overlays}
+        assert set(named) == {"lr 0.03", "lr 0.3", "lr 3000"}
+        assert len(named["lr 0.03"]) == len(named["lr 0.3"]) == 2   # two epochs each
+        assert all(0 <= y <= 1 for y in named["lr 0.3"])
+        assert str(curves.legend()).count("lr ") == 3
+        runs = sorted((tmp_path / "runs").iterdir())
+        assert len(runs) == 3
+        lrs = sorted(json.loads((r / "config.json").read_text())["lr"] for r in runs)
+        assert lrs == [0.03, 0.3, 3000]
+        # The runs tab lists the models that trained an epoch, with their own lr.
+        table = app.query_one(RunsPanel)
+        assert table.row_count == len([r for r in app.records])
+        trained = {r.config["lr"]: r for r in app.records}
+        assert {0.03, 0.3} <= set(trained)
+        assert trained[0.3].test_acc == named["lr 0.3"]
+        assert app.run_dir is not None and RunDir(app.run_dir).checkpoint_path.exists()
+        # The overlay does not draw the sweep's runs twice.
+        await pilot.press("o")
+        assert len(curves.overlays) == 3
+        assert not app.query_one(ConfigForm).disabled
+
+
+async def test_the_sweep_field_says_why_it_is_invalid_and_blocks_start(data_dir, tmp_path):
+    app = make_app(data_dir, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        field = app.query_one("#field-sweep")
+        help_text = lambda: str(app.query_one("#help-sweep").render())   # noqa: E731
+        for text, reason in (("0.1", "two or more"), ("0.1,x", "not a number: 'x'"),
+                             ("0.1,0.1", "appears twice"), ("0.1,-1", "lr -1"),
+                             ("[b]0.1,1", "not a number: '[b]0.1'")):
+            field.value = text
+            await pilot.pause()
+            assert reason in help_text(), text
+            assert app.query_one("#start").disabled
+        app.query_one("#field-tensorboard").value = "tb"
+        field.value = "0.1,1"
+        await pilot.pause()
+        assert "TensorBoard" in help_text()
+        app.query_one("#field-tensorboard").value = "none"
+        await pilot.pause()
+        assert not app.query_one("#start").disabled
+        field.value = ""
+        await pilot.pause()
+        assert "a model per rate" in help_text()
+        app.query_one("#field-lr").value = "0.1,1"
+        await pilot.pause()
+        assert "several are a sweep" in str(app.query_one("#help-lr").render())
+
+
+async def test_reset_during_a_sweep_clears_its_curves_and_keeps_its_runs(data_dir, tmp_path):
+    app = make_app(data_dir, tmp_path, epochs=50, threads="1")
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.query_one("#field-sweep").value = "0.01,0.1"
+        await pilot.pause()
+        await pilot.press("s")
+        curves = app.query_one(CurvesPanel)
+        await wait_for(pilot, lambda: any(ys for _, _, ys in curves.overlays))
+        app.set_focus(None)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: not app.running)
+        assert curves.overlays == []
+        assert app.last_status == "stopped"
+        for run in (tmp_path / "runs").iterdir():
+            status = json.loads((run / "status.json").read_text())
+            assert status["state"] == "stopped" and "resume" in status
+        assert {r.config["lr"] for r in app.records} == {0.01, 0.1}
