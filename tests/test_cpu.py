@@ -80,6 +80,11 @@ def test_configure_exports_the_budget_but_keeps_the_users_variable():
     env = {}
     cpu.configure("3", env)
     assert env["OMP_NUM_THREADS"] == "3"
+    # A second call (a command's own --threads after the group's) is not fooled by the value
+    # the first one exported: it is not the user's.
+    plan = cpu.configure("auto", env)
+    assert plan.source == "auto" and env["OMP_NUM_THREADS"] == str(available_cpus())
+    assert cpu.configure("1", env).source == "--threads" and env["OMP_NUM_THREADS"] == "1"
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPUs to tell the budget apart")

@@ -242,3 +242,27 @@ def test_sigterm_stops_a_sweep_with_a_checkpoint_in_every_run(tmp_path):
         assert status["state"] == "stopped" and "SIGTERM" in status["reason"]
         assert load_checkpoint(run_dir)["epoch"] >= 1
     assert "resume one with: smtui --no-ui --resume" in stdout
+
+
+def test_a_sweep_with_auto_threads_has_the_governor_of_a_single_run(data, tmp_path, monkeypatch):
+    from tui_trainer import cpu
+    started, start = [], cpu.ThreadGovernor.start
+
+    def recorded_start(self):
+        start(self)
+        self.probe()          # the probe steps a copy: the sweep's weights stay untouched
+        started.append(self.budget)
+    monkeypatch.setattr(cpu.ThreadGovernor, "start", recorded_start)
+    events = []
+    session = prepare_sweep(config(tmp_path, threads="auto"), [0.03, 0.1], data=data)
+    assert fit_sweep(session, events.append).status == "finished"
+    assert started == [cpu.current_plan().threads]
+    assert {e.threads for e in events if isinstance(e, BatchEnd)} <= {started[0], 1}
+    fixed = prepare_sweep(config(tmp_path, threads=str(started[0])), [0.03, 0.1], data=data)
+    fit_sweep(fixed, lambda e: None)
+    for mine, theirs in zip(session.members, fixed.members):   # the probe changed nothing
+        assert mine.history[-1]["train_loss"] == pytest.approx(theirs.history[-1]["train_loss"])
+    started.clear()
+    session = prepare_sweep(config(tmp_path, threads="1"), [0.03, 0.1], data=data)
+    fit_sweep(session, lambda e: None)
+    assert started == []                     # a fixed count: no governor

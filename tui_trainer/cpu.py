@@ -148,14 +148,22 @@ def plan_threads(setting: str | int = "auto", env: dict[str, str] | None = None,
 _PLAN: ThreadPlan | None = None
 
 
+_EXPORTED: tuple[dict, str] | None = None   # (environment, value) of our OMP_NUM_THREADS
+
+
 def configure(setting: str | int = "auto", env: dict[str, str] | None = None) -> ThreadPlan:
     """Choose the plan and export it as OMP_NUM_THREADS for the OpenMP runtime, which reads it
     once when torch loads. Call before torch is imported; a user's own variable is kept."""
-    global _PLAN
+    global _PLAN, _EXPORTED
     env = os.environ if env is None else env
+    if _EXPORTED is not None and _EXPORTED[0] is env \
+            and env.get("OMP_NUM_THREADS") == _EXPORTED[1]:
+        del env["OMP_NUM_THREADS"]   # ours, from an earlier call (a command's own --threads)
     plan = plan_threads(setting, env)
+    _EXPORTED = None
     if plan.source != "OMP_NUM_THREADS":
         env["OMP_NUM_THREADS"] = str(plan.threads)
+        _EXPORTED = (env, env["OMP_NUM_THREADS"])
     _PLAN = plan
     return plan
 

@@ -29,7 +29,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import cpu
 from . import data as data_mod
 from .analysis import analyse
 from .config import MAX_MODELS, TrainConfig, parse_lrs  # noqa: F401 (parse_lrs: the CLI's)
@@ -37,7 +36,8 @@ from .errors import SmtuiError
 from .events import BatchEnd, Control, Listener, Message, RunEnded, RunStarted, SweepEpoch
 from .models import Model, SoftmaxScratch, build_model, class_templates
 from .runs import RunDir
-from .train import Stopped, _mark_failed, divergence_hint, reporting_intervals, resolve_device
+from .train import (Stopped, _mark_failed, divergence_hint, reporting_intervals,
+                    probe_batch, resolve_device, thread_plan)
 from .updaters import build_updater, scheduled_lr
 
 STATUS_EVERY_S = 1.0
@@ -393,16 +393,15 @@ def fit_sweep(session: SweepSession, listener: Listener, control: Control | None
     control = control or Control()
     cfg, net, members = session.config, session.net, session.members
     K = len(members)
-    plan = None
-    if session.device.type == "cpu":
-        plan = cpu.plan_for(cfg.threads)
-        torch.set_num_threads(plan.threads)
+    plan, governor = thread_plan(cfg, session.device, lambda: _sweep_probe(session))
     num_batches = len(session.train_iter)
     total = num_batches * cfg.epochs
     check_every, report_every = reporting_intervals(num_batches, session.device.type)
     writer = RecordWriter()
     first = members[0].run
     try:
+        if governor is not None:
+            governor.start()
         listener(RunStarted(cfg.to_dict(), str(session.device), session.data.name,
                             session.data.source, len(session.data.train_labels),
                             len(session.data.test_labels), 0,
@@ -495,6 +494,8 @@ def fit_sweep(session: SweepSession, listener: Listener, control: Control | None
                     if not any(alive):
                         break
                 save_if_asked()
+                if governor is not None:
+                    governor.tick((epoch - 1) * num_batches + batch)
                 if batch % report_every and batch != num_batches:
                     continue
                 live = [k for k, a in enumerate(alive) if a]
@@ -504,7 +505,8 @@ def fit_sweep(session: SweepSession, listener: Listener, control: Control | None
                                   seen / elapsed if elapsed > 0 else 0.0,
                                   sum(losses[k] for k in live) / len(live) / seen,
                                   sum(hits[k] for k in live) / len(live) / seen,
-                                  plan.threads if plan else 0))
+                                  governor.threads if governor else
+                                  (plan.threads if plan else 0)))
                 if time.monotonic() - last_status > STATUS_EVERY_S:
                     last_status = time.monotonic()   # for `smtui view` in another terminal
                     for k in live:
@@ -580,6 +582,22 @@ def fit_sweep(session: SweepSession, listener: Listener, control: Control | None
     ended.run_dirs = [str(m.run.path) for m in members if m.run is not None and m.history]
     listener(ended)
     return ended
+
+
+def _sweep_probe(session: SweepSession):
+    """One sweep step's work on a copy of the stacked models and a made-up batch: what the
+    thread governor times (see `train._training_probe`), never the sweep's own weights."""
+    import copy
+
+    net = copy.deepcopy(session.net)
+    X, y = probe_batch(session.config, session.device)
+
+    def probe() -> None:
+        for p in net.parameters():
+            p.grad = None
+        if net.step_grads(X, y, session.updater.mean_loss) is None:
+            net.loss(net(X), y).sum().backward()
+    return probe
 
 
 def _save_all(session: SweepSession, writer: RecordWriter) -> int:

@@ -351,22 +351,46 @@ def _mark_failed(run: RunDir, exc: BaseException) -> None:
         run.release_lock()
 
 
+def probe_batch(cfg: TrainConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A made-up batch of the run's shape, the same every time."""
+    side = cfg.resize or 28
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(cfg.batch_size, 1, side, side, generator=g).to(device)
+    return X, torch.randint(0, 10, (cfg.batch_size,), generator=g).to(device)
+
+
 def _training_probe(session: Session):
     """One training step's work (forward, loss, backward) on a copy of the model and a made-up
     batch: what the thread governor times, so that timing never touches the run's weights."""
     import copy
 
     net = copy.deepcopy(session.model.net)
-    side = session.config.resize or 28
-    g = torch.Generator().manual_seed(0)
-    X = torch.rand(session.config.batch_size, 1, side, side, generator=g).to(session.device)
-    y = torch.randint(0, 10, (session.config.batch_size,), generator=g).to(session.device)
+    X, y = probe_batch(session.config, session.device)
 
     def probe() -> None:
         for p in net.parameters():
             p.grad = None
         session.model.loss(net(X), y).sum().backward()
     return probe
+
+
+def thread_plan(cfg: TrainConfig, device: torch.device, make_probe):
+    """(plan, governor) of a run's CPU threads: None, None on a GPU.
+
+    See cpu.py: the budget of threads, and with --threads auto a governor that uses fewer while
+    other processes share the CPU, timing `make_probe()`. A thread count the caller set (a
+    library user's torch.set_num_threads) is kept; one thread is taken as the governor's own
+    choice left from an earlier run in this thread (the app's worker), not as a caller's.
+    """
+    if device.type != "cpu":
+        return None, None
+    plan = cpu.plan_for(cfg.threads)
+    if plan.adaptive and torch.get_num_threads() not in (plan.threads, 1):
+        plan = cpu.ThreadPlan(torch.get_num_threads(), False, "torch.set_num_threads")
+    if plan.adaptive:
+        return plan, cpu.ThreadGovernor(plan.threads, torch.set_num_threads, make_probe())
+    torch.set_num_threads(plan.threads)
+    return plan, None
 
 
 def fit(session: Session, listener: Listener, control: Control | None = None) -> RunEnded:
@@ -378,20 +402,7 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
     """
     control = control or Control()
     cfg, run = session.config, session.run
-    governor, plan = None, None
-    if session.device.type == "cpu":
-        # See cpu.py: the budget of threads, and with --threads auto a governor that uses fewer
-        # while other processes share the CPU. A thread count the caller set (a library user's
-        # torch.set_num_threads) is kept; one thread is taken as the governor's own choice left
-        # from an earlier run in this thread (the app's worker), not as a caller's.
-        plan = cpu.plan_for(cfg.threads)
-        if plan.adaptive and torch.get_num_threads() not in (plan.threads, 1):
-            plan = cpu.ThreadPlan(torch.get_num_threads(), False, "torch.set_num_threads")
-        if plan.adaptive:
-            governor = cpu.ThreadGovernor(plan.threads, torch.set_num_threads,
-                                          _training_probe(session))
-        else:
-            torch.set_num_threads(plan.threads)
+    plan, governor = thread_plan(cfg, session.device, lambda: _training_probe(session))
     try:
         if governor is not None:
             governor.start()
