@@ -137,6 +137,33 @@ async def test_the_form_shows_the_preset_in_effect(tmp_path):
                 assert preset.value == "book"
 
 
+async def test_typing_past_a_presets_value_never_rewrites_the_form(tmp_path):
+    """Keys faster than the event loop: "0.1" (the book's lr) shows the book preset, and "5"
+    arrives before the preset's own change is handled. Showing the preset in effect must not
+    read as the user choosing it, which would reset every field to the recipe."""
+    from textual.widgets import Select
+
+    from tui_trainer.ui.app import SmtuiApp
+
+    app = SmtuiApp(TrainConfig(out=str(tmp_path), lr=0.3, epochs=3))
+    async with app.run_test(size=(100, 40)) as pilot:
+        form, lr = app.form, app.query_one("#field-lr")
+        app.query_one("#field-epochs").value = "10"
+        lr.value = "0.1"
+        form.validate_form()                 # the book's recipe: the preset shows it
+        assert app.query_one("#preset", Select).value == "book"
+        lr.value = "0.15"                    # the next key, before any handler ran
+        form.validate_form()
+        await pilot.pause()
+        assert lr.value == "0.15"
+        assert app.query_one("#field-epochs").value == "10"
+        assert app.query_one("#preset", Select).value == Select.NULL
+        # Choosing a preset by hand still fills the fields.
+        app.query_one("#preset", Select).value = "mlp"
+        await pilot.pause()
+        assert lr.value == "0.002" and app.query_one("#field-model").value == "mlp"
+
+
 async def test_escape_leaves_a_text_field_and_the_keys_work_again(tmp_path):
     from tui_trainer.ui.app import SmtuiApp
 

@@ -124,7 +124,10 @@ class ConfigForm(VerticalScroll):
         preset = self.query_one("#preset", Select)
         in_effect = preset_of(config) if config else None
         if preset.value != (in_effect or Select.NULL):
-            preset.value = in_effect or Select.NULL
+            # Showing the preset is not choosing it: a Changed message handled after the next
+            # key (typing outruns the event loop) would reset every field to the recipe.
+            with preset.prevent(Select.Changed):
+                preset.value = in_effect or Select.NULL
         helps = {name: f.metadata["help"] for name, f in FIELDS.items()}
         for name, text in {**helps, "sweep": SWEEP_HELP}.items():
             help_widget = self.query_one(f"#help-{name}", Static)
