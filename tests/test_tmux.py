@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -52,6 +54,20 @@ class Tmux:
                 return screen
             time.sleep(0.2)
         raise AssertionError(f"{texts!r} never appeared; screen was:\n{self.screen()}")
+
+    def wait_focused(self, label: str, timeout: float = 30.0) -> None:
+        """Until the form row `label` has the focus (its field drawn bold): keys typed before
+        the focus arrives go to the field it leaves, since Tab is handled by the app."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            styled = subprocess.run(["tmux", "capture-pane", "-e", "-p", "-t", self.name],
+                                    capture_output=True, text=True).stdout
+            for line in styled.splitlines():
+                plain = re.sub(r"\x1b\[[0-9;]*m", "", line)
+                if plain.lstrip().startswith(label + "  ") and "\x1b[1m" in line:
+                    return
+            time.sleep(0.1)
+        raise AssertionError(f"the {label!r} field never got the focus")
 
     def kill(self) -> None:
         subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
@@ -128,3 +144,27 @@ def test_real_tui_quit_mid_run_is_quick_and_keeps_the_run(tmux_app, tmp_path):
     run_dir = next((tmp_path / "runs").iterdir())
     assert (run_dir / "checkpoint.pt").is_file()
     assert '"state": "stopped"' in (run_dir / "status.json").read_text()
+
+
+def test_real_tui_applies_a_burst_of_keys_in_order_and_sweeps(tmux_app, tmp_path):
+    """Keys sent at once, as tmux send-keys or a paste does: the lr field gets what was typed;
+    then a sweep typed into its own field trains a model per rate."""
+    t = tmux_app("--dataset", "subset", "--epochs", "1", width=120, height=40)
+    t.wait_for("idle")
+    t.keys(*["Tab"] * 6)                   # the tabs bar, preset, model, softmax, optimizer, lr
+    t.wait_focused("lr")
+    t.keys("End", *["BSpace"] * 4, "0.25", "Left", "Left", "DC", "3", "End")   # DC: delete
+    t.wait_for("lr            0.35 ")
+    t.keys("Tab")
+    t.wait_focused("sweep lrs")
+    t.keys("0.05,0.5", "Escape")
+    t.wait_for("sweep lrs     0.05,0.5")
+    t.keys("s")
+    t.wait_for("finished", timeout=120)
+    screen = t.wait_for("lr 0.5")           # the curves' legend names each rate
+    assert "lr 0.05" in screen
+    t.keys("q")
+    assert wait_exit(tmp_path / "exit") == "EXIT=0"
+    lrs = sorted(json.loads((d / "config.json").read_text())["lr"]
+                 for d in (tmp_path / "runs").iterdir())
+    assert lrs == [0.05, 0.5]

@@ -164,6 +164,33 @@ async def test_typing_past_a_presets_value_never_rewrites_the_form(tmp_path):
         assert lr.value == "0.002" and app.query_one("#field-model").value == "mlp"
 
 
+@pytest.mark.parametrize("field", ["#field-lr", "#logits"])
+async def test_keys_that_arrive_together_are_applied_in_order(tmp_path, field):
+    """A burst of keys (tmux send-keys, a busy loop over SSH) reaches the field before any is
+    handled: editing keys must act in order with the characters around them."""
+    from textual import events
+
+    from tui_trainer.ui.app import SmtuiApp
+
+    app = SmtuiApp(TrainConfig(out=str(tmp_path)))
+    async with app.run_test(size=(100, 40)) as pilot:
+        if field == "#logits":
+            await pilot.press("6")
+        widget = app.query_one(field)
+        widget.value = "0.1"
+        widget.focus()
+        await pilot.pause()
+        widget.cursor_position = len(widget.value)
+        burst = [("backspace", None)] * 3 + [(c, c) for c in "0.25"] + [("left", None)] * 2 \
+            + [("delete", None), ("3", "3"), ("end", None), ("backspace", None), ("7", "7")]
+        for key, char in burst:
+            key = {".": "full_stop"}.get(key, key)
+            app.post_message(events.Key(key, char))
+        await pilot.pause()
+        await pilot.pause()
+        assert widget.value == "0.37"
+
+
 async def test_escape_leaves_a_text_field_and_the_keys_work_again(tmp_path):
     from tui_trainer.ui.app import SmtuiApp
 

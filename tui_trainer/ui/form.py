@@ -15,6 +15,7 @@ from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static
 
 from ..config import FIELDS, PRESETS, TrainConfig, parse_field, parse_lrs, preset_of
+from .inputs import OrderedInput
 
 SWEEP_HELP = "e.g. 0.01,0.1,1: a model per rate, trained in one pass (lr unused)"
 
@@ -63,13 +64,13 @@ class ConfigForm(VerticalScroll):
                     yield Select([(c, c) for c in choices], value=value, allow_blank=False,
                                  compact=True, id=f"field-{f.name}")
                 else:
-                    yield Input("none" if value is None else str(value), compact=True,
+                    yield OrderedInput("none" if value is None else str(value), compact=True,
                                 id=f"field-{f.name}")
                 yield Static(f.metadata["help"], classes="help", id=f"help-{f.name}")
             if f.name == "lr":
                 with Horizontal(classes="row"):
                     yield Label("sweep lrs")
-                    yield Input("", compact=True, id="field-sweep",
+                    yield OrderedInput("", compact=True, id="field-sweep",
                                 placeholder="none: one run")
                     yield Static(SWEEP_HELP, classes="help", id="help-sweep")
         yield Static("", id="form-summary")
