@@ -98,6 +98,19 @@ def test_classes_lab_bad_input_is_one_line(capsys, args, message):
     assert len(err.splitlines()) == 1
 
 
+def test_a_layer_too_large_for_memory_is_one_line(capsys, monkeypatch):
+    from tui_trainer import classes
+
+    def refuse(v, samples):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate "
+                           "3136000000 bytes.\nmore detail")
+    monkeypatch.setattr(classes, "measure", refuse)
+    code, out, err = run_cli(capsys, "numerics", "--classes", "1000000")
+    assert code == 1 and len(err.strip().splitlines()) == 2   # the progress line, the error
+    assert err.strip().splitlines()[-1].startswith(
+        "smtui: error: --classes 1,000,000: could not measure: DefaultCPUAllocator")
+
+
 def test_classes_lab_from_the_command_line(capsys):
     code, out, err = run_cli(capsys, "numerics", "--classes", "10,5000", "--samples", "64")
     assert code == 0

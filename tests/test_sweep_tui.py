@@ -89,3 +89,28 @@ async def test_reset_during_a_sweep_clears_its_curves_and_keeps_its_runs(data_di
             status = json.loads((run / "status.json").read_text())
             assert status["state"] == "stopped" and "resume" in status
         assert {r.config["lr"] for r in app.records} == {0.01, 0.1}
+
+
+def test_leaving_after_a_sweep_names_every_run_and_how_to_go_on(capsys, tmp_path):
+    from tui_trainer.ui.app import say_where_sweep
+
+    a, b = str(tmp_path / "a-lr0.1"), str(tmp_path / "b-lr[1]")
+    say_where_sweep({a: "finished", b: "stopped"})
+    err = capsys.readouterr().err
+    assert "smtui: last sweep: 2 run directories" in err
+    assert f"  finished  {a}" in err and f"  stopped   {b}" in err
+    assert f"smtui: resume one with: smtui --resume '{b}'" in err
+    assert f"smtui: compare them with: smtui compare {a} '{b}'" in err
+    say_where_sweep({a: "finished"})
+    assert "resume" not in capsys.readouterr().err
+
+
+async def test_the_app_knows_every_run_of_a_sweep_from_its_start(data_dir, tmp_path):
+    app = make_app(data_dir, tmp_path, epochs=1, threads="1")
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.query_one("#field-sweep").value = "0.01,0.1,1"
+        await pilot.pause()
+        await pilot.press("s")
+        await wait_for(pilot, lambda: len(app.sweep_dirs) == 3)
+        assert sorted(d.rsplit("-", 1)[1] for d in app.sweep_dirs) == ["lr0.01", "lr0.1", "lr1"]
+        await wait_for(pilot, lambda: app.last_status == "finished")

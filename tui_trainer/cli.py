@@ -212,7 +212,11 @@ def _classes_lab(text: str, samples: int | None) -> int:
          "classes on a small CPU")
     rows = []
     for v in values:
-        rows.append(measure(v, samples))
+        try:
+            rows.append(measure(v, samples))
+        except (RuntimeError, MemoryError) as exc:   # the allocator's "can't allocate memory"
+            raise SmtuiError(f"--classes {v:,}: could not measure: {str(exc).splitlines()[0]}") \
+                from None
         _say(f"smtui: {v:,} classes measured")
     click.echo(report(rows, samples))
     return 0

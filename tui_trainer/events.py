@@ -27,6 +27,7 @@ class RunStarted:
     test_images: Any      # uint8 (N, 28, 28) CPU tensor, for drawing predictions
     test_labels: Any      # int64 (N,) CPU tensor
     threads: str = ""     # on the CPU: the thread plan, e.g. "2 threads (auto)"
+    run_dirs: list[str] = field(default_factory=list)   # a sweep's: one per learning rate
 
 
 @dataclass
@@ -93,7 +94,7 @@ class RunEnded:
     epoch: int
     message: str = ""
     checkpoint: str | None = None
-    run_dirs: list[str] = field(default_factory=list)   # a sweep's, those with an epoch
+    run_dirs: list[str] = field(default_factory=list)   # a sweep's, those with a checkpoint
 
 
 Event = RunStarted | BatchEnd | EpochEnd | SweepEpoch | Message | RunEnded

@@ -406,7 +406,8 @@ def fit_sweep(session: SweepSession, listener: Listener, control: Control | None
                             session.data.source, len(session.data.train_labels),
                             len(session.data.test_labels), 0,
                             str(first.path) if first else None, session.data.test_images,
-                            session.data.test_labels, plan.describe() if plan else ""))
+                            session.data.test_labels, plan.describe() if plan else "",
+                            [str(m.run.path) for m in members if m.run is not None]))
         if session.data.subset:
             listener(Message("Using the embedded Fashion-MNIST subset (5,000 train / 1,000 test "
                              "images), not the full data set.", "warning"))
@@ -579,7 +580,8 @@ def fit_sweep(session: SweepSession, listener: Listener, control: Control | None
     finally:
         writer.close()
         session.release()
-    ended.run_dirs = [str(m.run.path) for m in members if m.run is not None and m.history]
+    ended.run_dirs = [str(m.run.path) for m in members   # those with a checkpoint
+                      if m.run is not None and (m.history or m.status == "stopped")]
     listener(ended)
     return ended
 

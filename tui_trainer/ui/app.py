@@ -115,6 +115,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.controls: list[Control] = []     # every run's, so that leaving can wait for them
         self.epochs = self.config.epochs
         self.run_dir: str | None = None
+        self.sweep_dirs: list[str] = []     # the last run's, when it was a sweep
         self.last_status = "idle"
         self.resetting = False   # after a reset, the stopping run's last events are dropped
         self.log_lines: list[Text] = []   # every log line, to write again at a new width
@@ -518,8 +519,32 @@ def run_tui(config: TrainConfig | None, resume: str | None = None, *, watch: str
             control.finished.wait(120)
     if app.run_dir and not watch:
         from ..runs import RunDir
-        say_where(app.run_dir, RunDir(app.run_dir).read_status().get("state", app.last_status))
+        states = {d: RunDir(d).read_status().get("state", app.last_status)
+                  for d in app.sweep_dirs or [app.run_dir]}
+        if app.sweep_dirs:
+            say_where_sweep(states)
+        else:
+            say_where(app.run_dir, states[app.run_dir])
     return app.return_code or 0
+
+
+def say_where_sweep(states: dict[str, str]) -> None:
+    """After the window has closed: the last sweep's run directories with their states, and the
+    commands that go on with them."""
+    import shlex
+
+    from ..headless import SafeStream
+
+    err = SafeStream(sys.stderr)
+    err.write(f"smtui: last sweep: {len(states)} run directories\n")
+    for run_dir, state in states.items():
+        err.write(f"  {state:<9} {run_dir}\n")
+    unfinished = [d for d, state in states.items() if state in ("stopped", "diverged", "failed")]
+    if unfinished:
+        err.write(f"smtui: resume one with: smtui --resume {shlex.quote(unfinished[0])}   "
+                  "(each run directory resumes alone)\n")
+    err.write(f"smtui: compare them with: smtui compare "
+              f"{' '.join(shlex.quote(d) for d in states)}\n")
 
 
 def say_where(run_dir: str, state: str) -> None:

@@ -76,6 +76,7 @@ class TrainingMixin:
         status, curves = self.status_bar, self.curves
         if isinstance(event, RunStarted):
             self.run_dir = event.run_dir
+            self.sweep_dirs = event.run_dirs
             if self.current is not None and event.run_dir:
                 self.current.name = Path(event.run_dir).name
             if self.watch_dir:
