@@ -253,16 +253,24 @@ def test_a_sweep_with_auto_threads_has_the_governor_of_a_single_run(data, tmp_pa
         self.probe()          # the probe steps a copy: the sweep's weights stay untouched
         started.append(self.budget)
     monkeypatch.setattr(cpu.ThreadGovernor, "start", recorded_start)
-    events = []
-    session = prepare_sweep(config(tmp_path, threads="auto"), [0.03, 0.1], data=data)
-    assert fit_sweep(session, events.append).status == "finished"
-    assert started == [cpu.current_plan().threads]
-    assert {e.threads for e in events if isinstance(e, BatchEnd)} <= {started[0], 1}
-    fixed = prepare_sweep(config(tmp_path, threads=str(started[0])), [0.03, 0.1], data=data)
-    fit_sweep(fixed, lambda e: None)
-    for mine, theirs in zip(session.members, fixed.members):   # the probe changed nothing
-        assert mine.history[-1]["train_loss"] == pytest.approx(theirs.history[-1]["train_loss"])
-    started.clear()
-    session = prepare_sweep(config(tmp_path, threads="1"), [0.03, 0.1], data=data)
-    fit_sweep(session, lambda e: None)
-    assert started == []                     # a fixed count: no governor
+    # A count other than the budget or one reads as the caller's own choice (no governor):
+    # start from the budget, whatever earlier tests in this process set.
+    before = torch.get_num_threads()
+    torch.set_num_threads(cpu.current_plan().threads)
+    try:
+        events = []
+        session = prepare_sweep(config(tmp_path, threads="auto"), [0.03, 0.1], data=data)
+        assert fit_sweep(session, events.append).status == "finished"
+        assert started == [cpu.current_plan().threads]
+        assert {e.threads for e in events if isinstance(e, BatchEnd)} <= {started[0], 1}
+        fixed = prepare_sweep(config(tmp_path, threads=str(started[0])), [0.03, 0.1], data=data)
+        fit_sweep(fixed, lambda e: None)
+        for mine, theirs in zip(session.members, fixed.members):   # the probe changed nothing
+            assert mine.history[-1]["train_loss"] == pytest.approx(
+                theirs.history[-1]["train_loss"])
+        started.clear()
+        session = prepare_sweep(config(tmp_path, threads="1"), [0.03, 0.1], data=data)
+        fit_sweep(session, lambda e: None)
+        assert started == []                     # a fixed count: no governor
+    finally:
+        torch.set_num_threads(before)

@@ -3,7 +3,8 @@
     python -m tui_trainer.ui.screenshot [OUT_DIR] [--epochs N]
 
 Trains the book's model in the app (the same worker and loop as `smtui`), then saves the curves,
-predictions and weights tabs as SVG files, which Textual renders exactly as the terminal shows them.
+predictions, weights and Train tabs as SVG files, which Textual renders exactly as the terminal
+shows them; then a learning-rate sweep from the form, and its curves.
 """
 
 from __future__ import annotations
@@ -40,6 +41,17 @@ async def take(out_dir: Path, epochs: int = 10, size: tuple[int, int] = (110, 34
             app.redraw(force=True)
             await pilot.pause(0.5)
             paths.append(Path(app.save_screenshot("screenshot-train.svg", str(out_dir))))
+            # A learning-rate sweep from the form: a curve per rate, named by it.
+            await pilot.resize_terminal(*size)
+            app.action_reset()
+            app.query_one("#field-sweep").value = "0.01, 0.03, 0.1, 0.3, 1"
+            await pilot.pause(0.5)
+            app.action_start()
+            while app.running:
+                await pilot.pause(0.2)
+            app.action_tab("curves")
+            await pilot.pause(1.0)
+            paths.append(Path(app.save_screenshot("screenshot-sweep.svg", str(out_dir))))
             return paths
 
 
