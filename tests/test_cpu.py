@@ -71,7 +71,9 @@ def test_plans_and_who_wins():
     assert ThreadPlan(2, True, "auto").describe(used=1) == "1 of 2 threads (auto, CPU shared)"
 
 
-def test_configure_exports_the_budget_but_keeps_the_users_variable():
+def test_configure_exports_the_budget_but_keeps_the_users_variable(monkeypatch):
+    monkeypatch.setattr(cpu, "_PLAN", None)        # restored after: later runs plan afresh
+    monkeypatch.setattr(cpu, "_EXPORTED", None)
     env: dict[str, str] = {}
     cpu.configure("auto", env)
     assert env["OMP_NUM_THREADS"] == str(available_cpus())

@@ -253,8 +253,9 @@ def test_a_sweep_with_auto_threads_has_the_governor_of_a_single_run(data, tmp_pa
         self.probe()          # the probe steps a copy: the sweep's weights stay untouched
         started.append(self.budget)
     monkeypatch.setattr(cpu.ThreadGovernor, "start", recorded_start)
-    # A count other than the budget or one reads as the caller's own choice (no governor):
-    # start from the budget, whatever earlier tests in this process set.
+    # The plan of a plain `smtui` start, whatever earlier tests configured in this process; and
+    # a count other than the budget or one would read as the caller's own choice (no governor).
+    monkeypatch.setattr(cpu, "_PLAN", cpu.plan_threads("auto", {}))
     before = torch.get_num_threads()
     torch.set_num_threads(cpu.current_plan().threads)
     try:
