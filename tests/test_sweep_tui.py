@@ -114,3 +114,18 @@ async def test_the_app_knows_every_run_of_a_sweep_from_its_start(data_dir, tmp_p
         await wait_for(pilot, lambda: len(app.sweep_dirs) == 3)
         assert sorted(d.rsplit("-", 1)[1] for d in app.sweep_dirs) == ["lr0.01", "lr0.1", "lr1"]
         await wait_for(pilot, lambda: app.last_status == "finished")
+
+
+async def test_a_sweep_is_refused_while_start_would_resume_a_run(data_dir, tmp_path):
+    from tui_trainer.config import TrainConfig
+    from tui_trainer.ui.app import SmtuiApp
+
+    app = SmtuiApp(TrainConfig(data_dir=str(data_dir), out=str(tmp_path / "runs"),
+                               device="cpu"), resume=str(tmp_path / "runs" / "earlier"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.query_one("#field-sweep").value = "0.1,1"
+        await pilot.pause()
+        app.action_start()
+        await pilot.pause()
+        assert not app.running and not (tmp_path / "runs").exists()
+        assert any("sweep field empty" in str(n.message) for n in app._notifications)
