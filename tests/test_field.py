@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from idxdata import write_small_idx
+from procs import child_env, finish
 from tui_trainer import data as data_mod
 from tui_trainer.config import TrainConfig
 from tui_trainer.errors import DataError, SmtuiError
@@ -34,7 +35,7 @@ def smtui(*args, timeout=120, **kw) -> subprocess.CompletedProcess:
 
 def start(data_dir, out, *extra, **kw) -> subprocess.Popen:
     """A long headless run (batch 2) whose stdout can be read line by line."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = child_env()
     return subprocess.Popen([sys.executable, "-m", "tui_trainer", "--no-ui", "--data-dir",
                              str(data_dir), "--out", str(out), "--batch-size", "2",
                              "--epochs", "1000", *extra],
@@ -85,7 +86,7 @@ def test_sighup_stops_headless_like_sigterm(slow_data, tmp_path):
     run_dir = the_run(tmp_path / "runs")
     wait_until(lambda: epochs_done(run_dir) >= 1, what="one epoch")
     proc.send_signal(signal.SIGHUP)
-    out, err = proc.communicate(timeout=60)
+    out, err = finish(proc)
     assert proc.returncode == 129, err
     assert "Traceback" not in err
     status = status_of(run_dir)
@@ -108,7 +109,7 @@ def test_nohup_keeps_training_through_a_hangup(slow_data, tmp_path):
     wait_until(lambda: epochs_done(run_dir) > done + 1, what="training past the hangup")
     assert proc.poll() is None and status_of(run_dir)["state"] == "running"
     proc.send_signal(signal.SIGTERM)
-    proc.communicate(timeout=60)
+    finish(proc)
     assert proc.returncode == 143
 
 

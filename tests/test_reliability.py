@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from idxdata import write_small_idx
+from procs import child_env, finish
 from tui_trainer import runs as runs_mod
 from tui_trainer.config import TrainConfig
 from tui_trainer.errors import SmtuiError
@@ -31,7 +32,7 @@ def slow_data(tmp_path):
 
 
 def start_headless(data_dir, out, *extra):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = child_env()
     return subprocess.Popen([sys.executable, "-m", "tui_trainer", "--no-ui", "--data-dir",
                              str(data_dir), "--out", str(out), "--batch-size", "2",
                              "--epochs", "1000", *extra],
@@ -68,7 +69,7 @@ def test_signal_stops_cleanly_with_checkpoint(slow_data, tmp_path, sig, code):
     proc = start_headless(slow_data, tmp_path / "runs")
     wait_for_epoch(proc, 1)
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=30)
+    out, err = finish(proc)
     assert proc.returncode == code, err
     assert "Traceback" not in err
     run_dir = next((tmp_path / "runs").iterdir())
@@ -100,7 +101,7 @@ def test_resume_after_sigint_continues(slow_data, tmp_path):
     proc = start_headless(slow_data, tmp_path / "runs", "--batch-size", "16")
     wait_for_epoch(proc, 2)
     proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=30)
+    finish(proc)
     run_dir = next((tmp_path / "runs").iterdir())
     state = load_checkpoint(run_dir)
     r = subprocess.run([sys.executable, "-m", "tui_trainer", "--no-ui", "--resume", str(run_dir),

@@ -16,6 +16,7 @@ import sys
 import pytest
 import torch
 from idxdata import write_small_idx
+from procs import child_env, finish
 
 from tui_trainer import data as data_mod
 from tui_trainer.cli import main
@@ -230,11 +231,11 @@ def test_sigterm_stops_a_sweep_with_a_checkpoint_in_every_run(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "tui_trainer", "sweep", "--lr", "0.01,0.1",
                              "--data-dir", str(folder), "--out", str(out), "--batch-size", "2",
                              "--epochs", "1000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            text=True, env=child_env())
     wait_until(lambda: out.is_dir() and len(list(out.glob("*/metrics.jsonl"))) == 2,
                what="a first epoch")
     proc.send_signal(signal.SIGTERM)
-    stdout, stderr = proc.communicate(timeout=60)
+    stdout, stderr = finish(proc)
     assert proc.returncode == 143, stderr
     assert "Traceback" not in stderr
     for run_dir in out.iterdir():

@@ -1,0 +1,33 @@
+"""Child smtui processes in the tests: an environment that can explain a hang, and a wait that
+does.
+
+A process that should stop on a signal gets a generous bound (machines under load are slow), and
+if it is still running after it, SIGABRT makes Python's faulthandler print every thread's stack,
+which the failure then shows: a hang reports where it hung instead of only that it timed out.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """Unbuffered output (lines arrive as printed) and faulthandler on."""
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1", **extra}
+
+
+def finish(proc: subprocess.Popen, timeout: float = 120.0) -> tuple[str, str]:
+    """(stdout, stderr) once `proc` has exited; a hang fails with its threads' stacks."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        raise AssertionError(f"still running {timeout:.0f} s after it was told to stop; its "
+                             f"threads:\n{(err or '')[-6000:]}") from None
