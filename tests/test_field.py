@@ -511,3 +511,36 @@ def test_a_resume_rewrites_a_csv_left_one_epoch_behind(tmp_path):
     assert [r["epoch"] for r in run.read_metrics()] == [1, 2]
     assert [line.split(",")[0] for line in run.csv_path.read_text().splitlines()] == \
         ["epoch", "1", "2"]
+
+
+@pytest.mark.parametrize("paused", [False, True])
+def test_a_stop_signal_never_finds_a_lock_of_the_loop_held(paused):
+    """A signal handler runs in the main thread between any two bytecodes, so also inside the
+    loop's own `should_stop`: had that held a lock the handler takes (an Event's), the process
+    would hang for good. (Seen once in five suite runs under load: SIGINT, no exit in 30 s.)
+    Emulated here: at every line run inside `should_stop`, threading's own code included, the
+    handler's locks must be free, and the handler then runs there."""
+    from tui_trainer.events import Control
+
+    control = Control()
+    if paused:
+        control.pause()
+    locks = [event._cond for event in (control.stop, control.resume)]
+    lines, held = [], []
+
+    def tracer(frame, event, arg):
+        if event == "line":
+            lines.append(frame.f_code.co_name)
+            if any(cond._lock.locked() for cond in locks):
+                held.append(f"{frame.f_code.co_filename}:{frame.f_lineno}")
+            elif paused and len(lines) > 20:
+                control.request_stop("SIGINT")     # what the handler does
+        return tracer
+
+    sys.settrace(tracer)
+    try:
+        stopped = control.should_stop()
+    finally:
+        sys.settrace(None)
+    assert lines and not held, held
+    assert stopped == paused

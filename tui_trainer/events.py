@@ -8,6 +8,7 @@ carry stop and pause requests the other way, so the loop works with any driver.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -101,6 +102,9 @@ Event = RunStarted | BatchEnd | EpochEnd | SweepEpoch | Message | RunEnded
 Listener = Callable[[Event], None]
 
 
+PAUSE_POLL_S = 0.1   # how often a paused loop looks for a resume, a stop or a checkpoint
+
+
 class Control:
     """Stop and pause requests from a driver (a key press, a signal) to the training loop."""
 
@@ -139,10 +143,15 @@ class Control:
         return not self.resume.is_set()
 
     def should_stop(self) -> bool:
-        """Called by the loop between batches: waits while paused; True when it must stop."""
-        while not self.resume.wait(0.1):
-            if self.stop.is_set():
-                break
+        """Called by the loop between batches: waits while paused; True when it must stop.
+
+        It takes no lock: headless, a stop signal's handler calls `request_stop` in this same
+        thread, between any two bytecodes, and would wait forever for a lock held here (an
+        Event's `wait` holds its own). So a pause is waited out by polling `is_set`, which reads
+        a flag, not by `wait`.
+        """
+        while not self.resume.is_set() and not self.stop.is_set():
             if self.while_paused is not None:
                 self.while_paused()
+            time.sleep(PAUSE_POLL_S)
         return self.stop.is_set()
