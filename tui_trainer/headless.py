@@ -203,12 +203,14 @@ class StopOnSignals:
             signal.signal(s, handler)
 
     def on_signal(self, signum, _frame) -> None:
-        self.received.append(signum)
-        self.control.request_stop(STOP_SIGNALS.get(signum))
         # A second Ctrl+C or SIGTERM ends the process at once; further hang-ups are ignored (the
-        # terminal is gone, and the checkpoint being written must not be cut short).
+        # terminal is gone, and the checkpoint being written must not be cut short). Swapped
+        # first: a second signal must never run this handler inside the first one's
+        # `request_stop`, whose locks it would wait for forever.
         signal.signal(signum, signal.SIG_IGN if signum == getattr(signal, "SIGHUP", None)
                       else signal.SIG_DFL)
+        self.received.append(signum)
+        self.control.request_stop(STOP_SIGNALS.get(signum))
 
     def code(self) -> int | None:
         """The exit code a signal asks for, or None when none came."""
