@@ -12,14 +12,19 @@ from tui_trainer.ui.form import ConfigForm
 from tui_trainer.ui.runs_panel import RunsPanel
 
 
+async def start_sweep(app, pilot, rates: str) -> None:
+    """Type the rates into the form's sweep field and press s."""
+    app.query_one("#field-sweep").value = rates
+    await pilot.pause()
+    assert not app.query_one("#start").disabled
+    await pilot.press("s")
+
+
 async def test_a_sweep_from_the_form_draws_a_curve_per_lr_and_records_each_run(data_dir,
                                                                                 tmp_path):
     app = make_app(data_dir, tmp_path, lr=0.1, threads="1")
     async with app.run_test(size=(100, 30)) as pilot:
-        app.query_one("#field-sweep").value = "0.03, 0.3,3000"
-        await pilot.pause()
-        assert not app.query_one("#start").disabled
-        await pilot.press("s")
+        await start_sweep(app, pilot, "0.03, 0.3,3000")
         await wait_for(pilot, lambda: app.last_status in ("finished", "failed"))
         assert app.last_status == "finished"
         curves = app.query_one(CurvesPanel)
@@ -75,9 +80,7 @@ async def test_the_sweep_field_says_why_it_is_invalid_and_blocks_start(data_dir,
 async def test_reset_during_a_sweep_clears_its_curves_and_keeps_its_runs(data_dir, tmp_path):
     app = make_app(data_dir, tmp_path, epochs=50, threads="1")
     async with app.run_test(size=(100, 30)) as pilot:
-        app.query_one("#field-sweep").value = "0.01,0.1"
-        await pilot.pause()
-        await pilot.press("s")
+        await start_sweep(app, pilot, "0.01,0.1")
         curves = app.query_one(CurvesPanel)
         await wait_for(pilot, lambda: any(ys for _, _, ys in curves.overlays))
         app.set_focus(None)
@@ -108,9 +111,7 @@ def test_leaving_after_a_sweep_names_every_run_and_how_to_go_on(capsys, tmp_path
 async def test_the_app_knows_every_run_of_a_sweep_from_its_start(data_dir, tmp_path):
     app = make_app(data_dir, tmp_path, epochs=1, threads="1")
     async with app.run_test(size=(100, 30)) as pilot:
-        app.query_one("#field-sweep").value = "0.01,0.1,1"
-        await pilot.pause()
-        await pilot.press("s")
+        await start_sweep(app, pilot, "0.01,0.1,1")
         await wait_for(pilot, lambda: len(app.sweep_dirs) == 3)
         assert sorted(d.rsplit("-", 1)[1] for d in app.sweep_dirs) == ["lr0.01", "lr0.1", "lr1"]
         await wait_for(pilot, lambda: app.last_status == "finished")
