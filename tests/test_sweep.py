@@ -23,7 +23,8 @@ from tui_trainer.cli import main
 from tui_trainer.config import TrainConfig
 from tui_trainer.events import BatchEnd, SweepEpoch
 from tui_trainer.runs import load_checkpoint
-from tui_trainer.sweep import StackedNet, fit_sweep, parse_lrs, prepare_sweep
+from tui_trainer.config import parse_lrs
+from tui_trainer.sweep import StackedNet, fit_sweep, prepare_sweep
 from tui_trainer.train import fit, prepare
 
 from test_field import status_of, wait_until

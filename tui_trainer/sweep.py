@@ -31,7 +31,7 @@ from torch import nn
 
 from . import data as data_mod
 from .analysis import analyse
-from .config import MAX_MODELS, TrainConfig, parse_lrs  # noqa: F401 (parse_lrs: the CLI's)
+from .config import MAX_MODELS, TrainConfig
 from .errors import SmtuiError
 from .events import BatchEnd, Control, Listener, Message, RunEnded, RunStarted, SweepEpoch
 from .models import Model, SoftmaxScratch, build_model, class_templates
@@ -177,8 +177,8 @@ class StackedUpdater:
             device = self.params[0].device
             self._lr = self._lr64.float().to(device)
             self._per_example = (self._lr64 / batch_size).float().to(device)
-        device, lr64, lr, per_example = self.params[0].device, self._lr64, self._lr, \
-            self._per_example
+        device, lr64, lr, per_example = (self.params[0].device, self._lr64, self._lr,
+                                         self._per_example)
         for i, p in enumerate(self.params):
             shape = (self.k,) + (1,) * (p.dim() - 1)
             g = p.grad
@@ -364,6 +364,7 @@ class RecordWriter:
         self.futures: list = []
 
     def submit(self, fn, *args, **kw) -> None:
+        # Writes that are done are dropped (their result is None); one that failed raises here.
         self.futures = [f for f in self.futures if not f.done() or f.result()]
         self.futures.append(self.pool.submit(fn, *args, **kw))
 

@@ -8,6 +8,7 @@ messages the training worker posts, so a watched run is drawn by the same handle
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from textual import work
 
@@ -29,7 +30,7 @@ class RunsMixin:
         # A sweep's own curves are always drawn, named by their rates; its runs, once recorded,
         # are not overlaid a second time.
         own = self.sweep.overlays() if self.sweep else []
-        hidden = set(self.sweep.runs) if self.sweep else set()
+        hidden = {Path(d).name for d in self.sweep_dirs} if self.sweep else set()
         records = [r for r in self.records if r.name not in hidden] if self.overlay else []
         configs = [r.config for r in records]
         if self.current is not None:          # name the others against the run going on

@@ -75,7 +75,6 @@ class SweepCurves:
     lrs: list[float]
     epochs: list[list[float]] = field(default_factory=list)
     test_acc: list[list[float]] = field(default_factory=list)
-    runs: list[str] = field(default_factory=list)   # its run directories' names, once ended
 
     def __post_init__(self) -> None:
         self.epochs = [[] for _ in self.lrs]

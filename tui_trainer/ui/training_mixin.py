@@ -144,8 +144,6 @@ class TrainingMixin:
                 self.log_message(f"the watched run is {event.status}: {event.message}")
             else:
                 if event.run_dirs:   # a sweep's runs join the runs tab, each resumable alone
-                    if self.sweep is not None:
-                        self.sweep.runs = [Path(d).name for d in event.run_dirs]
                     self.records.extend(RunRecord.from_dir(d) for d in event.run_dirs)
                     self.refresh_runs()
                     if event.checkpoint:
