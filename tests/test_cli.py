@@ -136,7 +136,8 @@ def test_progress_bar_on_a_terminal():
     import io
 
     from tui_trainer.events import BatchEnd, EpochEnd
-    from tui_trainer.headless import ConsoleReporter, fmt_duration
+    from tui_trainer.console import fmt_duration
+    from tui_trainer.headless import ConsoleReporter
 
     out, err = io.StringIO(), io.StringIO()
     reporter = ConsoleReporter(2, out=out, err=err, interactive=True)

@@ -243,14 +243,14 @@ def _say(text: str) -> None:
     try:
         click.echo(text, err=True)
     except (OSError, ValueError):
-        from .headless import silence
+        from .console import silence
         silence(sys.stderr)
 
 
 def _finish_output() -> None:
     """Flush stdout and stderr now, so that a reader gone away (`| head -1`, a dropped SSH
     connection) cannot make the interpreter's last flush print a traceback or change the code."""
-    from .headless import silence
+    from .console import silence
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

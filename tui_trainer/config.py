@@ -21,6 +21,13 @@ DEVICES = ("auto", "cpu", "cuda")
 DATASETS = ("auto", "full", "subset")
 SCHEDULES = ("constant", "cosine")
 CUDA_INDEX = re.compile(r"cuda:\d{1,3}")   # --device cuda:1 on a machine of several GPUs
+# --model my_model.py or my_model.py:my_net: a learner's own model (usercode.py)
+MODEL_FILE = re.compile(r"(?P<path>.+\.py)(?::(?P<name>[A-Za-z_]\w*))?")
+
+
+def is_model_file(spec: Any) -> bool:
+    """True when `--model` names a Python file (`my_model.py`, `my_model.py:my_net`)."""
+    return isinstance(spec, str) and MODEL_FILE.fullmatch(spec) is not None
 
 # Bounds that keep every value inside what the loop can represent: a learning rate or weight
 # decay that float32 cannot hold overflows inside the optimizer; torch seeds are 64-bit; and a
@@ -41,8 +48,8 @@ def _opt(help: str, choices: tuple[str, ...] | None = None, **kw: Any) -> Any:
 class TrainConfig:
     """Everything that defines a training run. Defaults are the book's (d2l chapter 3)."""
 
-    model: str = _opt("scratch: the book's softmax from scratch; concise: nn.Linear; mlp: 256 ReLU units",
-                      MODELS, default="scratch")
+    model: str = _opt("scratch: the book's softmax from scratch; concise: nn.Linear; mlp: 256 "
+                      "ReLU units; or FILE.py[:NAME], your own net", MODELS, default="scratch")
     softmax: str = _opt("stable: LogSumExp cross-entropy; naive: the book's exp/log (may overflow)",
                         SOFTMAX, default="stable")
     optimizer: str = _opt("sgd: the book's sgd(params, lr, batch_size); torch-sgd; adam",
@@ -75,8 +82,9 @@ class TrainConfig:
             choices = f.metadata.get("choices")
             value = getattr(self, f.name)
             if choices and value not in choices and not (
-                    f.name == "device" and isinstance(value, str) and CUDA_INDEX.fullmatch(value)):
-                extra = ", cuda:N" if f.name == "device" else ""
+                    f.name == "device" and isinstance(value, str) and CUDA_INDEX.fullmatch(value)
+            ) and not (f.name == "model" and is_model_file(value)):
+                extra = {"device": ", cuda:N", "model": ", FILE.py[:NAME]"}.get(f.name, "")
                 errors[f.name] = f"must be one of {', '.join(choices)}{extra} (got {value!r})"
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             errors["lr"] = f"must be a positive finite number (got {self.lr!r})"
@@ -117,6 +125,13 @@ class TrainConfig:
         if not self.out:
             errors["out"] = "must name a folder"
         return errors
+
+    @property
+    def run_name(self) -> str:
+        """The model's part of a run directory's name: `scratch`, or a model file's stem."""
+        if is_model_file(self.model):
+            return MODEL_FILE.fullmatch(self.model)["path"].rsplit("/", 1)[-1][:-3] or "own"
+        return self.model
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""

@@ -11,84 +11,24 @@ device) never stops training: the console goes quiet and the run directory stays
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import time
 from pathlib import Path
 from typing import TextIO
 
-from .config import TrainConfig
+from .config import TrainConfig, is_model_file
+from .console import (STOP_SIGNALS, SafeStream, epoch_line, eta_seconds, fmt_duration,
+                      next_steps, plural)
 from .events import BatchEnd, Control, EpochEnd, Event, Message, RunEnded, RunStarted
 
 
-def plural(n: int, word: str) -> str:
-    """'1 epoch', '2 epochs'."""
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def eta_seconds(e: BatchEnd, epochs: int) -> float:
-    """Seconds left in the whole run (not only this epoch), at this epoch's pace per batch."""
-    per_batch = e.examples / max(e.examples_per_s, 1e-9) / max(e.batch, 1)
-    remaining = (epochs - e.epoch) * e.num_batches + (e.num_batches - e.batch)
-    return remaining * per_batch
-
-
-def fmt_duration(seconds: float) -> str:
-    """Seconds as m:ss, or h:mm:ss past an hour."""
-    seconds = max(0, int(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
-        else f"{seconds // 60}:{seconds % 60:02d}"
-
-
-# Signals that stop a headless run cleanly, and the reason recorded in its status.json.
-STOP_SIGNALS = {
-    signal.SIGINT: "interrupted (SIGINT, Ctrl+C)",
-    signal.SIGTERM: "terminated (SIGTERM)",
-    **({signal.SIGHUP: "hung up (SIGHUP: the terminal or the SSH connection was lost)"}
-       if hasattr(signal, "SIGHUP") else {}),
-}
-
-
-class SafeStream:
-    """A text stream that absorbs its own failures.
-
-    The console of a long run can vanish under it: a dropped SSH connection (EIO or EPIPE), a
-    reader that stopped (`| head -1`), a closed descriptor, `/dev/full`. The first failed write
-    marks the stream dead and points its descriptor at /dev/null, so that neither later writes
-    nor the interpreter's final flush can raise; training goes on.
-    """
-
-    def __init__(self, stream: TextIO | None) -> None:
-        self.stream = stream
-        self.dead = stream is None
-
-    def write(self, text: str) -> None:
-        if self.dead:
-            return
-        try:
-            self.stream.write(text)
-            self.stream.flush()
-        except (OSError, ValueError):
-            self.dead = True
-            silence(self.stream)
-
-    def isatty(self) -> bool:
-        try:
-            return not self.dead and self.stream.isatty()
-        except (OSError, ValueError):
-            return False
-
-
-def silence(stream: TextIO | None) -> None:
-    """Point `stream`'s descriptor at /dev/null (its buffered text then drains harmlessly)."""
-    try:
-        fd = stream.fileno()
-        null = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(null, fd)
-        os.close(null)
-    except (OSError, ValueError, AttributeError):
-        pass
+def describe_model(c: dict) -> str:
+    """The model and updater of a config, in a start line: 'scratch model (stable softmax),
+    sgd lr 0.1', or, for a learner's file, 'your net from my_model.py'."""
+    if is_model_file(c["model"]):
+        return f"your net from {c['model']} (its updater, else sgd lr {c['lr']:g})"
+    return f"{c['model']} model ({c['softmax']} softmax), {c['optimizer']} lr {c['lr']:g}"
 
 
 class ConsoleReporter:
@@ -111,8 +51,7 @@ class ConsoleReporter:
             c = event.config
             resumed = f", resuming after epoch {event.start_epoch}" if event.start_epoch else ""
             threads = f", {event.threads}" if event.threads else ""
-            self.line(f"smtui: {c['model']} model ({c['softmax']} softmax), {c['optimizer']} "
-                       f"lr {c['lr']:g}, batch {c['batch_size']}, {plural(c['epochs'], 'epoch')} on "
+            self.line(f"smtui: {describe_model(c)}, batch {c['batch_size']}, {plural(c['epochs'], 'epoch')} on "
                        f"{event.device}{threads}{resumed}")
             self.line(f"smtui: data: {event.dataset} Fashion-MNIST ({event.num_train} train / "
                        f"{event.num_test} test) from {event.source}")
@@ -124,9 +63,7 @@ class ConsoleReporter:
                 self._draw_bar(event)
         elif isinstance(event, EpochEnd):
             self.last_epoch = event
-            self.line(f"epoch {event.epoch:>{len(str(self.epochs))}}/{self.epochs}  "
-                       f"train loss {event.train_loss:.4f}  train acc {event.train_acc:.4f}  "
-                       f"test acc {event.test_acc:.4f}  {event.seconds:.2f}s")
+            self.line(epoch_line(event.metrics(), self.epochs))
         elif isinstance(event, Message):
             self.line(f"smtui: {event.level}: {event.text}", err=event.level != "info")
         elif isinstance(event, RunEnded):
@@ -134,11 +71,8 @@ class ConsoleReporter:
                                                      and event.status != "finished" else ""),
                        err=event.status not in ("finished", "stopped"))
             if event.checkpoint:
-                import shlex
-                where = shlex.quote(str(Path(event.checkpoint).parent))
-                if event.status in ("stopped", "diverged"):
-                    self.line(f"smtui: resume with: smtui --no-ui --resume {where}")
-                self.line(f"smtui: look at it with: smtui view {where}")
+                for text in next_steps(str(Path(event.checkpoint).parent), event.status):
+                    self.line(text)
 
     def open_log(self, path: Path) -> None:
         """Copy every later line to `path` (appended: a resumed run's log goes on)."""

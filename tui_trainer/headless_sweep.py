@@ -13,7 +13,8 @@ from pathlib import Path
 
 from .config import TrainConfig
 from .events import Control, Event, RunEnded, RunStarted, SweepEpoch
-from .headless import ConsoleReporter, StopOnSignals, _with_tensorboard, plural
+from .console import plural
+from .headless import ConsoleReporter, StopOnSignals, _with_tensorboard
 
 
 def lr_label(lr: float) -> str:

@@ -90,6 +90,9 @@ class Model:
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # per-example losses
     probs: Callable[[torch.Tensor], torch.Tensor]               # output -> probabilities
     kind: str
+    # A learner's model names the frames of their own file in an error it raises; ours have
+    # nothing to add (see usercode.py).
+    explain: Callable[[BaseException], BaseException] = lambda exc: exc
 
 
 def class_templates(net: nn.Module) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -100,8 +103,14 @@ def class_templates(net: nn.Module) -> tuple[torch.Tensor, torch.Tensor] | None:
         W, b = net.W.t(), net.b
     elif isinstance(net, nn.Sequential) and len(net) == 2 and isinstance(net[1], nn.Linear):
         W, b = net[1].weight, net[1].bias
-    else:
-        return None
+    else:   # a learner's own net: linear when its only matrix is (inputs, 10) or (10, inputs)
+        matrices = [p for p in net.parameters() if p.dim() == 2]
+        if len(matrices) != 1 or NUM_OUTPUTS not in matrices[0].shape or \
+                matrices[0].shape[0] * matrices[0].shape[1] < 16 * NUM_OUTPUTS:
+            return None
+        W = matrices[0] if matrices[0].shape[0] == NUM_OUTPUTS else matrices[0].t()
+        biases = [p for p in net.parameters() if tuple(p.shape) == (NUM_OUTPUTS,)]
+        b = biases[0] if len(biases) == 1 else torch.zeros(NUM_OUTPUTS)
     return W.detach().float().cpu().clone(), b.detach().float().cpu().clone()
 
 

@@ -30,17 +30,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import data as data_mod
-from .analysis import analyse
 from .config import MAX_MODELS, TrainConfig
 from .errors import SmtuiError
-from .events import BatchEnd, Control, Listener, Message, RunEnded, RunStarted, SweepEpoch
+from .events import BatchEnd, Control, Listener, Message, RunEnded, SweepEpoch
+from .lifecycle import RunLife, announce, checkpoint_state, divergence_message, stop_point
 from .models import Model, SoftmaxScratch, build_model, class_templates
 from .runs import RunDir
-from .train import (Stopped, _mark_failed, divergence_hint, reporting_intervals,
+from .train import (Stopped, divergence_hint, predict_probs, reporting_intervals,
                     probe_batch, resolve_device, thread_plan)
 from .updaters import build_updater, scheduled_lr
-
-STATUS_EVERY_S = 1.0
 
 
 class StackedNet(nn.Module):
@@ -230,6 +228,7 @@ class Member:
     message: str = ""
     history: list[dict[str, float]] = field(default_factory=list)
     lr_now: float = 0.0            # the lr of its latest step (the schedule moves it)
+    life: RunLife | None = None    # its run directory's record, once the sweep trains
 
     @property
     def alive(self) -> bool:
@@ -269,20 +268,15 @@ class SweepSession:
         partial = [0.0, 0.0, 0.0]
         if self.partial is not None and self.batch:
             partial = [float(self.partial[0][k]), float(self.partial[1][k]), float(self.partial[2])]
-        return {"config": m.config.to_dict(), "model": dict(zip(names, weights)),
-                "optimizer": self.updater.single_state(k, self.net, list(net.parameters()),
-                                                       m.lr_now or m.lr),
-                "epoch": self.epoch, "batch": self.batch,
-                "rng": (self.epoch_rng_state if self.epoch_rng_state is not None
-                        else self.generator.get_state()),
-                "partial": partial, "partial_seconds": self.partial_seconds if self.batch else 0.0,
-                "history": list(m.history), "dataset": self.data.name,
-                "num_train": len(self.data.train_labels)}
-
-    def release(self) -> None:
-        for m in self.members:
-            if m.run is not None:
-                m.run.release_lock()
+        return checkpoint_state(
+            config=m.config.to_dict(), model=dict(zip(names, weights)),
+            optimizer=self.updater.single_state(k, self.net, list(net.parameters()),
+                                                m.lr_now or m.lr),
+            epoch=self.epoch, batch=self.batch,
+            rng=(self.epoch_rng_state if self.epoch_rng_state is not None
+                 else self.generator.get_state()),
+            partial=partial, partial_seconds=self.partial_seconds if self.batch else 0.0,
+            history=m.history, dataset=self.data.name, num_train=len(self.data.train_labels))
 
 
 def prepare_sweep(config: TrainConfig, lrs: list[float], *,
@@ -327,22 +321,9 @@ def prepare_sweep(config: TrainConfig, lrs: list[float], *,
             m.run.write_status("starting", epoch=0, epochs=config.epochs)
     except BaseException as exc:
         for m in members:
-            if m.run is not None:
-                _mark_failed(m.run, exc)
+            RunLife(m.run, config.epochs).fail(exc)
         raise
     return session
-
-
-@torch.no_grad()
-def predict_probs(session: SweepSession, control: Control | None = None) -> torch.Tensor:
-    """Every model's class probabilities on the test set, (N, K, 10) on the CPU."""
-    session.net.eval()
-    chunks = []
-    for X, _ in session.test_iter:
-        if control is not None and control.should_stop():
-            raise Stopped
-        chunks.append(session.net.probs(session.net(X.to(session.device))).float())
-    return torch.cat(chunks).cpu()
 
 
 class RecordWriter:
@@ -378,19 +359,11 @@ class RecordWriter:
         self.pool.shutdown(wait=True)
 
 
-def _record_epoch(run: RunDir, row: dict, state: dict, probs: torch.Tensor,
-                  labels: torch.Tensor, epoch: int, epochs: int) -> None:
-    """One model's end of epoch, as `train.fit` writes it: metrics first (a resume drops extra
-    rows), then the checkpoint, the analysis and the status."""
-    run.append_metrics(row)
-    run.save_checkpoint(state)
-    run.write_analysis({"epoch": epoch, **analyse(probs, labels)})
-    run.write_status("running", epoch=epoch, epochs=epochs)
-
-
 def fit_sweep(session: SweepSession, listener: Listener, control: Control | None = None) -> RunEnded:
     """Train every model for `config.epochs` epochs on the same batches, reporting to
-    `listener`: BatchEnd for the models' mean progress, SweepEpoch after each epoch."""
+    `listener`: BatchEnd for the models' mean progress, SweepEpoch after each epoch. Each
+    model's run directory lives and ends through its own `lifecycle.RunLife`, written by one
+    background writer."""
     control = control or Control()
     cfg, net, members = session.config, session.net, session.members
     K = len(members)
@@ -399,56 +372,43 @@ def fit_sweep(session: SweepSession, listener: Listener, control: Control | None
     total = num_batches * cfg.epochs
     check_every, report_every = reporting_intervals(num_batches, session.device.type)
     writer = RecordWriter()
-    first = members[0].run
+    for m in members:
+        m.life = RunLife(m.run, cfg.epochs, writer.submit)
     try:
         if governor is not None:
             governor.start()
-        listener(RunStarted(cfg.to_dict(), str(session.device), session.data.name,
-                            session.data.source, len(session.data.train_labels),
-                            len(session.data.test_labels), 0,
-                            str(first.path) if first else None, session.data.test_images,
-                            session.data.test_labels, plan.describe() if plan else "",
-                            [str(m.run.path) for m in members if m.run is not None]))
-        if session.data.subset:
-            listener(Message("Using the embedded Fashion-MNIST subset (5,000 train / 1,000 test "
-                             "images), not the full data set.", "warning"))
+        announce(listener, config=cfg.to_dict(), device=session.device, data=session.data,
+                 start_epoch=0, run=members[0].run, threads=plan.describe() if plan else "",
+                 run_dirs=[str(m.run.path) for m in members if m.run is not None])
     except BaseException as exc:
         _fail(session, exc, writer)
         raise
-
-    def write_status(m: Member, state: str, **extra: Any) -> None:
-        if m.run is not None:
-            writer.submit(m.run.write_status, state, epoch=len(m.history), epochs=cfg.epochs,
-                          **extra)
 
     def diverge(k: int, batch: int, value: float) -> None:
         m = members[k]
         kept = m.run is not None and bool(m.history)   # a checkpoint is saved at each epoch end
         m.status = "diverged"
-        m.message = (f"loss became {value} at epoch {session.epoch + 1}, batch {batch}: "
-                     f"training stopped ({divergence_hint(m.config)}); " +
-                     (f"last good checkpoint kept (end of epoch {session.epoch})" if kept else
-                      "no checkpoint: it diverged in the first epoch"))
+        m.message = divergence_message(value, session.epoch, batch,
+                                       divergence_hint(m.config), kept)
         net.zero_model(k)
         session.updater.reset_model(k)
-        write_status(m, "diverged", message=m.message,
-                     **({"resume": m.run.resume_command()} if kept else {}))
+        m.life.end("diverged", len(m.history), m.message, resumable=kept)
         listener(Message(f"lr {m.lr:g}: {m.message}; the other models go on", "warning"))
 
     def save_if_asked() -> None:
         if control.save.is_set():
             control.save.clear()
-            count = _save_all(session, writer)
+            count = _save_all(session)
             writer.drain()
             listener(Message(f"checkpoints saved at epoch {session.epoch + 1}, batch "
                              f"{session.batch}: {count} run directories"))
 
     control.while_paused = save_if_asked   # a checkpoint asked for while paused: at once
-    last_status = time.monotonic()
+    stacked = Model(net, net.loss, net.probs, "stacked")
     ended: RunEnded
     try:
         for m in members:
-            write_status(m, "running")
+            m.life.status("running", 0)
         while session.epoch < cfg.epochs and any(m.alive for m in members):
             epoch = session.epoch + 1
             session.epoch_rng_state = session.generator.get_state()
@@ -509,15 +469,12 @@ def fit_sweep(session: SweepSession, listener: Listener, control: Control | None
                                   sum(hits[k] for k in live) / len(live) / seen,
                                   governor.threads if governor else
                                   (plan.threads if plan else 0)))
-                if time.monotonic() - last_status > STATUS_EVERY_S:
-                    last_status = time.monotonic()   # for `smtui view` in another terminal
-                    for k in live:
-                        write_status(members[k], "running", batch=batch,
-                                     num_batches=num_batches, running_loss=losses[k] / seen,
-                                     running_acc=hits[k] / seen)
+                for k in live:
+                    members[k].life.progress(session.epoch, batch, num_batches,
+                                             losses[k] / seen, hits[k] / seen)
             if not any(m.alive for m in members):
                 break
-            probs = predict_probs(session, control)
+            probs = predict_probs(stacked, session.test_iter, session.device, control)
             labels = session.data.test_labels
             seconds = time.perf_counter() - start
             losses, hits = loss_sum.tolist(), correct.tolist()
@@ -534,9 +491,7 @@ def fit_sweep(session: SweepSession, listener: Listener, control: Control | None
                        "seconds": round(seconds, 4), "lr": m.lr_now}
                 m.history.append(row)
                 rows.append(row)
-                if m.run is not None:
-                    writer.submit(_record_epoch, m.run, row, session.member_state(k),
-                                  probs[:, k], labels, epoch, cfg.epochs)
+                m.life.epoch_end(row, session.member_state(k), probs[:, k], labels)
             best = max((k for k, r in enumerate(rows) if r), key=lambda k: rows[k]["test_acc"])
             listener(SweepEpoch(epoch, seconds, session.lrs, rows, best, probs[:, best].clone(),
                                 _templates(session, best)))
@@ -553,10 +508,8 @@ def fit_sweep(session: SweepSession, listener: Listener, control: Control | None
         else:
             ended = RunEnded("diverged", session.epoch, "every learning rate diverged", None)
     except Stopped:
-        _save_all(session, writer)
-        where = (f"at epoch {session.epoch + 1}, batch {session.batch}" if session.batch
-                 else f"at the end of epoch {session.epoch}" if session.epoch
-                 else "before the first batch")
+        _save_all(session)
+        where = stop_point(session.epoch, session.batch)
         for m in members:
             if m.alive:
                 m.status, m.message = "stopped", f"stopped {where}; checkpoint saved"
@@ -570,17 +523,16 @@ def fit_sweep(session: SweepSession, listener: Listener, control: Control | None
     try:
         for m in members:
             if m.status in ("finished", "stopped"):
-                extra = {"reason": control.reason} if control.reason else {}
-                if m.status == "stopped" and m.run is not None:
-                    extra["resume"] = m.run.resume_command()
-                write_status(m, m.status, message=m.message, **extra)
+                m.life.end(m.status, len(m.history), m.message, control.reason,
+                           resumable=m.status == "stopped")
         writer.drain()
     except BaseException as exc:
         _fail(session, exc, writer)
         raise
     finally:
         writer.close()
-        session.release()
+        for m in members:
+            m.life.release()
     ended.run_dirs = [str(m.run.path) for m in members   # those with a checkpoint
                       if m.run is not None and (m.history or m.status == "stopped")]
     listener(ended)
@@ -603,11 +555,11 @@ def _sweep_probe(session: SweepSession):
     return probe
 
 
-def _save_all(session: SweepSession, writer: RecordWriter) -> int:
+def _save_all(session: SweepSession) -> int:
     """A checkpoint of this exact point for every live model; returns how many."""
     live = [(k, m) for k, m in enumerate(session.members) if m.alive and m.run is not None]
     for k, m in live:
-        writer.submit(m.run.save_checkpoint, session.member_state(k))
+        m.life.checkpoint(session.member_state(k))
     return len(live)
 
 
@@ -628,5 +580,4 @@ def _fail(session: SweepSession, exc: BaseException, writer: RecordWriter) -> No
         pass   # the error being reported is the first one, or follows from it
     writer.close()
     for m in session.members:
-        if m.run is not None:
-            _mark_failed(m.run, exc)
+        RunLife(m.run, session.config.epochs).fail(exc)

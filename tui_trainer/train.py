@@ -1,9 +1,11 @@
 """The training loop: the book's `train_epoch` and a `fit` that reports events and can be stopped.
 
-`fit` is the one loop behind both the TUI and `--no-ui`. It reports progress to a listener and
-checks a `Control` between batches for pause and stop; it writes the run directory (metrics,
-checkpoints, status) so that both drivers leave the same record. Losses are summed on the device
-and read back only at reporting points: on a GPU there is no host synchronisation per batch.
+`fit` is the loop of a single run, behind the TUI, `--no-ui`, a learner's own model
+(`--model FILE.py`) and the drop-in `d2l.train_ch3`; a learning-rate sweep has its own batch
+arithmetic in sweep.py. Both report progress to a listener, check a `Control` between batches for
+pause and stop, and leave their record through `lifecycle.RunLife`, so every kind of run writes
+the same run directory. Losses are summed on the device and read back only at reporting points:
+on a GPU there is no host synchronisation per batch.
 """
 
 from __future__ import annotations
@@ -18,17 +20,14 @@ import torch
 
 from . import cpu
 from . import data as data_mod
-from .analysis import analyse
-from .config import TrainConfig
+from .config import TrainConfig, is_model_file
 from .errors import SmtuiError
-from .events import BatchEnd, Control, EpochEnd, Listener, Message, RunEnded, RunStarted
+from .events import BatchEnd, Control, EpochEnd, Listener, Message, RunEnded
+from .lifecycle import RunLife, announce, checkpoint_state, divergence_message, stop_point
 from .metrics import Accumulator, correct_count
 from .models import Model, build_model, class_templates
 from .runs import RunDir, load_checkpoint
-from .updaters import BookSGD, build_updater, scheduled_lr, set_lr
-
-
-STATUS_EVERY_S = 1.0   # how often a run's status.json reports progress inside an epoch
+from .updaters import BookSGD, build_updater, current_lr, scheduled_lr, set_lr
 
 
 class Stopped(Exception):
@@ -141,8 +140,10 @@ def _check_finite(pending: list[tuple[int, torch.Tensor]]) -> None:
 @torch.no_grad()
 def predict_probs(model: Model, data_iter, device: torch.device | None = None,
                   control: Control | None = None) -> torch.Tensor:
-    """Class probabilities for every example of `data_iter`, as one (N, 10) CPU tensor."""
-    model.net.eval()
+    """Class probabilities for every example of `data_iter`, as one CPU tensor: (N, 10), or
+    (N, K, 10) for a sweep's stacked models. `model` is anything with `net` and `probs`."""
+    if isinstance(model.net, torch.nn.Module):
+        model.net.eval()
     chunks = []
     for X, _ in data_iter:
         if control is not None and control.should_stop():
@@ -193,14 +194,15 @@ class Session:
     history: list[dict[str, float]] = field(default_factory=list)
 
     def checkpoint_state(self) -> dict[str, Any]:
-        """One dict of model, optimizer, config, progress and RNG (loadable with weights_only)."""
-        return {"config": self.config.to_dict(), "model": self.model.net.state_dict(),
-                "optimizer": self.updater.state_dict(), "epoch": self.epoch, "batch": self.batch,
-                "rng": (self.epoch_rng_state if self.epoch_rng_state is not None
-                        else self.generator.get_state()),
-                "partial": list(self.partial), "partial_seconds": self.partial_seconds,
-                "history": list(self.history), "dataset": self.data.name,
-                "num_train": len(self.data.train_labels)}
+        """This point of the run in the one checkpoint format (`lifecycle.checkpoint_state`)."""
+        optimizer = getattr(self.updater, "state_dict", None)   # a learner's function has none
+        return checkpoint_state(
+            config=self.config.to_dict(), model=self.model.net.state_dict(),
+            optimizer=optimizer() if optimizer else {}, epoch=self.epoch, batch=self.batch,
+            rng=(self.epoch_rng_state if self.epoch_rng_state is not None
+                 else self.generator.get_state()),
+            partial=self.partial, partial_seconds=self.partial_seconds, history=self.history,
+            dataset=self.data.name, num_train=len(self.data.train_labels))
 
 
 # How an option given with --resume is treated (the README's "Resuming" section says the same).
@@ -277,26 +279,33 @@ def prepare(config: TrainConfig, *, data: data_mod.FashionMNIST | None = None,
                              f"{len(data.train_labels)}")
     torch.manual_seed(config.seed)
     side = config.resize or 28
-    model = build_model(config.model, config.softmax, num_inputs=side * side)
-    model.net.to(device)
-    updater = build_updater(config.optimizer, model.net.parameters(), config.lr,
-                            config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
     train_iter, test_iter = data_mod.make_loaders(
         data, config.batch_size, loader=config.loader, resize=config.resize, device=device,
         generator=generator, num_workers=config.num_workers)
+    own_updater = None
+    if is_model_file(config.model):
+        model, own_updater = _own_model(config, test_iter, device)
+    else:
+        model = build_model(config.model, config.softmax, num_inputs=side * side)
+        model.net.to(device)
+    updater = own_updater or build_updater(config.optimizer, model.net.parameters(), config.lr,
+                                           config.weight_decay)
     session = Session(config, data, device, model, updater, train_iter, test_iter, generator,
                       run=None)
     if state is not None:
         try:
             model.net.load_state_dict(state["model"])
-            updater.load_state_dict(state["optimizer"])
+            if hasattr(updater, "load_state_dict"):
+                updater.load_state_dict(state["optimizer"])
         except (RuntimeError, KeyError, ValueError) as exc:
             raise SmtuiError(f"checkpoint {resume} does not fit this model: "
                              f"{str(exc).splitlines()[0][:120]}") from None
-        # The saved optimizer state carries the old lr and weight decay: the options win.
-        set_lr(updater, config.lr)
-        if not isinstance(updater, BookSGD):
+        # The saved optimizer state carries the old lr and weight decay: the options win (a
+        # learner's own updater keeps the rate their file gives it).
+        if own_updater is None:
+            set_lr(updater, config.lr)
+        if own_updater is None and not isinstance(updater, BookSGD):
             for group in updater.param_groups:
                 group["weight_decay"] = config.weight_decay
         generator.set_state(state["rng"])
@@ -308,7 +317,7 @@ def prepare(config: TrainConfig, *, data: data_mod.FashionMNIST | None = None,
         run = RunDir.open(resume)
         run.acquire_lock()
     elif create_run:
-        run = RunDir.create(config.out, config.model)
+        run = RunDir.create(config.out, config.run_name)
         run.acquire_lock()
     else:
         return session
@@ -325,9 +334,26 @@ def prepare(config: TrainConfig, *, data: data_mod.FashionMNIST | None = None,
         run.write_config(config.to_dict(), **extra)
         run.write_status("starting", epoch=session.epoch, epochs=config.epochs)
     except BaseException as exc:
-        _mark_failed(run, exc)
+        RunLife(run, config.epochs).fail(exc)
         raise
     return session
+
+
+def _own_model(config: TrainConfig, test_iter, device: torch.device):
+    """A learner's model file as (Model, their updater or None), checked on the first test
+    images before anything is trained."""
+    from . import usercode
+
+    code = usercode.load_file(config.model)
+    code.net.to(device)
+    X, y = next(iter(test_iter))
+    model = usercode.own_model(code, X[:8].to(device), y[:8].to(device), code.path.name)
+    if code.updater is not None and config.schedule != "constant" and \
+            not isinstance(code.updater, torch.optim.Optimizer):
+        raise SmtuiError(f"--schedule {config.schedule}: {code.path.name}'s updater is a "
+                         "function, whose learning rate smtui cannot set; use --schedule "
+                         "constant, or a torch optimizer as trainer", exit_code=2)
+    return model, code.updater
 
 
 def divergence_hint(cfg: TrainConfig) -> str:
@@ -335,20 +361,6 @@ def divergence_hint(cfg: TrainConfig) -> str:
     if cfg.model == "scratch" and cfg.softmax == "naive":
         return f"use --softmax stable or a lower --lr than {cfg.lr:g}"
     return "lower --lr"
-
-
-def _mark_failed(run: RunDir, exc: BaseException) -> None:
-    """Record in status.json how a run ended when an error ended it, and unlock it."""
-    try:
-        if isinstance(exc, KeyboardInterrupt):
-            run.write_status("stopped", message="interrupted")
-        else:
-            text = str(exc) if isinstance(exc, SmtuiError) else f"{type(exc).__name__}: {exc}"
-            run.write_status("failed", message=text)
-    except SmtuiError:
-        pass   # the disk is full or gone: nothing more can be recorded
-    finally:
-        run.release_lock()
 
 
 def probe_batch(cfg: TrainConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -361,11 +373,19 @@ def probe_batch(cfg: TrainConfig, device: torch.device) -> tuple[torch.Tensor, t
 
 def _training_probe(session: Session):
     """One training step's work (forward, loss, backward) on a copy of the model and a made-up
-    batch: what the thread governor times, so that timing never touches the run's weights."""
+    batch: what the thread governor times, so that timing never touches the run's weights.
+
+    A learner's own net may read its weights as globals, which no copy can redirect: its probe
+    is the forward pass and loss alone, without gradients."""
     import copy
 
-    net = copy.deepcopy(session.model.net)
     X, y = probe_batch(session.config, session.device)
+    if session.model.kind == "own":
+        @torch.no_grad()
+        def forward_only() -> None:
+            session.model.loss(session.model.net(X), y)
+        return forward_only
+    net = copy.deepcopy(session.model.net)
 
     def probe() -> None:
         for p in net.parameters():
@@ -398,27 +418,23 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
 
     Returns the final `RunEnded` (also sent to the listener). A stop request ends the run at the
     next batch with a checkpoint of that exact point; a non-finite loss ends it without
-    overwriting the last good checkpoint.
+    overwriting the last good checkpoint. The run's record and end are `lifecycle.RunLife`'s.
     """
     control = control or Control()
-    cfg, run = session.config, session.run
+    cfg = session.config
+    life = RunLife(session.run, cfg.epochs)
     plan, governor = thread_plan(cfg, session.device, lambda: _training_probe(session))
     try:
         if governor is not None:
             governor.start()
-        listener(RunStarted(cfg.to_dict(), str(session.device), session.data.name,
-                            session.data.source, len(session.data.train_labels),
-                            len(session.data.test_labels), session.epoch,
-                            str(run.path) if run else None, session.data.test_images,
-                            session.data.test_labels, plan.describe() if plan else ""))
-        if session.data.subset:
-            listener(Message("Using the embedded Fashion-MNIST subset (5,000 train / 1,000 test "
-                             "images), not the full data set: accuracies are not comparable to "
-                             "the book's.", "warning"))
+        announce(listener, config=cfg.to_dict(), device=session.device, data=session.data,
+                 start_epoch=session.epoch, run=session.run,
+                 threads=plan.describe() if plan else "")
     except BaseException as exc:
-        if run is not None:
-            _mark_failed(run, exc)
-        raise
+        error = life.fail(session.model.explain(exc))
+        if error is exc:
+            raise
+        raise error from None
     num_batches = len(session.train_iter)
     total_batches = num_batches * cfg.epochs
     check_every, report_every = reporting_intervals(num_batches, session.device.type)
@@ -429,14 +445,9 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
                                 / total_batches)
         return at
 
-    def status(state: str, **extra: Any) -> None:
-        if run is not None:
-            run.write_status(state, epoch=session.epoch, epochs=cfg.epochs, **extra)
-
-    last_status = [time.monotonic()]
     ended: RunEnded
     try:
-        status("running")
+        life.status("running", session.epoch)
         while session.epoch < cfg.epochs:
             epoch = session.epoch + 1
             if session.batch == 0:
@@ -450,13 +461,14 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
             done_before = session.partial[2]
 
             def save_if_asked(batch: int, m: Accumulator, epoch=epoch, start=start) -> None:
-                if control.save.is_set() and run is not None:
+                if control.save.is_set() and session.run is not None:
                     control.save.clear()
                     state = session.checkpoint_state()
                     state["partial"] = [m[0], m[1], m[2]]
                     state["partial_seconds"] = session.partial_seconds + time.perf_counter() - start
-                    path = run.save_checkpoint(state)
-                    listener(Message(f"checkpoint saved at epoch {epoch}, batch {batch}: {path}"))
+                    life.checkpoint(state)
+                    listener(Message(f"checkpoint saved at epoch {epoch}, batch {batch}: "
+                                     f"{session.run.checkpoint_path}"))
 
             def on_batch(batch: int, m: Accumulator, epoch=epoch, start=start,
                          done_before=done_before) -> None:
@@ -467,11 +479,8 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
                 if governor is not None:
                     governor.tick((epoch - 1) * num_batches + batch)
                 elapsed = time.perf_counter() - start
-                if run is not None and time.monotonic() - last_status[0] > STATUS_EVERY_S:
-                    last_status[0] = time.monotonic()   # for `smtui view` in another terminal
-                    status("running", batch=batch, num_batches=num_batches,
-                           running_loss=m[0] / m[2], running_acc=m[1] / m[2])
                 examples = m[2]
+                life.progress(session.epoch, batch, num_batches, m[0] / examples, m[1] / examples)
                 listener(BatchEnd(epoch, batch, num_batches, int(examples),
                                   (examples - done_before) / elapsed if elapsed > 0 else 0.0,
                                   m[0] / examples, m[1] / examples,
@@ -492,57 +501,43 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
                 session.partial = [metric[0], metric[1], metric[2]]
                 session.partial_seconds += time.perf_counter() - start
                 raise
-            test_acc = float((probs.argmax(dim=1) == session.data.test_labels).float().mean())
+            labels = session.data.test_labels
+            test_acc = float((probs.argmax(dim=1) == labels).float().mean())
             seconds = session.partial_seconds + time.perf_counter() - start
-            lr = (session.updater.lr if isinstance(session.updater, BookSGD)
-                  else session.updater.param_groups[0]["lr"])
-            event = EpochEnd(epoch, train_loss, train_acc, test_acc, seconds, lr, probs,
+            event = EpochEnd(epoch, train_loss, train_acc, test_acc, seconds,
+                             current_lr(session.updater), probs,
                              class_templates(session.model.net))
             session.epoch, session.batch = epoch, 0
             session.partial, session.partial_seconds = [0.0, 0.0, 0.0], 0.0
             session.epoch_rng_state = None
             session.history.append(event.metrics())
-            if run is not None:
-                run.append_metrics(event.metrics())   # metrics first: resume drops extra rows
-                run.save_checkpoint(session.checkpoint_state())
-                run.write_analysis({"epoch": epoch, **analyse(probs, session.data.test_labels)})
-            status("running")
+            life.epoch_end(event.metrics(), session.checkpoint_state(), probs, labels)
             listener(event)
         ended = RunEnded("finished", session.epoch, "training finished",
-                         str(run.checkpoint_path) if run else None)
+                         str(session.run.checkpoint_path) if session.run else None)
     except Stopped:
-        path = run.save_checkpoint(session.checkpoint_state()) if run else None
-        if session.batch:
-            where = f"at epoch {session.epoch + 1}, batch {session.batch}"
-        elif session.epoch:
-            where = f"at the end of epoch {session.epoch}"
-        else:
-            where = "before the first batch"
+        life.checkpoint(session.checkpoint_state())
+        saved = session.run is not None
         ended = RunEnded("stopped", session.epoch,
-                         f"stopped {where}" + ("; checkpoint saved" if path else ""),
-                         str(path) if path else None)
+                         f"stopped {stop_point(session.epoch, session.batch)}"
+                         + ("; checkpoint saved" if saved else ""),
+                         str(session.run.checkpoint_path) if saved else None)
     except NonFiniteLoss as exc:
-        hint = divergence_hint(cfg)
-        kept = run is not None and run.checkpoint_path.exists()
+        kept = session.run is not None and session.run.checkpoint_path.exists()
         ended = RunEnded("diverged", session.epoch,
-                         f"loss became {exc.value} at epoch {session.epoch + 1}, batch {exc.batch}: "
-                         f"training stopped ({hint}); " +
-                         (f"last good checkpoint kept (end of epoch {session.epoch})" if kept
-                          else "no checkpoint: it diverged in the first epoch"),
-                         str(run.checkpoint_path) if kept else None)
+                         divergence_message(exc.value, session.epoch, exc.batch,
+                                            divergence_hint(cfg), kept),
+                         str(session.run.checkpoint_path) if kept else None)
     except BaseException as exc:   # an error, or an interrupt nobody turned into a stop request
-        if run is not None:
-            _mark_failed(run, exc)
-        raise
+        error = life.fail(session.model.explain(exc))
+        if error is exc:
+            raise
+        raise error from None
     finally:
         control.while_paused = None
-    if run is not None:
-        try:
-            extra = {"reason": control.reason} if control.reason else {}
-            if ended.status in ("stopped", "diverged") and run.checkpoint_path.exists():
-                extra["resume"] = run.resume_command()
-            status(ended.status, message=ended.message, **extra)
-        finally:
-            run.release_lock()
+    try:
+        life.end(ended.status, session.epoch, ended.message, control.reason)
+    finally:
+        life.release()
     listener(ended)
     return ended

@@ -58,6 +58,15 @@ def scheduled_lr(base_lr: float, schedule: str, progress: float) -> float:
     return base_lr
 
 
+def current_lr(updater) -> float | None:
+    """The learning rate either kind of updater steps with now; None for a learner's own
+    updater function, whose rate smtui cannot see."""
+    if isinstance(updater, BookSGD):
+        return updater.lr
+    groups = getattr(updater, "param_groups", None)
+    return groups[0]["lr"] if groups else None
+
+
 def set_lr(updater, lr: float) -> None:
     """Set the learning rate of either kind of updater."""
     if isinstance(updater, BookSGD):

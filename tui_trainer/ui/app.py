@@ -23,7 +23,7 @@ from textual.widgets import Footer, Header, RichLog, Static, TabbedContent, TabP
 
 from ..config import TrainConfig
 from ..events import Control
-from ..headless import STOP_SIGNALS, plural
+from ..console import STOP_SIGNALS, SafeStream, next_steps, plural
 from .curves import CurvesPanel
 from .form import ConfigForm
 from .help import HelpScreen
@@ -94,9 +94,13 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
     ]
 
     def __init__(self, config: TrainConfig | None = None, resume: str | None = None, *,
-                 watch: str | None = None, compare: list[str] | None = None) -> None:
+                 watch: str | None = None, compare: list[str] | None = None,
+                 script=None) -> None:
         super().__init__()
         self.config = config or TrainConfig()
+        self.script = script              # a learner's train_ch3: its Session, trained at once
+        self.script_ended = None          # ... and how it ended (RunEnded), or
+        self.script_error: BaseException | None = None   # the exception their code raised
         self.resume = resume
         self.watch_dir = watch            # read-only view of a run another process writes
         self.records: list[RunRecord] = [RunRecord.from_dir(d) for d in compare or []]
@@ -177,7 +181,13 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.curves.reset(self.config.epochs)
         self.curves.redraw()
         self.status_bar.state = "loading torch…"
-        if not self.watch_dir:
+        if self.script is not None:
+            self.form.disabled = True
+            self.title = f"smtui: train_ch3 in {self.config.model}"
+            self.log_message("Training your net from train_ch3: space pauses, x stops (the "
+                             "script then raises KeyboardInterrupt); the window closes when "
+                             "training ends.")
+        elif not self.watch_dir:
             self.log_message("smtui ready. Edit the settings, then press s (or Start) to train.")
         if self.resume:
             self.log_message(f"Start resumes the run in {self.resume}.")
@@ -225,6 +235,8 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
             status.state = "idle"
         self.log_message(f"torch loaded in {message.seconds:.1f} s; device available: "
                          f"{message.device}")
+        if self.script is not None and not self.controls:
+            self.start_run(self.config, None, self.script)
 
     # ------------------------------------------------------------------ training
     def check_action(self, action: str, parameters) -> bool | None:
@@ -251,6 +263,12 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
             self.notify(f"A sweep starts new runs; Start resumes {self.resume} only with the "
                         "sweep field empty.", severity="error", markup=False)
             return
+        self.start_run(config, lrs)
+
+    def start_run(self, config: TrainConfig, lrs: list[float] | None, session=None) -> None:
+        """Lock the form, clear the views and start the worker: a run of `config`, a sweep of
+        `lrs`, or a script's prepared `session`."""
+        form = self.form
         self.config = config
         self.running = True
         self.control = Control()
@@ -259,7 +277,9 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.epochs = config.epochs
         self.curves.reset(config.epochs)
         self.sweep = SweepCurves(lrs) if lrs else None
-        self.current = None if lrs else RunRecord("this session, running", config.to_dict())
+        self.current = None if lrs else RunRecord(
+            "this script, running" if session is not None else "this session, running",
+            config.to_dict())
         self.update_overlays()
         self.status_bar.state = "starting…"
         self.tabs.active = "train" if self.big_screen() else "curves"
@@ -267,7 +287,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
                 if lrs else f"lr {config.lr:g}")
         self.log_message(f"Starting: {config.model}, {config.optimizer} {what}, "
                          f"batch {config.batch_size}, {plural(config.epochs, 'epoch')}.")
-        self.train(config, self.resume, self.control, lrs)
+        self.train(config, self.resume, self.control, lrs, session)
 
     @on(ConfigForm.StartPressed)
     def on_start_pressed(self) -> None:
@@ -528,12 +548,38 @@ def run_tui(config: TrainConfig | None, resume: str | None = None, *, watch: str
     return app.return_code or 0
 
 
+def run_script(session):
+    """Train a learner's prepared `session` (d2l.train_ch3) in the app, which closes when the
+    run ends; returns its RunEnded. The window is gone before anything is raised or printed:
+    an exception from the learner's code is raised here, and the epochs stay in the
+    scrollback as headless lines."""
+    from ..console import epoch_line
+    from ..events import RunEnded
+
+    app = SmtuiApp(session.config, script=session)
+    app.run()
+    for each in app.controls:
+        if not each.finished.is_set():
+            each.request_stop()
+            each.finished.wait(120)
+    if app.script_error is not None:
+        raise app.script_error
+    err = SafeStream(sys.stdout)
+    for row in session.history:
+        err.write(epoch_line(row, session.config.epochs) + "\n")
+    ended = app.script_ended or RunEnded("stopped", session.epoch, "the window was closed")
+    if ended.status != "finished":
+        err.write(f"d2l: {ended.message}\n")
+    if session.run is not None:
+        err.write(f"d2l: run directory: {session.run.path} (smtui view "
+                  f"{session.run.path})\n")
+    return ended
+
+
 def say_where_sweep(states: dict[str, str]) -> None:
     """After the window has closed: the last sweep's run directories with their states, and the
     commands that go on with them."""
     import shlex
-
-    from ..headless import SafeStream
 
     err = SafeStream(sys.stderr)
     err.write(f"smtui: last sweep: {len(states)} run directories\n")
@@ -550,14 +596,7 @@ def say_where_sweep(states: dict[str, str]) -> None:
 def say_where(run_dir: str, state: str) -> None:
     """After the window has closed: the last run's directory and the commands that go on with
     it, on the restored terminal (quietly nothing when the terminal is gone)."""
-    import shlex
-
-    from ..headless import SafeStream
-
     err = SafeStream(sys.stderr)
-    quoted = shlex.quote(run_dir)
     err.write(f"smtui: last run ({state}): {run_dir}\n")
-    if state in ("stopped", "diverged", "failed"):
-        err.write(f"smtui: resume with: smtui --resume {quoted}   (headless: smtui --no-ui "
-                  f"--resume {quoted})\n")
-    err.write(f"smtui: look at it with: smtui view {quoted}\n")
+    for line in next_steps(run_dir, state, tui=True):
+        err.write(line + "\n")

@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from ..headless import fmt_duration
+from ..console import fmt_duration
 
 BAR = "━"
 

@@ -16,7 +16,7 @@ from textual import work
 from ..config import TrainConfig
 from ..events import BatchEnd, Control, EpochEnd, Message, RunEnded, RunStarted, SweepEpoch
 from ..watch import CheckpointPredictions
-from ..headless import eta_seconds
+from ..console import eta_seconds
 from .messages import TrainingEvent, TrainingFailed
 from .runs_panel import RunRecord
 from .threads import parallel_here, serial_here
@@ -29,9 +29,9 @@ class TrainingMixin:
 
     @work(thread=True, exit_on_error=False, group="train")
     def train(self, config: TrainConfig, resume: str | None, control: Control,
-              lrs: list[float] | None = None) -> None:
-        """The worker: prepare and fit (a sweep of `lrs` when given), posting every event to
-        the UI."""
+              lrs: list[float] | None = None, session=None) -> None:
+        """The worker: prepare and fit (a sweep of `lrs` when given; a script's `session` as it
+        was prepared), posting every event to the UI."""
         from ..errors import SmtuiError
         from ..sweep import fit_sweep, prepare_sweep
         from ..train import fit, prepare
@@ -59,12 +59,15 @@ class TrainingMixin:
                 board = TensorBoardListener(config.tensorboard)
             if lrs:
                 fit_sweep(prepare_sweep(config, lrs), listener, control)
+            elif session is not None:
+                self.script_ended = fit(session, listener, control)
             else:
                 fit(prepare(config, resume=resume), listener, control)
-        except SmtuiError as exc:
-            self.post_message(TrainingFailed(str(exc)))
         except Exception as exc:  # shown in the UI; the app keeps running
-            self.post_message(TrainingFailed(f"{type(exc).__name__}: {exc}"))
+            if session is not None:
+                self.script_error = exc   # the learner's script raises it after the window
+            self.post_message(TrainingFailed(str(exc) if isinstance(exc, SmtuiError)
+                                             else f"{type(exc).__name__}: {exc}"))
         finally:
             control.finished.set()
 
@@ -188,5 +191,5 @@ class TrainingMixin:
             self.resume = None if state == "finished" else self.run_dir
         elif state == "stopped":
             self.resume = None
-        if self.quitting:
+        if self.quitting or self.script is not None:
             self.leave()

@@ -1,0 +1,104 @@
+"""What every driver writes to the console: durations, plurals, the commands that go on with a
+run, the signals that stop one, and a stream that survives a console that has gone away.
+
+Shared by the headless drivers and the TUI (which writes to the console after its window has
+closed); nothing here imports torch or textual.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+from typing import TextIO
+
+from .events import BatchEnd
+
+
+def plural(n: int, word: str) -> str:
+    """'1 epoch', '2 epochs'."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def eta_seconds(e: BatchEnd, epochs: int) -> float:
+    """Seconds left in the whole run (not only this epoch), at this epoch's pace per batch."""
+    per_batch = e.examples / max(e.examples_per_s, 1e-9) / max(e.batch, 1)
+    remaining = (epochs - e.epoch) * e.num_batches + (e.num_batches - e.batch)
+    return remaining * per_batch
+
+
+def fmt_duration(seconds: float) -> str:
+    """Seconds as m:ss, or h:mm:ss past an hour."""
+    seconds = max(0, int(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
+        else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+# Signals that stop a headless run cleanly, and the reason recorded in its status.json.
+STOP_SIGNALS = {
+    signal.SIGINT: "interrupted (SIGINT, Ctrl+C)",
+    signal.SIGTERM: "terminated (SIGTERM)",
+    **({signal.SIGHUP: "hung up (SIGHUP: the terminal or the SSH connection was lost)"}
+       if hasattr(signal, "SIGHUP") else {}),
+}
+
+
+class SafeStream:
+    """A text stream that absorbs its own failures.
+
+    The console of a long run can vanish under it: a dropped SSH connection (EIO or EPIPE), a
+    reader that stopped (`| head -1`), a closed descriptor, `/dev/full`. The first failed write
+    marks the stream dead and points its descriptor at /dev/null, so that neither later writes
+    nor the interpreter's final flush can raise; training goes on.
+    """
+
+    def __init__(self, stream: TextIO | None) -> None:
+        self.stream = stream
+        self.dead = stream is None
+
+    def write(self, text: str) -> None:
+        if self.dead:
+            return
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):
+            self.dead = True
+            silence(self.stream)
+
+    def isatty(self) -> bool:
+        try:
+            return not self.dead and self.stream.isatty()
+        except (OSError, ValueError):
+            return False
+
+
+def silence(stream: TextIO | None) -> None:
+    """Point `stream`'s descriptor at /dev/null (its buffered text then drains harmlessly)."""
+    try:
+        fd = stream.fileno()
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, fd)
+        os.close(null)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def epoch_line(row: dict, epochs: int) -> str:
+    """One epoch's metrics row as the headless drivers print it."""
+    return (f"epoch {row['epoch']:>{len(str(epochs))}}/{epochs}  train loss "
+            f"{row['train_loss']:.4f}  train acc {row['train_acc']:.4f}  test acc "
+            f"{row['test_acc']:.4f}  {row['seconds']:.2f}s")
+
+
+def next_steps(run_dir: str, state: str, *, tui: bool = False) -> list[str]:
+    """The commands that go on with a run that ended in `state`: resume it when it can be
+    (stopped, diverged or failed), look at it always. `tui`: resume in the TUI first."""
+    where = shlex.quote(run_dir)
+    lines = []
+    if state in ("stopped", "diverged", "failed"):
+        lines.append(f"smtui: resume with: smtui --resume {where}   (headless: smtui --no-ui "
+                     f"--resume {where})" if tui else
+                     f"smtui: resume with: smtui --no-ui --resume {where}")
+    lines.append(f"smtui: look at it with: smtui view {where}")
+    return lines

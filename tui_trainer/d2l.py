@@ -1,0 +1,259 @@
+"""The book's `d2l` module for chapter 3, as a drop-in: `from tui_trainer import d2l`.
+
+Code written for the chapter (`from d2l import torch as d2l`) runs unchanged with this import
+line, with the book's names, signatures and semantics, and without Jupyter:
+
+- `load_data_fashion_mnist(batch_size, resize=None)` reads smtui's offline sources (the full
+  data where found, else the embedded subset, with a one-line warning) into tensors: the book's
+  shapes and dtypes, shuffled train and ordered test, no worker processes unless asked.
+- `train_ch3` trains the learner's own net through smtui's loop (`train.fit`, the same as
+  `smtui --no-ui`): live curves, predictions and pause/stop keys when stdout is a terminal, one
+  line per epoch otherwise; `out=` records a run directory for `smtui view` and `compare`.
+  Stopping (a key, Ctrl+C) raises `KeyboardInterrupt` in the script once the terminal is back.
+  The book's asserts end it, each failure first said in one line.
+- `Animator.add` draws its curves in the terminal, `show_images` and `predict_ch3` the images.
+- The aliases of the book's `d2l/torch.py` that the chapter calls (`d2l.matmul`, `d2l.exp`,
+  `d2l.reshape`, `d2l.reduce_sum`, `d2l.argmax`, `d2l.astype`, ...).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+from torch.utils import data as torch_data
+
+from . import data as data_mod
+from .data import get_fashion_mnist_labels  # noqa: F401  (the book's name)
+from .metrics import Accumulator, accuracy  # noqa: F401  (the book's names)
+from .metrics import evaluate_accuracy as _evaluate_accuracy
+from .train import train_epoch
+from .updaters import sgd  # noqa: F401  (the book's name)
+
+# ---------------------------------------------------------------- the aliases of d2l/torch.py
+ones, zeros, tensor, arange = torch.ones, torch.zeros, torch.tensor, torch.arange
+meshgrid, sin, sinh, cos, cosh = torch.meshgrid, torch.sin, torch.sinh, torch.cos, torch.cosh
+tanh, linspace, exp, log, normal = torch.tanh, torch.linspace, torch.exp, torch.log, torch.normal
+rand, randn, matmul, int32, int64 = torch.rand, torch.randn, torch.matmul, torch.int32, torch.int64
+float32, concat, stack, abs, eye = torch.float32, torch.cat, torch.stack, torch.abs, torch.eye
+numpy = lambda x, *args, **kwargs: x.detach().numpy(*args, **kwargs)  # noqa: E731
+size = lambda x, *args, **kwargs: x.numel(*args, **kwargs)  # noqa: E731
+reshape = lambda x, *args, **kwargs: x.reshape(*args, **kwargs)  # noqa: E731
+to = lambda x, *args, **kwargs: x.to(*args, **kwargs)  # noqa: E731
+reduce_sum = lambda x, *args, **kwargs: x.sum(*args, **kwargs)  # noqa: E731
+argmax = lambda x, *args, **kwargs: x.argmax(*args, **kwargs)  # noqa: E731
+astype = lambda x, *args, **kwargs: x.type(*args, **kwargs)  # noqa: E731
+transpose = lambda x, *args, **kwargs: x.t(*args, **kwargs)  # noqa: E731
+reduce_mean = lambda x, *args, **kwargs: x.mean(*args, **kwargs)  # noqa: E731
+
+
+def use_svg_display() -> None:
+    """The book's notebook setting: nothing to do in a terminal."""
+
+
+def set_figsize(figsize=(3.5, 2.5)) -> None:
+    """The book's figure size: the terminal's drawings take the terminal's width."""
+
+
+def cpu() -> torch.device:
+    """The CPU device."""
+    return torch.device("cpu")
+
+
+def gpu(i: int = 0) -> torch.device:
+    """The i-th GPU."""
+    return torch.device(f"cuda:{i}")
+
+
+def num_gpus() -> int:
+    """How many GPUs there are."""
+    return torch.cuda.device_count()
+
+
+def try_gpu(i: int = 0) -> torch.device:
+    """GPU i when it exists, else the CPU."""
+    return gpu(i) if num_gpus() >= i + 1 else cpu()
+
+
+class Timer:
+    """The book's timer: start, stop (returns the seconds), avg, sum, cumsum."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.start()
+
+    def start(self) -> None:
+        self.tik = time.time()
+
+    def stop(self) -> float:
+        self.times.append(time.time() - self.tik)
+        return self.times[-1]
+
+    def avg(self) -> float:
+        return sum(self.times) / len(self.times)
+
+    def sum(self) -> float:
+        return sum(self.times)
+
+    def cumsum(self) -> list:
+        return np.array(self.times).cumsum().tolist()
+
+
+# ---------------------------------------------------------------- 3.1-3.3: linear regression
+def synthetic_data(w, b, num_examples):
+    """The book's y = Xw + b + noise."""
+    X = torch.normal(0, 1, (num_examples, len(w)))
+    y = torch.matmul(X, w) + b
+    y += torch.normal(0, 0.01, y.shape)
+    return X, y.reshape((-1, 1))
+
+
+def linreg(X, w, b):
+    """The book's linear regression model."""
+    return torch.matmul(X, w) + b
+
+
+def squared_loss(y_hat, y):
+    """The book's squared loss."""
+    return (y_hat - y.reshape(y_hat.shape)) ** 2 / 2
+
+
+def load_array(data_arrays, batch_size, is_train=True):
+    """The book's PyTorch data iterator."""
+    dataset = torch_data.TensorDataset(*data_arrays)
+    return torch_data.DataLoader(dataset, batch_size, shuffle=is_train)
+
+
+# ---------------------------------------------------------------- 3.5: the data
+def get_dataloader_workers() -> int:
+    """The book's number of DataLoader worker processes."""
+    return 4
+
+
+_DATA: dict[str, data_mod.FashionMNIST] = {}   # read once per process
+
+
+def _fashion_mnist() -> data_mod.FashionMNIST:
+    if "data" not in _DATA:
+        fashion = data_mod.load_fashion_mnist(os.environ.get("SMTUI_DATA_DIR"), "auto")
+        if fashion.subset:
+            _say("d2l: the full Fashion-MNIST was not found: using smtui's embedded subset "
+                 "(5,000 train / 1,000 test images); accuracies differ from the book's")
+        _DATA["data"] = fashion
+    return _DATA["data"]
+
+
+def load_data_fashion_mnist(batch_size: int, resize: int | None = None, *,
+                            num_workers: int = 0):
+    """The book's (train_iter, test_iter): X float32 (B, 1, 28, 28) in [0, 1] (or resized), y
+    int64; train shuffled by torch's global RNG each epoch, test in order.
+
+    From smtui's offline sources rather than a download; the batches are cut from tensors in
+    memory, which is many times faster than the book's DataLoader. `num_workers` > 0 asks for
+    the book's torchvision DataLoader with that many worker processes instead.
+    """
+    fashion = _fashion_mnist()
+    if num_workers:
+        return data_mod.make_loaders(fashion, batch_size, loader="book", resize=resize,
+                                     num_workers=num_workers)
+    train_iter, test_iter = data_mod.make_loaders(fashion, batch_size, resize=resize)
+    train_iter.fashion = test_iter.fashion = fashion   # for train_ch3's views
+    return train_iter, test_iter
+
+
+# ---------------------------------------------------------------- 3.6: training
+def evaluate_accuracy(net, data_iter) -> float:
+    """The book's accuracy of `net` over `data_iter`."""
+    return _evaluate_accuracy(net, data_iter)
+
+
+def train_epoch_ch3(net, train_iter, loss, updater):
+    """The book's one epoch: returns (train loss, train accuracy) per example."""
+    return train_epoch(net, train_iter, loss, updater)
+
+
+def train_ch3(net, train_iter, test_iter, loss, num_epochs, updater, *, out: str | None = None):
+    """The book's `train_ch3`, through smtui's loop: live on a terminal, one line per epoch
+    otherwise, then the book's asserts. `out`: a folder to record a run directory in."""
+    from .script import train_script
+
+    history = train_script(net, train_iter, test_iter, loss, num_epochs, updater, out=out)
+    train_loss, train_acc, test_acc = (history[-1]["train_loss"], history[-1]["train_acc"],
+                                       history[-1]["test_acc"])
+    _check(train_loss < 0.5, f"train_loss {train_loss:.4f} is not below 0.5 "
+                             f"(by {train_loss - 0.5:.4f})")
+    assert train_loss < 0.5, train_loss
+    _check(0.7 < train_acc <= 1, f"train_acc {train_acc:.4f} is not above 0.7 "
+                                 f"(by {0.7 - train_acc:.4f})")
+    assert train_acc <= 1 and train_acc > 0.7, train_acc
+    _check(0.7 < test_acc <= 1, f"test_acc {test_acc:.4f} is not above 0.7 "
+                                f"(by {0.7 - test_acc:.4f})")
+    assert test_acc <= 1 and test_acc > 0.7, test_acc
+
+
+def _check(ok: bool, text: str) -> None:
+    if not ok:
+        _say(f"d2l: the book's check failed: {text}")
+
+
+def _say(text: str) -> None:
+    from .console import SafeStream
+    SafeStream(sys.stderr).write(text + "\n")
+
+
+def predict_ch3(net, test_iter, n: int = 6):
+    """The book's predictions: the first n test images, titled true / predicted."""
+    for X, y in test_iter:
+        break
+    trues = get_fashion_mnist_labels(y)
+    with torch.no_grad():
+        preds = get_fashion_mnist_labels(net(X).argmax(axis=1))
+    titles = [true + "\n" + pred for true, pred in zip(trues, preds)]
+    show_images(X[0:n].reshape((n, X.shape[-2], X.shape[-1])), 1, n, titles=titles[0:n])
+
+
+# ---------------------------------------------------------------- drawing in the terminal
+def show_images(imgs, num_rows: int, num_cols: int, titles=None, scale: float = 1.5):
+    """The book's grid of images, drawn in the terminal with half blocks (two pixel rows per
+    character), each titled below; without a terminal, the titles alone."""
+    from .drawing import image_grid
+
+    images = [torch.as_tensor(np.asarray(img.detach().cpu() if torch.is_tensor(img) else img))
+              for img in imgs][: num_rows * num_cols]
+    image_grid(images, num_cols, list(titles) if titles is not None else None)
+
+
+class Animator:
+    """The book's Animator: `add(x, y)` appends points and draws every curve again, here in
+    the terminal (plotext), in place; without a terminal, one line per `add`."""
+
+    def __init__(self, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
+                 xscale="linear", yscale="linear", fmts=("-", "m--", "g-.", "r:"), nrows=1,
+                 ncols=1, figsize=(3.5, 2.5)) -> None:
+        from .drawing import Plot
+
+        self.legend = list(legend) if legend else []
+        self.X: list[list[float]] | None = None
+        self.Y: list[list[float]] | None = None
+        self.plot = Plot(xlabel, ylabel, xlim, ylim, xscale, yscale)
+
+    def add(self, x, y) -> None:
+        """Add one point to each curve (the book's semantics: y a number or one per curve)."""
+        if not hasattr(y, "__len__"):
+            y = [y]
+        n = len(y)
+        if not hasattr(x, "__len__"):
+            x = [x] * n
+        if not self.X:
+            self.X = [[] for _ in range(n)]
+        if not self.Y:
+            self.Y = [[] for _ in range(n)]
+        for i, (a, b) in enumerate(zip(x, y)):
+            if a is not None and b is not None:
+                self.X[i].append(float(a))
+                self.Y[i].append(float(b))
+        self.plot.draw(self.X, self.Y, self.legend)
+
