@@ -40,6 +40,8 @@ def image_grid(images: list, num_cols: int, titles: list[str] | None) -> None:
     from rich.text import Text
 
     console = Console(file=sys.stdout)
+    width = max((img.shape[-1] for img in images), default=28) + 2
+    num_cols = max(1, min(num_cols, console.width // width))   # rows that fit the terminal
     table = Table.grid(padding=(0, 2))
     for start in range(0, len(images), num_cols):
         cells = []

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import data as data_mod
-from .config import MAX_MODELS, TrainConfig
+from .config import MAX_MODELS, TrainConfig, is_model_file
 from .errors import SmtuiError
 from .events import BatchEnd, Control, Listener, Message, RunEnded, SweepEpoch
 from .lifecycle import RunLife, announce, checkpoint_state, divergence_message, stop_point
@@ -282,6 +282,10 @@ class SweepSession:
 def prepare_sweep(config: TrainConfig, lrs: list[float], *,
                   data: data_mod.FashionMNIST | None = None, create_runs: bool = True) -> SweepSession:
     """Validate, read the data, build the K stacked models and one run directory per model."""
+    if is_model_file(config.model):
+        raise SmtuiError(f"--model {config.model}: a sweep stacks smtui's own models (scratch, "
+                         "concise, mlp) into one; train your own model one rate per run "
+                         f"(smtui --no-ui --model {config.model} --lr RATE)", exit_code=2)
     if not 2 <= len(lrs) <= MAX_MODELS or len(set(lrs)) != len(lrs):
         raise SmtuiError(f"--lr: give 2 to {MAX_MODELS} different learning rates", exit_code=2)
     for lr in lrs:

@@ -258,6 +258,9 @@ def prepare(config: TrainConfig, *, data: data_mod.FashionMNIST | None = None,
         raise SmtuiError(f"--{name.replace('_', '-')} {reason}", exit_code=2)
     state, changed = None, {}
     if resume:
+        if RunDir.open(resume).read_config().get("trained_by"):
+            raise SmtuiError(f"{resume} was trained by a script's d2l.train_ch3: run the "
+                             "script again to train it (its net lives in the script)")
         state = load_checkpoint(resume)
         changed = check_resume(state, config, resume)
     device = resolve_device(config.device)

@@ -1,0 +1,359 @@
+"""The learner's own code: the drop-in `tui_trainer.d2l` and `smtui --model FILE.py`.
+
+The reference for faithfulness is the book's own `train_epoch_ch3` loop, written out here as the
+book prints it: the learner's net trained through smtui must end with the same weights.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from procs import child_env, finish
+from tui_trainer import d2l, script
+from tui_trainer.config import TrainConfig
+from tui_trainer.errors import SmtuiError
+from tui_trainer.events import Control
+from tui_trainer.runs import RunDir, load_checkpoint
+from tui_trainer.train import fit, prepare
+
+BOOK_NET = textwrap.dedent("""
+    import torch
+    W = torch.normal(0, 0.01, size=(784, 10), requires_grad=True)
+    b = torch.zeros(10, requires_grad=True)
+
+    def softmax(X):
+        X_exp = torch.exp(X)
+        return X_exp / X_exp.sum(1, keepdim=True)
+
+    def net(X):
+        return softmax(torch.matmul(X.reshape((-1, W.shape[0])), W) + b)
+
+    def cross_entropy(y_hat, y):
+        return - torch.log(y_hat[range(len(y_hat)), y])
+
+    loss = cross_entropy
+""")
+
+
+@pytest.fixture
+def d2l_data(small_data_dir, monkeypatch):
+    """The drop-in reads the small IDX files the tests wrote."""
+    monkeypatch.setenv("SMTUI_DATA_DIR", str(small_data_dir))
+    monkeypatch.setattr(d2l, "_DATA", {})
+    return small_data_dir
+
+
+# ---------------------------------------------------------------- the book's reference loop
+class BookAccumulator:
+    def __init__(self, n):
+        self.data = [0.0] * n
+
+    def add(self, *args):
+        self.data = [a + float(b) for a, b in zip(self.data, args)]
+
+    def __getitem__(self, idx):
+        return self.data[idx]
+
+
+def book_accuracy(y_hat, y):
+    if len(y_hat.shape) > 1 and y_hat.shape[1] > 1:
+        y_hat = y_hat.argmax(axis=1)
+    cmp = y_hat.type(y.dtype) == y
+    return float(cmp.type(y.dtype).sum())
+
+
+def book_train_epoch_ch3(net, train_iter, loss, updater):
+    if isinstance(net, torch.nn.Module):
+        net.train()
+    metric = BookAccumulator(3)
+    for X, y in train_iter:
+        y_hat = net(X)
+        l = loss(y_hat, y)
+        if isinstance(updater, torch.optim.Optimizer):
+            updater.zero_grad()
+            l.mean().backward()
+            updater.step()
+        else:
+            l.sum().backward()
+            updater(X.shape[0])
+        metric.add(float(l.sum().detach()), book_accuracy(y_hat, y), y.numel())
+    return metric[0] / metric[2], metric[1] / metric[2]
+
+
+def scratch_objects():
+    W = torch.normal(0, 0.01, size=(784, 10), requires_grad=True)
+    b = torch.zeros(10, requires_grad=True)
+
+    def net(X):
+        X_exp = torch.exp(torch.matmul(X.reshape((-1, W.shape[0])), W) + b)
+        return X_exp / X_exp.sum(1, keepdim=True)
+
+    def cross_entropy(y_hat, y):
+        return - torch.log(y_hat[range(len(y_hat)), y])
+
+    def updater(batch_size):
+        return d2l.sgd([W, b], 0.1, batch_size)
+    return net, cross_entropy, updater, [W, b]
+
+
+def concise_objects():
+    net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    nn.init.normal_(net[1].weight, std=0.01)
+    nn.init.zeros_(net[1].bias)
+    return net, nn.CrossEntropyLoss(reduction="none"), torch.optim.SGD(net.parameters(), lr=0.1), \
+        list(net.parameters())
+
+
+@pytest.mark.parametrize("make", [scratch_objects, concise_objects], ids=["scratch", "concise"])
+def test_train_ch3_equals_the_books_loop(d2l_data, make):
+    """The book's chapter-3 code trained through smtui gives the losses, accuracies and weights
+    of the book's own train_epoch_ch3 on the same batches."""
+    results = []
+    for through_smtui in (False, True):
+        torch.manual_seed(0)
+        net, loss, updater, params = make()
+        train_iter, test_iter = d2l.load_data_fashion_mnist(16)
+        if through_smtui:
+            history = script.train_script(net, train_iter, test_iter, loss, 3, updater)
+            rows = [(r["train_loss"], r["train_acc"], r["test_acc"]) for r in history]
+        else:
+            rows = []
+            for _ in range(3):
+                train_loss, train_acc = book_train_epoch_ch3(net, train_iter, loss, updater)
+                rows.append((train_loss, train_acc, d2l.evaluate_accuracy(net, test_iter)))
+        results.append((rows, [p.detach().clone() for p in params]))
+    (book_rows, book_params), (our_rows, our_params) = results
+    flat = [v for row in our_rows for v in row]
+    assert flat == pytest.approx([v for row in book_rows for v in row], rel=1e-5)
+    for ours, theirs in zip(our_params, book_params):
+        torch.testing.assert_close(ours, theirs)
+    assert book_rows[-1][0] < book_rows[0][0]   # it learned something: the test can fail
+
+
+def test_load_data_fashion_mnist_has_the_books_shapes(d2l_data):
+    train_iter, test_iter = d2l.load_data_fashion_mnist(32)
+    X, y = next(iter(test_iter))
+    assert X.shape == (20, 1, 28, 28) and X.dtype == torch.float32
+    assert y.dtype == torch.int64 and 0.0 <= float(X.min()) and float(X.max()) <= 1.0
+    assert y.tolist() == [i % 10 for i in range(20)]          # the test split, in file order
+    orders = [torch.cat([y for _, y in train_iter]).tolist() for _ in range(2)]
+    assert sorted(orders[0]) == sorted(orders[1]) and orders[0] != orders[1]   # reshuffled
+    X, _ = next(iter(d2l.load_data_fashion_mnist(8, resize=14)[0]))
+    assert X.shape == (8, 1, 14, 14)
+
+
+def test_the_books_aliases_and_helpers():
+    x = torch.arange(6.0)
+    assert d2l.matmul is torch.matmul and d2l.exp is torch.exp and d2l.normal is torch.normal
+    assert d2l.reshape(x, (2, 3)).shape == (2, 3)
+    assert float(d2l.reduce_sum(x)) == 15.0
+    assert int(d2l.argmax(d2l.reshape(x, (2, 3)), axis=1)[1]) == 2
+    assert d2l.astype(x, torch.int64).dtype == torch.int64
+    assert d2l.accuracy(torch.tensor([[0.1, 0.9], [0.8, 0.2]]), torch.tensor([1, 1])) == 1.0
+    metric = d2l.Accumulator(2)
+    metric.add(1, 2)
+    metric.add(3, 4)
+    assert (metric[0], metric[1]) == (4.0, 6.0)
+    assert d2l.get_fashion_mnist_labels([0, 9]) == ["t-shirt", "ankle boot"]
+    assert d2l.get_dataloader_workers() == 4
+
+
+def test_the_books_asserts_say_which_threshold_failed(d2l_data, capsys):
+    """A net that learns nothing (lr 0) fails the book's first assert, after one line that
+    names the threshold and by how much."""
+    net, loss, _, params = scratch_objects()
+    train_iter, test_iter = d2l.load_data_fashion_mnist(16)
+    with pytest.raises(AssertionError):
+        d2l.train_ch3(net, train_iter, test_iter, loss, 1, lambda n: d2l.sgd(params, 0.0, n))
+    err = capsys.readouterr()
+    assert "d2l: the book's check failed: train_loss 2.30" in err.err
+    assert "is not below 0.5 (by 1.80" in err.err
+    assert err.out.count("epoch 1/1") == 1    # without a terminal: one line per epoch
+
+
+@pytest.mark.parametrize("net, loss, updater, expected", [
+    (lambda X: X.reshape(len(X), -1), None, lambda n: None, "net returned (8, 784)"),
+    (None, lambda y_hat, y: torch.nn.functional.cross_entropy(y_hat, y), lambda n: None,
+     "the loss returned () for a batch of 8"),
+    (lambda X: torch.zeros(len(X), 10), lambda y_hat, y: -torch.log(y_hat[:, 0]),
+     lambda n: None, "the loss is inf on the first images"),
+    (None, None, 5, "the updater is a int"),
+], ids=["output shape", "loss shape", "loss inf", "updater"])
+def test_wrong_code_is_one_line_before_training(d2l_data, net, loss, updater, expected):
+    scratch_net, scratch_loss, _, _ = scratch_objects()
+    train_iter, test_iter = d2l.load_data_fashion_mnist(16)
+    with pytest.raises(SmtuiError) as info:
+        script.train_script(net or scratch_net, train_iter, test_iter, loss or scratch_loss, 1,
+                            updater)
+    assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+def test_train_ch3_records_a_run_directory(d2l_data, tmp_path):
+    net, loss, updater, params = scratch_objects()
+    train_iter, test_iter = d2l.load_data_fashion_mnist(16)
+    history = script.train_script(net, train_iter, test_iter, loss, 2, updater,
+                                  out=str(tmp_path / "runs"))
+    (run_path,) = (tmp_path / "runs").iterdir()
+    run = RunDir(run_path)
+    assert [r["epoch"] for r in run.read_metrics()] == [1, 2]
+    assert run.read_metrics()[-1]["test_acc"] == pytest.approx(history[-1]["test_acc"])
+    assert run.read_status()["state"] == "finished"
+    config = run.read_config()
+    assert config["trained_by"] == "d2l.train_ch3" and config["lr"] == 0.1
+    state = load_checkpoint(run_path)
+    torch.testing.assert_close(state["model"]["params.0"], params[0].detach())
+    with pytest.raises(SmtuiError, match="trained by a script"):
+        prepare(TrainConfig(model="x.py", out=str(tmp_path)), resume=str(run_path))
+
+
+def test_animator_and_images_without_a_terminal(capsys):
+    animator = d2l.Animator(xlabel="epoch", legend=["train loss", "test acc"])
+    animator.add(1, (0.5, 0.7))
+    animator.add(2, (0.4, 0.8))
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["epoch 1: train loss 0.5000  test acc 0.7000",
+                   "epoch 2: train loss 0.4000  test acc 0.8000"]
+    d2l.show_images(torch.rand(4, 28, 28), 2, 2, titles=["a\nb", "c", "d", "e"])
+    assert capsys.readouterr().out.splitlines() == ["a / b  c", "d  e"]
+
+
+# ---------------------------------------------------------------- smtui --model FILE.py
+def write_model(folder: Path, text: str, name: str = "my_model.py") -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def test_model_file_trains_resumes_and_refuses_other_shapes(small_data_dir, tmp_path):
+    path = write_model(tmp_path, BOOK_NET)
+    config = TrainConfig(model=str(path), epochs=1, batch_size=16, data_dir=str(small_data_dir),
+                         out=str(tmp_path / "runs"), threads="1")
+    session = prepare(config)
+    assert session.run.path.name.endswith("-my_model")
+    ended = fit(session, lambda e: None, Control())
+    assert ended.status == "finished"
+    state = load_checkpoint(session.run.path)
+    assert set(state["model"]) == {"params.0", "params.1"}
+    assert state["model"]["params.0"].shape == (784, 10)
+    resumed = prepare(config.replace(epochs=2), resume=str(session.run.path))
+    torch.testing.assert_close(resumed.model.net.state_dict()["params.0"],
+                               state["model"]["params.0"])
+    fit(resumed, lambda e: None, Control())
+    assert [r["epoch"] for r in RunDir(session.run.path).read_metrics()] == [1, 2]
+    write_model(tmp_path, BOOK_NET.replace("b = torch.zeros(10, requires_grad=True)",
+                                           "b = torch.zeros(10, requires_grad=True)\n"
+                                           "c = torch.zeros(10, requires_grad=True)\n"
+                                           "params = [W, b, c]"))
+    with pytest.raises(SmtuiError, match="does not fit this model: the checkpoint holds 2"):
+        prepare(config.replace(epochs=3), resume=str(session.run.path))
+
+
+def test_model_file_templates_and_probabilities(small_data_dir, tmp_path):
+    """The book's net returns probabilities: shown as they are; its 784x10 W is the Weights
+    tab's template."""
+    from tui_trainer.events import EpochEnd
+    path = write_model(tmp_path, BOOK_NET)
+    config = TrainConfig(model=str(path), epochs=1, batch_size=16, data_dir=str(small_data_dir),
+                         out=str(tmp_path / "runs"), threads="1")
+    events = []
+    fit(prepare(config), events.append, Control())
+    (epoch,) = [e for e in events if isinstance(e, EpochEnd)]
+    W, b = epoch.templates
+    assert W.shape == (10, 784) and b.shape == (10,)
+    torch.testing.assert_close(epoch.test_probs.sum(1), torch.ones(20))
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    proc = subprocess.Popen([sys.executable, "-m", "tui_trainer", *args], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=child_env())
+    out, err = finish(proc)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def test_an_error_in_the_learners_code_shows_their_frames(small_data_dir, tmp_path):
+    """Raised at the third batch, inside the learner's file: their frames and error, the run
+    marked failed, exit 1, never an internal error."""
+    write_model(tmp_path, BOOK_NET + textwrap.dedent("""
+        calls = [0]
+        def checked(X):
+            calls[0] += 1
+            if calls[0] > 3:
+                raise ValueError("my bug")
+            return net(X)
+    """))
+    r = run_cli("--no-ui", "--model", "my_model.py:checked", "--epochs", "1", "--batch-size",
+                "8", "--data-dir", str(small_data_dir), "--out", "runs", cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    assert "your code raised ValueError (my_model.py)" in r.stderr
+    assert 'my_model.py", line' in r.stderr and 'raise ValueError("my bug")' in r.stderr
+    assert r.stderr.rstrip().endswith("ValueError: my bug")
+    assert "internal error" not in r.stderr
+    (run_path,) = (tmp_path / "runs").iterdir()
+    status = json.loads((run_path / "status.json").read_text())
+    assert status["state"] == "failed" and "my bug" in status["message"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("import torch\n", "my_model.py defines no 'net'"),
+    ("def net(X:\n", "my_model.py, line 1: SyntaxError"),
+    ("import torch\ndef net(X):\n    return X\n", "must define params"),
+], ids=["no net", "syntax", "no params"])
+def test_a_file_that_cannot_be_used_is_one_line(tmp_path, small_data_dir, text, expected):
+    write_model(tmp_path, text)
+    r = run_cli("--no-ui", "--model", "my_model.py", "--batch-size", "8", "--data-dir",
+                str(small_data_dir), cwd=tmp_path)
+    assert r.returncode != 0 and expected in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_a_sweep_of_a_model_file_says_why_not(tmp_path):
+    write_model(tmp_path, BOOK_NET)
+    r = run_cli("sweep", "--model", "my_model.py", "--lr", "0.1,0.2", cwd=tmp_path)
+    assert r.returncode == 2 and "one rate per run" in r.stderr
+
+
+# ---------------------------------------------------------------- live, in a real terminal
+@pytest.mark.skipif(not os.environ.get("CI") and subprocess.run(
+    ["which", "tmux"], capture_output=True).returncode, reason="tmux not installed")
+def test_train_ch3_live_in_tmux_stops_with_keyboard_interrupt(d2l_data, tmp_path):
+    from test_tmux import Tmux
+
+    program = tmp_path / "learner.py"
+    program.write_text(textwrap.dedent(f"""
+        import os
+        os.environ["SMTUI_DATA_DIR"] = {str(d2l_data)!r}
+        import torch
+        from tui_trainer import d2l
+        train_iter, test_iter = d2l.load_data_fashion_mnist(4)
+        W = torch.normal(0, 0.01, size=(784, 10), requires_grad=True)
+        b = torch.zeros(10, requires_grad=True)
+        def net(X):
+            return torch.matmul(X.reshape((-1, 784)), W) + b
+        loss = torch.nn.CrossEntropyLoss(reduction='none')
+        try:
+            d2l.train_ch3(net, train_iter, test_iter, loss, 100000,
+                          lambda n: d2l.sgd([W, b], 0.1, n))
+        except KeyboardInterrupt as exc:
+            print("LEARNER CAUGHT", exc)
+    """))
+    tmux = Tmux(f"cd {tmp_path} && {sys.executable} learner.py; sleep 60", 120, 40)
+    try:
+        tmux.wait_for("train_ch3 in learner.py", timeout=90)
+        tmux.wait_for("img/s", timeout=60)
+        tmux.keys("x")
+        screen = tmux.wait_for("LEARNER CAUGHT", timeout=90)
+        assert "LEARNER CAUGHT stopped at epoch" in screen
+        assert "/100000  train loss" in screen   # the summary stays in the scrollback
+        assert "train_ch3 in" not in screen      # the app's screen is gone
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", tmux.name], capture_output=True)
