@@ -243,6 +243,9 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         # A watched run is controlled where it runs: its training keys are hidden and do nothing.
         if self.watch_dir and action in ("start", "pause", "stop", "reset", "save_checkpoint"):
             return False
+        # A script's run is the script's: it cannot be started again or reset from here.
+        if self.script is not None and action in ("start", "reset"):
+            return False
         return True
 
     def action_start(self) -> None:
