@@ -379,15 +379,24 @@ def _training_probe(session: Session):
     batch: what the thread governor times, so that timing never touches the run's weights.
 
     A learner's own net may read its weights as globals, which no copy can redirect: its probe
-    is the forward pass and loss alone, without gradients."""
+    runs on the net itself and puts back the gradients it found, so the weights and the next
+    update are untouched."""
     import copy
 
     X, y = probe_batch(session.config, session.device)
     if session.model.kind == "own":
-        @torch.no_grad()
-        def forward_only() -> None:
-            session.model.loss(session.model.net(X), y)
-        return forward_only
+        params = list(session.model.net.parameters())
+
+        def probe_in_place() -> None:
+            saved = [p.grad for p in params]
+            for p in params:
+                p.grad = None
+            try:
+                session.model.loss(session.model.net(X), y).sum().backward()
+            finally:
+                for p, grad in zip(params, saved):
+                    p.grad = grad
+        return probe_in_place
     net = copy.deepcopy(session.model.net)
 
     def probe() -> None:
