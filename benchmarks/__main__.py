@@ -151,7 +151,7 @@ from tui_trainer.ui.curves import CurvesPanel
 redraws = []
 original = CurvesPanel.redraw
 def counting(self):
-    if self.dirty and self.app.running and self.series.get("train loss", ([],))[0]:
+    if self.dirty and self.app.state.running and self.series.get("train loss", ([],))[0]:
         redraws.append(time.perf_counter())   # while training, after the first batch
     original(self)
 CurvesPanel.redraw = counting
@@ -163,7 +163,7 @@ async def main():
             await pilot.pause(0.05)
         await pilot.pause(0.5)
         await pilot.press("s")
-        while app.running or app.last_status == "idle":
+        while app.state.running or app.state.last_status == "idle":
             await asyncio.sleep(0.1)   # not pilot.pause: it pings every widget, a user does not
 asyncio.run(main())
 span = redraws[-1] - redraws[0] if len(redraws) > 1 else 0.0

@@ -122,14 +122,14 @@ async def test_view_mode_reads_a_run_and_is_read_only(small_data_dir, tmp_path):
     fit(session, lambda e: None)
     app = SmtuiApp(None, watch=str(session.run.path))
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.last_status == "finished")
+        await wait_for(pilot, lambda: app.state.last_status == "finished")
         assert app.curves.series["test acc"][0] == [1, 2, 3]
         await pilot.press("3")
         await wait_for(pilot, lambda: len(app.query_one(SampleGrid).images) > 0)
         app.set_focus(None)
         await pilot.press("s")
         await pilot.pause(0.2)
-        assert not app.running                                     # read-only
+        assert not app.state.running                                     # read-only
         assert not any(app.check_action(a, ()) for a in ("start", "stop", "pause"))
 
 
@@ -160,7 +160,7 @@ async def test_session_runs_are_compared(tmp_path):
     async with app.run_test(size=(100, 30)) as pilot:
         for _ in range(2):
             await train_to_end(pilot, app)
-            app.last_status = "idle"
+            app.state.last_status = "idle"
         assert len(app.records) == 2
         assert app.query_one(RunsPanel).row_count == 2
         await pilot.press("o")
@@ -229,7 +229,7 @@ async def test_the_tui_exports_to_tensorboard_too(small_data_dir, tmp_path):
                                tensorboard=str(tmp_path / "tb")))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("s")
-        while app.last_status != "finished":
+        while app.state.last_status != "finished":
             await pilot.pause(0.1)
     run = next((tmp_path / "runs").iterdir()).name
     acc = EventAccumulator(str(tmp_path / "tb" / run))

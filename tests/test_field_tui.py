@@ -68,8 +68,8 @@ async def test_start_then_stop_at_once_never_leaves_a_running_run(data_dir, tmp_
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: app.core_loaded)
         await pilot.press("s", key)
-        await wait_for(pilot, lambda: not app.running or not app.is_running)
-    for control in app.controls:
+        await wait_for(pilot, lambda: not app.state.running or not app.is_running)
+    for control in app.state.controls:
         assert control.finished.wait(30)
     out = tmp_path / "runs"
     if out.exists():
@@ -102,7 +102,7 @@ async def test_markup_in_paths_and_messages_is_shown_literally(data_dir, tmp_pat
     app = make_app(data_dir, out, epochs=1, batch_size=64)
     async with app.run_test(size=(250, 30)) as pilot:     # wide: no path is wrapped
         await pilot.press("s")
-        await wait_for(pilot, lambda: app.last_status == "finished")
+        await wait_for(pilot, lambda: app.state.last_status == "finished")
         await pilot.press("7")
         await pilot.pause()
         log = "".join(line.text for line in app.log_view.lines)   # lines may wrap

@@ -130,7 +130,7 @@ async def test_the_train_view_is_offered_on_big_terminals_only(size, shown, smal
         assert app.query_one("#--content-tab-train").display is shown
         await pilot.press("s")
         assert app.tabs.active == ("train" if shown else "curves")
-        while app.last_status != "finished":
+        while app.state.last_status != "finished":
             await pilot.pause(0.1)
         if shown:
             app.redraw(force=True)

@@ -349,7 +349,7 @@ def test_train_ch3_live_in_tmux_stops_with_keyboard_interrupt(d2l_data, tmp_path
     tmux = Tmux(f"cd {tmp_path} && {sys.executable} learner.py; sleep 60", 120, 40)
     try:
         tmux.wait_for("train_ch3 in learner.py", timeout=90)
-        tmux.wait_for("img/s", timeout=60)
+        tmux.wait_for("epoch 2/100000", timeout=60)   # the first epoch is done
         tmux.keys("x")
         screen = tmux.wait_for("LEARNER CAUGHT", timeout=90)
         assert "LEARNER CAUGHT stopped at epoch" in screen

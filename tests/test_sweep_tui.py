@@ -25,8 +25,8 @@ async def test_a_sweep_from_the_form_draws_a_curve_per_lr_and_records_each_run(d
     app = make_app(data_dir, tmp_path, lr=0.1, threads="1")
     async with app.run_test(size=(100, 30)) as pilot:
         await start_sweep(app, pilot, "0.03, 0.3,3000")
-        await wait_for(pilot, lambda: app.last_status in ("finished", "failed"))
-        assert app.last_status == "finished"
+        await wait_for(pilot, lambda: app.state.last_status in ("finished", "failed"))
+        assert app.state.last_status == "finished"
         curves = app.query_one(CurvesPanel)
         named = {name: ys for name, _, ys in curves.overlays}
         assert set(named) == {"lr 0.03", "lr 0.3", "lr 3000"}
@@ -43,7 +43,7 @@ async def test_a_sweep_from_the_form_draws_a_curve_per_lr_and_records_each_run(d
         trained = {r.config["lr"]: r for r in app.records}
         assert {0.03, 0.3} <= set(trained)
         assert trained[0.3].test_acc == named["lr 0.3"]
-        assert app.run_dir is not None and RunDir(app.run_dir).checkpoint_path.exists()
+        assert app.state.run_dir is not None and RunDir(app.state.run_dir).checkpoint_path.exists()
         # The overlay does not draw the sweep's runs twice.
         await pilot.press("o")
         assert len(curves.overlays) == 3
@@ -85,9 +85,9 @@ async def test_reset_during_a_sweep_clears_its_curves_and_keeps_its_runs(data_di
         await wait_for(pilot, lambda: any(ys for _, _, ys in curves.overlays))
         app.set_focus(None)
         await pilot.press("r")
-        await wait_for(pilot, lambda: not app.running)
+        await wait_for(pilot, lambda: not app.state.running)
         assert curves.overlays == []
-        assert app.last_status == "stopped"
+        assert app.state.last_status == "stopped"
         for run in (tmp_path / "runs").iterdir():
             status = json.loads((run / "status.json").read_text())
             assert status["state"] == "stopped" and "resume" in status
@@ -112,9 +112,9 @@ async def test_the_app_knows_every_run_of_a_sweep_from_its_start(data_dir, tmp_p
     app = make_app(data_dir, tmp_path, epochs=1, threads="1")
     async with app.run_test(size=(100, 30)) as pilot:
         await start_sweep(app, pilot, "0.01,0.1,1")
-        await wait_for(pilot, lambda: len(app.sweep_dirs) == 3)
-        assert sorted(d.rsplit("-", 1)[1] for d in app.sweep_dirs) == ["lr0.01", "lr0.1", "lr1"]
-        await wait_for(pilot, lambda: app.last_status == "finished")
+        await wait_for(pilot, lambda: len(app.state.sweep_dirs) == 3)
+        assert sorted(d.rsplit("-", 1)[1] for d in app.state.sweep_dirs) == ["lr0.01", "lr0.1", "lr1"]
+        await wait_for(pilot, lambda: app.state.last_status == "finished")
 
 
 async def test_a_sweep_is_refused_while_start_would_resume_a_run(data_dir, tmp_path):
@@ -128,5 +128,5 @@ async def test_a_sweep_is_refused_while_start_would_resume_a_run(data_dir, tmp_p
         await pilot.pause()
         app.action_start()
         await pilot.pause()
-        assert not app.running and not (tmp_path / "runs").exists()
+        assert not app.state.running and not (tmp_path / "runs").exists()
         assert any("sweep field empty" in str(n.message) for n in app._notifications)

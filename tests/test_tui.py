@@ -41,7 +41,7 @@ async def wait_for(pilot, predicate, timeout=30.0):
 async def train_to_end(pilot, app) -> None:
     """Press Start and wait until the run has finished."""
     await pilot.press("s")
-    await wait_for(pilot, lambda: app.last_status == "finished")
+    await wait_for(pilot, lambda: app.state.last_status == "finished")
 
 
 async def test_start_to_epoch_end_updates_curves_and_predictions(data_dir, tmp_path):
@@ -73,7 +73,7 @@ async def test_form_locked_during_run_and_start_twice(data_dir, tmp_path):
         await pilot.pause(0.2)
         assert len([w for w in app.workers if w.group == "train"]) == 1
         await pilot.press("x")
-        await wait_for(pilot, lambda: app.last_status == "stopped")
+        await wait_for(pilot, lambda: app.state.last_status == "stopped")
         assert not app.query_one(ConfigForm).disabled
         assert len(list((tmp_path / "runs").iterdir())) == 1
 
@@ -93,7 +93,7 @@ async def test_pause_and_resume(data_dir, tmp_path):
         await wait_for(pilot, lambda: len(app.query_one(CurvesPanel).series["train loss"][0])
                        > len(before))
         await pilot.press("x")
-        await wait_for(pilot, lambda: app.last_status == "stopped")
+        await wait_for(pilot, lambda: app.state.last_status == "stopped")
 
 
 async def test_stop_saves_a_checkpoint(data_dir, tmp_path):
@@ -102,7 +102,7 @@ async def test_stop_saves_a_checkpoint(data_dir, tmp_path):
         await pilot.press("s")
         await wait_for(pilot, lambda: app.query_one(StatusBar).state == "training")
         await pilot.press("x")
-        await wait_for(pilot, lambda: app.last_status == "stopped")
+        await wait_for(pilot, lambda: app.state.last_status == "stopped")
         state = load_checkpoint(next((tmp_path / "runs").iterdir()))
         assert state["epoch"] < 500
 
@@ -136,7 +136,7 @@ async def test_invalid_input_shows_why_and_blocks_start(data_dir, tmp_path):
         app.set_focus(None)
         await pilot.press("s")
         await pilot.pause(0.2)
-        assert not app.running and not (tmp_path / "runs").exists()
+        assert not app.state.running and not (tmp_path / "runs").exists()
         lr.value = "0.05"
         await pilot.pause()
         assert not app.query_one("#start").disabled

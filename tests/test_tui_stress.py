@@ -27,7 +27,7 @@ async def test_divergence_is_shown_and_the_app_stays_responsive(data_dir, tmp_pa
     app = make_app(data_dir, tmp_path, softmax="naive", lr=1e4, epochs=3)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("s")
-        await wait_for(pilot, lambda: app.last_status == "diverged")
+        await wait_for(pilot, lambda: app.state.last_status == "diverged")
         assert app.query_one(StatusBar).state == "diverged"
         assert not app.query_one(ConfigForm).disabled
         await pilot.press("2", "3", "4", "1")      # still answering keys
@@ -65,8 +65,8 @@ async def test_stop_then_start_again_makes_a_new_run(data_dir, tmp_path):
             await pilot.press("s")
             await wait_for(pilot, lambda: app.status_bar.state == "training")
             await pilot.press("x")
-            await wait_for(pilot, lambda: app.last_status == "stopped")
-            app.last_status = "idle"
+            await wait_for(pilot, lambda: app.state.last_status == "stopped")
+            app.state.last_status = "idle"
         assert len(list((tmp_path / "runs").iterdir())) == 2
 
 
@@ -76,8 +76,8 @@ async def test_reset_mid_run(data_dir, tmp_path):
         await pilot.press("s")
         await wait_for(pilot, lambda: app.status_bar.state == "training")
         await pilot.press("r")
-        await wait_for(pilot, lambda: not app.running)
-        assert app.last_status == "stopped" and app.tabs.active == "setup"
+        await wait_for(pilot, lambda: not app.state.running)
+        assert app.state.last_status == "stopped" and app.tabs.active == "setup"
         assert app.curves.series["train loss"] == ([], [])   # late events of the run dropped
         assert app.predictions.probs is None
         assert not app.form.disabled
@@ -99,7 +99,7 @@ async def test_keys_mashed_while_a_run_goes_on(data_dir, tmp_path):
             await pilot.press("escape")
         app.set_focus(None)
         await pilot.press("x")
-        await wait_for(pilot, lambda: not app.running)
+        await wait_for(pilot, lambda: not app.state.running)
         await pilot.press("q")
         await wait_for(pilot, lambda: not app.is_running, timeout=5)
     for run_dir in (tmp_path / "runs").iterdir():

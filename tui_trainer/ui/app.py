@@ -27,6 +27,7 @@ from ..console import STOP_SIGNALS, SafeStream, next_steps, plural
 from .curves import CurvesPanel
 from .form import ConfigForm
 from .help import HelpScreen
+from .run_state import PAUSED, QUITTING, RESETTING, RUNNING, STOPPING, RunState
 from .runs_mixin import RunsMixin
 from .training_mixin import TrainingMixin
 from .messages import CoreLoaded
@@ -98,30 +99,14 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
                  script=None) -> None:
         super().__init__()
         self.config = config or TrainConfig()
-        self.script = script              # a learner's train_ch3: its Session, trained at once
-        self.script_ended = None          # ... and how it ended (RunEnded), or
-        self.script_error: BaseException | None = None   # the exception their code raised
-        self.resume = resume
+        self.state = RunState(self.config.epochs, resume=resume, script=script)
         self.watch_dir = watch            # read-only view of a run another process writes
         self.records: list[RunRecord] = [RunRecord.from_dir(d) for d in compare or []]
         self.overlay = bool(compare)      # curves of the other runs on the plot
         self.core_loaded = False
-        self.current: RunRecord | None = None
-        self.sweep: SweepCurves | None = None   # the learning-rate sweep going on or last shown
-        self.num_train = 0
-        self.test_labels = None
         self.pending_probs = None  # an epoch's test predictions, drawn at the next redraw tick
         self.pending_templates = None   # (templates, epoch) of a linear model, likewise
-        self.control: Control | None = None
-        self.running = False
-        self.quitting = False
         self.signal_code: int | None = None   # 128 + the signal that asked the app to quit
-        self.controls: list[Control] = []     # every run's, so that leaving can wait for them
-        self.epochs = self.config.epochs
-        self.run_dir: str | None = None
-        self.sweep_dirs: list[str] = []     # the last run's, when it was a sweep
-        self.last_status = "idle"
-        self.resetting = False   # after a reset, the stopping run's last events are dropped
         self.log_lines: list[Text] = []   # every log line, to write again at a new width
         self.log_stale = False
         self.last_size = (0, 0)
@@ -181,7 +166,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.curves.reset(self.config.epochs)
         self.curves.redraw()
         self.status_bar.state = "loading torch…"
-        if self.script is not None:
+        if self.state.script is not None:
             self.form.disabled = True
             self.title = f"smtui: train_ch3 in {self.config.model}"
             self.log_message("Training your net from train_ch3: space pauses, x stops (the "
@@ -189,8 +174,8 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
                              "training ends.")
         elif not self.watch_dir:
             self.log_message("smtui ready. Edit the settings, then press s (or Start) to train.")
-        if self.resume:
-            self.log_message(f"Start resumes the run in {self.resume}.")
+        if self.state.resume:
+            self.log_message(f"Start resumes the run in {self.state.resume}.")
         self.set_interval(REDRAW_S, self.redraw)
         self.install_signal_handlers()
         self.load_core()
@@ -231,12 +216,12 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.query_one(NumericsPanel).update_report()
         status = self.status_bar
         status.device = self.config.device if self.config.device != "auto" else message.device
-        if not self.running and not self.watch_dir:
+        if not self.state.running and not self.watch_dir:
             status.state = "idle"
         self.log_message(f"torch loaded in {message.seconds:.1f} s; device available: "
                          f"{message.device}")
-        if self.script is not None and not self.controls:
-            self.start_run(self.config, None, self.script)
+        if self.state.script is not None and not self.state.controls:
+            self.start_run(self.config, None, self.state.script)
 
     # ------------------------------------------------------------------ training
     def check_action(self, action: str, parameters) -> bool | None:
@@ -244,13 +229,13 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         if self.watch_dir and action in ("start", "pause", "stop", "reset", "save_checkpoint"):
             return False
         # A script's run is the script's: it cannot be started again or reset from here.
-        if self.script is not None and action in ("start", "reset"):
+        if self.state.script is not None and action in ("start", "reset"):
             return False
         return True
 
     def action_start(self) -> None:
         """Start a run with the form's config."""
-        if self.running:
+        if self.state.running:
             self.notify("A run is already going on: stop (x) or reset (r) first.",
                         severity="warning")
             return
@@ -262,8 +247,8 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
                         markup=False)
             return
         lrs = form.sweep_lrs
-        if lrs and self.resume:
-            self.notify(f"A sweep starts new runs; Start resumes {self.resume} only with the "
+        if lrs and self.state.resume:
+            self.notify(f"A sweep starts new runs; Start resumes {self.state.resume} only with the "
                         "sweep field empty.", severity="error", markup=False)
             return
         self.start_run(config, lrs)
@@ -273,14 +258,12 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         `lrs`, or a script's prepared `session`."""
         form = self.form
         self.config = config
-        self.running = True
-        self.control = Control()
-        self.controls.append(self.control)
+        self.state.start(Control())
         form.disabled = True
-        self.epochs = config.epochs
+        self.state.epochs = config.epochs
         self.curves.reset(config.epochs)
-        self.sweep = SweepCurves(lrs) if lrs else None
-        self.current = None if lrs else RunRecord(
+        self.state.sweep = SweepCurves(lrs) if lrs else None
+        self.state.current = None if lrs else RunRecord(
             "this script, running" if session is not None else "this session, running",
             config.to_dict())
         self.update_overlays()
@@ -290,7 +273,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
                 if lrs else f"lr {config.lr:g}")
         self.log_message(f"Starting: {config.model}, {config.optimizer} {what}, "
                          f"batch {config.batch_size}, {plural(config.epochs, 'epoch')}.")
-        self.train(config, self.resume, self.control, lrs, session)
+        self.train(config, self.state.resume, self.state.control, lrs, session)
 
     @on(ConfigForm.StartPressed)
     def on_start_pressed(self) -> None:
@@ -343,10 +326,10 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         """The Train view's settings column: the run's config, state and directory."""
         threads = f"×{self.status_bar.threads} threads" if self.status_bar.threads else ""
         config = self.config.to_dict()
-        if self.sweep is not None:
-            config["lr"] = ", ".join(f"{lr:g}" for lr in self.sweep.lrs) + " (a sweep)"
+        if self.state.sweep is not None:
+            config["lr"] = ", ".join(f"{lr:g}" for lr in self.state.sweep.lrs) + " (a sweep)"
         self.dash_settings.update(settings_text(config, self.status_bar.state,
-                                                self.run_dir, threads))
+                                                self.state.run_dir, threads))
 
     def big_screen(self) -> bool:
         """True where the Train view is shown (DASH_W x DASH_H and up)."""
@@ -379,36 +362,36 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
     # ------------------------------------------------------------------ controls
     def action_pause(self) -> None:
         """Pause or resume the running loop."""
-        if not self.running or self.control is None:
+        if not self.state.running or self.state.control is None:
             self.notify("Nothing to pause: no run is going on.")
             return
         status = self.status_bar
-        if self.control.paused:
-            self.control.unpause()
-            status.state = "training"
+        if self.state.control.paused:
+            self.state.control.unpause()
+            self.state.phase, status.state = RUNNING, "training"
         else:
-            self.control.pause()
-            status.state = "paused"
+            self.state.control.pause()
+            self.state.phase, status.state = PAUSED, "paused"
 
     def action_stop(self) -> None:
         """Stop the run at the next batch (a checkpoint is written)."""
-        if not self.running or self.control is None:
+        if not self.state.running or self.state.control is None:
             self.notify("Nothing to stop: no run is going on.")
             return
-        self.control.request_stop()
-        self.status_bar.state = "stopping…"
+        self.state.control.request_stop()
+        self.state.phase, self.status_bar.state = STOPPING, "stopping…"
 
     def action_reset(self) -> None:
         """Stop any run, clear curves and predictions, and unlock the form."""
-        if self.running and self.control is not None:
-            self.control.request_stop()
-            self.resetting = True
-        self.resume = None
+        if self.state.running and self.state.control is not None:
+            self.state.control.request_stop()
+            self.state.phase = RESETTING
+        self.state.resume = None
         self.pending_probs = None
         self.pending_templates = None
         self.weights.clear()
         self.curves.reset(self.form.initial.epochs)
-        self.sweep = None
+        self.state.sweep = None
         self.update_overlays()
         self.redraw_curves(force=True)
         for panel in self.prediction_panels:
@@ -434,12 +417,12 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
 
     def action_save_checkpoint(self) -> None:
         """Ask the loop for a checkpoint now; outside a run, say where the last one is."""
-        if self.running and self.control is not None:
-            self.control.request_save()
-            self.notify("Saving a checkpoint now (paused)." if self.control.paused
+        if self.state.running and self.state.control is not None:
+            self.state.control.request_save()
+            self.notify("Saving a checkpoint now (paused)." if self.state.control.paused
                         else "Saving a checkpoint at the next batch.")
-        elif self.run_dir:
-            self.notify(f"Checkpoints are saved at each epoch end: {self.run_dir}/checkpoint.pt",
+        elif self.state.run_dir:
+            self.notify(f"Checkpoints are saved at each epoch end: {self.state.run_dir}/checkpoint.pt",
                         markup=False)
         else:
             self.notify("No run yet: nothing to save.")
@@ -490,9 +473,9 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         for worker in self.workers:
             if worker.group == "watch":
                 worker.cancel()
-        if self.running and self.control is not None:
-            self.quitting = True
-            self.control.request_stop(reason)
+        if self.state.running and self.state.control is not None:
+            self.state.phase = QUITTING
+            self.state.control.request_stop(reason)
             self.status_bar.state = "stopping to quit…"
             self.set_timer(1.5, self.leave)
         else:
@@ -535,19 +518,19 @@ def run_tui(config: TrainConfig | None, resume: str | None = None, *, watch: str
     # forwards one after the terminal's own) must not kill the process before the run's end.
     if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) == signal.SIG_DFL:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    for control in app.controls:
+    for control in app.state.controls:
         if not control.finished.is_set():
             control.request_stop(STOP_SIGNALS.get(app.signal_code - 128)
                                  if app.signal_code else None)
             control.finished.wait(120)
-    if app.run_dir and not watch:
+    if app.state.run_dir and not watch:
         from ..runs import RunDir
-        states = {d: RunDir(d).read_status().get("state", app.last_status)
-                  for d in app.sweep_dirs or [app.run_dir]}
-        if app.sweep_dirs:
+        states = {d: RunDir(d).read_status().get("state", app.state.last_status)
+                  for d in app.state.sweep_dirs or [app.state.run_dir]}
+        if app.state.sweep_dirs:
             say_where_sweep(states)
         else:
-            say_where(app.run_dir, states[app.run_dir])
+            say_where(app.state.run_dir, states[app.state.run_dir])
     return app.return_code or 0
 
 
@@ -561,16 +544,16 @@ def run_script(session):
 
     app = SmtuiApp(session.config, script=session)
     app.run()
-    for each in app.controls:
+    for each in app.state.controls:
         if not each.finished.is_set():
             each.request_stop()
             each.finished.wait(120)
-    if app.script_error is not None:
-        raise app.script_error
+    if app.state.error is not None:
+        raise app.state.error
     err = SafeStream(sys.stdout)
     for row in session.history:
         err.write(epoch_line(row, session.config.epochs) + "\n")
-    ended = app.script_ended or RunEnded("stopped", session.epoch, "the window was closed")
+    ended = app.state.ended or RunEnded("stopped", session.epoch, "the window was closed")
     if ended.status != "finished":
         err.write(f"d2l: {ended.message}\n")
     if session.run is not None:

@@ -29,12 +29,12 @@ class RunsMixin:
         """Overlay the test accuracy of the other runs when the overlay is on."""
         # A sweep's own curves are always drawn, named by their rates; its runs, once recorded,
         # are not overlaid a second time.
-        own = self.sweep.overlays() if self.sweep else []
-        hidden = {Path(d).name for d in self.sweep_dirs} if self.sweep else set()
+        own = self.state.sweep.overlays() if self.state.sweep else []
+        hidden = {Path(d).name for d in self.state.sweep_dirs} if self.state.sweep else set()
         records = [r for r in self.records if r.name not in hidden] if self.overlay else []
         configs = [r.config for r in records]
-        if self.current is not None:          # name the others against the run going on
-            configs.append(self.current.config)
+        if self.state.current is not None:          # name the others against the run going on
+            configs.append(self.state.current.config)
         names = names_by_difference(configs, [r.short_name for r in records] + ["this run"])
         self.curves.overlays = own + [(f"{name} test acc", [float(e) for e in r.epochs],
                                        r.test_acc) for name, r in zip(names, records)]

@@ -18,6 +18,7 @@ from ..events import BatchEnd, Control, EpochEnd, Message, RunEnded, RunStarted,
 from ..watch import CheckpointPredictions
 from ..console import eta_seconds
 from .messages import TrainingEvent, TrainingFailed
+from .run_state import QUITTING, RESETTING
 from .runs_panel import RunRecord
 from .threads import parallel_here, serial_here
 
@@ -60,104 +61,131 @@ class TrainingMixin:
             if lrs:
                 fit_sweep(prepare_sweep(config, lrs), listener, control)
             elif session is not None:
-                self.script_ended = fit(session, listener, control)
+                self.state.ended = fit(session, listener, control)
             else:
                 fit(prepare(config, resume=resume), listener, control)
         except Exception as exc:  # shown in the UI; the app keeps running
             if session is not None:
-                self.script_error = exc   # the learner's script raises it after the window
+                self.state.error = exc   # the learner's script raises it after the window
             self.post_message(TrainingFailed(str(exc) if isinstance(exc, SmtuiError)
                                              else f"{type(exc).__name__}: {exc}"))
         finally:
             control.finished.set()
 
+    # Each of the loop's events has its handler below; the worker posts them as TrainingEvent.
+    EVENT_HANDLERS = {
+        RunStarted: "on_run_started",
+        BatchEnd: "on_batch_end",
+        EpochEnd: "on_epoch_end",
+        SweepEpoch: "on_sweep_epoch",
+        Message: "on_core_message",
+        RunEnded: "on_run_ended",
+        CheckpointPredictions: "on_checkpoint_predictions",
+    }
+
     def on_training_event(self, message: TrainingEvent) -> None:
         serial_here()   # events carry tensors: the UI thread's work on them stays serial
         event = message.event
-        if self.resetting and not isinstance(event, RunEnded):
-            return
-        status, curves = self.status_bar, self.curves
-        if isinstance(event, RunStarted):
-            self.run_dir = event.run_dir
-            self.sweep_dirs = event.run_dirs
-            if self.current is not None and event.run_dir:
-                self.current.name = Path(event.run_dir).name
-            if self.watch_dir:
-                self.epochs = event.config.get("epochs", self.epochs)
-                self.num_train = event.num_train
-                self.curves.reset(self.epochs)
-            status.device, status.dataset, status.state = event.device, event.dataset, "training"
-            self.test_labels = event.test_labels
-            for panel in self.prediction_panels:
-                panel.set_data(event.test_images, event.test_labels)
-            self.log_message(f"Data: {event.dataset} Fashion-MNIST ({event.num_train} train / "
-                             f"{event.num_test} test) from {event.source}")
-            if self.sweep is not None and event.run_dir:
-                self.log_message(f"Run directories: one per learning rate in "
-                                 f"{Path(event.run_dir).parent}, named like "
-                                 f"{Path(event.run_dir).name}")
-            else:
-                self.log_message(f"Run directory: {event.run_dir}")
-            if event.threads:
-                self.log_message(f"CPU threads: {event.threads}; the status bar shows those in "
-                                 "use (×N), fewer while other processes share the CPU")
-        elif isinstance(event, BatchEnd):
-            if self.sweep is None:   # a sweep's progress is the mean of its models: not drawn
-                x = event.epoch - 1 + event.batch / event.num_batches
-                curves.add("train loss", x, event.loss)
-                curves.add("train acc", x, event.acc)
-            status.progress(event.epoch, self.epochs, event.batch, event.num_batches,
-                            event.examples_per_s, eta_seconds(event, self.epochs))
-            status.threads = event.threads
-        elif isinstance(event, EpochEnd):
-            curves.add("test acc", event.epoch, event.test_acc)
-            if self.watch_dir:   # a watched run's rows: no points inside the epoch
-                curves.add("train loss", event.epoch, event.train_loss)
-                curves.add("train acc", event.epoch, event.train_acc)
-                speed = self.num_train / event.seconds if event.seconds else 0.0
-                status.progress(event.epoch, self.epochs, 1, 1, speed,
-                                (self.epochs - event.epoch) * event.seconds)
-            if self.current is not None:
-                self.current.epochs.append(event.epoch)
-                self.current.test_acc.append(event.test_acc)
-            if event.test_probs is not None:
-                self.pending_probs = event.test_probs
-                self.pending_templates = (event.templates, event.epoch)
-            self.log_message(f"epoch {event.epoch}/{self.epochs}: train loss "
-                             f"{event.train_loss:.4f}, train acc {event.train_acc:.4f}, "
-                             f"test acc {event.test_acc:.4f} ({event.seconds:.2f} s)")
-        elif isinstance(event, SweepEpoch) and self.sweep is not None:
-            self.sweep.add(event.rows)
-            self.update_overlays()
+        if self.state.phase == RESETTING and not isinstance(event, RunEnded):
+            return   # the run being reset still reports until it has stopped
+        getattr(self, self.EVENT_HANDLERS[type(event)])(event)
+
+    def on_run_started(self, event: RunStarted) -> None:
+        """A run is set up: data, run directory, threads."""
+        self.state.run_dir = event.run_dir
+        self.state.sweep_dirs = event.run_dirs
+        if self.state.current is not None and event.run_dir:
+            self.state.current.name = Path(event.run_dir).name
+        if self.watch_dir:
+            self.state.epochs = event.config.get("epochs", self.state.epochs)
+            self.state.num_train = event.num_train
+            self.curves.reset(self.state.epochs)
+        self.status_bar.device, self.status_bar.dataset, self.status_bar.state = event.device, event.dataset, "training"
+        self.state.test_labels = event.test_labels
+        for panel in self.prediction_panels:
+            panel.set_data(event.test_images, event.test_labels)
+        self.log_message(f"Data: {event.dataset} Fashion-MNIST ({event.num_train} train / "
+                         f"{event.num_test} test) from {event.source}")
+        if self.state.sweep is not None and event.run_dir:
+            self.log_message(f"Run directories: one per learning rate in "
+                             f"{Path(event.run_dir).parent}, named like "
+                             f"{Path(event.run_dir).name}")
+        else:
+            self.log_message(f"Run directory: {event.run_dir}")
+        if event.threads:
+            self.log_message(f"CPU threads: {event.threads}; the status bar shows those in "
+                             "use (×N), fewer while other processes share the CPU")
+
+    def on_batch_end(self, event: BatchEnd) -> None:
+        """Progress inside an epoch: the running curves and the status bar."""
+        if self.state.sweep is None:   # a sweep's progress is the mean of its models: not drawn
+            x = event.epoch - 1 + event.batch / event.num_batches
+            self.curves.add("train loss", x, event.loss)
+            self.curves.add("train acc", x, event.acc)
+        self.status_bar.progress(event.epoch, self.state.epochs, event.batch, event.num_batches,
+                        event.examples_per_s, eta_seconds(event, self.state.epochs))
+        self.status_bar.threads = event.threads
+
+    def on_epoch_end(self, event: EpochEnd) -> None:
+        """An epoch is done: its test accuracy, predictions and log line."""
+        self.curves.add("test acc", event.epoch, event.test_acc)
+        if self.watch_dir:   # a watched run's rows: no points inside the epoch
+            self.curves.add("train loss", event.epoch, event.train_loss)
+            self.curves.add("train acc", event.epoch, event.train_acc)
+            speed = self.state.num_train / event.seconds if event.seconds else 0.0
+            self.status_bar.progress(event.epoch, self.state.epochs, 1, 1, speed,
+                            (self.state.epochs - event.epoch) * event.seconds)
+        if self.state.current is not None:
+            self.state.current.epochs.append(event.epoch)
+            self.state.current.test_acc.append(event.test_acc)
+        if event.test_probs is not None:
             self.pending_probs = event.test_probs
             self.pending_templates = (event.templates, event.epoch)
-            cells = " · ".join(f"lr {lr:g} " + (f"{row['test_acc']:.4f}" if row else "stopped")
-                               for lr, row in zip(event.lrs, event.rows))
-            self.log_message(f"epoch {event.epoch}/{self.epochs} test acc: {cells} "
-                             f"({event.seconds:.2f} s; predictions and weights: lr "
-                             f"{event.lrs[event.best]:g}, the best)")
-        elif isinstance(event, Message):
-            self.log_message(event.text, {"warning": "yellow", "error": "red"}.get(event.level))
-            if event.level != "info":
-                self.notify(event.text, severity=event.level, timeout=5, markup=False)
-        elif isinstance(event, RunEnded):
-            if self.watch_dir:
-                status.state = event.status
-                self.last_status = event.status
-                self.log_message(f"the watched run is {event.status}: {event.message}")
-            else:
-                if event.run_dirs:   # a sweep's runs join the runs tab, each resumable alone
-                    self.records.extend(RunRecord.from_dir(d) for d in event.run_dirs)
-                    self.refresh_runs()
-                    if event.checkpoint:
-                        self.run_dir = str(Path(event.checkpoint).parent)
-                self.finish_run(event.status, event.message)
-        elif isinstance(event, CheckpointPredictions):
-            self.weights.show(event.templates, event.epoch)
-            for panel in self.prediction_panels:
-                panel.update_predictions(event.probs)
-            self.analysis.set_predictions(event.probs, self.predictions_labels())
-            self.log_message(f"predictions from the checkpoint of epoch {event.epoch}")
+        self.log_message(f"epoch {event.epoch}/{self.state.epochs}: train loss "
+                         f"{event.train_loss:.4f}, train acc {event.train_acc:.4f}, "
+                         f"test acc {event.test_acc:.4f} ({event.seconds:.2f} s)")
+
+    def on_sweep_epoch(self, event: SweepEpoch) -> None:
+        """An epoch of a sweep: a test accuracy per rate."""
+        if self.state.sweep is None:
+            return
+        self.state.sweep.add(event.rows)
+        self.update_overlays()
+        self.pending_probs = event.test_probs
+        self.pending_templates = (event.templates, event.epoch)
+        cells = " · ".join(f"lr {lr:g} " + (f"{row['test_acc']:.4f}" if row else "stopped")
+                           for lr, row in zip(event.lrs, event.rows))
+        self.log_message(f"epoch {event.epoch}/{self.state.epochs} test acc: {cells} "
+                         f"({event.seconds:.2f} s; predictions and weights: lr "
+                         f"{event.lrs[event.best]:g}, the best)")
+
+    def on_core_message(self, event: Message) -> None:
+        """Something to tell the user: the log, and a notice for warnings."""
+        self.log_message(event.text, {"warning": "yellow", "error": "red"}.get(event.level))
+        if event.level != "info":
+            self.notify(event.text, severity=event.level, timeout=5, markup=False)
+
+    def on_run_ended(self, event: RunEnded) -> None:
+        """The run is over (or, watched, the other process says so)."""
+        if self.watch_dir:
+            self.status_bar.state = event.status
+            self.state.last_status = event.status
+            self.log_message(f"the watched run is {event.status}: {event.message}")
+        else:
+            if event.run_dirs:   # a sweep's runs join the runs tab, each resumable alone
+                self.records.extend(RunRecord.from_dir(d) for d in event.run_dirs)
+                self.refresh_runs()
+                if event.checkpoint:
+                    self.state.run_dir = str(Path(event.checkpoint).parent)
+            self.finish_run(event.status, event.message)
+
+    def on_checkpoint_predictions(self, event: CheckpointPredictions) -> None:
+        """A watched run's checkpoint, evaluated here."""
+        self.weights.show(event.templates, event.epoch)
+        for panel in self.prediction_panels:
+            panel.update_predictions(event.probs)
+        self.analysis.set_predictions(event.probs, self.predictions_labels())
+        self.log_message(f"predictions from the checkpoint of epoch {event.epoch}")
 
     def on_training_failed(self, message: TrainingFailed) -> None:
         self.log_message(f"error: {message.text}", "red")
@@ -166,20 +194,18 @@ class TrainingMixin:
 
     def predictions_labels(self):
         """The test labels (a tensor), as the run announced them."""
-        return self.test_labels
+        return self.state.test_labels
 
     def finish_run(self, state: str, text: str) -> None:
         """Back to idle after a run ended, however it ended."""
-        if self.current is not None:
-            self.current.status = state
-            if self.current.test_acc:
-                self.records.append(self.current)
-            self.current = None
+        if self.state.current is not None:
+            self.state.current.status = state
+            if self.state.current.test_acc:
+                self.records.append(self.state.current)
+            self.state.current = None
             self.refresh_runs()
-        self.running = False
-        self.control = None
-        self.resetting = False
-        self.last_status = state
+        self.state.end(state)
+        self.state.last_status = state
         self.status_bar.state = state
         self.form.disabled = False
         self.redraw(force=True)
@@ -187,9 +213,9 @@ class TrainingMixin:
             self.log_message(text)
             if state in ("diverged",):
                 self.notify(text, severity="error", timeout=10, markup=False)
-        if self.resume and state in ("finished", "stopped"):
-            self.resume = None if state == "finished" else self.run_dir
+        if self.state.resume and state in ("finished", "stopped"):
+            self.state.resume = None if state == "finished" else self.state.run_dir
         elif state == "stopped":
-            self.resume = None
-        if self.quitting or self.script is not None:
+            self.state.resume = None
+        if self.state.phase == QUITTING or self.state.script is not None:
             self.leave()

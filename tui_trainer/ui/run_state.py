@@ -1,0 +1,56 @@
+"""The app's run state, in one place: what the TUI knows about the run it drives or watches.
+
+The phase says what the app is doing with a run; every handler reads and writes it here, rather
+than through flags spread over the app (a reset was once `running`, `resetting` and `control`
+at once). The widgets keep their own pending data (the log its lines, the curves their points).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..events import Control
+
+# What the app is doing with a run. Every phase but idle has a training worker in flight.
+IDLE = "idle"              # no run: the form is open
+RUNNING = "running"        # the worker trains
+PAUSED = "paused"          # the loop waits between batches
+STOPPING = "stopping"      # asked to stop; its checkpoint and end are on their way
+RESETTING = "resetting"    # stopping after a reset: its last events are dropped
+QUITTING = "quitting"      # stopping because the app leaves when the run has ended
+
+
+@dataclass
+class RunState:
+    """The run the app drives (or watches), its record so far and how the last one ended."""
+
+    epochs: int                             # of the run going on, or of the form's config
+    phase: str = IDLE
+    control: Control | None = None          # the running loop's stop, pause and save requests
+    controls: list[Control] = field(default_factory=list)   # every run's, so leaving waits
+    last_status: str = "idle"               # how the last run ended (finished, stopped, ...)
+    resume: str | None = None               # the run directory Start resumes
+    run_dir: str | None = None              # the current or last run's directory
+    sweep_dirs: list[str] = field(default_factory=list)     # the last run's, when a sweep
+    current: Any = None                     # the run going on, as a RunRecord for the runs tab
+    sweep: Any = None                       # the sweep going on or last shown (SweepCurves)
+    num_train: int = 0
+    test_labels: Any = None                 # the run's test labels (a tensor), as announced
+    script: Any = None                      # a learner's train_ch3: its Session, trained at once
+    ended: Any = None                       # ... how it ended (RunEnded), or
+    error: BaseException | None = None      # ... the exception their code raised
+
+    @property
+    def running(self) -> bool:
+        """A training worker is in flight."""
+        return self.phase != IDLE
+
+    def start(self, control: Control) -> None:
+        """A run begins with these controls."""
+        self.phase, self.control = RUNNING, control
+        self.controls.append(control)
+
+    def end(self, status: str) -> None:
+        """The run is over (`status`: finished, stopped, diverged, failed)."""
+        self.phase, self.control, self.last_status = IDLE, None, status
