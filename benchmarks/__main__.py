@@ -35,6 +35,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks import probes
 from tui_trainer import data as data_mod
 from tui_trainer.config import PRESETS, TrainConfig
 from tui_trainer.events import EpochEnd
@@ -142,33 +143,6 @@ def steady(times: list[float]) -> float:
 
 # ------------------------------------------------------------------------------ 2. TUI overhead
 
-TUI_RUN = """
-import asyncio, json, sys, time
-from tui_trainer.config import TrainConfig
-from tui_trainer.ui.app import SmtuiApp
-from tui_trainer.ui.curves import CurvesPanel
-
-redraws = []
-original = CurvesPanel.redraw
-def counting(self):
-    if self.dirty and self.app.state.running and self.series.get("train loss", ([],))[0]:
-        redraws.append(time.perf_counter())   # while training, after the first batch
-    original(self)
-CurvesPanel.redraw = counting
-
-async def main():
-    app = SmtuiApp(TrainConfig.from_dict(json.loads(sys.argv[1])))
-    async with app.run_test(size=(120, 40)) as pilot:
-        while app.status_bar.state != "idle":     # first paint and imports done
-            await pilot.pause(0.05)
-        await pilot.pause(0.5)
-        await pilot.press("s")
-        while app.state.running or app.state.last_status == "idle":
-            await asyncio.sleep(0.1)   # not pilot.pause: it pings every widget, a user does not
-asyncio.run(main())
-span = redraws[-1] - redraws[0] if len(redraws) > 1 else 0.0
-print((len(redraws) - 1) / span if span else 0.0)
-"""
 
 
 def steady_ips(out: str) -> float:
@@ -219,7 +193,7 @@ def run_throughput(config: TrainConfig, ui: bool) -> tuple[float, float]:
     out = tempfile.mkdtemp()
     config = config.replace(out=out)
     if ui:
-        text = subprocess.run([sys.executable, "-c", TUI_RUN, json.dumps(config.to_dict())],
+        text = subprocess.run(probes.command("tui-run", json.dumps(config.to_dict())),
                               capture_output=True, text=True, check=True, cwd=ROOT).stdout
         redraw_hz = float(text.strip().splitlines()[-1])
     else:
@@ -241,36 +215,17 @@ def wall(cmd: list[str], repeat: int = 5) -> float:
     return statistics.median(times)
 
 
-FIRST_PAINT = """
-import sys, time
-from tui_trainer.ui.app import SmtuiApp
-class Probe(SmtuiApp):
-    def on_ready(self):
-        print(time.time()); self.exit()
-Probe().run(headless=True, size=(100, 30))
-"""
-
-FIRST_BATCH = """
-import time
-from tui_trainer.config import TrainConfig
-from tui_trainer.events import BatchEnd, Control
-from tui_trainer.train import fit, prepare
-control = Control()
-def listener(e):
-    if isinstance(e, BatchEnd) and not control.stop.is_set():
-        print(time.time()); control.request_stop()
-fit(prepare(TrainConfig(epochs=1), create_run=False), listener, control)
-"""
 
 
-def time_to_print(script: str, repeat: int = 3) -> float:
-    """Median seconds from starting Python to the timestamp the script prints."""
+
+def time_to_print(probe: str, repeat: int = 3) -> float:
+    """Median seconds from starting Python to the timestamp the probe prints."""
     times = []
     for _ in range(repeat):
         start = time.time()
-        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                             check=True).stdout
-        times.append(float(out.strip().splitlines()[0]) - start)
+        out = subprocess.run(probes.command(probe), capture_output=True, text=True,
+                             check=True, cwd=ROOT).stdout
+        times.append(float(out.strip().splitlines()[-1]) - start)
     return statistics.median(times)
 
 
@@ -285,13 +240,6 @@ def peak_rss_mb(args: list[str]) -> float:
 
 # ------------------------------------------------------------------------------ 6. shared CPU
 
-BARE_PROBE = """
-import json, sys, torch
-from benchmarks.__main__ import bare_epochs, steady
-from tui_trainer import data
-d = data.load_fashion_mnist(dataset="full")
-print(json.dumps(steady(bare_epochs(d, int(sys.argv[1]), torch.device("cpu")))))
-"""
 
 
 def burner() -> subprocess.Popen:
@@ -316,8 +264,8 @@ def epoch_of(proc: subprocess.Popen, out: str) -> float:
 
 
 def bare_run(epochs: int) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", BARE_PROBE, str(epochs)],
-                            stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    return subprocess.Popen(probes.command("bare", str(epochs)), stdout=subprocess.PIPE,
+                            text=True, cwd=ROOT)
 
 
 def bare_of(proc: subprocess.Popen) -> float:
@@ -480,8 +428,8 @@ def run(quick: bool) -> dict:
             "ratio", ">= 0.85", "a real terminal: 120x40, curves shown")
 
     row("smtui --help", wall(SMTUI + ["--help"]), "s", "< 0.5")
-    row("TUI first paint (Ready event)", time_to_print(FIRST_PAINT), "s", "< 1.5")
-    row("headless: first trained batch", time_to_print(FIRST_BATCH), "s")
+    row("TUI first paint (Ready event)", time_to_print("first-paint"), "s", "< 1.5")
+    row("headless: first trained batch", time_to_print("first-batch"), "s")
     with tempfile.TemporaryDirectory() as out:
         row("peak RSS, 10-epoch headless run",
             peak_rss_mb(SMTUI + ["--no-ui", "--out", out, "--device", str(device)]), "MB",

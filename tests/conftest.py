@@ -33,6 +33,22 @@ def small_data_dir(tmp_path) -> Path:
 
 
 @pytest.fixture
+def data_dir(tmp_path) -> Path:
+    """A folder of small IDX files big enough for a run in the app (2,000 train, 50 test)."""
+    folder = tmp_path / "idx"
+    write_small_idx(folder, n_train=2000, n_test=50)
+    return folder
+
+
+@pytest.fixture
+def slow_data(tmp_path) -> Path:
+    """Enough images that an epoch at batch size 2 takes a noticeable time."""
+    folder = tmp_path / "idx"
+    write_small_idx(folder, n_train=3000, n_test=100)
+    return folder
+
+
+@pytest.fixture
 def full_data_dir() -> Path:
     """The full Fashion-MNIST: skipped when absent, except in CI where it must be present."""
     if not (FULL_DATA / "train-images-idx3-ubyte.gz").is_file():

@@ -8,8 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from test_sweep import run_cli
-from test_tui import data_dir, make_app, wait_for  # noqa: F401 (data_dir: a fixture)
+from helpers import make_app, run_cli, wait_for
 from tui_trainer.classes import (BATCH, INPUTS, ClassesRow, measure, parse_classes, report,
                                  sampled_logits)
 
@@ -119,7 +118,7 @@ def test_classes_lab_from_the_command_line(capsys):
 
 
 async def test_classes_lab_in_the_numerics_tab(data_dir, tmp_path):
-    app = make_app(data_dir, tmp_path)
+    app = make_app(data_dir, tmp_path / "runs")
     async with app.run_test(size=(100, 40)) as pilot:
         await pilot.press("6")
         field = app.query_one("#classes")

@@ -26,14 +26,14 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA d
 
 
 @pytest.fixture
-def data_dir(tmp_path):
+def gpu_data_dir(tmp_path):
     folder = tmp_path / "idx"
     write_small_idx(folder, n_train=512, n_test=64)
     return folder
 
 
-def config(data_dir, out, **kw) -> TrainConfig:
-    return TrainConfig(**{"data_dir": str(data_dir), "out": str(out), "batch_size": 64,
+def config(gpu_data_dir, out, **kw) -> TrainConfig:
+    return TrainConfig(**{"gpu_data_dir": str(gpu_data_dir), "out": str(out), "batch_size": 64,
                           "epochs": 1, **kw})
 
 
@@ -67,8 +67,8 @@ def test_device_option_accepts_a_gpu_index_and_nothing_else():
         assert "device" in TrainConfig(device=bad).validate()
 
 
-def test_the_book_loader_pins_memory_only_for_a_gpu(data_dir):
-    data = data_mod.load_fashion_mnist(str(data_dir))
+def test_the_book_loader_pins_memory_only_for_a_gpu(gpu_data_dir):
+    data = data_mod.load_fashion_mnist(str(gpu_data_dir))
     for device, pinned in (("cpu", False), ("cuda", True)):
         train_iter, test_iter = data_mod.make_loaders(data, 64, loader="book",
                                                       device=torch.device(device), num_workers=0)
@@ -84,7 +84,7 @@ def test_a_gpu_epoch_reads_back_about_twenty_times(num_batches):
     assert reporting_intervals(num_batches, "cpu")[0] == 1   # free on the CPU: every batch
 
 
-def test_reads_from_the_device_are_counted_per_epoch(data_dir, tmp_path, monkeypatch):
+def test_reads_from_the_device_are_counted_per_epoch(gpu_data_dir, tmp_path, monkeypatch):
     """On the CPU, count the loop's reads of the loss as if it were a GPU epoch: the checks
     (one `tolist` or `item` per check) stay at the ~20 reporting_intervals promises."""
     reads = []
@@ -108,8 +108,8 @@ def test_reads_from_the_device_are_counted_per_epoch(data_dir, tmp_path, monkeyp
 
 @cuda
 @needs_cuda
-def test_fast_loader_keeps_uint8_splits_on_the_gpu(data_dir):
-    data = data_mod.load_fashion_mnist(str(data_dir))
+def test_fast_loader_keeps_uint8_splits_on_the_gpu(gpu_data_dir):
+    data = data_mod.load_fashion_mnist(str(gpu_data_dir))
     train_iter, test_iter = data_mod.make_loaders(data, 64, device=torch.device("cuda"),
                                                   generator=torch.Generator().manual_seed(1))
     for loader in (train_iter, test_iter):
@@ -123,8 +123,8 @@ def test_fast_loader_keeps_uint8_splits_on_the_gpu(data_dir):
 @needs_cuda
 @pytest.mark.parametrize("model, softmax", [("scratch", "stable"), ("scratch", "naive"),
                                             ("concise", "stable"), ("mlp", "stable")])
-def test_one_epoch_trains_and_evaluates_on_the_gpu(data_dir, tmp_path, model, softmax):
-    session = prepare(config(data_dir, tmp_path, model=model, softmax=softmax, device="cuda",
+def test_one_epoch_trains_and_evaluates_on_the_gpu(gpu_data_dir, tmp_path, model, softmax):
+    session = prepare(config(gpu_data_dir, tmp_path, model=model, softmax=softmax, device="cuda",
                              lr=0.1 if model != "mlp" else 0.01))
     ended = fit(session, lambda e: None)
     assert ended.status == "finished"
@@ -135,12 +135,12 @@ def test_one_epoch_trains_and_evaluates_on_the_gpu(data_dir, tmp_path, model, so
 @cuda
 @needs_cuda
 @pytest.mark.parametrize("first, then", [("cuda", "cpu"), ("cpu", "cuda")])
-def test_a_run_resumes_on_the_other_device(data_dir, tmp_path, first, then):
-    session = prepare(config(data_dir, tmp_path, device=first, optimizer="adam", lr=0.01))
+def test_a_run_resumes_on_the_other_device(gpu_data_dir, tmp_path, first, then):
+    session = prepare(config(gpu_data_dir, tmp_path, device=first, optimizer="adam", lr=0.01))
     fit(session, lambda e: None)
     state = load_checkpoint(session.run.path)     # saved device-independent: loads on the CPU
     assert all(not t.is_cuda for t in state["model"].values())
-    again = prepare(config(data_dir, tmp_path, device=then, optimizer="adam", lr=0.01,
+    again = prepare(config(gpu_data_dir, tmp_path, device=then, optimizer="adam", lr=0.01,
                            epochs=2), resume=str(session.run.path))
     assert fit(again, lambda e: None).status == "finished"
     assert next(again.model.net.parameters()).device.type == then
@@ -148,10 +148,10 @@ def test_a_run_resumes_on_the_other_device(data_dir, tmp_path, first, then):
 
 @cuda
 @needs_cuda
-def test_a_gpu_index_beyond_the_machine_is_one_line(data_dir, tmp_path):
+def test_a_gpu_index_beyond_the_machine_is_one_line(gpu_data_dir, tmp_path):
     index = torch.cuda.device_count()
     r = subprocess.run([sys.executable, "-m", "tui_trainer", "--no-ui", "--device",
-                        f"cuda:{index}", "--data-dir", str(data_dir), "--out", str(tmp_path)],
+                        f"cuda:{index}", "--data-dir", str(gpu_data_dir), "--out", str(tmp_path)],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and r.stderr.count("\n") == 1
     assert r.stderr.startswith(f"smtui: error: --device cuda:{index}: this machine has")
@@ -159,15 +159,15 @@ def test_a_gpu_index_beyond_the_machine_is_one_line(data_dir, tmp_path):
 
 @cuda
 @needs_cuda
-def test_the_book_loader_with_pinned_memory_trains_on_the_gpu(data_dir, tmp_path):
-    session = prepare(config(data_dir, tmp_path, device="cuda", loader="book", num_workers=2))
+def test_the_book_loader_with_pinned_memory_trains_on_the_gpu(gpu_data_dir, tmp_path):
+    session = prepare(config(gpu_data_dir, tmp_path, device="cuda", loader="book", num_workers=2))
     assert session.train_iter.pin_memory
     assert fit(session, lambda e: None).status == "finished"
 
 
 @cuda
 @needs_cuda
-def test_a_gpu_epoch_synchronises_only_to_report(data_dir, tmp_path):
+def test_a_gpu_epoch_synchronises_only_to_report(gpu_data_dir, tmp_path):
     """torch counts the synchronisations it sees; an epoch's must stay at the checks."""
     write_small_idx(tmp_path / "big", n_train=4000, n_test=64)
     session = prepare(config(tmp_path / "big", tmp_path / "runs", batch_size=16,
@@ -186,12 +186,12 @@ def test_a_gpu_epoch_synchronises_only_to_report(data_dir, tmp_path):
 
 @cuda
 @needs_cuda
-async def test_the_tui_trains_on_the_gpu(data_dir, tmp_path):
+async def test_the_tui_trains_on_the_gpu(gpu_data_dir, tmp_path):
     import time
 
     from tui_trainer.ui.app import SmtuiApp
 
-    app = SmtuiApp(config(data_dir, tmp_path / "runs", device="cuda", epochs=2))
+    app = SmtuiApp(config(gpu_data_dir, tmp_path / "runs", device="cuda", epochs=2))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("s")
         deadline = time.monotonic() + 120

@@ -7,7 +7,6 @@ book prints it: the learner's net trained through smtui must end with the same w
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -17,6 +16,7 @@ import pytest
 import torch
 from torch import nn
 
+from helpers import Tmux, tmux_only
 from procs import child_env, finish
 from tui_trainer import d2l, script
 from tui_trainer.config import TrainConfig
@@ -323,11 +323,8 @@ def test_a_sweep_of_a_model_file_says_why_not(tmp_path):
 
 
 # ---------------------------------------------------------------- live, in a real terminal
-@pytest.mark.skipif(not os.environ.get("CI") and subprocess.run(
-    ["which", "tmux"], capture_output=True).returncode, reason="tmux not installed")
+@tmux_only
 def test_train_ch3_live_in_tmux_stops_with_keyboard_interrupt(d2l_data, tmp_path):
-    from test_tmux import Tmux
-
     program = tmp_path / "learner.py"
     program.write_text(textwrap.dedent(f"""
         import os

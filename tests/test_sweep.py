@@ -8,7 +8,6 @@ its weights by 0.15 within an epoch, so no float tolerance holds there, for any 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,15 +18,15 @@ from idxdata import write_small_idx
 from procs import child_env, finish
 
 from tui_trainer import data as data_mod
-from tui_trainer.cli import main
 from tui_trainer.config import TrainConfig
 from tui_trainer.events import BatchEnd, SweepEpoch
 from tui_trainer.runs import load_checkpoint
 from tui_trainer.config import parse_lrs
-from tui_trainer.sweep import StackedNet, fit_sweep, prepare_sweep
+from tui_trainer.models import StackedNet
+from tui_trainer.sweep import fit_sweep, prepare_sweep
 from tui_trainer.train import fit, prepare
 
-from test_field import status_of, wait_until
+from helpers import run_cli, status_of, wait_until
 
 
 @pytest.fixture
@@ -177,13 +176,6 @@ def test_a_stopped_sweep_resumes_model_by_model(data, tmp_path):
 def test_parse_lrs_refuses_bad_lists(text, message):
     with pytest.raises(ValueError, match=message):
         parse_lrs(text)
-
-
-def run_cli(capsys, *args):
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
 
 
 @pytest.mark.parametrize("args, message", [

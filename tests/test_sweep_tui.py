@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from test_tui import data_dir, make_app, wait_for  # noqa: F401 (data_dir: a fixture)
+from helpers import make_app, wait_for
 from tui_trainer.runs import RunDir
 from tui_trainer.ui.curves import CurvesPanel
 from tui_trainer.ui.form import ConfigForm
@@ -22,7 +22,7 @@ async def start_sweep(app, pilot, rates: str) -> None:
 
 async def test_a_sweep_from_the_form_draws_a_curve_per_lr_and_records_each_run(data_dir,
                                                                                 tmp_path):
-    app = make_app(data_dir, tmp_path, lr=0.1, threads="1")
+    app = make_app(data_dir, tmp_path / "runs", lr=0.1, threads="1")
     async with app.run_test(size=(100, 30)) as pilot:
         await start_sweep(app, pilot, "0.03, 0.3,3000")
         await wait_for(pilot, lambda: app.state.last_status in ("finished", "failed"))
@@ -51,7 +51,7 @@ async def test_a_sweep_from_the_form_draws_a_curve_per_lr_and_records_each_run(d
 
 
 async def test_the_sweep_field_says_why_it_is_invalid_and_blocks_start(data_dir, tmp_path):
-    app = make_app(data_dir, tmp_path)
+    app = make_app(data_dir, tmp_path / "runs")
     async with app.run_test(size=(100, 30)) as pilot:
         field = app.query_one("#field-sweep")
         help_text = lambda: str(app.query_one("#help-sweep").render())   # noqa: E731
@@ -78,7 +78,7 @@ async def test_the_sweep_field_says_why_it_is_invalid_and_blocks_start(data_dir,
 
 
 async def test_reset_during_a_sweep_clears_its_curves_and_keeps_its_runs(data_dir, tmp_path):
-    app = make_app(data_dir, tmp_path, epochs=50, threads="1")
+    app = make_app(data_dir, tmp_path / "runs", epochs=50, threads="1")
     async with app.run_test(size=(100, 30)) as pilot:
         await start_sweep(app, pilot, "0.01,0.1")
         curves = app.query_one(CurvesPanel)
@@ -109,7 +109,7 @@ def test_leaving_after_a_sweep_names_every_run_and_how_to_go_on(capsys, tmp_path
 
 
 async def test_the_app_knows_every_run_of_a_sweep_from_its_start(data_dir, tmp_path):
-    app = make_app(data_dir, tmp_path, epochs=1, threads="1")
+    app = make_app(data_dir, tmp_path / "runs", epochs=1, threads="1")
     async with app.run_test(size=(100, 30)) as pilot:
         await start_sweep(app, pilot, "0.01,0.1,1")
         await wait_for(pilot, lambda: len(app.state.sweep_dirs) == 3)

@@ -4,83 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
-import subprocess
 import sys
 import time
-import uuid
 
 import pytest
+from helpers import Tmux, wait_exit
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None and not os.environ.get("CI"),
                                 reason="tmux not installed")
-
-
-class Tmux:
-    """A detached tmux session running one command."""
-
-    def __init__(self, command: str, width: int = 100, height: int = 30) -> None:
-        self.name = f"smtui-test-{uuid.uuid4().hex[:8]}"
-        # A clean environment, as a user's shell would give: under pytest's own variables the
-        # app inside tmux was seen to miss window resizes.
-        env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"),
-               "LANG": "C.UTF-8"}
-        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", str(width),
-                        "-y", str(height), command], check=True, env=env)
-
-    def screen(self) -> str:
-        r = subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True,
-                           text=True)
-        return r.stdout
-
-    def keys(self, *keys: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
-
-    def resize(self, width: int, height: int) -> None:
-        subprocess.run(["tmux", "resize-window", "-t", self.name, "-x", str(width), "-y",
-                        str(height)], check=True)
-
-    def alive(self) -> bool:
-        return subprocess.run(["tmux", "has-session", "-t", self.name],
-                              capture_output=True).returncode == 0
-
-    def wait_for(self, *texts: str, timeout: float = 60.0) -> str:
-        """The screen, once any of `texts` is on it."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            screen = self.screen()
-            if any(text in screen for text in texts):
-                return screen
-            time.sleep(0.2)
-        raise AssertionError(f"{texts!r} never appeared; screen was:\n{self.screen()}")
-
-    def wait_focused(self, label: str, timeout: float = 30.0) -> None:
-        """Until the form row `label` has the focus (its field drawn bold): keys typed before
-        the focus arrives go to the field it leaves, since Tab is handled by the app."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            styled = subprocess.run(["tmux", "capture-pane", "-e", "-p", "-t", self.name],
-                                    capture_output=True, text=True).stdout
-            for line in styled.splitlines():
-                plain = re.sub(r"\x1b\[[0-9;]*m", "", line)
-                if plain.lstrip().startswith(label + "  ") and "\x1b[1m" in line:
-                    return
-            time.sleep(0.1)
-        raise AssertionError(f"the {label!r} field never got the focus")
-
-    def kill(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
-
-
-def wait_exit(path, timeout: float = 10.0) -> str:
-    """The `EXIT=<code>` line the session writes when smtui has exited."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text().strip():
-            return path.read_text().strip()
-        time.sleep(0.05)
-    raise AssertionError("smtui did not exit in time")
 
 
 @pytest.fixture

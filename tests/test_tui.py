@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
+from helpers import make_app, train_to_end, wait_for
 
-from idxdata import write_small_idx
 from tui_trainer.config import TrainConfig
 from tui_trainer.runs import load_checkpoint
 from tui_trainer.ui.app import SmtuiApp
@@ -17,35 +16,8 @@ from tui_trainer.ui.predictions import PredictionsPanel, SampleGrid
 from tui_trainer.ui.status import StatusBar
 
 
-@pytest.fixture
-def data_dir(tmp_path) -> Path:
-    folder = tmp_path / "idx"
-    write_small_idx(folder, n_train=2000, n_test=50)
-    return folder
-
-
-def make_app(data_dir, tmp_path, **kw) -> SmtuiApp:
-    base = dict(data_dir=str(data_dir), out=str(tmp_path / "runs"), batch_size=16, epochs=2,
-                lr=0.5, device="cpu")
-    return SmtuiApp(TrainConfig(**{**base, **kw}))
-
-
-async def wait_for(pilot, predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await pilot.pause(0.05)
-
-
-async def train_to_end(pilot, app) -> None:
-    """Press Start and wait until the run has finished."""
-    await pilot.press("s")
-    await wait_for(pilot, lambda: app.state.last_status == "finished")
-
-
 async def test_start_to_epoch_end_updates_curves_and_predictions(data_dir, tmp_path):
-    app = make_app(data_dir, tmp_path)
+    app = make_app(data_dir, tmp_path / "runs")
     async with app.run_test(size=(100, 30)) as pilot:
         await train_to_end(pilot, app)
         curves = app.query_one(CurvesPanel)
@@ -64,7 +36,7 @@ async def test_start_to_epoch_end_updates_curves_and_predictions(data_dir, tmp_p
 
 
 async def test_form_locked_during_run_and_start_twice(data_dir, tmp_path):
-    app = make_app(data_dir, tmp_path, epochs=500, batch_size=4)
+    app = make_app(data_dir, tmp_path / "runs", epochs=500, batch_size=4)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("s")
         await wait_for(pilot, lambda: app.query_one(StatusBar).state == "training")
@@ -79,7 +51,7 @@ async def test_form_locked_during_run_and_start_twice(data_dir, tmp_path):
 
 
 async def test_pause_and_resume(data_dir, tmp_path):
-    app = make_app(data_dir, tmp_path, epochs=500, batch_size=4)
+    app = make_app(data_dir, tmp_path / "runs", epochs=500, batch_size=4)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("s")
         await wait_for(pilot, lambda: app.query_one(StatusBar).state == "training")
@@ -97,7 +69,7 @@ async def test_pause_and_resume(data_dir, tmp_path):
 
 
 async def test_stop_saves_a_checkpoint(data_dir, tmp_path):
-    app = make_app(data_dir, tmp_path, epochs=500, batch_size=4)
+    app = make_app(data_dir, tmp_path / "runs", epochs=500, batch_size=4)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("s")
         await wait_for(pilot, lambda: app.query_one(StatusBar).state == "training")
@@ -108,7 +80,7 @@ async def test_stop_saves_a_checkpoint(data_dir, tmp_path):
 
 
 async def test_quit_mid_run_exits_promptly(data_dir, tmp_path):
-    app = make_app(data_dir, tmp_path, epochs=500, batch_size=4)
+    app = make_app(data_dir, tmp_path / "runs", epochs=500, batch_size=4)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("s")
         await wait_for(pilot, lambda: app.query_one(StatusBar).state == "training")
@@ -123,7 +95,7 @@ async def test_quit_mid_run_exits_promptly(data_dir, tmp_path):
 
 
 async def test_invalid_input_shows_why_and_blocks_start(data_dir, tmp_path):
-    app = make_app(data_dir, tmp_path)
+    app = make_app(data_dir, tmp_path / "runs")
     async with app.run_test(size=(100, 30)) as pilot:
         lr = app.query_one("#field-lr")
         lr.value = "abc"
@@ -143,7 +115,7 @@ async def test_invalid_input_shows_why_and_blocks_start(data_dir, tmp_path):
 
 
 async def test_command_line_prefills_the_form(data_dir, tmp_path):
-    app = make_app(data_dir, tmp_path, lr=0.05, model="mlp")
+    app = make_app(data_dir, tmp_path / "runs", lr=0.05, model="mlp")
     async with app.run_test(size=(100, 30)):
         assert app.query_one("#field-lr").value == "0.05"
         assert app.query_one("#field-model").value == "mlp"
@@ -152,7 +124,7 @@ async def test_command_line_prefills_the_form(data_dir, tmp_path):
 
 
 async def test_reset_and_misclassified_toggle_and_new_samples(data_dir, tmp_path):
-    app = make_app(data_dir, tmp_path, epochs=1, lr=0.01)
+    app = make_app(data_dir, tmp_path / "runs", epochs=1, lr=0.01)
     async with app.run_test(size=(100, 30)) as pilot:
         await train_to_end(pilot, app)
         panel = app.query_one(PredictionsPanel)
@@ -168,7 +140,7 @@ async def test_reset_and_misclassified_toggle_and_new_samples(data_dir, tmp_path
 
 
 async def test_too_small_terminal_shows_a_notice(data_dir, tmp_path):
-    app = make_app(data_dir, tmp_path)
+    app = make_app(data_dir, tmp_path / "runs")
     async with app.run_test(size=(50, 15)) as pilot:
         await pilot.pause()
         assert app.screen.has_class("-narrow") and app.screen.has_class("-short")
@@ -179,7 +151,7 @@ async def test_too_small_terminal_shows_a_notice(data_dir, tmp_path):
 
 
 async def test_help_screen_opens_and_closes(data_dir, tmp_path):
-    app = make_app(data_dir, tmp_path)
+    app = make_app(data_dir, tmp_path / "runs")
     async with app.run_test(size=(100, 30)) as pilot:
         app.set_focus(None)
         await pilot.press("question_mark")
@@ -256,7 +228,7 @@ async def test_training_thread_keeps_torch_threads_and_matches_headless(data_dir
         return original(session, listener, control)
 
     monkeypatch.setattr(train, "fit", recording)
-    app = make_app(data_dir, tmp_path)
+    app = make_app(data_dir, tmp_path / "runs")
     async with app.run_test(size=(100, 30)) as pilot:
         await train_to_end(pilot, app)
         assert torch.get_num_threads() == 1          # this (the UI) thread
@@ -283,7 +255,7 @@ def test_halfblock_lines_colour_two_pixel_rows_per_cell():
 
 
 async def test_sample_grid_lines_show_labels_and_reuse_drawings(data_dir, tmp_path):
-    app = make_app(data_dir, tmp_path, epochs=1)
+    app = make_app(data_dir, tmp_path / "runs", epochs=1)
     async with app.run_test(size=(100, 30)) as pilot:
         await train_to_end(pilot, app)
         await pilot.press("3")
@@ -304,7 +276,7 @@ async def test_sample_grid_lines_show_labels_and_reuse_drawings(data_dir, tmp_pa
 
 
 async def test_empty_sample_grid_wraps_its_notice(data_dir, tmp_path):
-    app = make_app(data_dir, tmp_path)
+    app = make_app(data_dir, tmp_path / "runs")
     async with app.run_test(size=(64, 24)) as pilot:
         await pilot.press("3")
         grid = app.query_one(SampleGrid)

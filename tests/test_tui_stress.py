@@ -7,24 +7,15 @@ import random
 import threading
 import time
 
-import pytest
 
-from idxdata import write_small_idx
-from test_tui import make_app, wait_for
+from helpers import make_app, wait_for
 from tui_trainer import train as train_mod
 from tui_trainer.ui.form import ConfigForm
 from tui_trainer.ui.status import StatusBar
 
 
-@pytest.fixture
-def data_dir(tmp_path):
-    folder = tmp_path / "idx"
-    write_small_idx(folder, n_train=2000, n_test=50)
-    return folder
-
-
 async def test_divergence_is_shown_and_the_app_stays_responsive(data_dir, tmp_path):
-    app = make_app(data_dir, tmp_path, softmax="naive", lr=1e4, epochs=3)
+    app = make_app(data_dir, tmp_path / "runs", softmax="naive", lr=1e4, epochs=3)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("s")
         await wait_for(pilot, lambda: app.state.last_status == "diverged")
@@ -46,7 +37,7 @@ async def test_quit_while_evaluating(data_dir, tmp_path, monkeypatch):
         return real(*args, **kw)
 
     monkeypatch.setattr(train_mod, "predict_probs", slow)
-    app = make_app(data_dir, tmp_path, epochs=500, batch_size=4)
+    app = make_app(data_dir, tmp_path / "runs", epochs=500, batch_size=4)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("s")
         await wait_for(pilot, evaluating.is_set)
@@ -59,7 +50,7 @@ async def test_quit_while_evaluating(data_dir, tmp_path, monkeypatch):
 
 
 async def test_stop_then_start_again_makes_a_new_run(data_dir, tmp_path):
-    app = make_app(data_dir, tmp_path, epochs=500, batch_size=4)
+    app = make_app(data_dir, tmp_path / "runs", epochs=500, batch_size=4)
     async with app.run_test(size=(100, 30)) as pilot:
         for _ in range(2):
             await pilot.press("s")
@@ -71,7 +62,7 @@ async def test_stop_then_start_again_makes_a_new_run(data_dir, tmp_path):
 
 
 async def test_reset_mid_run(data_dir, tmp_path):
-    app = make_app(data_dir, tmp_path, epochs=500, batch_size=4)
+    app = make_app(data_dir, tmp_path / "runs", epochs=500, batch_size=4)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("s")
         await wait_for(pilot, lambda: app.status_bar.state == "training")
@@ -86,7 +77,7 @@ async def test_reset_mid_run(data_dir, tmp_path):
 
 
 async def test_keys_mashed_while_a_run_goes_on(data_dir, tmp_path):
-    app = make_app(data_dir, tmp_path, epochs=500, batch_size=4)
+    app = make_app(data_dir, tmp_path / "runs", epochs=500, batch_size=4)
     keys = ["s", "space", "x", "r", "n", "m", "c", "1", "2", "3", "4", "left", "right", "up",
             "down", "question_mark", "escape", "tab"]
     rng = random.Random(0)

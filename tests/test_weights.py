@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from test_tui import wait_for
+from helpers import wait_for
 from tui_trainer.config import TrainConfig
 from tui_trainer.models import build_model, class_templates
 from tui_trainer.ui.weights import NEUTRAL, WeightsPanel, diverging

@@ -159,16 +159,16 @@ def sweep(lrs: str, preset: str | None, **values: str | None) -> int:
     the seed's weights, gets its own run directory (resumable alone) and stops alone if it
     diverges. Other options as for a single run; e.g. smtui sweep --lr 0.01,0.1,1 --epochs 5
     """
-    from .config import parse_lrs
+    from .config import parse_lrs, sweep_refusal
     _configure_threads(values.get("threads"))
     try:
         rates = parse_lrs(lrs)
     except ValueError as exc:
         raise SmtuiError(f"--lr: {exc}", exit_code=2) from None
     config = build_config(values, preset)
-    if config.tensorboard:
-        raise SmtuiError("--tensorboard is not available for sweeps; compare the runs with "
-                         "smtui compare, or train one run with --tensorboard", exit_code=2)
+    refusal = sweep_refusal(config)
+    if refusal:   # before torch loads
+        raise SmtuiError(refusal, exit_code=2)
     from .headless_sweep import run_sweep_headless
     return run_sweep_headless(config, rates)
 

@@ -234,6 +234,20 @@ RECIPE_FIELDS = ("model", "softmax", "optimizer", "lr", "batch_size", "epochs", 
                  "schedule", "resize")
 
 
+def sweep_refusal(config: TrainConfig) -> str | None:
+    """Why a learning-rate sweep cannot train `config`, or None. The sweep stacks smtui's own
+    models into one and writes no TensorBoard export; the CLI, the form and the core say the
+    same."""
+    if is_model_file(config.model):
+        return (f"--model {config.model}: a sweep stacks smtui's own models (scratch, concise, "
+                "mlp) into one; train your own model one rate per run (smtui --no-ui --model "
+                f"{config.model} --lr RATE)")
+    if config.tensorboard:
+        return ("--tensorboard is not available for sweeps; compare the runs with smtui "
+                "compare, or train one run with --tensorboard")
+    return None
+
+
 def preset_of(config: TrainConfig) -> str | None:
     """The name of the preset `config` follows, or None when a recipe field departs from all."""
     for name, changes in PRESETS.items():

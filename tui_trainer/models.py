@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 NUM_INPUTS, NUM_OUTPUTS, HIDDEN = 784, 10, 256
@@ -134,3 +135,103 @@ def build_model(kind: str = "scratch", softmax_variant: str = "stable",
         raise ValueError(f"unknown model {kind!r}")
     net.apply(init_weights)
     return Model(net, nn.CrossEntropyLoss(reduction="none"), lambda o: torch.softmax(o, dim=1), kind)
+
+
+class StackedNet(nn.Module):
+    """K copies of one of the book's models as one module; forward gives (B, K, 10) outputs.
+
+    Built from a single model (`template`), whose weights every copy starts from. `unstack(k)`
+    gives model k's tensors in the single model's parameter order and shapes.
+    """
+
+    def __init__(self, template: nn.Module, k: int) -> None:
+        super().__init__()
+        self.k = k
+        if isinstance(template, SoftmaxScratch):
+            self.kind, self.naive = "linear", template.naive
+            # The block is W's transpose (10, 784): the K blocks make the (10K, 784) weight.
+            singles, self.transposed = [template.W, template.b], [True, False]
+        elif isinstance(template, nn.Sequential) and len(template) == 2:
+            self.kind, self.naive = "linear", False
+            singles, self.transposed = [template[1].weight, template[1].bias], [False, False]
+        elif isinstance(template, nn.Sequential) and len(template) == 4:
+            self.kind, self.naive = "mlp", False
+            singles = [template[1].weight, template[1].bias, template[3].weight, template[3].bias]
+            self.transposed = [False] * 4
+        else:
+            raise ValueError(f"cannot stack {type(template).__name__}")
+        self.stacked = nn.ParameterList(
+            nn.Parameter(torch.stack([(p.detach().t() if t else p.detach())] * k).contiguous())
+            for p, t in zip(singles, self.transposed))
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        K, X = self.k, X.reshape(X.shape[0], -1)
+        if self.kind == "linear":
+            weight, bias = self.stacked
+            O = F.linear(X, weight.view(-1, weight.shape[-1]), bias.view(-1))
+            O = O.view(X.shape[0], K, -1)
+            if self.naive:   # the book's softmax, per model: it returns probabilities
+                O_exp = torch.exp(O)
+                return O_exp / O_exp.sum(-1, keepdim=True)
+            return O
+        w1, b1, w2, b2 = self.stacked
+        H = F.relu(F.linear(X, w1.view(-1, w1.shape[-1]), b1.view(-1)))
+        H = H.view(X.shape[0], K, -1).transpose(0, 1)                     # (K, B, 256)
+        return torch.baddbmm(b2.unsqueeze(1), H, w2.transpose(1, 2)).transpose(0, 1)
+
+    def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-example, per-model losses (B, K): the book's cross-entropy on probabilities for
+        the naive model, torch's fused LogSumExp cross-entropy on logits otherwise."""
+        B, K, C = out.shape
+        if self.naive:
+            return -torch.log(out.gather(2, y.view(B, 1, 1).expand(B, K, 1)).squeeze(2))
+        # The (N, C, d) form of torch's kernel: classes on dim 1, one target per model. Three
+        # times faster here than flattening to (B*K, C) rows with repeated targets.
+        return F.cross_entropy(out.transpose(1, 2), y.unsqueeze(1).expand(B, K),
+                               reduction="none")
+
+    @torch.no_grad()
+    def step_grads(self, X: torch.Tensor, y: torch.Tensor, mean: bool):
+        """Outputs (B, K, 10) and per-model losses (B, K) of the linear models with the stable
+        loss, their gradients written by hand into `.grad`; None for the other models.
+
+        The gradient of cross-entropy with respect to the logits is softmax(o) - onehot(y), so
+        the weights' gradient is one (10K, B) x (B, 784) product and the bias's a sum. On the
+        small tensors of a batch, autograd's bookkeeping cost as much as the arithmetic: by
+        hand a sweep step takes about two thirds of the time. `mean` scales by 1/B, as
+        l.mean().backward() does for torch's optimizers (the book's sgd steps on the sum).
+        """
+        if self.kind != "linear" or self.naive:
+            return None
+        weight, bias = self.stacked
+        X = X.reshape(X.shape[0], -1)
+        B, K = X.shape[0], self.k
+        out = F.linear(X, weight.view(-1, weight.shape[-1]), bias.view(-1)).view(B, K, -1)
+        # Classes on dim 1: torch's (log-)softmax over a last dimension of 10 is twice as slow.
+        log_p = torch.log_softmax(out.transpose(1, 2), dim=1)              # (B, 10, K)
+        index = y.view(B, 1, 1).expand(B, 1, K)
+        loss = -log_p.gather(1, index).squeeze(1)
+        d_out = log_p.exp_()
+        d_out.scatter_add_(1, index, torch.full((B, 1, K), -1.0, dtype=d_out.dtype,
+                                                device=d_out.device))
+        if mean:
+            d_out.div_(B)
+        d_out = d_out.transpose(1, 2).reshape(B, -1)                        # (B, K * 10)
+        weight.grad = (d_out.t() @ X).view_as(weight)
+        bias.grad = d_out.sum(0).view_as(bias)
+        return out, loss
+
+    def probs(self, out: torch.Tensor) -> torch.Tensor:
+        """Class probabilities (B, K, 10)."""
+        return out if self.naive else torch.softmax(out, dim=-1)
+
+    def unstack(self, k: int, tensors: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
+        """Model k's part of `tensors` (default: the weights), as the single model holds them."""
+        tensors = list(self.stacked) if tensors is None else tensors
+        return [(t[k].t() if tr else t[k]).detach().clone() for t, tr in zip(tensors, self.transposed)]
+
+    def zero_model(self, k: int) -> None:
+        """Set model k's weights to zero (a diverged model: its outputs stay finite)."""
+        with torch.no_grad():
+            for p in self.stacked:
+                p[k].zero_()

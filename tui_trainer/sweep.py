@@ -13,8 +13,9 @@ run directory in the single-run format (config with its own lr, metrics, checkpo
 so it can be viewed, compared and resumed alone. A model whose loss becomes inf or nan stops
 as its single run would (status `diverged`, its last good checkpoint kept) and the others go on.
 
-Every stacked tensor is laid out (K, *one model's block), so model k's part is `t.view(K, -1)[k]`
-and the K blocks sit one after another in memory, which is also the (10K, 784) matrix the
+The stacked models (`models.StackedNet`) and their updater (`updaters.StackedUpdater`) live
+beside the single ones; this module is the sweep's loop. Every stacked tensor is laid out
+(K, *one model's block), so model k's part is `t.view(K, -1)[k]` and the K blocks sit one after another in memory, which is also the (10K, 784) matrix the
 linear models' product wants.
 """
 
@@ -26,195 +27,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from . import data as data_mod
-from .config import MAX_MODELS, TrainConfig, is_model_file
+from .config import MAX_MODELS, TrainConfig, sweep_refusal
 from .errors import SmtuiError
 from .events import BatchEnd, Control, Listener, Message, RunEnded, SweepEpoch
 from .lifecycle import RunLife, announce, checkpoint_state, divergence_message, stop_point
-from .models import Model, SoftmaxScratch, build_model, class_templates
+from .models import Model, StackedNet, build_model, class_templates
 from .runs import RunDir
 from .train import (Stopped, divergence_hint, predict_probs, reporting_intervals,
                     probe_batch, resolve_device, thread_plan)
-from .updaters import build_updater, scheduled_lr
-
-
-class StackedNet(nn.Module):
-    """K copies of one of the book's models as one module; forward gives (B, K, 10) outputs.
-
-    Built from a single model (`template`), whose weights every copy starts from. `unstack(k)`
-    gives model k's tensors in the single model's parameter order and shapes.
-    """
-
-    def __init__(self, template: nn.Module, k: int) -> None:
-        super().__init__()
-        self.k = k
-        if isinstance(template, SoftmaxScratch):
-            self.kind, self.naive = "linear", template.naive
-            # The block is W's transpose (10, 784): the K blocks make the (10K, 784) weight.
-            singles, self.transposed = [template.W, template.b], [True, False]
-        elif isinstance(template, nn.Sequential) and len(template) == 2:
-            self.kind, self.naive = "linear", False
-            singles, self.transposed = [template[1].weight, template[1].bias], [False, False]
-        elif isinstance(template, nn.Sequential) and len(template) == 4:
-            self.kind, self.naive = "mlp", False
-            singles = [template[1].weight, template[1].bias, template[3].weight, template[3].bias]
-            self.transposed = [False] * 4
-        else:
-            raise ValueError(f"cannot stack {type(template).__name__}")
-        self.stacked = nn.ParameterList(
-            nn.Parameter(torch.stack([(p.detach().t() if t else p.detach())] * k).contiguous())
-            for p, t in zip(singles, self.transposed))
-
-    def forward(self, X: torch.Tensor) -> torch.Tensor:
-        K, X = self.k, X.reshape(X.shape[0], -1)
-        if self.kind == "linear":
-            weight, bias = self.stacked
-            O = F.linear(X, weight.view(-1, weight.shape[-1]), bias.view(-1))
-            O = O.view(X.shape[0], K, -1)
-            if self.naive:   # the book's softmax, per model: it returns probabilities
-                O_exp = torch.exp(O)
-                return O_exp / O_exp.sum(-1, keepdim=True)
-            return O
-        w1, b1, w2, b2 = self.stacked
-        H = F.relu(F.linear(X, w1.view(-1, w1.shape[-1]), b1.view(-1)))
-        H = H.view(X.shape[0], K, -1).transpose(0, 1)                     # (K, B, 256)
-        return torch.baddbmm(b2.unsqueeze(1), H, w2.transpose(1, 2)).transpose(0, 1)
-
-    def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Per-example, per-model losses (B, K): the book's cross-entropy on probabilities for
-        the naive model, torch's fused LogSumExp cross-entropy on logits otherwise."""
-        B, K, C = out.shape
-        if self.naive:
-            return -torch.log(out.gather(2, y.view(B, 1, 1).expand(B, K, 1)).squeeze(2))
-        # The (N, C, d) form of torch's kernel: classes on dim 1, one target per model. Three
-        # times faster here than flattening to (B*K, C) rows with repeated targets.
-        return F.cross_entropy(out.transpose(1, 2), y.unsqueeze(1).expand(B, K),
-                               reduction="none")
-
-    @torch.no_grad()
-    def step_grads(self, X: torch.Tensor, y: torch.Tensor, mean: bool):
-        """Outputs (B, K, 10) and per-model losses (B, K) of the linear models with the stable
-        loss, their gradients written by hand into `.grad`; None for the other models.
-
-        The gradient of cross-entropy with respect to the logits is softmax(o) - onehot(y), so
-        the weights' gradient is one (10K, B) x (B, 784) product and the bias's a sum. On the
-        small tensors of a batch, autograd's bookkeeping cost as much as the arithmetic: by
-        hand a sweep step takes about two thirds of the time. `mean` scales by 1/B, as
-        l.mean().backward() does for torch's optimizers (the book's sgd steps on the sum).
-        """
-        if self.kind != "linear" or self.naive:
-            return None
-        weight, bias = self.stacked
-        X = X.reshape(X.shape[0], -1)
-        B, K = X.shape[0], self.k
-        out = F.linear(X, weight.view(-1, weight.shape[-1]), bias.view(-1)).view(B, K, -1)
-        # Classes on dim 1: torch's (log-)softmax over a last dimension of 10 is twice as slow.
-        log_p = torch.log_softmax(out.transpose(1, 2), dim=1)              # (B, 10, K)
-        index = y.view(B, 1, 1).expand(B, 1, K)
-        loss = -log_p.gather(1, index).squeeze(1)
-        d_out = log_p.exp_()
-        d_out.scatter_add_(1, index, torch.full((B, 1, K), -1.0, dtype=d_out.dtype,
-                                                device=d_out.device))
-        if mean:
-            d_out.div_(B)
-        d_out = d_out.transpose(1, 2).reshape(B, -1)                        # (B, K * 10)
-        weight.grad = (d_out.t() @ X).view_as(weight)
-        bias.grad = d_out.sum(0).view_as(bias)
-        return out, loss
-
-    def probs(self, out: torch.Tensor) -> torch.Tensor:
-        """Class probabilities (B, K, 10)."""
-        return out if self.naive else torch.softmax(out, dim=-1)
-
-    def unstack(self, k: int, tensors: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
-        """Model k's part of `tensors` (default: the weights), as the single model holds them."""
-        tensors = list(self.stacked) if tensors is None else tensors
-        return [(t[k].t() if tr else t[k]).detach().clone() for t, tr in zip(tensors, self.transposed)]
-
-    def zero_model(self, k: int) -> None:
-        """Set model k's weights to zero (a diverged model: its outputs stay finite)."""
-        with torch.no_grad():
-            for p in self.stacked:
-                p[k].zero_()
-
-
-class StackedUpdater:
-    """The book's sgd, torch's SGD or Adam, applied to K stacked models with K learning rates.
-
-    The same arithmetic as the single-model updaters, with the learning rate a (K,) tensor
-    broadcast over each model's block: sgd p -= lr/B * grad (after l.sum().backward()), torch-sgd
-    p -= lr * (grad + wd * p) and Adam as torch writes it (after l.mean().backward()).
-    """
-
-    def __init__(self, name: str, params: list[nn.Parameter], k: int,
-                 weight_decay: float = 0.0) -> None:
-        self.name, self.params, self.k, self.weight_decay = name, list(params), k, weight_decay
-        self.betas, self.eps = (0.9, 0.999), 1e-8
-        self.steps = torch.zeros(k, dtype=torch.float64)   # Adam's steps, per model
-        self._key: tuple | None = None   # the (lrs, alive, batch size) of the cached tensors
-        if name == "adam":
-            self.exp_avg = [torch.zeros_like(p) for p in self.params]
-            self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
-
-    @property
-    def mean_loss(self) -> bool:
-        """torch's optimizers step on the batch's mean loss; the book's sgd on its sum."""
-        return self.name != "sgd"
-
-    @torch.no_grad()
-    def step(self, lrs: list[float], batch_size: int, alive: list[bool]) -> None:
-        """One update of every live model, then clear the gradients."""
-        key = (tuple(lrs), tuple(alive), batch_size)
-        if key != self._key:   # the same every batch but the last of an epoch, unless scheduled
-            self._key = key
-            self._lr64 = torch.tensor([v if a else 0.0 for v, a in zip(lrs, alive)],
-                                      dtype=torch.float64)
-            device = self.params[0].device
-            self._lr = self._lr64.float().to(device)
-            self._per_example = (self._lr64 / batch_size).float().to(device)
-        device, lr64, lr, per_example = (self.params[0].device, self._lr64, self._lr,
-                                         self._per_example)
-        for i, p in enumerate(self.params):
-            shape = (self.k,) + (1,) * (p.dim() - 1)
-            g = p.grad
-            if self.name == "sgd":
-                p.addcmul_(g, per_example.view(shape), value=-1)
-            elif self.name == "torch-sgd":
-                d = g.add(p, alpha=self.weight_decay) if self.weight_decay else g
-                p.addcmul_(d, lr.view(shape), value=-1)
-            else:
-                if i == 0:
-                    self.steps += torch.tensor(alive, dtype=self.steps.dtype)
-                d = g.add(p, alpha=self.weight_decay) if self.weight_decay else g
-                b1, b2 = self.betas
-                self.exp_avg[i].lerp_(d, 1 - b1)
-                self.exp_avg_sq[i].mul_(b2).addcmul_(d, d, value=1 - b2)
-                steps = self.steps.clamp(min=1)
-                step_size = (lr64 / (1 - b1 ** steps)).float().to(device).view(shape)
-                bc2_sqrt = torch.sqrt(1 - b2 ** steps).float().to(device).view(shape)
-                denom = (self.exp_avg_sq[i].sqrt() / bc2_sqrt).add_(self.eps)
-                p.sub_(step_size * self.exp_avg[i] / denom)
-            p.grad = None
-
-    def reset_model(self, k: int) -> None:
-        """Forget model k's optimizer state (it diverged)."""
-        if self.name == "adam":
-            for t in self.exp_avg + self.exp_avg_sq:
-                t[k].zero_()
-
-    def single_state(self, k: int, net: StackedNet, params: list[nn.Parameter], lr: float):
-        """Model k's optimizer state as its own single run's updater saves it."""
-        updater = build_updater(self.name, params, lr, self.weight_decay)
-        state = updater.state_dict()
-        if self.name == "adam" and self.steps[k] > 0:
-            for j, (m, v) in enumerate(zip(net.unstack(k, self.exp_avg),
-                                           net.unstack(k, self.exp_avg_sq))):
-                state["state"][j] = {"step": torch.tensor(float(self.steps[k])),
-                                     "exp_avg": m.cpu(), "exp_avg_sq": v.cpu()}
-        return state
+from .updaters import StackedUpdater, scheduled_lr
 
 
 @dataclass
@@ -282,10 +105,9 @@ class SweepSession:
 def prepare_sweep(config: TrainConfig, lrs: list[float], *,
                   data: data_mod.FashionMNIST | None = None, create_runs: bool = True) -> SweepSession:
     """Validate, read the data, build the K stacked models and one run directory per model."""
-    if is_model_file(config.model):
-        raise SmtuiError(f"--model {config.model}: a sweep stacks smtui's own models (scratch, "
-                         "concise, mlp) into one; train your own model one rate per run "
-                         f"(smtui --no-ui --model {config.model} --lr RATE)", exit_code=2)
+    refusal = sweep_refusal(config)
+    if refusal:
+        raise SmtuiError(refusal, exit_code=2)
     if not 2 <= len(lrs) <= MAX_MODELS or len(set(lrs)) != len(lrs):
         raise SmtuiError(f"--lr: give 2 to {MAX_MODELS} different learning rates", exit_code=2)
     for lr in lrs:

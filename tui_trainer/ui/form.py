@@ -14,7 +14,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static
 
-from ..config import FIELDS, PRESETS, TrainConfig, parse_field, parse_lrs, preset_of
+from ..config import (FIELDS, PRESETS, TrainConfig, parse_field, parse_lrs, preset_of,
+                      sweep_refusal)
 from .inputs import OrderedInput
 
 SWEEP_HELP = "e.g. 0.01,0.1,1: a model per rate, trained in one pass (lr unused)"
@@ -114,8 +115,9 @@ class ConfigForm(VerticalScroll):
             reason = config.replace(lr=lr).validate().get("lr")
             if reason:
                 return None, f"lr {lr:g}: {reason}"
-        if config.tensorboard:
-            return None, "a sweep has no TensorBoard export: clear tensorboard, or this field"
+        refusal = sweep_refusal(config)
+        if refusal:
+            return None, refusal.replace("--tensorboard", "tensorboard").replace("--model", "model")
         return lrs, None
 
     def validate_form(self) -> None:

@@ -1,0 +1,221 @@
+"""What several test modules use: waits on conditions, the app with small settings, the CLI in
+this process, a run's status, and a real terminal (tmux). Fixtures are in conftest.py."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from procs import child_env
+
+
+def wait_until(predicate, timeout: float = 60.0, what: str = "condition") -> None:
+    """Until `predicate()` is true, checked every 50 ms; fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached in time")
+        time.sleep(0.05)
+
+
+async def wait_for(pilot, predicate, timeout: float = 30.0) -> None:
+    """`wait_until` for an app under Pilot: the app's loop runs while waiting."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await pilot.pause(0.05)
+
+
+def make_app(data_dir, out, **kw):
+    """The app with a small, quick config (batch 16, 2 epochs, lr 0.5, CPU) writing to `out`."""
+    from tui_trainer.config import TrainConfig
+    from tui_trainer.ui.app import SmtuiApp
+
+    base = dict(data_dir=str(data_dir), out=str(out), batch_size=16, epochs=2, lr=0.5,
+                device="cpu")
+    return SmtuiApp(TrainConfig(**{**base, **kw}))
+
+
+async def train_to_end(pilot, app) -> None:
+    """Press Start and wait until the run has finished."""
+    await pilot.press("s")
+    await wait_for(pilot, lambda: app.state.last_status == "finished")
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    """`smtui ARGS` in this process: (exit code, stdout, stderr)."""
+    from tui_trainer.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
+
+
+def status_of(run_dir: Path) -> dict:
+    """A run directory's status.json."""
+    return json.loads((Path(run_dir) / "status.json").read_text())
+
+
+tmux_only = pytest.mark.skipif(subprocess.run(["which", "tmux"], capture_output=True).returncode
+                               != 0 and not os.environ.get("CI"), reason="tmux not installed")
+
+
+class Tmux:
+    """A detached tmux session running one command."""
+
+    def __init__(self, command: str, width: int = 100, height: int = 30) -> None:
+        self.name = f"smtui-test-{uuid.uuid4().hex[:8]}"
+        # A clean environment, as a user's shell would give: under pytest's own variables the
+        # app inside tmux was seen to miss window resizes.
+        env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"),
+               "LANG": "C.UTF-8"}
+        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", str(width),
+                        "-y", str(height), command], check=True, env=env)
+
+    def screen(self) -> str:
+        r = subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True,
+                           text=True)
+        return r.stdout
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+
+    def resize(self, width: int, height: int) -> None:
+        subprocess.run(["tmux", "resize-window", "-t", self.name, "-x", str(width), "-y",
+                        str(height)], check=True)
+
+    def alive(self) -> bool:
+        return subprocess.run(["tmux", "has-session", "-t", self.name],
+                              capture_output=True).returncode == 0
+
+    def wait_for(self, *texts: str, timeout: float = 60.0) -> str:
+        """The screen, once any of `texts` is on it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if any(text in screen for text in texts):
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"{texts!r} never appeared; screen was:\n{self.screen()}")
+
+    def wait_focused(self, label: str, timeout: float = 30.0) -> None:
+        """Until the form row `label` has the focus (its field drawn bold): keys typed before
+        the focus arrives go to the field it leaves, since Tab is handled by the app."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            styled = subprocess.run(["tmux", "capture-pane", "-e", "-p", "-t", self.name],
+                                    capture_output=True, text=True).stdout
+            for line in styled.splitlines():
+                plain = re.sub(r"\x1b\[[0-9;]*m", "", line)
+                if plain.lstrip().startswith(label + "  ") and "\x1b[1m" in line:
+                    return
+            time.sleep(0.1)
+        raise AssertionError(f"the {label!r} field never got the focus")
+
+    def kill(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+
+
+def wait_exit(path, timeout: float = 10.0) -> str:
+    """The `EXIT=<code>` line the session writes when smtui has exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().strip():
+            return path.read_text().strip()
+        time.sleep(0.05)
+    raise AssertionError("smtui did not exit in time")
+
+
+def smtui(*args, timeout=120, **kw) -> subprocess.CompletedProcess:
+    """`smtui ARGS` in a child process, to its end."""
+    return subprocess.run([sys.executable, "-m", "tui_trainer", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def start_headless(data_dir, out, *extra, **kw) -> subprocess.Popen:
+    """A long headless run (batch 2) whose stdout can be read line by line."""
+    env = child_env()
+    return subprocess.Popen([sys.executable, "-m", "tui_trainer", "--no-ui", "--data-dir",
+                             str(data_dir), "--out", str(out), "--batch-size", "2",
+                             "--epochs", "1000", *extra],
+                            stdout=kw.pop("stdout", subprocess.PIPE),
+                            stderr=kw.pop("stderr", subprocess.PIPE), text=True, env=env, **kw)
+
+
+def the_run(out: Path) -> Path:
+    """The one run directory in `out`, once it exists."""
+    wait_until(lambda: out.is_dir() and any(out.iterdir()), what="a run directory")
+    return next(out.iterdir())
+
+
+def epochs_done(run_dir: Path) -> int:
+    """Epochs recorded in a run's metrics.jsonl so far."""
+    try:
+        return len((run_dir / "metrics.jsonl").read_text().splitlines())
+    except OSError:
+        return 0
+
+
+def small_session(data_dir, out, **kw):
+    """A prepared single run of one epoch at batch 16 on the CPU."""
+    from tui_trainer.config import TrainConfig
+    from tui_trainer.train import prepare
+
+    return prepare(TrainConfig(**{"data_dir": str(data_dir), "out": str(out), "batch_size": 16,
+                                  "epochs": 1, "device": "cpu", **kw}))
+
+
+GOOD = {"epoch": 1, "train_loss": 0.9, "train_acc": 0.7, "test_acc": 0.72, "seconds": 1.0,
+        "lr": 0.1}
+
+
+def make_run(folder: Path, rows: list[bytes], config: bytes = b"{}", status: bytes | None = None):
+    """A run directory written by hand, as another program or version might leave one."""
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_bytes(config)
+    (folder / "metrics.jsonl").write_bytes(b"\n".join(rows) + b"\n")
+    if status is not None:
+        (folder / "status.json").write_bytes(status)
+    return folder
+
+
+def wait_for_epoch(proc, n=1, timeout=60):
+    """Until a headless child has printed `n` epoch lines."""
+    deadline = time.monotonic() + timeout
+    seen = 0
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if line.startswith("epoch"):
+            seen += 1
+            if seen >= n:
+                return
+    raise AssertionError("no epoch line in time")
+
+
+def assert_run_files_whole(run_dir, killed=False):
+    """Every line of both metrics files whole; the CSV holds the same epochs as the JSON lines.
+    After a kill -9 between the two appends of an epoch the CSV may lack that last epoch (two
+    files cannot be appended at once); a resume rewrites it from metrics.jsonl."""
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    with open(run_dir / "metrics.csv") as fh:
+        csv_rows = list(csv.DictReader(fh))
+    assert [r["epoch"] for r in rows] == list(range(1, len(rows) + 1))
+    assert [int(r["epoch"]) for r in csv_rows] == list(range(1, len(csv_rows) + 1))
+    assert len(csv_rows) in ((len(rows), len(rows) - 1) if killed else (len(rows),))
+    return rows
+
+
+def long_app(data_dir, out, **kw):
+    """An app whose run lasts until the test ends it (batch 4, 500 epochs)."""
+    return make_app(data_dir, out, **{"batch_size": 4, "epochs": 500, **kw})

@@ -1,0 +1,58 @@
+"""The command line with whatever a user types: bad values, odd paths, the largest seed, the
+headless report."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import small_session, smtui
+from tui_trainer.train import fit
+
+
+LONG = "x" * 300
+
+
+@pytest.mark.parametrize("args, code, start_", [
+    (["--lr", "1e308"], 2, "smtui: error: --lr must be between"),
+    (["--lr", "1e308", "--optimizer", "torch-sgd"], 2, "smtui: error: --lr must be between"),
+    (["--lr", "1e-320"], 2, "smtui: error: --lr must be between"),
+    (["--weight-decay", "1e308", "--optimizer", "adam"], 2,
+     "smtui: error: --weight-decay must be 0 or between"),
+    (["--weight-decay", "0.1"], 2, "smtui: error: --weight-decay applies to"),
+    (["--seed", str(2**64)], 2, "smtui: error: --seed must be a whole number from 0"),
+    (["--seed", "1" * 40], 2, "smtui: error: --seed must be a whole number from 0"),
+    (["--epochs", str(10**12)], 2, "smtui: error: --epochs must be at most"),
+    (["--batch-size", str(10**30)], 2, "smtui: error: --batch-size must be at most"),
+    (["--num-workers", "1000000"], 2, "smtui: error: --num-workers must be a whole number"),
+    (["--softmax", "naive", "--model", "concise"], 2, "smtui: error: --softmax naive applies"),
+    (["--out", LONG], 1, "smtui: error: "),
+    (["--out", f"runs/{LONG}/x"], 1, "smtui: error: "),
+    (["--data-dir", LONG], 1, "smtui: error: "),
+    (["--data-dir", ".", "--dataset", "subset"], 2, "smtui: error: --data-dir goes with"),
+    (["--resume", LONG], 1, "smtui: error: "),
+    (["--resume", f"{LONG}/checkpoint.pt"], 1, "smtui: error: "),
+])
+def test_no_user_input_reaches_an_internal_error(tmp_path, args, code, start_):
+    r = smtui("--no-ui", "--epochs", "1", *args, cwd=tmp_path)
+    assert r.returncode == code, r.stderr
+    assert r.stderr.startswith(start_) and r.stderr.count("\n") == 1, r.stderr
+    assert "internal error" not in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("command", [["compare", LONG], ["view", LONG], ["compare", "."]])
+def test_run_commands_with_odd_paths(tmp_path, command):
+    r = smtui(*command, cwd=tmp_path)
+    assert r.returncode in (1, 2) and r.stderr.startswith("smtui: error: "), r.stderr
+    assert "internal error" not in r.stderr
+
+
+def test_the_largest_seed_works(small_data_dir, tmp_path):
+    session = small_session(small_data_dir, tmp_path, seed=2**64 - 1)
+    assert fit(session, lambda e: None).status == "finished"
+
+
+def test_headless_says_when_no_image_reaches_the_threshold(small_data_dir, tmp_path):
+    r = smtui("--no-ui", "--data-dir", small_data_dir, "--out", tmp_path, "--lr", "1e-6",
+              "--epochs", "1", "--batch-size", "16")
+    assert r.returncode == 0, r.stderr
+    assert "no test image reaches confidence 0.9" in r.stdout and "nan" not in r.stdout

@@ -1,0 +1,167 @@
+"""Resuming a run: what may change, what is refused (and leaves the run untouched), the lock."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from helpers import (GOOD, assert_run_files_whole, epochs_done, small_session, smtui,
+                     start_headless, the_run, wait_for_epoch, wait_until)
+from procs import finish
+from tui_trainer.config import TrainConfig
+from tui_trainer.errors import SmtuiError
+from tui_trainer.events import BatchEnd
+from tui_trainer.runs import RunDir, load_checkpoint
+from tui_trainer.train import fit, prepare
+from tui_trainer.updaters import BookSGD
+
+
+@pytest.fixture
+def trained(small_data_dir, tmp_path):
+    """A finished 2-epoch run of the book's sgd; returns its directory."""
+    session = small_session(small_data_dir, tmp_path / "runs", epochs=2, lr=0.1)
+    fit(session, lambda e: None)
+    return session.run.path
+
+
+def resumed(run_dir, **changes):
+    base = TrainConfig.from_dict(load_checkpoint(run_dir)["config"])
+    return prepare(base.replace(**changes), resume=str(run_dir))
+
+
+def tree_digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and p.name != ".lock":
+            h.update(p.name.encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+def test_resume_applies_a_new_lr_and_records_it(trained):
+    session = resumed(trained, lr=0.5, epochs=3)
+    assert isinstance(session.updater, BookSGD) and session.updater.lr == 0.5
+    config = json.loads((trained / "config.json").read_text())
+    assert config["lr"] == 0.5
+    assert config["resumed"][-1]["changed"]["lr"] == [0.1, 0.5]
+    fit(session, lambda e: None)
+    rows = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
+    assert [r["lr"] for r in rows] == [0.1, 0.1, 0.5]
+
+
+def test_resume_applies_lr_and_weight_decay_to_a_torch_optimizer(small_data_dir, tmp_path):
+    session = small_session(small_data_dir, tmp_path, optimizer="adam", lr=0.01)
+    fit(session, lambda e: None)
+    again = resumed(session.run.path, lr=0.002, weight_decay=0.01, epochs=2)
+    group = again.updater.param_groups[0]
+    assert group["lr"] == 0.002 and group["weight_decay"] == 0.01
+    assert again.updater.state       # Adam's moments survive: only the settings changed
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"epochs": 1}, "--epochs 1 is below the 2 epochs"),
+    ({"seed": 7}, "seed=1, not 7"),
+    ({"model": "mlp"}, "model='scratch', not 'mlp'"),
+    ({"out": "elsewhere"}, "stays in its own directory"),
+])
+def test_resume_refusals_leave_the_run_untouched(trained, changes, message):
+    before = tree_digest(trained)
+    with pytest.raises(SmtuiError, match=message):
+        resumed(trained, **changes)
+    assert tree_digest(trained) == before
+
+
+def test_resume_with_fewer_epochs_from_the_command_line(trained):
+    before = tree_digest(trained)
+    r = smtui("--no-ui", "--resume", trained, "--epochs", "1")
+    assert r.returncode == 2
+    assert r.stderr.strip() == (f"smtui: error: --epochs 1 is below the 2 epochs {trained} has "
+                                "trained; pass --epochs 2 or more")
+    assert tree_digest(trained) == before
+
+
+def test_batch_size_changes_only_at_an_epoch_boundary(small_data_dir, tmp_path):
+    from tui_trainer.events import Control
+
+    session = small_session(small_data_dir, tmp_path, epochs=3, batch_size=4)
+    control = Control()
+
+    def stop_mid_epoch(event):
+        if isinstance(event, BatchEnd) and event.epoch == 2:
+            control.request_stop()
+
+    fit(session, stop_mid_epoch, control)
+    run_dir = session.run.path
+    assert load_checkpoint(run_dir)["batch"] > 0
+    with pytest.raises(SmtuiError, match="--batch-size cannot change in the middle of an epoch"):
+        resumed(run_dir, batch_size=8)
+    fit(resumed(run_dir), lambda e: None)        # finishes the epoch with its batch size...
+    again = resumed(run_dir, batch_size=8, epochs=4)   # ...after which it may change
+    assert again.train_iter.batch_size == 8
+
+
+def test_a_run_being_trained_cannot_be_resumed_by_another_process(slow_data, tmp_path):
+    proc = start_headless(slow_data, tmp_path / "runs")
+    try:
+        run_dir = the_run(tmp_path / "runs")
+        wait_until(lambda: epochs_done(run_dir) >= 1, what="one epoch")
+        r = smtui("--no-ui", "--resume", run_dir, "--epochs", "1000")
+        assert r.returncode == 1
+        assert r.stderr.strip() == (f"smtui: error: run {run_dir} is being trained by another "
+                                    f"process (pid {proc.pid}); stop it first, or watch it "
+                                    "with smtui view")
+        proc.kill()                       # a crash: the kernel drops the lock with the process
+        proc.wait()
+        rows = epochs_done(run_dir)
+        session = resumed(run_dir, epochs=rows + 1)
+        fit(session, lambda e: None)
+        assert epochs_done(run_dir) == rows + 1
+    finally:
+        proc.kill()
+
+
+def test_a_resume_rewrites_a_csv_left_one_epoch_behind(tmp_path):
+    """kill -9 between an epoch's two appends: metrics.jsonl (the record) has the epoch, the CSV
+    not yet; resuming from that epoch's checkpoint makes them agree."""
+    run = RunDir.create(tmp_path, "x")
+    for epoch in (1, 2):
+        run.append_metrics({**GOOD, "epoch": epoch})
+    lines = run.csv_path.read_text().splitlines()
+    run.csv_path.write_text("\n".join(lines[:-1]) + "\n")      # the CSV lost epoch 2
+    run.truncate_metrics(2)
+    assert [r["epoch"] for r in run.read_metrics()] == [1, 2]
+    assert [line.split(",")[0] for line in run.csv_path.read_text().splitlines()] == \
+        ["epoch", "1", "2"]
+
+
+def test_resume_after_sigint_continues(slow_data, tmp_path):
+    proc = start_headless(slow_data, tmp_path / "runs", "--batch-size", "16")
+    wait_for_epoch(proc, 2)
+    proc.send_signal(signal.SIGINT)
+    finish(proc)
+    run_dir = next((tmp_path / "runs").iterdir())
+    state = load_checkpoint(run_dir)
+    r = subprocess.run([sys.executable, "-m", "tui_trainer", "--no-ui", "--resume", str(run_dir),
+                        "--epochs", str(state["epoch"] + 2)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    rows = assert_run_files_whole(run_dir)
+    assert len(rows) == state["epoch"] + 2
+
+
+def test_resume_with_an_incompatible_checkpoint(small_data_dir, tmp_path):
+    session = prepare(TrainConfig(data_dir=str(small_data_dir), out=str(tmp_path), batch_size=16,
+                                  epochs=1, device="cpu"))
+    fit(session, lambda e: None)
+    state = load_checkpoint(session.run.path)
+    state["model"] = {"W": torch.zeros(3, 3), "b": torch.zeros(3)}
+    session.run.save_checkpoint({k: v for k, v in state.items() if k not in ("format", "version")})
+    with pytest.raises(SmtuiError, match="does not fit this model"):
+        prepare(TrainConfig(data_dir=str(small_data_dir), out=str(tmp_path), batch_size=16,
+                            epochs=2, device="cpu"), resume=str(session.run.path))

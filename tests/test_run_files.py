@@ -1,0 +1,196 @@
+"""Run directories: files written whole, failures recorded, a full disk, checkpoints and rows
+from elsewhere."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from helpers import GOOD, make_run, small_session, status_of
+from tui_trainer import runs as runs_mod
+from tui_trainer.config import TrainConfig
+from tui_trainer.errors import SmtuiError
+from tui_trainer.events import EpochEnd, Message
+from tui_trainer.runs import RunDir, atomic_write_json, dumps, load_checkpoint
+from tui_trainer.train import fit, prepare
+from tui_trainer.watch import RunWatcher
+
+
+MALFORMED_ROWS = {
+    "a list": b"[1, 2, 3]",
+    "no test_acc": json.dumps({k: v for k, v in GOOD.items() if k != "test_acc"}).encode(),
+    "not UTF-8": b'{"epoch": 2, "train_loss": 0.5, "\xff": 1}',
+    "test_acc as text": json.dumps({**GOOD, "epoch": 2, "test_acc": "0.8"}).encode(),
+    "not JSON": b"{epoch: 2",
+}
+
+
+def strict_loads(text: str):
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_an_error_inside_the_loop_marks_the_run_failed(small_data_dir, tmp_path, monkeypatch):
+    from tui_trainer import train as train_mod
+
+    session = small_session(small_data_dir, tmp_path)
+
+    def broken(*args, **kw):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(train_mod, "train_epoch", broken)
+    with pytest.raises(RuntimeError):
+        fit(session, lambda e: None)
+    status = status_of(session.run.path)
+    assert status["state"] == "failed" and "a bug" in status["message"]
+    again = RunDir(session.run.path)
+    again.acquire_lock()                         # the failed run is not left locked
+    again.release_lock()
+
+
+def test_an_internal_error_exit_70_leaves_status_failed(small_data_dir, tmp_path):
+    code = ("from tui_trainer import train, cli\n"
+            "def broken(*a, **k): raise RuntimeError('a bug')\n"
+            "train.train_epoch = broken\n"
+            f"cli.main(['--no-ui', '--data-dir', {str(small_data_dir)!r}, '--out', "
+            f"{str(tmp_path / 'runs')!r}, '--batch-size', '16'])\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 70 and "internal error" in r.stderr
+    assert status_of(next((tmp_path / "runs").iterdir()))["state"] == "failed"
+
+
+def test_a_failure_while_setting_up_the_run_marks_it_failed(small_data_dir, tmp_path,
+                                                             monkeypatch):
+    def full(self, *args, **kw):
+        raise SmtuiError(f"cannot write {self.config_path}: No space left on device")
+
+    monkeypatch.setattr(RunDir, "write_config", full)
+    with pytest.raises(SmtuiError, match="No space left"):
+        small_session(small_data_dir, tmp_path / "runs")
+    run_dir = next((tmp_path / "runs").iterdir())
+    assert status_of(run_dir)["state"] == "failed"
+
+
+def test_a_divergence_in_the_first_epoch_claims_no_checkpoint(small_data_dir, tmp_path):
+    session = small_session(small_data_dir, tmp_path, softmax="naive", lr=1e4)
+    ended = fit(session, lambda e: None)
+    assert ended.status == "diverged" and ended.checkpoint is None
+    assert "no checkpoint" in ended.message and "kept" not in ended.message
+
+
+@pytest.mark.parametrize("kind", list(MALFORMED_ROWS))
+def test_malformed_metrics_rows_are_skipped_with_one_warning(tmp_path, kind):
+    good2 = json.dumps({**GOOD, "epoch": 2}).encode()
+    run = make_run(tmp_path / "run", [json.dumps(GOOD).encode(), MALFORMED_ROWS[kind], good2])
+    watcher = RunWatcher(run)
+    events = watcher.poll(evaluate=False) + watcher.poll(evaluate=False)
+    assert [e.epoch for e in events if isinstance(e, EpochEnd)] == [1, 2]
+    warnings = [e.text for e in events if isinstance(e, Message) and e.level == "warning"]
+    assert len(warnings) == 1 and "line 2" in warnings[0] and "metrics.jsonl" in warnings[0]
+
+
+def test_every_json_file_is_strict_json(small_data_dir, tmp_path):
+    """An untrained model is never 99% sure: the reject curve's top thresholds answer nothing."""
+    session = small_session(small_data_dir, tmp_path, lr=1e-6)
+    fit(session, lambda e: None)
+    for name in ("analysis.json", "config.json", "status.json"):
+        strict_loads((session.run.path / name).read_text())
+    analysis = strict_loads((session.run.path / "analysis.json").read_text())
+    top = analysis["reject_curve"][-1]
+    assert top["threshold"] == 0.99 and top["coverage"] == 0 and top["accuracy"] is None
+    atomic_write_json(tmp_path / "x.json", {"a": [float("nan"), float("inf"), 1.5]})
+    assert strict_loads((tmp_path / "x.json").read_text()) == {"a": [None, None, 1.5]}
+    assert dumps({"b": float("-inf")}) == '{"b": null}'
+
+
+def test_disk_full_while_saving_keeps_the_old_checkpoint(small_data_dir, tmp_path, monkeypatch):
+    session = prepare(TrainConfig(data_dir=str(small_data_dir), out=str(tmp_path), batch_size=16,
+                                  epochs=1, device="cpu"))
+    fit(session, lambda e: None)
+    before = session.run.checkpoint_path.read_bytes()
+    real_fsync = os.fsync
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(runs_mod.os, "fsync", full)
+    with pytest.raises(SmtuiError, match="No space left on device"):
+        session.run.save_checkpoint(session.checkpoint_state())
+    monkeypatch.setattr(runs_mod.os, "fsync", real_fsync)
+    assert session.run.checkpoint_path.read_bytes() == before
+    assert not [p for p in session.run.path.iterdir() if ".tmp" in p.name]  # no debris
+
+
+def test_disk_full_mid_run_is_one_line(small_data_dir, tmp_path):
+    code = (
+        "import errno, os, sys\n"
+        "from tui_trainer import runs, cli\n"
+        "real = runs.RunDir.save_checkpoint\n"
+        "def full(self, state): raise runs.SmtuiError(f'cannot write {self.checkpoint_path}: "
+        "No space left on device')\n"
+        "runs.RunDir.save_checkpoint = full\n"
+        f"cli.main(['--no-ui', '--data-dir', {str(small_data_dir)!r}, '--out', "
+        f"{str(tmp_path)!r}, '--batch-size', '16', '--epochs', '2'])\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines()[-1].startswith("smtui: error: cannot write")
+    assert "Traceback" not in r.stderr
+
+
+def test_truncated_checkpoint(small_data_dir, tmp_path):
+    session = prepare(TrainConfig(data_dir=str(small_data_dir), out=str(tmp_path), batch_size=16,
+                                  epochs=1, device="cpu"))
+    fit(session, lambda e: None)
+    path = session.run.checkpoint_path
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(SmtuiError, match="not a readable smtui checkpoint"):
+        load_checkpoint(path)
+    r = subprocess.run([sys.executable, "-m", "tui_trainer", "--no-ui", "--resume",
+                        str(session.run.path)], capture_output=True, text=True)
+    assert r.returncode == 1 and "not a readable smtui checkpoint" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_checkpoint_with_pickled_code_is_refused(tmp_path):
+    """weights_only=True: a checkpoint that would run code on load is rejected, not executed."""
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
+
+    torch.save({"format": "smtui-checkpoint", "x": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(SmtuiError, match="not a readable smtui checkpoint"):
+        load_checkpoint(tmp_path / "evil.pt")
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_torn_metrics_line_is_skipped(tmp_path):
+    run = RunDir.create(tmp_path, "x")
+    run.append_metrics({"epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "test_acc": 0.5,
+                        "seconds": 1.0, "lr": 0.1})
+    with open(run.metrics_path, "a") as fh:
+        fh.write('{"epoch": 2, "train_lo')
+    assert [r["epoch"] for r in run.read_metrics()] == [1]
+
+
+def test_output_dir_that_cannot_be_written(tmp_path, monkeypatch):
+    """A read-only output folder (simulated: the tests may run as root, who can write anywhere)."""
+    from pathlib import Path
+
+    real_mkdir = Path.mkdir
+
+    def refuse(self, *args, **kw):
+        if self.parent == tmp_path / "ro":
+            raise PermissionError(13, "Permission denied")
+        return real_mkdir(self, *args, **kw)
+
+    (tmp_path / "ro").mkdir()
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with pytest.raises(SmtuiError, match="output dir .*ro cannot be written: Permission denied"):
+        RunDir.create(tmp_path / "ro", "scratch")

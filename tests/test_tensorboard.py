@@ -1,0 +1,74 @@
+"""The TensorBoard export, headless and from the TUI, and its absence."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tui_trainer.config import TrainConfig
+from tui_trainer.ui.app import SmtuiApp
+
+
+def test_tensorboard_export(small_data_dir, tmp_path):
+    """Each run in its own subfolder named like its run directory; scalars, labelled images,
+    the labels as text, and the hyper-parameters, read back with TensorBoard's own reader."""
+    pytest.importorskip("tensorboard")
+    for lr in ("0.1", "0.3"):
+        r = subprocess.run([sys.executable, "-m", "tui_trainer", "--no-ui", "--data-dir",
+                            str(small_data_dir), "--out", str(tmp_path / "runs"), "--epochs",
+                            "2", "--batch-size", "16", "--lr", lr, "--tensorboard",
+                            str(tmp_path / "tb")], capture_output=True, text=True, timeout=180)
+        assert r.returncode == 0, r.stderr
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert sorted(p.name for p in (tmp_path / "tb").iterdir()) == runs
+    for name in runs:
+        acc = EventAccumulator(str(tmp_path / "tb" / name), size_guidance={"tensors": 0})
+        acc.Reload()
+        assert [e.step for e in acc.Scalars("test_acc")] == [1, 2]      # no zig-zag
+        assert [e.step for e in acc.Images("test_images (green: right, red: wrong)")] == [1, 2]
+        assert "test_predictions/text_summary" in acc.Tags()["tensors"]
+        hparams = acc.PluginTagToContent("hparams")
+        assert "_hparams_/session_start_info" in hparams
+        assert b"lr" in hparams["_hparams_/session_start_info"]
+
+
+def test_tensorboard_frames_say_right_and_wrong():
+    import torch
+
+    from tui_trainer.tensorboard import framed
+
+    images = torch.full((2, 28, 28), 255, dtype=torch.uint8)
+    out = framed(images, torch.tensor([True, False]))
+    assert out.shape == (2, 3, 32, 32)
+    assert out[0, :, 0, 0].tolist() == pytest.approx([0.1, 0.8, 0.2])     # green: right
+    assert out[1, :, 0, 0].tolist() == pytest.approx([0.9, 0.15, 0.1])    # red: wrong
+    assert out[0, :, 16, 16].tolist() == [1.0, 1.0, 1.0]                   # the image inside
+
+
+async def test_the_tui_exports_to_tensorboard_too(small_data_dir, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    app = SmtuiApp(TrainConfig(data_dir=str(small_data_dir), out=str(tmp_path / "runs"),
+                               epochs=2, batch_size=16, device="cpu",
+                               tensorboard=str(tmp_path / "tb")))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("s")
+        while app.state.last_status != "finished":
+            await pilot.pause(0.1)
+    run = next((tmp_path / "runs").iterdir()).name
+    acc = EventAccumulator(str(tmp_path / "tb" / run))
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("train_loss")] == [1, 2]
+
+
+def test_tensorboard_missing_is_one_line(small_data_dir, tmp_path):
+    code = ("import sys; sys.modules['torch.utils.tensorboard'] = None; from tui_trainer import cli; "
+            f"cli.main(['--no-ui', '--data-dir', {str(small_data_dir)!r}, '--out', "
+            f"{str(tmp_path)!r}, '--batch-size', '16', '--tensorboard', {str(tmp_path / 'tb')!r}])")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 1 and "pip install tensorboard" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

@@ -1,0 +1,173 @@
+"""Watching and comparing runs: the watcher, `smtui view`, `smtui compare`, malformed files from
+elsewhere, names by what differs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from helpers import GOOD, make_app, make_run, smtui, train_to_end, wait_for
+from tui_trainer.config import TrainConfig
+from tui_trainer.events import EpochEnd, Message, RunEnded, RunStarted
+from tui_trainer.train import fit, prepare
+from tui_trainer.ui.app import SmtuiApp
+from tui_trainer.ui.predictions import SampleGrid
+from tui_trainer.ui.runs_panel import RunsPanel
+from tui_trainer.watch import CheckpointPredictions, RunWatcher
+
+
+@pytest.mark.parametrize("config, status", [
+    (b"[]", b'{"state": "finished"}'),
+    (b'{"epochs": "ten", "lr": "x", "model": 3}', b"[1, 2]"),
+    (b"\xff\xfe", b'{"state": 5, "pid": "x", "batch": "y"}'),
+    (b'{"epochs": 2}', b'{"state": "running", "pid": 1, "epoch": "1", "batch": 2, '
+                       b'"num_batches": 0}'),
+])
+def test_malformed_config_and_status_never_break_the_watcher(tmp_path, config, status):
+    run = make_run(tmp_path / "run", [json.dumps(GOOD).encode()], config, status)
+    watcher = RunWatcher(run)
+    events = watcher.poll(evaluate=False)
+    events += watcher.poll(evaluate=False)
+    assert [e.epoch for e in events if isinstance(e, EpochEnd)] == [1]
+    texts = [e.text for e in events if isinstance(e, Message)]
+    assert len(texts) == len(set(texts))            # each problem said once
+    assert watcher.config is not None and watcher.config.validate() == {}
+
+
+def test_compare_keeps_what_is_valid(tmp_path):
+    from tui_trainer.ui.runs_panel import RunRecord
+
+    run = make_run(tmp_path / "run", [json.dumps(GOOD).encode(), b"[]"], b"[]", b"nope")
+    record = RunRecord.from_dir(run)
+    assert record.test_acc == [0.72] and record.config == {} and record.status == ""
+    assert len(record.problems) == 3
+
+
+def test_view_of_a_plain_file_says_it_is_not_a_run(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    r = smtui("view", tmp_path / "notes.txt")
+    assert r.returncode == 1
+    assert r.stderr.strip() == (f"smtui: error: {tmp_path / 'notes.txt'} is a file, not a run "
+                                "directory (a folder with config.json, or an --out folder of runs)")
+
+
+def test_run_watcher_follows_a_run(small_data_dir, tmp_path):
+    out = tmp_path / "runs"
+    watcher = RunWatcher(out)
+    assert [type(e) for e in watcher.poll()] == [Message]          # not started yet
+    session = prepare(TrainConfig(data_dir=str(small_data_dir), out=str(out), epochs=2,
+                                  batch_size=16, device="cpu"))
+    fit(session, lambda e: None)
+    events = watcher.poll()
+    kinds = [type(e) for e in events]
+    assert kinds[0] is RunStarted
+    assert [e.epoch for e in events if isinstance(e, EpochEnd)] == [1, 2]
+    assert any(isinstance(e, RunEnded) and e.status == "finished" for e in events)
+    preds = [e for e in events if isinstance(e, CheckpointPredictions)]
+    assert preds and preds[0].probs.shape == (20, 10)
+    assert watcher.poll() == []                                    # nothing new
+
+
+def test_run_watcher_detects_a_crash(small_data_dir, tmp_path):
+    session = prepare(TrainConfig(data_dir=str(small_data_dir), out=str(tmp_path), epochs=1,
+                                  batch_size=16, device="cpu"))
+    session.run.write_status("running", epoch=0, epochs=1)
+    status = json.loads(session.run.status_path.read_text())
+    status["pid"] = 2 ** 22 + 12345                                # no such process
+    session.run.status_path.write_text(json.dumps(status))
+    events = RunWatcher(session.run.path).poll(evaluate=False)
+    ended = [e for e in events if isinstance(e, RunEnded)]
+    assert ended and ended[0].status == "crashed"
+
+
+def test_view_command_needs_a_terminal_and_compare_checks_dirs(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "tui_trainer", "compare", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "is not a run directory" in r.stderr
+
+
+async def test_view_mode_reads_a_run_and_is_read_only(small_data_dir, tmp_path):
+    session = prepare(TrainConfig(data_dir=str(small_data_dir), out=str(tmp_path), epochs=3,
+                                  batch_size=16, lr=0.5, device="cpu"))
+    fit(session, lambda e: None)
+    app = SmtuiApp(None, watch=str(session.run.path))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.state.last_status == "finished")
+        assert app.curves.series["test acc"][0] == [1, 2, 3]
+        await pilot.press("3")
+        await wait_for(pilot, lambda: len(app.query_one(SampleGrid).images) > 0)
+        app.set_focus(None)
+        await pilot.press("s")
+        await pilot.pause(0.2)
+        assert not app.state.running                                     # read-only
+        assert not any(app.check_action(a, ()) for a in ("start", "stop", "pause"))
+
+
+async def test_compare_overlays_runs(small_data_dir, tmp_path):
+    dirs = []
+    for lr in ("0.1", "0.5"):
+        session = prepare(TrainConfig(data_dir=str(small_data_dir), out=str(tmp_path),
+                                      epochs=2, batch_size=16, lr=float(lr), device="cpu"))
+        fit(session, lambda e: None)
+        dirs.append(str(session.run.path))
+    app = SmtuiApp(TrainConfig(device="cpu"), compare=dirs)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert len(app.curves.overlays) == 2
+        assert app.query_one(RunsPanel).row_count == 2
+        app.set_focus(None)
+        await pilot.press("o")
+        assert app.curves.overlays == []
+        await pilot.press("o")
+        assert len(app.curves.overlays) == 2
+
+
+async def test_session_runs_are_compared(tmp_path):
+    from idxdata import write_small_idx
+    folder = tmp_path / "idx"
+    write_small_idx(folder, n_train=200, n_test=50)
+    app = make_app(folder, tmp_path / "runs", epochs=2)
+    async with app.run_test(size=(100, 30)) as pilot:
+        for _ in range(2):
+            await train_to_end(pilot, app)
+            app.state.last_status = "idle"
+        assert len(app.records) == 2
+        assert app.query_one(RunsPanel).row_count == 2
+        await pilot.press("o")
+        assert len(app.curves.overlays) == 2
+
+
+def test_run_names_in_legends():
+    from tui_trainer.ui.runs_panel import RunRecord
+    assert RunRecord("20261124-045518-scratch", {}).short_name == "045518-scratch"
+    assert RunRecord("my-run", {}).short_name == "my-run"
+
+
+def test_runs_are_named_by_what_differs():
+    from tui_trainer.ui.runs_panel import names_by_difference
+
+    base = TrainConfig().to_dict()
+    configs = [{**base, "lr": 0.1}, {**base, "lr": 0.03}]
+    assert names_by_difference(configs, ["a", "b"]) == ["lr 0.1", "lr 0.03"]
+    configs = [{**base, "model": "mlp", "optimizer": "adam"}, base]
+    assert names_by_difference(configs, ["a", "b"]) == ["mlp, adam", "scratch, sgd"]
+    assert names_by_difference([base, base], ["0451-x", "0452-x"]) == ["0451-x", "0452-x"]
+    assert names_by_difference([{}, {"lr": "x"}], ["a", "b"]) == ["lr None", "lr x"]
+
+
+async def test_compare_of_malformed_runs_warns_once_and_draws_what_is_valid(tmp_path):
+    good = {"epoch": 1, "train_loss": 0.9, "train_acc": 0.7, "test_acc": 0.72}
+    run = tmp_path / "20261124-000000-[b]odd"
+    run.mkdir()
+    (run / "config.json").write_text("[]")
+    (run / "metrics.jsonl").write_text(json.dumps(good) + "\n[1]\n")
+    (run / "status.json").write_text('{"state": 7}')
+    app = SmtuiApp(None, compare=[str(run)])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.5)
+        assert app.records[0].test_acc == [0.72]
+        assert len(app._notifications) == 1
+        assert app.is_running

@@ -1,0 +1,101 @@
+"""What the TUI's views draw: the status bar, tiles and bars without colour, the curves' axes and
+legend, markup in paths and messages, where the run is on leaving."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import long_app, wait_for
+
+MARKUP = "runs[/]x[bold]"
+
+
+def test_the_status_bar_shows_no_stale_pace():
+    from tui_trainer.ui.status import StatusBar
+
+    bar = StatusBar()
+    bar.progress(2, 10, 5, 10, 123456.0, 65.0)
+    for state, shown in (("training", True), ("paused", False), ("stopped", False),
+                         ("crashed", False), ("watching", True)):
+        bar.state = state
+        line = bar.render().plain.splitlines()[1]
+        assert ("123,456 img/s" in line and "ETA 1:05" in line) is shown, line
+        assert ("– img/s" in line and "ETA –" in line) is not shown
+
+
+def test_tiles_and_bars_say_truth_and_prediction_without_colour():
+    from tui_trainer.ui.predictions import ProbabilityBars, SampleGrid
+
+    grid = SampleGrid()
+    grid.show([[[0] * 14] * 14] * 2, [9, 0], [9, 6])
+    assert grid.label(0, "true").text.strip() == "T ankle boot"
+    assert grid.label(0, "pred").text.strip() == "P ✓ ankle boot"
+    assert grid.label(1, "pred").text.strip() == "P ✗ shirt"
+    bars = ProbabilityBars()
+    drawn = []
+    bars.update = drawn.append                    # what it would draw, without an app
+    probs = [0.05] * 10
+    probs[6], probs[0] = 0.4, 0.2
+    bars.show(probs, true=0)
+    lines = drawn[-1].plain.splitlines()
+    assert any(line.startswith("T t-shirt") for line in lines)
+    assert any(line.startswith("P shirt") for line in lines)
+
+
+def test_the_loss_axis_fits_the_loss_after_the_first_epoch():
+    from tui_trainer.ui.curves import CurvesPanel
+
+    panel = CurvesPanel()
+    panel.reset(10)
+    panel.add("train loss", 0.1, 2.0)                   # the first batches
+    assert panel.loss_range() == (0.0, 2.0)
+    for epoch, loss in enumerate([0.78, 0.57, 0.53, 0.50, 0.49], start=1):
+        panel.add("train loss", epoch, loss)
+    low, high = panel.loss_range()
+    assert (low, high) == pytest.approx((0.45, 0.8))   # 0.49-0.78 fill the axis, not 2.0
+
+
+def test_the_x_axis_spans_the_runs_shown_and_the_legend_is_outside():
+    from tui_trainer.ui.curves import CurvesPanel
+
+    panel = CurvesPanel()
+    panel.reset(10)                                      # the form's 10 epochs, no run yet
+    panel.overlays = [("lr 0.1 test acc", [1.0, 2.0, 3.0, 4.0, 5.0], [0.7] * 5),
+                      ("lr 0.03 test acc", [1.0, 2.0, 3.0], [0.6] * 3)]
+    assert panel.span() == 5.0                           # 5-epoch runs drawn to 5, not 10
+    panel.add("test acc", 1, 0.8)                        # this session's run of 10 epochs
+    assert panel.span() == 10
+    legend = panel.legend().plain
+    assert "test acc (right)" in legend and "lr 0.1 test acc" in legend
+    assert "lr 0.03 test acc" in legend
+
+
+def test_leaving_the_tui_says_where_the_run_is(capsys, tmp_path):
+    from tui_trainer.ui.app import say_where
+
+    say_where(str(tmp_path / "runs" / "x"), "stopped")
+    err = capsys.readouterr().err
+    assert f"smtui: last run (stopped): {tmp_path}/runs/x" in err
+    assert f"smtui: resume with: smtui --resume {tmp_path}/runs/x" in err
+    assert f"smtui: look at it with: smtui view {tmp_path}/runs/x" in err
+    say_where(str(tmp_path / "y"), "finished")
+    err = capsys.readouterr().err
+    assert "resume" not in err and "smtui view" in err
+
+
+async def test_markup_in_paths_and_messages_is_shown_literally(data_dir, tmp_path):
+    out = tmp_path / MARKUP
+    app = long_app(data_dir, out, epochs=1, batch_size=64)
+    async with app.run_test(size=(250, 30)) as pilot:     # wide: no path is wrapped
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.state.last_status == "finished")
+        await pilot.press("7")
+        await pilot.pause()
+        log = "".join(line.text for line in app.log_view.lines)   # lines may wrap
+        assert f"{out}/" in log
+        app.log_message("an [red]error[/] from [/] somewhere")
+        await pilot.pause()
+        assert "an [red]error[/] from [/] somewhere" in app.log_view.lines[-1].text
+        await pilot.press("5")                      # the runs table names the run literally
+        await pilot.pause()
+        assert app.is_running
