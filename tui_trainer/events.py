@@ -1,7 +1,9 @@
 """Events the training loop reports, and the controls it honours.
 
-The loop draws nothing: it calls a listener with these dataclasses. The headless mode turns them
-into lines and a progress bar; the TUI turns them into Textual messages. Plain threading events
+The loops (`train.fit`, `sweep.fit_sweep`) draw nothing: they call a listener with these
+dataclasses (RunStarted, BatchEnd, EpochEnd or SweepEpoch, Message, RunEnded; the viewer's
+watcher adds CheckpointPredictions). The headless mode turns them into lines and a progress bar;
+a script's `d2l.train_ch3` into a line per epoch; the TUI into Textual messages. Plain threading events
 carry stop and pause requests the other way, so the loop works with any driver.
 """
 

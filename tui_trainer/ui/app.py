@@ -1,10 +1,12 @@
 """The smtui Textual application: the book's Animator and predict_ch3, live in a terminal.
 
-The app drives the core's `train.fit` in a thread worker (`TrainingMixin`, training_mixin.py),
-whose events arrive as `TrainingEvent` messages handled on the main thread; other runs (compare,
-watch) come from `RunsMixin`. This module holds the layout, the keys and the redraw timer. torch
-is imported in the background after the first paint, so the window is usable at once. Stop,
-pause and checkpoint requests reach the loop through a `Control`.
+The app drives the core's loops (`train.fit`, `sweep.fit_sweep`, or a script's prepared session
+for `d2l.train_ch3`) in a thread worker (`TrainingMixin`, training_mixin.py), whose events arrive
+as `TrainingEvent` messages, each handled by its own method on the main thread; other runs
+(compare, watch) come from `RunsMixin`. What the app knows of the run is one `RunState`
+(run_state.py). This module holds the layout, the keys and the redraw timer. torch is imported
+in the background after the first paint, so the window is usable at once. Stop, pause and
+checkpoint requests reach the loop through a `Control`.
 """
 
 from __future__ import annotations

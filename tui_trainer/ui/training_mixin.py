@@ -1,9 +1,10 @@
 """Driving the core's training loop from the app: the worker thread and the events it posts.
 
 A mixin of `SmtuiApp`, kept apart so the app module holds the layout and the keys. The worker runs
-`train.prepare` and `train.fit` in a thread and posts each event as a `TrainingEvent` (progress
-at most four times a second); the handler below applies them on the UI thread. It relies on the
-app's `curves`, `predictions`, `analysis`, `status_bar`, `form` and run bookkeeping.
+`train.prepare` and `train.fit` (or a sweep, or a script's session) in a thread and posts each
+event as a `TrainingEvent` (progress at most four times a second); `EVENT_HANDLERS` names the
+method that applies each kind on the UI thread. It relies on the app's `curves`, `predictions`,
+`analysis`, `status_bar`, `form` and its `state` (run_state.py).
 """
 
 from __future__ import annotations
