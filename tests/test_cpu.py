@@ -71,12 +71,11 @@ def test_plans_and_who_wins():
     assert ThreadPlan(2, True, "auto").describe(used=1) == "1 of 2 threads (auto, CPU shared)"
 
 
-def test_configure_exports_the_budget_but_keeps_the_users_variable(monkeypatch):
-    monkeypatch.setattr(cpu, "_PLAN", None)        # restored after: later runs plan afresh
-    monkeypatch.setattr(cpu, "_EXPORTED", None)
+def test_configure_exports_the_budget_but_keeps_the_users_variable():
     env: dict[str, str] = {}
     cpu.configure("auto", env)
     assert env["OMP_NUM_THREADS"] == str(available_cpus())
+    assert cpu.current_plan(env) == ThreadPlan(available_cpus(), True, "auto")
     env = {"OMP_NUM_THREADS": "1"}
     assert cpu.configure("auto", env).source == "OMP_NUM_THREADS" and env["OMP_NUM_THREADS"] == "1"
     env = {}
@@ -87,6 +86,9 @@ def test_configure_exports_the_budget_but_keeps_the_users_variable(monkeypatch):
     plan = cpu.configure("auto", env)
     assert plan.source == "auto" and env["OMP_NUM_THREADS"] == str(available_cpus())
     assert cpu.configure("1", env).source == "--threads" and env["OMP_NUM_THREADS"] == "1"
+    assert cpu.current_plan(env) == ThreadPlan(1, False, "--threads")
+    env["OMP_NUM_THREADS"] = "4"     # changed since by the user: theirs, not the exported plan
+    assert cpu.current_plan(env) == ThreadPlan(4, False, "OMP_NUM_THREADS")
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPUs to tell the budget apart")

@@ -249,7 +249,10 @@ def test_a_sweep_with_auto_threads_has_the_governor_of_a_single_run(data, tmp_pa
     monkeypatch.setattr(cpu.ThreadGovernor, "start", recorded_start)
     # The plan of a plain `smtui` start, whatever earlier tests configured in this process; and
     # a count other than the budget or one would read as the caller's own choice (no governor).
-    monkeypatch.setattr(cpu, "_PLAN", cpu.plan_threads("auto", {}))
+    for name in ("OMP_NUM_THREADS", cpu.PLAN_VARIABLE):   # recorded, then put back afterwards
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    cpu.configure("auto")
     before = torch.get_num_threads()
     torch.set_num_threads(cpu.current_plan().threads)
     try:

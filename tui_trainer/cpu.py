@@ -145,32 +145,38 @@ def plan_threads(setting: str | int = "auto", env: dict[str, str] | None = None,
     return ThreadPlan(cpus if cpus is not None else available_cpus(), True, "auto")
 
 
-_PLAN: ThreadPlan | None = None
+# The plan `configure` exported, as "source:threads", beside the OMP_NUM_THREADS it set: the
+# environment is where OpenMP reads the count, so the plan lives there too, with no module state
+# to leak between callers (tests, a library user, a command after the group's options).
+PLAN_VARIABLE = "SMTUI_THREAD_PLAN"
 
 
-_EXPORTED: tuple[dict, str] | None = None   # (environment, value) of our OMP_NUM_THREADS
+def _exported(env: dict[str, str]) -> ThreadPlan | None:
+    """The plan `configure` exported in `env`, if OMP_NUM_THREADS is still the value it set."""
+    source, _, threads = env.get(PLAN_VARIABLE, "").partition(":")
+    if not threads.isdigit() or env.get("OMP_NUM_THREADS") != threads:
+        return None
+    return ThreadPlan(int(threads), source == "auto", source)
 
 
 def configure(setting: str | int = "auto", env: dict[str, str] | None = None) -> ThreadPlan:
     """Choose the plan and export it as OMP_NUM_THREADS for the OpenMP runtime, which reads it
     once when torch loads. Call before torch is imported; a user's own variable is kept."""
-    global _PLAN, _EXPORTED
     env = os.environ if env is None else env
-    if _EXPORTED is not None and _EXPORTED[0] is env \
-            and env.get("OMP_NUM_THREADS") == _EXPORTED[1]:
+    if _exported(env) is not None:
         del env["OMP_NUM_THREADS"]   # ours, from an earlier call (a command's own --threads)
+    env.pop(PLAN_VARIABLE, None)
     plan = plan_threads(setting, env)
-    _EXPORTED = None
     if plan.source != "OMP_NUM_THREADS":
         env["OMP_NUM_THREADS"] = str(plan.threads)
-        _EXPORTED = (env, env["OMP_NUM_THREADS"])
-    _PLAN = plan
+        env[PLAN_VARIABLE] = f"{plan.source}:{plan.threads}"
     return plan
 
 
-def current_plan() -> ThreadPlan:
-    """The plan `configure` chose, or one made now (a library user who never called it)."""
-    return _PLAN if _PLAN is not None else plan_threads()
+def current_plan(env: dict[str, str] | None = None) -> ThreadPlan:
+    """The plan `configure` exported, or one made now (a library user who never called it)."""
+    env = os.environ if env is None else env
+    return _exported(env) or plan_threads("auto", env)
 
 
 def plan_for(setting: str | int) -> ThreadPlan:
