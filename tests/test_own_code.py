@@ -7,6 +7,7 @@ book prints it: the learner's net trained through smtui must end with the same w
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -16,7 +17,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import Tmux, tmux_only
+from helpers import Tmux, tmux_only, wait_until
 from procs import child_env, finish
 from tui_trainer import d2l, script
 from tui_trainer.config import TrainConfig
@@ -346,7 +347,10 @@ def test_train_ch3_live_in_tmux_stops_with_keyboard_interrupt(d2l_data, tmp_path
     tmux = Tmux(f"cd {tmp_path} && {sys.executable} learner.py; sleep 60", 120, 40)
     try:
         tmux.wait_for("train_ch3 in learner.py", timeout=90)
-        tmux.wait_for("epoch 2/100000", timeout=60)   # the first epoch is done
+        def epochs_shown() -> int:   # the status bar's "epoch N/100000": N - 1 are done
+            found = re.search(r"epoch (\d+)/100000", tmux.screen())
+            return int(found[1]) if found else 0
+        wait_until(lambda: epochs_shown() >= 2, timeout=60, what="a finished epoch")
         tmux.keys("x")
         screen = tmux.wait_for("LEARNER CAUGHT", timeout=90)
         assert "LEARNER CAUGHT stopped at epoch" in screen
