@@ -427,6 +427,18 @@ def run(quick: bool) -> dict:
         row("TUI in tmux / headless throughput", statistics.median(terminal) / headless_ips,
             "ratio", ">= 0.85", "a real terminal: 120x40, curves shown")
 
+    # A learner's own net through d2l.train_ch3: live in the app against lines in a pipe.
+    script_epochs = "3" if quick else "8"
+    lines, live = [], []
+    for _ in range(1 if quick else 3):
+        for mode, into in (("lines", lines), ("live", live)):
+            out = subprocess.run(probes.command("script", mode, script_epochs),
+                                 capture_output=True, text=True, check=True, cwd=ROOT).stdout
+            into.append(float(out.strip().splitlines()[-1]))
+    row("train_ch3 live / in a pipe, your own net", statistics.median(live) /
+        statistics.median(lines), "ratio", ">= 0.85", "the book's scratch code, app in "
+        "Textual's test harness")
+
     row("smtui --help", wall(SMTUI + ["--help"]), "s", "< 0.5")
     row("TUI first paint (Ready event)", time_to_print("first-paint"), "s", "< 1.5")
     row("headless: first trained batch", time_to_print("first-batch"), "s")

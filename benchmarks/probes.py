@@ -91,8 +91,49 @@ def bare(epochs: str) -> float:
     return steady(bare_epochs(d, int(epochs), torch.device("cpu")))
 
 
+def script_run(mode: str, epochs: str) -> float:
+    """Steady images/s of a learner's own scratch net (the book's code) trained by
+    `d2l.train_ch3`'s machinery: `live` in the app (Textual's headless harness, as a terminal
+    would show it), `lines` as in a pipe."""
+    import asyncio
+
+    import torch
+
+    from benchmarks.__main__ import steady
+    from tui_trainer import d2l
+    from tui_trainer.script import EpochLines, session_for
+    from tui_trainer.train import fit
+
+    torch.manual_seed(1)
+    W = torch.normal(0, 0.01, size=(784, 10), requires_grad=True)
+    b = torch.zeros(10, requires_grad=True)
+
+    def net(X):
+        X_exp = torch.exp(torch.matmul(X.reshape((-1, W.shape[0])), W) + b)
+        return X_exp / X_exp.sum(1, keepdim=True)
+
+    def cross_entropy(y_hat, y):
+        return - torch.log(y_hat[range(len(y_hat)), y])
+
+    train_iter, test_iter = d2l.load_data_fashion_mnist(256)
+    session = session_for(net, train_iter, test_iter, cross_entropy, int(epochs),
+                          lambda n: d2l.sgd([W, b], 0.1, n), None)
+    if mode == "live":
+        from tui_trainer.ui.app import SmtuiApp
+
+        async def main() -> None:
+            app = SmtuiApp(session.config, script=session)
+            async with app.run_test(size=(120, 40)):
+                while app.is_running and len(session.history) < int(epochs):
+                    await asyncio.sleep(0.1)
+        asyncio.run(main())
+    else:
+        fit(session, EpochLines(session.config.epochs))
+    return 60000 / steady([row["seconds"] for row in session.history])
+
+
 PROBES = {"tui-run": tui_run, "first-paint": first_paint, "first-batch": first_batch,
-          "bare": bare}
+          "bare": bare, "script": script_run}
 
 
 def command(name: str, *args: str) -> list[str]:

@@ -33,7 +33,7 @@ def gpu_data_dir(tmp_path):
 
 
 def config(gpu_data_dir, out, **kw) -> TrainConfig:
-    return TrainConfig(**{"gpu_data_dir": str(gpu_data_dir), "out": str(out), "batch_size": 64,
+    return TrainConfig(**{"data_dir": str(gpu_data_dir), "out": str(out), "batch_size": 64,
                           "epochs": 1, **kw})
 
 

@@ -243,8 +243,9 @@ def sweep_refusal(config: TrainConfig) -> str | None:
                 "mlp) into one; train your own model one rate per run (smtui --no-ui --model "
                 f"{config.model} --lr RATE)")
     if config.tensorboard:
-        return ("--tensorboard is not available for sweeps; compare the runs with smtui "
-                "compare, or train one run with --tensorboard")
+        return ("--tensorboard is not available for sweeps (they write no TensorBoard "
+                "export); compare the runs with smtui compare, or train one run with "
+                "--tensorboard")
     return None
 
 
