@@ -128,6 +128,35 @@ def bare_epochs(data: data_mod.FashionMNIST, epochs: int, device: torch.device) 
     return times
 
 
+def floor_epochs(data: data_mod.FashionMNIST, epochs: int, device: torch.device) -> list[float]:
+    """The reference floor loop: the book's model and semantics (a new shuffle each epoch, the
+    test set evaluated), float32 images prepared once, W as (10, 784), the gradient written out
+    as softmax minus one-hot, nothing read back inside the epoch: what this machine can do."""
+    X = (data.train_images.reshape(-1, 784).float() / 255).to(device)
+    y = data.train_labels.to(device)
+    Xt = (data.test_images.reshape(-1, 784).float() / 255).to(device)
+    yt = data.test_labels.to(device)
+    torch.manual_seed(1)
+    W = torch.normal(0, 0.01, (784, 10)).t().contiguous().to(device)
+    b = torch.zeros(10, device=device)
+    onehot = torch.eye(10, device=device)
+    lr, B, n = 0.1, 256, X.shape[0]
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        perm = torch.randperm(n, device=device)
+        for i in range(0, n, B):
+            j = perm[i:i + B]
+            xb, yb = X[j], y[j]
+            p = torch.softmax(torch.addmm(b, xb, W.t()), 1)
+            p -= onehot[yb]
+            W.sub_(p.t() @ xb, alpha=lr / len(yb))
+            b.sub_(p.sum(0), alpha=lr / len(yb))
+        (torch.addmm(b, Xt, W.t()).argmax(1) == yt).float().mean().item()
+        times.append(time.perf_counter() - start)
+    return times
+
+
 def smtui_epochs(data, config: TrainConfig) -> list[float]:
     """Epoch times (train + test evaluation) of `fit` as both drivers use it."""
     times: list[float] = []
@@ -330,14 +359,19 @@ def epoch_probe(quick: bool = False) -> dict[str, float]:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     data = data_mod.load_fashion_mnist(dataset="full")
     base = TrainConfig(device=str(device), epochs=2 if quick else 4)
-    ours_runs, bare_runs = [], []
+    ours_runs, bare_runs, floor_runs, autograd_runs = [], [], [], []
     for round_ in range(2 if quick else 4):
         ours = steady(smtui_epochs(data, base))
         bare = steady(bare_epochs(data, 2 if quick else 4, device))
+        floor = steady(floor_epochs(data, 2 if quick else 4, device))
+        autograd = steady(smtui_epochs(data, base.replace(gradient="autograd")))
         if round_:
             ours_runs.append(ours)
             bare_runs.append(bare)
+            floor_runs.append(floor)
+            autograd_runs.append(autograd)
     return {"ours": statistics.median(ours_runs), "bare": statistics.median(bare_runs),
+            "floor": statistics.median(floor_runs), "autograd": statistics.median(autograd_runs),
             "book": steady(book_epochs(data, 1 if quick else 2, device)),
             "dropin": steady(book_epochs(data, 2 if quick else 3, device, dropin=True))}
 
@@ -404,6 +438,10 @@ def run(quick: bool) -> dict:
     row("epoch, book's code as written", med("book"), "s")
     row("speed-up over the book's code", ratio("book", "ours"), "x", ">= 30")
     row("smtui epoch / bare loop epoch", ratio("ours", "bare"), "ratio", "<= 1 (aim 0.6)")
+    row("epoch, reference floor loop", med("floor"), "s", "", "softmax - one-hot by hand")
+    row("smtui epoch / floor loop epoch", ratio("ours", "floor"), "ratio", "<= 1.2")
+    row("smtui --gradient autograd / floor loop", ratio("autograd", "floor"), "ratio", "",
+        "the book's backward()")
     row("epoch, the book's loop on d2l drop-in batches", med("dropin"), "s", "",
         "a learner's own loop, import line changed")
     row("book's loader / drop-in loader, same loop", ratio("book", "dropin"), "x", ">= 10")

@@ -20,6 +20,7 @@ LOADERS = ("fast", "book")
 DEVICES = ("auto", "cpu", "cuda")
 DATASETS = ("auto", "full", "subset")
 SCHEDULES = ("constant", "cosine")
+GRADIENTS = ("analytic", "autograd")
 CUDA_INDEX = re.compile(r"cuda:\d{1,3}")   # --device cuda:1 on a machine of several GPUs
 # --model my_model.py or my_model.py:my_net: a learner's own model (usercode.py)
 MODEL_FILE = re.compile(r"(?P<path>.+\.py)(?::(?P<name>[A-Za-z_]\w*))?")
@@ -61,6 +62,9 @@ class TrainConfig:
     schedule: str = _opt("learning-rate schedule over the whole run", SCHEDULES, default="constant")
     loader: str = _opt("fast: tensors held on the device; book: torchvision DataLoader as written",
                        LOADERS, default="fast")
+    gradient: str = _opt("analytic: the linear models' gradient written out (softmax - one-hot) "
+                         "where it is the book's step; autograd: the book's backward()",
+                         GRADIENTS, default="analytic")
     num_workers: int = _opt("DataLoader worker processes (book loader only)", default=4)
     resize: int | None = _opt("resize images to this side length (none: 28)", default=None)
     device: str = _opt("where to train: auto picks CUDA when present; cuda:N picks a GPU",

@@ -22,6 +22,7 @@ from . import cpu
 from . import data as data_mod
 from .config import TrainConfig, is_model_file
 from .errors import SmtuiError
+from .fastpath import linear_step
 from .events import BatchEnd, Control, EpochEnd, Listener, Message, RunEnded
 from .lifecycle import RunLife, announce, checkpoint_state, divergence_message, stop_point
 from .metrics import Accumulator, correct_count
@@ -77,14 +78,15 @@ def reporting_intervals(num_batches: int, device_type: str) -> tuple[int, int]:
 def train_epoch(net, train_iter, loss, updater, *, device: torch.device | None = None,
                 control: Control | None = None, on_batch=None, lr_at=None,
                 start_batch: int = 0, metric: Accumulator | None = None,
-                check_every: int = 1) -> tuple[float, float]:
+                check_every: int = 1, step=None) -> tuple[float, float]:
     """The book's `train_epoch_ch3`: one pass over `train_iter`, returns (loss, acc) per example.
 
     A torch optimizer gets `l.mean().backward()` and `step()`; the book's own updater gets
     `l.sum().backward()` and `updater(batch_size)`. The keyword arguments are smtui's additions:
     `control` (pause/stop between batches), `on_batch(batch, metric)` progress, `lr_at(batch)` for
-    a schedule, `start_batch` and `metric` to continue an interrupted epoch, and `check_every`, how
-    many batches may pass before the loss is read back and checked for inf/nan.
+    a schedule, `start_batch` and `metric` to continue an interrupted epoch, `check_every`, how
+    many batches may pass before the loss is read back and checked for inf/nan, and `step(X, y)
+    -> (y_hat, l)`, the same update written out (fastpath.py) in place of the book's backward.
     """
     if isinstance(net, torch.nn.Module):
         net.train()
@@ -104,15 +106,18 @@ def train_epoch(net, train_iter, loss, updater, *, device: torch.device | None =
             X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if lr_at is not None:
             set_lr(updater, lr_at(batch - 1))
-        y_hat = net(X)
-        l = loss(y_hat, y)
-        if isinstance(updater, torch.optim.Optimizer):
-            updater.zero_grad()
-            l.mean().backward()
-            updater.step()
+        if step is not None:
+            y_hat, l = step(X, y)
         else:
-            l.sum().backward()
-            updater(X.shape[0])
+            y_hat = net(X)
+            l = loss(y_hat, y)
+            if isinstance(updater, torch.optim.Optimizer):
+                updater.zero_grad()
+                l.mean().backward()
+                updater.step()
+            else:
+                l.sum().backward()
+                updater(X.shape[0])
         l_sum = l.detach().sum()
         metric.add(l_sum, correct_count(y_hat.detach(), y), y.numel())
         pending.append((batch, l_sum))
@@ -450,6 +455,8 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
     num_batches = len(session.train_iter)
     total_batches = num_batches * cfg.epochs
     check_every, report_every = reporting_intervals(num_batches, session.device.type)
+    # The book's update written out where it applies (fastpath.py); the book's backward() else.
+    step = linear_step(session.model, session.updater) if cfg.gradient == "analytic" else None
 
     def lr_at(epoch_index: int):
         def at(batch_index: int) -> float:
@@ -505,7 +512,8 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
                     session.model.net, session.train_iter, session.model.loss, session.updater,
                     device=session.device, control=control, on_batch=on_batch,
                     lr_at=lr_at(session.epoch) if cfg.schedule != "constant" else None,
-                    start_batch=start_batch, metric=metric, check_every=check_every)
+                    start_batch=start_batch, metric=metric, check_every=check_every,
+                    step=step)
                 session.batch = num_batches
                 session.partial = [metric[0], metric[1], metric[2]]
                 probs = predict_probs(session.model, session.test_iter, session.device, control)
