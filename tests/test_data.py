@@ -114,3 +114,24 @@ def test_book_loader_matches_fast_loader(small_data_dir):
     for (Xb, yb), (Xf, yf) in zip(book_test, fast_test):
         assert torch.allclose(Xb, Xf) and torch.equal(yb, yf)
     assert len(book_test) == len(fast_test) == 3
+
+
+def test_decompressed_files_are_cached_by_path_size_and_time(tmp_path, monkeypatch):
+    """The second read of a gzipped IDX file skips gzip; a changed file is read afresh."""
+    import gzip
+    import os
+
+    from tui_trainer import data as data_mod
+    images, labels, *_ = write_small_idx(tmp_path / "idx")
+    path = tmp_path / "idx" / "train-images-idx3-ubyte.gz"
+    first = data_mod.read_idx(path)
+
+    def no_gzip(*args, **kw):
+        raise AssertionError("gzip was used again")
+    real_open = gzip.open
+    monkeypatch.setattr(data_mod.gzip, "open", no_gzip)
+    assert torch.equal(data_mod.read_idx(path), first) and torch.equal(first, images)
+    monkeypatch.setattr(data_mod.gzip, "open", real_open)
+    data_mod.write_idx(path, images[:5])
+    os.utime(path, ns=(1, 1))   # another file now: its size and time differ
+    assert data_mod.read_idx(path).shape == (5, 28, 28)
