@@ -8,15 +8,18 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
 
-from helpers import GOOD, make_run, small_session, status_of
+from helpers import (GOOD, make_run, small_session, start_headless, status_of, the_run,
+                     wait_until)
+from procs import finish
 from tui_trainer import runs as runs_mod
 from tui_trainer.config import TrainConfig
 from tui_trainer.errors import SmtuiError
-from tui_trainer.events import EpochEnd, Message
+from tui_trainer.events import EpochEnd, Message, RunEnded
 from tui_trainer.runs import RunDir, atomic_write_json, dumps, load_checkpoint
 from tui_trainer.train import fit, prepare
 from tui_trainer.watch import RunWatcher
@@ -194,3 +197,70 @@ def test_output_dir_that_cannot_be_written(tmp_path, monkeypatch):
     monkeypatch.setattr(Path, "mkdir", refuse)
     with pytest.raises(SmtuiError, match="output dir .*ro cannot be written: Permission denied"):
         RunDir.create(tmp_path / "ro", "scratch")
+
+
+def test_out_of_memory_is_the_users_error_and_the_run_is_marked_failed(slow_data, tmp_path):
+    """Under an address-space limit (a container's memory, ulimit -v), a batch that does not fit
+    ends in one line naming what to lower, exit 1, and status.json says failed: the allocation
+    (here, the thread probe's batch, before the first step) happens inside what records the
+    run's end."""
+    code = (
+        "import resource, sys, torch\n"
+        "from tui_trainer import cli\n"
+        "size = next(int(l.split()[1]) * 1024 for l in open('/proc/self/status') "
+        "if l.startswith('VmSize'))\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (size + 2**30, size + 2**30))\n"
+        f"cli.main(['--no-ui', '--data-dir', {str(slow_data)!r}, '--out', "
+        f"{str(tmp_path / 'runs')!r}, '--resize', '512', '--batch-size', '3000', "
+        "'--epochs', '1'])\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("smtui: error: out of memory: "), r.stderr
+    assert "lower --batch-size or --resize" in lines[0]
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    status = status_of(run_dir)
+    assert status["state"] == "failed" and status["message"].startswith("out of memory")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real disk of 160 KB (tmpfs) that a run fills; skipped where mounting is not allowed."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(disk)],
+                       capture_output=True, text=True)
+    if r.returncode:
+        pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip()[:80]})")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_a_full_disk_leaves_a_status_that_says_so(small_data_dir, small_disk):
+    """Another program fills the disk while a run trains (every block freed is taken again):
+    one line, exit 1, the last good checkpoint loads, and status.json, which cannot be
+    replaced without a temporary file, still says failed, not running; the viewer's watcher
+    reports it."""
+    from tui_trainer.watch import RunWatcher
+    out = small_disk / "runs"
+    proc = start_headless(small_data_dir, out, "--batch-size", "16")
+    run_dir = the_run(out)
+    wait_until(lambda: (run_dir / "checkpoint.pt").exists(), what="a first checkpoint")
+    fd = os.open(small_disk / "filler", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        while proc.poll() is None:
+            try:
+                os.write(fd, bytes(4096))
+            except OSError:
+                time.sleep(0.002)
+    finally:
+        os.close(fd)
+    _, err = finish(proc)
+    assert proc.returncode == 1, err[-500:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("smtui: error: cannot write") and "No space left" in last
+    status = status_of(run_dir)
+    assert status["state"] == "failed" and "No space left" in status["message"]
+    assert load_checkpoint(run_dir)["epoch"] >= 1
+    ended = [e for e in RunWatcher(run_dir).poll(evaluate=False) if isinstance(e, RunEnded)]
+    assert ended and ended[0].status == "failed" and "No space left" in ended[0].message

@@ -15,7 +15,7 @@ import sys
 import click
 
 from .config import PRESETS, TrainConfig, parse_field
-from .errors import SmtuiError
+from .errors import SmtuiError, out_of_memory
 
 
 def _option_name(field_name: str) -> str:
@@ -285,8 +285,13 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # the last line of defence: one line, not a traceback
         if os.environ.get("SMTUI_DEBUG"):
             raise
-        _say(f"smtui: internal error: {type(exc).__name__}: {exc} "
-             "(set SMTUI_DEBUG=1 for details)")
-        rv = 70
+        memory = out_of_memory(exc)
+        if memory is not None:
+            _say(f"smtui: error: {memory}")
+            rv = 1
+        else:
+            _say(f"smtui: internal error: {type(exc).__name__}: {exc} "
+                 "(set SMTUI_DEBUG=1 for details)")
+            rv = 70
     _finish_output()
     sys.exit(rv if isinstance(rv, int) else 0)

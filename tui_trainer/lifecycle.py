@@ -21,7 +21,7 @@ import time
 from typing import Any, Callable
 
 from .analysis import analyse
-from .errors import SmtuiError
+from .errors import SmtuiError, out_of_memory
 from .events import Listener, Message, RunStarted
 from .runs import RunDir
 
@@ -131,9 +131,14 @@ class RunLife:
             extra["resume"] = self.run.resume_command()
         self.status(state, epoch, message=message, **extra)
 
-    def fail(self, exc: BaseException) -> BaseException:
-        """Record how an exception ended the run, and unlock it; returns `exc`, for the caller
-        to raise. Written inline: the run's other writes are done or abandoned by now."""
+    def fail(self, exc: BaseException,
+             explain: Callable[[BaseException], BaseException] = lambda exc: exc
+             ) -> BaseException:
+        """Record how an exception ended the run, and unlock it; returns the exception to raise:
+        the user's own error where it is one (memory that did not fit; an error in a learner's
+        code, as `explain` says), else `exc`. Written inline: the run's other writes are done or
+        abandoned by now."""
+        exc = out_of_memory(exc) or explain(exc)
         if self.run is None:
             return exc
         try:

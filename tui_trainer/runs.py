@@ -34,6 +34,7 @@ from .errors import SmtuiError
 
 METRIC_FIELDS = ("epoch", "train_loss", "train_acc", "test_acc", "seconds", "lr")
 CHECKPOINT_FORMAT = "smtui-checkpoint"
+STATUS_SIZE = 2048   # status.json's padded size: room for the final status on a full disk
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -48,6 +49,26 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise SmtuiError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _overwrite_in_place(path: Path, data: bytes) -> bool:
+    """Write `data` over an existing file no shorter than it (padded with spaces to the file's
+    length), needing no new disk blocks; False when that cannot be done."""
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except OSError:
+        return False
+    try:
+        size = os.fstat(fd).st_size
+        if size < len(data):
+            return False
+        os.pwrite(fd, data.ljust(size), 0)
+        os.fsync(fd)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def strict_json(obj: Any) -> Any:
@@ -206,9 +227,21 @@ class RunDir:
             self.problems.append(problem)
 
     def write_status(self, state: str, **fields: Any) -> None:
-        """Replace status.json (state: running, finished, stopped, diverged, failed)."""
-        atomic_write_json(self.status_path, {"state": state, "pid": os.getpid(),
-                                             "updated": time.time(), **fields})
+        """Replace status.json (state: running, finished, stopped, diverged, failed).
+
+        The file is padded with spaces to STATUS_SIZE bytes, so that when the disk is full and
+        the atomic replace cannot make its temporary file, the new status still reaches the
+        disk by overwriting the old one in place, in blocks it already owns: a run that ends
+        on a full disk never leaves `running` behind. A reader may then, for that one write,
+        see it half-written; `read_status` takes such a file as malformed."""
+        data = (dumps({"state": state, "pid": os.getpid(), "updated": time.time(), **fields},
+                      indent=2) + "\n").encode()
+        data = data.ljust(STATUS_SIZE)
+        try:
+            atomic_write_bytes(self.status_path, data)
+        except SmtuiError:
+            if not _overwrite_in_place(self.status_path, data):
+                raise
 
     def read_status(self) -> dict[str, Any]:
         """status.json, or {} when absent or malformed (noted in `problems`). A state that is not

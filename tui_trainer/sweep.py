@@ -147,8 +147,8 @@ def prepare_sweep(config: TrainConfig, lrs: list[float], *,
             m.run.write_status("starting", epoch=0, epochs=config.epochs)
     except BaseException as exc:
         for m in members:
-            RunLife(m.run, config.epochs).fail(exc)
-        raise
+            error = RunLife(m.run, config.epochs).fail(exc)
+        raise error from None
     return session
 
 
@@ -193,22 +193,21 @@ def fit_sweep(session: SweepSession, listener: Listener, control: Control | None
     control = control or Control()
     cfg, net, members = session.config, session.net, session.members
     K = len(members)
-    plan, governor = thread_plan(cfg, session.device, lambda: _sweep_probe(session))
     num_batches = len(session.train_iter)
     total = num_batches * cfg.epochs
     check_every, report_every = reporting_intervals(num_batches, session.device.type)
     writer = RecordWriter()
     for m in members:
         m.life = RunLife(m.run, cfg.epochs, writer.submit)
-    try:
+    try:   # the thread probe allocates: inside what records how the run ended
+        plan, governor = thread_plan(cfg, session.device, lambda: _sweep_probe(session))
         if governor is not None:
             governor.start()
         announce(listener, config=cfg.to_dict(), device=session.device, data=session.data,
                  start_epoch=0, run=members[0].run, threads=plan.describe() if plan else "",
                  run_dirs=[str(m.run.path) for m in members if m.run is not None])
     except BaseException as exc:
-        _fail(session, exc, writer)
-        raise
+        raise _fail(session, exc, writer) from None
 
     def diverge(k: int, batch: int, value: float) -> None:
         m = members[k]
@@ -342,8 +341,7 @@ def fit_sweep(session: SweepSession, listener: Listener, control: Control | None
         ended = RunEnded("stopped", session.epoch, f"sweep stopped {where}; checkpoints saved",
                          None)
     except BaseException as exc:
-        _fail(session, exc, writer)
-        raise
+        raise _fail(session, exc, writer) from None
     finally:
         control.while_paused = None
     try:
@@ -353,8 +351,7 @@ def fit_sweep(session: SweepSession, listener: Listener, control: Control | None
                            resumable=m.status == "stopped")
         writer.drain()
     except BaseException as exc:
-        _fail(session, exc, writer)
-        raise
+        raise _fail(session, exc, writer) from None
     finally:
         writer.close()
         for m in members:
@@ -398,12 +395,15 @@ def _templates(session: SweepSession, k: int):
     return class_templates(net)
 
 
-def _fail(session: SweepSession, exc: BaseException, writer: RecordWriter) -> None:
-    """Record the failure in every run directory, after the writes already asked for."""
+def _fail(session: SweepSession, exc: BaseException, writer: RecordWriter) -> BaseException:
+    """Record the failure in every run directory, after the writes already asked for; returns
+    the exception to raise (the user's own error where it is one: memory)."""
     try:
         writer.drain()
     except BaseException:
         pass   # the error being reported is the first one, or follows from it
     writer.close()
+    error = exc
     for m in session.members:
-        RunLife(m.run, session.config.epochs).fail(exc)
+        error = RunLife(m.run, session.config.epochs).fail(exc)
+    return error

@@ -342,8 +342,7 @@ def prepare(config: TrainConfig, *, data: data_mod.FashionMNIST | None = None,
         run.write_config(config.to_dict(), **extra)
         run.write_status("starting", epoch=session.epoch, epochs=config.epochs)
     except BaseException as exc:
-        RunLife(run, config.epochs).fail(exc)
-        raise
+        raise RunLife(run, config.epochs).fail(exc) from None
     return session
 
 
@@ -440,18 +439,15 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
     control = control or Control()
     cfg = session.config
     life = RunLife(session.run, cfg.epochs)
-    plan, governor = thread_plan(cfg, session.device, lambda: _training_probe(session))
-    try:
+    try:   # the thread probe allocates: inside what records how the run ended
+        plan, governor = thread_plan(cfg, session.device, lambda: _training_probe(session))
         if governor is not None:
             governor.start()
         announce(listener, config=cfg.to_dict(), device=session.device, data=session.data,
                  start_epoch=session.epoch, run=session.run,
                  threads=plan.describe() if plan else "")
     except BaseException as exc:
-        error = life.fail(session.model.explain(exc))
-        if error is exc:
-            raise
-        raise error from None
+        raise life.fail(exc, session.model.explain) from None
     num_batches = len(session.train_iter)
     total_batches = num_batches * cfg.epochs
     check_every, report_every = reporting_intervals(num_batches, session.device.type)
@@ -549,10 +545,7 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
                                             divergence_hint(cfg), kept),
                          str(session.run.checkpoint_path) if kept else None)
     except BaseException as exc:   # an error, or an interrupt nobody turned into a stop request
-        error = life.fail(session.model.explain(exc))
-        if error is exc:
-            raise
-        raise error from None
+        raise life.fail(exc, session.model.explain) from None
     finally:
         control.while_paused = None
     try:
