@@ -264,3 +264,33 @@ def test_a_full_disk_leaves_a_status_that_says_so(small_data_dir, small_disk):
     assert load_checkpoint(run_dir)["epoch"] >= 1
     ended = [e for e in RunWatcher(run_dir).poll(evaluate=False) if isinstance(e, RunEnded)]
     assert ended and ended[0].status == "failed" and "No space left" in ended[0].message
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda s: s.pop("epoch"), "it has no epoch"),
+    (lambda s: s.update(model=[1, 2]), "its model is a list, not a dict"),
+    (lambda s: s.update(rng=None), "its rng is a NoneType, not a Tensor"),
+    (lambda s: s["model"].update(W="weights"), "its model's W is a str, not a tensor"),
+    (lambda s: s.update(partial=[0.0]), "its partial epoch is not three numbers"),
+    (lambda s: s.update(version=99), "format version 99 that this smtui (format version 1) "
+                                     "cannot use: it was written by a newer smtui"),
+], ids=["no epoch", "model a list", "no rng", "a weight not a tensor", "partial", "newer"])
+def test_a_checkpoint_from_elsewhere_is_one_line_everywhere(small_data_dir, tmp_path, capsys,
+                                                            change, expected):
+    """A checkpoint of another version, tool or hand edit: one line naming the version and what
+    is wrong, on --resume (headless and the TUI's base config) and in the viewer."""
+    import torch as torch_
+    from tui_trainer.cli import main
+    from tui_trainer.watch import RunWatcher
+    session = small_session(small_data_dir, tmp_path)
+    fit(session, lambda e: None)
+    state = torch_.load(session.run.checkpoint_path, weights_only=True)
+    change(state)
+    torch_.save(state, session.run.checkpoint_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--no-ui", "--resume", str(session.run.path), "--epochs", "3"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_info.value.code == 1 and len(err) == 1 and expected in err[0], err
+    assert err[0].startswith("smtui: error: ") and "smtui checkpoint of format version" in err[0]
+    warnings = [e.text for e in RunWatcher(session.run.path).poll() if isinstance(e, Message)]
+    assert any(expected in text for text in warnings), warnings

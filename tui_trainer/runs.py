@@ -34,6 +34,8 @@ from .errors import SmtuiError
 
 METRIC_FIELDS = ("epoch", "train_loss", "train_acc", "test_acc", "seconds", "lr")
 CHECKPOINT_FORMAT = "smtui-checkpoint"
+CHECKPOINT_VERSION = 1   # the version this smtui writes and reads
+RUN_FORMAT_VERSION = 1   # of the run directory's files (config.json says which)
 STATUS_SIZE = 2048   # status.json's padded size: room for the final status on a full disk
 
 
@@ -212,8 +214,10 @@ class RunDir:
         atomic_write_json(self.analysis_path, analysis)
 
     def write_config(self, config: dict[str, Any], **extra: Any) -> None:
-        """Save the run's config (and facts such as the data set used)."""
-        atomic_write_json(self.config_path, {**config, **extra})
+        """Save the run's config (and facts such as the data set used), with the version of
+        the run directory's format (RUN_FORMAT_VERSION)."""
+        atomic_write_json(self.config_path, {**config, **extra,
+                                             "run_format": RUN_FORMAT_VERSION})
 
     def read_config(self) -> dict[str, Any]:
         """The saved config.json, or {} when absent or malformed (noted in `problems`)."""
@@ -368,7 +372,7 @@ class RunDir:
         import torch
 
         buf = io.BytesIO()
-        torch.save({"format": CHECKPOINT_FORMAT, "version": 1, **state}, buf)
+        torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **state}, buf)
         atomic_write_bytes(self.checkpoint_path, buf.getvalue())
         return self.checkpoint_path
 
@@ -393,4 +397,43 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise SmtuiError(f"{path} is not a readable smtui checkpoint ({reason[:120]})") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise SmtuiError(f"{path} is not an smtui checkpoint")
+    problem = checkpoint_problem(state)
+    if problem:
+        version = state.get("version")
+        raise SmtuiError(f"{path} is an smtui checkpoint of format version {version!r} that "
+                         f"this smtui (format version {CHECKPOINT_VERSION}) cannot use: "
+                         f"{problem}")
     return state
+
+
+def checkpoint_problem(state: dict[str, Any]) -> str | None:
+    """What makes a checkpoint unusable (another version of smtui, another tool, a hand edit),
+    or None: every field the loops and the viewer read, with its type."""
+    import torch
+
+    version = state.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        return f"its version is {version!r}, not a whole number"
+    if version > CHECKPOINT_VERSION:
+        return "it was written by a newer smtui"
+    kinds = {"config": dict, "model": dict, "optimizer": dict, "epoch": int, "batch": int,
+             "rng": torch.Tensor}
+    for key, kind in kinds.items():
+        if key not in state:
+            return f"it has no {key}"
+        if not isinstance(state[key], kind) or isinstance(state[key], bool):
+            return f"its {key} is a {type(state[key]).__name__}, not a {kind.__name__}"
+    if state["epoch"] < 0 or state["batch"] < 0:
+        return f"its epoch and batch are {state['epoch']} and {state['batch']}"
+    for name, value in state["model"].items():
+        if not isinstance(value, torch.Tensor):
+            return f"its model's {name} is a {type(value).__name__}, not a tensor"
+    partial = state.get("partial", [0.0, 0.0, 0.0])
+    if not (isinstance(partial, (list, tuple)) and len(partial) == 3 and
+            all(isinstance(v, (int, float)) for v in partial)):
+        return "its partial epoch is not three numbers"
+    for key, kind in (("history", list), ("partial_seconds", (int, float)),
+                      ("dataset", str), ("num_train", int)):
+        if key in state and not isinstance(state[key], kind):
+            return f"its {key} is a {type(state[key]).__name__}"
+    return None

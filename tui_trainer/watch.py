@@ -17,7 +17,7 @@ from typing import Any
 
 from .config import TrainConfig
 from .events import BatchEnd, EpochEnd, Message, RunEnded, RunStarted
-from .runs import RunDir
+from .runs import RUN_FORMAT_VERSION, RunDir
 
 
 @dataclass
@@ -118,7 +118,9 @@ class RunWatcher:
         self.started = True
         events: list = []
         if replaced:
-            events.append(Message(f"{self.run.config_path}: ignored invalid "
+            version = saved.get("run_format", "none")
+            events.append(Message(f"{self.run.config_path} (run format version {version}; "
+                                  f"this smtui reads {RUN_FORMAT_VERSION}): ignored invalid "
                                   f"{', '.join(replaced)} (defaults shown)", "warning"))
         dataset = saved.get("dataset_used", "full")
         source = saved.get("data_source")
