@@ -3,6 +3,11 @@ headless report."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 
 from helpers import small_session, smtui
@@ -56,3 +61,32 @@ def test_headless_says_when_no_image_reaches_the_threshold(small_data_dir, tmp_p
               "--epochs", "1", "--batch-size", "16")
     assert r.returncode == 0, r.stderr
     assert "no test image reaches confidence 0.9" in r.stdout and "nan" not in r.stdout
+
+
+def test_text_that_cannot_be_written_as_is_loses_only_itself(small_data_dir, tmp_path):
+    """An ASCII console and an output folder named with 'ü' and a byte that is not UTF-8: every
+    line still reaches the console, log.txt and the JSON files (the character is replaced, not
+    the rest of the output lost), and TensorBoard, which cannot name its files so, says it in
+    one line before anything is trained."""
+    out = os.fsencode(tmp_path) + b"/r\xc3\xbcns-\xff"
+    env = {**os.environ, "PYTHONIOENCODING": "ascii", "SMTUI_NO_DOWNLOAD": "1"}
+    r = subprocess.run([sys.executable, "-m", "tui_trainer", "--no-ui", "--data-dir",
+                        str(small_data_dir), "--out", out, "--batch-size", "16", "--epochs",
+                        "2", "--tensorboard", os.fsencode(tmp_path) + b"/tb-\xc3\xbc"],
+                       capture_output=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr.decode(errors="replace")
+    stdout = r.stdout.decode("ascii")      # nothing but ASCII reached the ASCII console
+    assert "epoch 1/2" in stdout and "epoch 2/2" in stdout and "look at it with" in stdout
+    assert "\\udcff" in stdout or "?" in stdout   # the byte, escaped: shown, not dropped
+    (run_dir,) = [p for p in os.scandir(out)]
+    log = open(os.path.join(run_dir.path, b"log.txt"), encoding="utf-8").read()
+    assert "epoch 1/2" in log and "epoch 2/2" in log and "\\udcff" in log
+    for name in (b"config.json", b"status.json", b"analysis.json"):
+        json.loads(open(os.path.join(run_dir.path, name), "rb").read().decode("utf-8"))
+    assert os.listdir(os.fsencode(tmp_path) + b"/tb-\xc3\xbc")   # TensorBoard wrote the run
+    r = subprocess.run([sys.executable, "-m", "tui_trainer", "--no-ui", "--data-dir",
+                        str(small_data_dir), "--out", out, "--batch-size", "16", "--epochs",
+                        "1", "--tensorboard", os.fsencode(tmp_path) + b"/tb-\xff"],
+                       capture_output=True, env=env, timeout=120)
+    err = r.stderr.decode("ascii").strip().splitlines()
+    assert r.returncode == 1 and len(err) == 1 and "TensorBoard needs a folder" in err[0]

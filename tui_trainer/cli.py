@@ -236,6 +236,8 @@ def _standard_streams() -> None:
     for name, mode in (("stdin", "r"), ("stdout", "w"), ("stderr", "w")):
         if getattr(sys, name) is None:   # Python found the descriptor closed at start-up
             setattr(sys, name, open(os.devnull, mode))
+    from .console import reconfigure_errors
+    reconfigure_errors(sys.stdout, sys.stderr)
 
 
 def _say(text: str) -> None:

@@ -60,7 +60,10 @@ class SafeStream:
         if self.dead:
             return
         try:
-            self.stream.write(text)
+            try:
+                self.stream.write(text)
+            except UnicodeEncodeError:   # a character the console cannot show: only it is lost
+                self.stream.write(encodable(text, getattr(self.stream, "encoding", None)))
             self.stream.flush()
         except (OSError, ValueError):
             self.dead = True
@@ -71,6 +74,24 @@ class SafeStream:
             return not self.dead and self.stream.isatty()
         except (OSError, ValueError):
             return False
+
+
+def encodable(text: str, encoding: str | None = "utf-8") -> str:
+    """`text` with what `encoding` cannot hold replaced: a character an ASCII console lacks
+    becomes '?', the undecodable bytes of a path (lone surrogates) '\\udcff'-style escapes."""
+    encoding = encoding or "utf-8"
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")   # lone surrogates
+    return text.encode(encoding, "replace").decode(encoding)
+
+
+def reconfigure_errors(*streams) -> None:
+    """Let standard streams replace what their encoding cannot hold (PYTHONIOENCODING=ascii,
+    a C locale) instead of raising: one unencodable character must not end the output."""
+    for stream in streams:
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):
+            pass
 
 
 def silence(stream: TextIO | None) -> None:

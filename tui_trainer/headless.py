@@ -77,7 +77,9 @@ class ConsoleReporter:
     def open_log(self, path: Path) -> None:
         """Copy every later line to `path` (appended: a resumed run's log goes on)."""
         try:
-            self.logs.append(SafeStream(open(path, "a", encoding="utf-8")))
+            # A path's undecodable bytes are escaped, not a reason to silence the log.
+            self.logs.append(SafeStream(open(path, "a", encoding="utf-8",
+                                             errors="backslashreplace")))
         except OSError:
             pass   # the run's own files will report an unwritable folder
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from .console import encodable
 from .errors import SmtuiError
 from .events import EpochEnd, RunEnded, RunStarted
 from .labels import TEXT_LABELS
@@ -53,6 +54,11 @@ class TensorBoardListener:
                              "(pip install tensorboard)") from None
         self.make_writer = SummaryWriter
         self.root = Path(log_dir).expanduser()
+        try:   # TensorBoard writes its event files' names as UTF-8, strictly
+            str(self.root.resolve()).encode("utf-8")
+        except UnicodeEncodeError:
+            raise SmtuiError(f"--tensorboard {encodable(str(self.root))}: TensorBoard needs a "
+                             "folder whose path is UTF-8 text; choose another") from None
         self.writer = None
         self.images = self.labels = None
         self.config: dict = {}

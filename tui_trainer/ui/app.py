@@ -25,7 +25,7 @@ from textual.widgets import Footer, Header, RichLog, Static, TabbedContent, TabP
 
 from ..config import TrainConfig
 from ..events import Control
-from ..console import STOP_SIGNALS, SafeStream, next_steps, plural
+from ..console import STOP_SIGNALS, SafeStream, encodable, next_steps, plural
 from .curves import CurvesPanel
 from .form import ConfigForm
 from .help import HelpScreen
@@ -340,7 +340,8 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
     def log_message(self, text: str, style: str | None = None) -> None:
         """Add a line to the log tab. `text` is shown as it is, never read as markup: it may
         hold a path, a value the user typed or an exception's message."""
-        line = Text.assemble((time.strftime("%H:%M:%S"), "dim"), " ", Text(text, style=style or ""))
+        line = Text.assemble((time.strftime("%H:%M:%S"), "dim"), " ",
+                             Text(encodable(text), style=style or ""))
         self.log_lines.append(line)
         if self.tabs.active == "log":
             self.log_view.write(line, width=self.log_width())
