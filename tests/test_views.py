@@ -3,9 +3,12 @@ legend, markup in paths and messages, where the run is on leaving."""
 
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
 
-from helpers import long_app, wait_for
+from helpers import Tmux, long_app, tmux_only, wait_exit, wait_for
 
 MARKUP = "runs[/]x[bold]"
 
@@ -99,3 +102,55 @@ async def test_markup_in_paths_and_messages_is_shown_literally(data_dir, tmp_pat
         await pilot.press("5")                      # the runs table names the run literally
         await pilot.pause()
         assert app.is_running
+
+
+def test_a_dumb_terminal_gets_plain_lines_headless(monkeypatch):
+    """TERM=dumb: no carriage returns or erase codes, only whole lines, even on a terminal."""
+    import io
+
+    from tui_trainer.events import BatchEnd
+    from tui_trainer.headless import ConsoleReporter
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+    for term, bar in (("xterm-256color", True), ("dumb", False)):
+        monkeypatch.setenv("TERM", term)
+        out, err = Terminal(), Terminal()
+        reporter = ConsoleReporter(2, out=out, err=err)
+        reporter(BatchEnd(1, 5, 10, 80, 1000.0, 0.5, 0.8))
+        reporter.line("epoch 1/2")
+        assert ("\r" in err.getvalue() or "\x1b[2K" in err.getvalue()) == bar, term
+
+
+COLOUR_MODES = [{"NO_COLOR": "1"}, {"TERM": "dumb"}, {"TERM": "xterm"},
+                {"TERM": "xterm-256color"}, {"TERM": "xterm-256color", "COLORTERM": "truecolor"}]
+
+
+@tmux_only
+@pytest.mark.parametrize("env", COLOUR_MODES, ids=["NO_COLOR", "dumb", "16 colours",
+                                                    "256 colours", "truecolor"])
+def test_every_tab_draws_in_every_colour_mode(data_dir, tmp_path, env):
+    """The real TUI in tmux under each colour mode: a run, then every tab (the Train view too,
+    at 160x48) and the viewer's tabs, without a crash; q leaves with exit code 0."""
+    settings = " ".join(f"{k}={v}" for k, v in env.items())
+    exit_file = tmp_path / "exit"
+    command = (f"cd {os.getcwd()} && env {settings} SMTUI_NO_DOWNLOAD=1 {sys.executable} -m "
+               f"tui_trainer --data-dir {data_dir} --out {tmp_path}/runs --epochs 2 "
+               f"--batch-size 64; echo EXIT=$? > {exit_file}; sleep 30")
+    tmux = Tmux(command, 160, 48)
+    try:
+        tmux.wait_for(" idle ", timeout=90)
+        tmux.keys("s")
+        tmux.wait_for("finished", timeout=90)
+        for key, text in (("2", "loss (left axis)"), ("3", "class probabilities"),
+                          ("4", "answers"), ("5", "recipe"), ("6", "exercises 1-3"),
+                          ("7", "torch loaded"), ("8", "class templates"),
+                          ("9", "loss (left axis)")):
+            tmux.keys(key)
+            screen = tmux.wait_for(text, "Traceback", timeout=30)
+            assert "Traceback" not in screen and "Error" not in screen, (key, screen)
+        tmux.keys("q")
+        assert wait_exit(exit_file, timeout=60) == "EXIT=0"
+    finally:
+        tmux.kill()

@@ -11,6 +11,7 @@ device) never stops training: the console goes quiet and the run directory stays
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -39,7 +40,10 @@ class ConsoleReporter:
         self.out = SafeStream(out or sys.stdout)
         self.err = SafeStream(err or sys.stderr)
         self.logs: list[SafeStream] = []   # the run directory's log.txt, once it is known
-        self.interactive = self.err.isatty() if interactive is None else interactive
+        # A dumb terminal (TERM=dumb: an editor's shell, some CI consoles) gets plain lines:
+        # it cannot erase a line, so a redrawn bar would pile up as junk.
+        self.interactive = (self.err.isatty() and os.environ.get("TERM") != "dumb") \
+            if interactive is None else interactive
         self.epochs = epochs
         self.width = width
         self._last_draw = 0.0

@@ -28,6 +28,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from ..labels import TEXT_LABELS
+from .strips import blank_strip, line_strip
 
 CELL_W, CELL_H, IMG = 16, 10, 14   # cell size in characters; pooled image side in pixels
 BLOCKS = " ▏▎▍▌▋▊▉█"
@@ -138,10 +139,10 @@ class SampleGrid(Widget, can_focus=True):
         if not self.images:
             lines = EMPTY.wrap(self.app.console, max(1, width))
             segments = list(lines[y].render(self.app.console)) if y < len(lines) else []
-            return Strip(segments).extend_cell_length(width).crop(0, width)
+            return line_strip(segments, width)
         cols, row, line = self.columns, self.top_row + y // CELL_H, y % CELL_H
         if y // CELL_H >= self.rows_shown:
-            return Strip.blank(width)
+            return blank_strip(width)
         start = row * cols
         cells = range(start, min(start + cols, len(self.images)))
         segments: list[Segment] = []
@@ -155,7 +156,7 @@ class SampleGrid(Widget, can_focus=True):
             else:
                 break
             segments.append(GAP)
-        return Strip(segments).extend_cell_length(width).crop(0, width)
+        return line_strip(segments, width)
 
     def on_resize(self) -> None:
         # Fewer cells may fit now: keep the selected one on screen.

@@ -18,6 +18,7 @@ from textual.widget import Widget
 
 from ..labels import TEXT_LABELS
 from .predictions import halfblock_lines
+from .strips import blank_strip, line_strip
 
 SIDE = 14                      # templates pooled to 14x14 pixels: 14 cells wide, 7 lines high
 CELL_W, CELL_H = SIDE + 3, SIDE // 2 + 2
@@ -103,7 +104,7 @@ class WeightsPanel(Widget):
         if not self.tiles:
             lines = Text(self.note, style="dim").wrap(self.app.console, max(1, width))
             segments = list(lines[y].render(self.app.console)) if y < len(lines) else []
-            return Strip(segments).extend_cell_length(width).crop(0, width)
+            return line_strip(segments, width)
         if y == 0:
             head = Text(f"class templates, epoch {self.epoch}: ", style="bold")
             head.append("red", style=Style(color=diverging(1, 1), bold=True))
@@ -111,9 +112,9 @@ class WeightsPanel(Widget):
             head.append("blue", style=Style(color=diverging(-1, 1), bold=True))
             head.append(f" lower it; one scale, ±{self.scale:.3g}")
             segments = list(head.render(self.app.console))
-            return Strip(segments).extend_cell_length(width).crop(0, width)
+            return line_strip(segments, width)
         if y == 1:
-            return Strip.blank(width)
+            return blank_strip(width)
         cols = self.columns
         row, line = (y - 2) // CELL_H, (y - 2) % CELL_H
         segments: list[Segment] = []
@@ -126,4 +127,4 @@ class WeightsPanel(Widget):
             else:
                 segments.append(Segment(f"b {self.biases[k]:+.3f}"[:CELL_W - 1].ljust(CELL_W),
                                         Style(dim=True)))
-        return Strip(segments).extend_cell_length(width).crop(0, width)
+        return line_strip(segments, width)
