@@ -8,11 +8,11 @@ own events, so each snapshot is the same on every run: no timing, no clock.
 
 from __future__ import annotations
 
-import time
 
 import pytest
 import torch
 
+from helpers import wait_for
 from tui_trainer.config import TrainConfig
 from tui_trainer.events import EpochEnd, RunEnded, RunStarted
 from tui_trainer.ui.app import SmtuiApp
@@ -44,8 +44,7 @@ def made_up_events() -> list:
 
 async def with_data(pilot) -> None:
     app = pilot.app
-    while app.query_one(StatusBar).state != "idle":
-        await pilot.pause(0.05)
+    await wait_for(pilot, lambda: app.query_one(StatusBar).state == "idle")
     app.log_message = lambda text, style=None: None     # the log's times would change
     app.records = [RunRecord(f"20261124-10000{i}-scratch", {**TrainConfig().to_dict(), "lr": lr},
                              [1.0, 2.0, 3.0], [0.7 + i / 50, 0.75 + i / 50, 0.77 + i / 50],
@@ -53,9 +52,20 @@ async def with_data(pilot) -> None:
     app.refresh_runs()
     for event in made_up_events():
         app.post_message(TrainingEvent(event))
-    await pilot.pause(0.3)
+    await wait_for(pilot, lambda: app.state.last_status == "finished")   # the last event
     app.redraw(force=True)
     await pilot.pause()
+
+
+async def show_tab(pilot, tab: str) -> None:
+    """Switch to `tab` and wait until it is shown and drawn from the latest data."""
+    app = pilot.app
+    app.action_tab(tab)
+    await wait_for(pilot, lambda: app.tabs.active == tab)
+    await pilot.pause()                     # the tab's call_after_refresh work
+    app.redraw(force=True)
+    await pilot.pause()
+    await pilot.wait_for_scheduled_animations()
 
 
 def tab_app() -> SmtuiApp:
@@ -67,10 +77,7 @@ def tab_app() -> SmtuiApp:
 def test_snapshot_of_every_tab_at_80x24(snap_compare, tab):
     async def run_before(pilot) -> None:
         await with_data(pilot)
-        pilot.app.action_tab(tab)
-        await pilot.pause(0.5)
-        pilot.app.redraw(force=True)
-        await pilot.pause(0.2)
+        await show_tab(pilot, tab)
 
     assert snap_compare(tab_app(), terminal_size=SIZE, run_before=run_before)
 
@@ -81,7 +88,7 @@ async def test_every_image_is_reachable_with_the_arrows_at_80x24():
         await with_data(pilot)
         await pilot.press("3")
         grid = app.query_one(SampleGrid)
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: grid.capacity > 0)
         shown = grid.capacity
         assert shown < len(grid.images)                   # not all fit at once
         for _ in range(len(grid.images)):
@@ -99,22 +106,18 @@ async def test_the_log_shows_its_latest_line_at_the_windows_width():
         for i in range(60):                               # written while the tab is hidden
             app.log_message(f"line {i} {long}")
         await pilot.press("7")
-        deadline = time.monotonic() + 10
-        while app.log_stale and time.monotonic() < deadline:
-            await pilot.pause(0.05)
-        await pilot.pause(0.2)
-        texts = [line.text for line in app.log_view.lines]
+        log = app.log_view
+        await wait_for(pilot, lambda: not app.log_stale and
+                       any(line.text.endswith(f"line 59 {long}") for line in log.lines))
+        await wait_for(pilot, lambda: log.scroll_y == log.max_scroll_y > 0)   # at its end
+        texts = [line.text for line in log.lines]
         assert any(t.endswith(f"line 59 {long}") for t in texts)   # one line, not wrapped
-        assert app.log_view.scroll_y == app.log_view.max_scroll_y > 0
 
 
 def test_snapshot_of_the_train_view_at_160x48(snap_compare):
     async def run_before(pilot) -> None:
         await with_data(pilot)
-        pilot.app.action_tab("train")
-        await pilot.pause(0.5)
-        pilot.app.redraw(force=True)
-        await pilot.pause(0.2)
+        await show_tab(pilot, "train")
 
     assert snap_compare(tab_app(), terminal_size=(160, 48), run_before=run_before)
 
@@ -130,11 +133,11 @@ async def test_the_train_view_is_offered_on_big_terminals_only(size, shown, smal
         assert app.query_one("#--content-tab-train").display is shown
         await pilot.press("s")
         assert app.tabs.active == ("train" if shown else "curves")
-        while app.state.last_status != "finished":
-            await pilot.pause(0.1)
+        await wait_for(pilot, lambda: not app.state.running)
+        assert app.state.last_status == "finished"
         if shown:
             app.redraw(force=True)
-            await pilot.pause(0.3)
+            await wait_for(pilot, lambda: app.dash_curves.series.get("test acc", ([],))[0])
             assert app.dash_curves.series["test acc"][0] == [1]   # mirrors the curves
             assert app.dash_preds.probs is not None
 
@@ -155,5 +158,4 @@ async def test_shrinking_below_the_train_view_falls_back_to_the_curves():
         await pilot.press("9")
         assert app.tabs.active == "train"
         await pilot.resize_terminal(100, 30)
-        await pilot.pause(0.3)
-        assert app.tabs.active == "curves"
+        await wait_for(pilot, lambda: app.tabs.active == "curves")   # at the redraw tick

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from helpers import train_to_end
 from tui_trainer.config import TrainConfig
 from tui_trainer.ui.app import SmtuiApp
 
@@ -56,9 +57,7 @@ async def test_the_tui_exports_to_tensorboard_too(small_data_dir, tmp_path):
                                epochs=2, batch_size=16, device="cpu",
                                tensorboard=str(tmp_path / "tb")))
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("s")
-        while app.state.last_status != "finished":
-            await pilot.pause(0.1)
+        await train_to_end(pilot, app)
     run = next((tmp_path / "runs").iterdir()).name
     acc = EventAccumulator(str(tmp_path / "tb" / run))
     acc.Reload()
