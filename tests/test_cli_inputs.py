@@ -90,3 +90,15 @@ def test_text_that_cannot_be_written_as_is_loses_only_itself(small_data_dir, tmp
                        capture_output=True, env=env, timeout=120)
     err = r.stderr.decode("ascii").strip().splitlines()
     assert r.returncode == 1 and len(err) == 1 and "TensorBoard needs a folder" in err[0]
+
+
+def test_a_working_folder_that_is_gone_is_one_line_before_torch(tmp_path):
+    """A shell left in a deleted folder: one line and exit 1, before torch is loaded (whose
+    libraries end the process with their own fatal error)."""
+    smtui_script = os.path.join(os.path.dirname(sys.executable), "smtui")
+    r = subprocess.run(["bash", "-c", f"mkdir gone && cd gone && rmdir ../gone && "
+                        f"{smtui_script} --no-ui"], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 1
+    assert r.stderr.strip() == ("smtui: error: the current folder no longer exists (deleted "
+                                "while this shell was in it); cd to a folder that does")

@@ -17,7 +17,7 @@ from helpers import (GOOD, assert_run_files_whole, epochs_done, small_session, s
 from procs import finish
 from tui_trainer.config import TrainConfig
 from tui_trainer.errors import SmtuiError
-from tui_trainer.events import BatchEnd
+from tui_trainer.events import BatchEnd, Control
 from tui_trainer.runs import RunDir, load_checkpoint
 from tui_trainer.train import fit, prepare
 from tui_trainer.updaters import BookSGD
@@ -165,3 +165,22 @@ def test_resume_with_an_incompatible_checkpoint(small_data_dir, tmp_path):
     with pytest.raises(SmtuiError, match="does not fit this model"):
         prepare(TrainConfig(data_dir=str(small_data_dir), out=str(tmp_path), batch_size=16,
                             epochs=2, device="cpu"), resume=str(session.run.path))
+
+
+def test_a_resume_after_an_epochs_last_batch_records_that_epochs_lr(small_data_dir, tmp_path):
+    """Stopped after the last batch of epoch 1 (during its evaluation) under a cosine schedule,
+    then resumed: the metrics record the lr each epoch stepped with, as a straight run does."""
+    straight = small_session(small_data_dir, tmp_path / "a", schedule="cosine", epochs=2)
+    fit(straight, lambda e: None)
+    control = Control()
+
+    def stop_after_the_last_batch(event) -> None:
+        if isinstance(event, BatchEnd) and event.epoch == 1 and event.batch == event.num_batches:
+            control.request_stop()
+    stopped = small_session(small_data_dir, tmp_path / "b", schedule="cosine", epochs=2)
+    assert fit(stopped, stop_after_the_last_batch, control).status == "stopped"
+    assert load_checkpoint(stopped.run.path)["batch"] == len(stopped.train_iter)
+    fit(prepare(stopped.config, resume=str(stopped.run.path)), lambda e: None)
+    lrs = [row["lr"] for row in RunDir(stopped.run.path).read_metrics()]
+    assert lrs == pytest.approx([row["lr"] for row in RunDir(straight.run.path).read_metrics()])
+    assert lrs[0] > lrs[1]   # the schedule moved: the test can tell the epochs apart

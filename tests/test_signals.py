@@ -19,7 +19,7 @@ from helpers import (Tmux, assert_run_files_whole, epochs_done, long_app, small_
                      wait_for_epoch, wait_until)
 from procs import finish
 from tui_trainer.config import TrainConfig
-from tui_trainer.events import BatchEnd, Control, Message
+from tui_trainer.events import BatchEnd, Control, EpochEnd, Message
 from tui_trainer.runs import load_checkpoint
 from tui_trainer.train import fit, prepare
 from tui_trainer.ui.status import StatusBar
@@ -297,3 +297,22 @@ def test_a_checkpoint_asked_for_while_paused_is_written_at_once(small_data_dir, 
     finally:
         control.request_stop()
         worker.join(60)
+
+
+def test_an_epochs_seconds_leave_out_the_time_paused(small_data_dir, tmp_path):
+    """Paused for a second inside the first epoch: the epoch's seconds (and the pace) count
+    training, not the pause."""
+    control = Control()
+    epochs = []
+
+    def listener(event) -> None:
+        if isinstance(event, BatchEnd) and event.epoch == 1 and event.batch == 1:
+            control.pause()
+            threading.Timer(1.0, control.unpause).start()
+        elif isinstance(event, EpochEnd):
+            epochs.append(event)
+    session = small_session(small_data_dir, tmp_path, epochs=2)
+    fit(session, listener, control)
+    assert control.paused_seconds >= 1.0
+    assert epochs[0].seconds < control.paused_seconds - 0.5   # training took far less
+    assert epochs[0].seconds == pytest.approx(epochs[1].seconds, abs=0.5)

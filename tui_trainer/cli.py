@@ -264,6 +264,12 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and turn every failure into one line and an exit code."""
     _standard_streams()
     try:
+        os.getcwd()
+    except OSError:   # before torch, whose libraries abort the process on it
+        _say("smtui: error: the current folder no longer exists (deleted while this shell "
+             "was in it); cd to a folder that does")
+        sys.exit(1)
+    try:
         rv = cli.main(args=argv, prog_name="smtui", standalone_mode=False)
     except click.exceptions.Abort:
         rv = 130

@@ -118,6 +118,7 @@ class Control:
         self.reason: str | None = None    # why a stop was requested, when not by the user's key
         self.finished = threading.Event() # set by the driver once the loop has returned
         self.while_paused: Callable[[], None] | None = None   # the loop's work during a pause
+        self.paused_seconds = 0.0         # time spent waiting in pauses, so far
 
     def request_save(self) -> None:
         """Ask the loop to write a checkpoint at the next batch it reports."""
@@ -153,7 +154,9 @@ class Control:
         a flag, not by `wait`.
         """
         while not self.resume.is_set() and not self.stop.is_set():
+            started = time.perf_counter()
             if self.while_paused is not None:
                 self.while_paused()
             time.sleep(PAUSE_POLL_S)
+            self.paused_seconds += time.perf_counter() - started
         return self.stop.is_set()

@@ -22,7 +22,6 @@ linear models' product wants.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +35,7 @@ from .lifecycle import RunLife, announce, checkpoint_state, divergence_message, 
 from .models import Model, StackedNet, build_model, class_templates
 from .runs import RunDir
 from .train import (Stopped, divergence_hint, predict_probs, reporting_intervals,
-                    probe_batch, resolve_device, thread_plan)
+                    probe_batch, resolve_device, thread_plan, training_clock)
 from .updaters import StackedUpdater, scheduled_lr
 
 
@@ -237,7 +236,7 @@ def fit_sweep(session: SweepSession, listener: Listener, control: Control | None
         while session.epoch < cfg.epochs and any(m.alive for m in members):
             epoch = session.epoch + 1
             session.epoch_rng_state = session.generator.get_state()
-            start = time.perf_counter()
+            trained = training_clock(control)   # pauses left out
             loss_sum = torch.zeros(K, device=session.device)
             correct = torch.zeros(K, dtype=torch.int64, device=session.device)
             seen = 0
@@ -287,7 +286,7 @@ def fit_sweep(session: SweepSession, listener: Listener, control: Control | None
                     continue
                 live = [k for k, a in enumerate(alive) if a]
                 losses, hits = loss_sum.tolist(), correct.tolist()
-                elapsed = time.perf_counter() - start
+                elapsed = trained()
                 listener(BatchEnd(epoch, batch, num_batches, seen,
                                   seen / elapsed if elapsed > 0 else 0.0,
                                   sum(losses[k] for k in live) / len(live) / seen,
@@ -301,7 +300,7 @@ def fit_sweep(session: SweepSession, listener: Listener, control: Control | None
                 break
             probs = predict_probs(stacked, session.test_iter, session.device, control)
             labels = session.data.test_labels
-            seconds = time.perf_counter() - start
+            seconds = trained()
             losses, hits = loss_sum.tolist(), correct.tolist()
             rows: list[dict[str, float] | None] = []
             session.epoch, session.batch, session.partial = epoch, 0, None

@@ -370,6 +370,16 @@ def divergence_hint(cfg: TrainConfig) -> str:
     return "lower --lr"
 
 
+def training_clock(control: Control):
+    """A clock from now: seconds spent training, the time waited in pauses left out (an epoch's
+    `seconds` and the pace say how long training took, not how long the user paused)."""
+    start, paused = time.perf_counter(), control.paused_seconds
+
+    def trained() -> float:
+        return time.perf_counter() - start - (control.paused_seconds - paused)
+    return trained
+
+
 def probe_batch(cfg: TrainConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """A made-up batch of the run's shape, the same every time."""
     side = cfg.resize or 28
@@ -472,20 +482,21 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
                 session.generator.set_state(session.epoch_rng_state)
             metric = Accumulator(3)
             metric.add(*session.partial)
-            start, start_batch = time.perf_counter(), session.batch
+            start_batch = session.batch
             done_before = session.partial[2]
+            trained = training_clock(control)   # this epoch's seconds, pauses left out
 
-            def save_if_asked(batch: int, m: Accumulator, epoch=epoch, start=start) -> None:
+            def save_if_asked(batch: int, m: Accumulator, epoch=epoch, trained=trained) -> None:
                 if control.save.is_set() and session.run is not None:
                     control.save.clear()
                     state = session.checkpoint_state()
                     state["partial"] = [m[0], m[1], m[2]]
-                    state["partial_seconds"] = session.partial_seconds + time.perf_counter() - start
+                    state["partial_seconds"] = session.partial_seconds + trained()
                     life.checkpoint(state)
                     listener(Message(f"checkpoint saved at epoch {epoch}, batch {batch}: "
                                      f"{session.run.checkpoint_path}"))
 
-            def on_batch(batch: int, m: Accumulator, epoch=epoch, start=start,
+            def on_batch(batch: int, m: Accumulator, epoch=epoch, trained=trained,
                          done_before=done_before) -> None:
                 session.batch = batch
                 save_if_asked(batch, m)
@@ -493,7 +504,7 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
                     return
                 if governor is not None:
                     governor.tick((epoch - 1) * num_batches + batch)
-                elapsed = time.perf_counter() - start
+                elapsed = trained()
                 examples = m[2]
                 life.progress(session.epoch, batch, num_batches, m[0] / examples, m[1] / examples)
                 listener(BatchEnd(epoch, batch, num_batches, int(examples),
@@ -515,13 +526,16 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
                 probs = predict_probs(session.model, session.test_iter, session.device, control)
             except Stopped:
                 session.partial = [metric[0], metric[1], metric[2]]
-                session.partial_seconds += time.perf_counter() - start
+                session.partial_seconds += trained()
                 raise
             labels = session.data.test_labels
             test_acc = float((probs.argmax(dim=1) == labels).float().mean())
-            seconds = session.partial_seconds + time.perf_counter() - start
-            event = EpochEnd(epoch, train_loss, train_acc, test_acc, seconds,
-                             current_lr(session.updater), probs,
+            seconds = session.partial_seconds + trained()
+            # The lr the epoch's last batch stepped with: under a schedule, computed, since a
+            # run resumed after that batch has not stepped since (its updater holds the next).
+            lr = lr_at(session.epoch)(num_batches - 1) if cfg.schedule != "constant" \
+                else current_lr(session.updater)
+            event = EpochEnd(epoch, train_loss, train_acc, test_acc, seconds, lr, probs,
                              class_templates(session.model.net))
             session.epoch, session.batch = epoch, 0
             session.partial, session.partial_seconds = [0.0, 0.0, 0.0], 0.0
