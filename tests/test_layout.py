@@ -107,7 +107,7 @@ async def test_the_log_shows_its_latest_line_at_the_windows_width():
             app.log_message(f"line {i} {long}")
         await pilot.press("7")
         log = app.log_view
-        await wait_for(pilot, lambda: not app.log_stale and
+        await wait_for(pilot, lambda: not log.stale and
                        any(line.text.endswith(f"line 59 {long}") for line in log.lines))
         await wait_for(pilot, lambda: log.scroll_y == log.max_scroll_y > 0)   # at its end
         texts = [line.text for line in log.lines]

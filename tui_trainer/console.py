@@ -112,14 +112,35 @@ def epoch_line(row: dict, epochs: int) -> str:
             f"{row['test_acc']:.4f}  {row['seconds']:.2f}s")
 
 
+RESUMABLE = ("stopped", "diverged", "failed")
+
+
+def _resume(where: str, tui: bool) -> str:
+    return (f"smtui --resume {where}   (headless: smtui --no-ui --resume {where})" if tui
+            else f"smtui --no-ui --resume {where}")
+
+
 def next_steps(run_dir: str, state: str, *, tui: bool = False) -> list[str]:
     """The commands that go on with a run that ended in `state`: resume it when it can be
     (stopped, diverged or failed), look at it always. `tui`: resume in the TUI first."""
     where = shlex.quote(run_dir)
-    lines = []
-    if state in ("stopped", "diverged", "failed"):
-        lines.append(f"smtui: resume with: smtui --resume {where}   (headless: smtui --no-ui "
-                     f"--resume {where})" if tui else
-                     f"smtui: resume with: smtui --no-ui --resume {where}")
+    lines = [f"smtui: resume with: {_resume(where, tui)}"] if state in RESUMABLE else []
     lines.append(f"smtui: look at it with: smtui view {where}")
+    return lines
+
+
+def sweep_steps(states: dict[str, str], best: str | None = None, *,
+                tui: bool = False) -> list[str]:
+    """The commands that go on with a sweep's run directories ({directory: state}): compare
+    them, resume one that stopped, or look at the best (`best`) when all are done."""
+    lines = []
+    if len(states) > 1:
+        lines.append("smtui: compare them with: smtui compare "
+                     + " ".join(shlex.quote(d) for d in states))
+    unfinished = [d for d, state in states.items() if state in RESUMABLE]
+    if unfinished:
+        lines.append(f"smtui: resume one with: {_resume(shlex.quote(unfinished[0]), tui)}   "
+                     "(each run directory resumes alone)")
+    elif best:
+        lines.append(f"smtui: look at the best with: smtui view {shlex.quote(best)}")
     return lines

@@ -8,12 +8,11 @@ of that batch in every run directory), and every line also goes to each model's 
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 from .config import TrainConfig
 from .events import Control, Event, RunEnded, RunStarted, SweepEpoch
-from .console import plural
+from .console import plural, sweep_steps
 from .headless import ConsoleReporter, StopOnSignals, _with_tensorboard
 
 
@@ -68,18 +67,12 @@ class SweepReporter(ConsoleReporter):
                       f"{m.run.path if m.run else '-'}")
             if m.status == "diverged":
                 self.line(f"{'':>10}  {m.message.split(':')[0]}")
-        dirs = [shlex.quote(str(m.run.path)) for m in members if m.run and m.history]
-        if len(dirs) > 1:
-            self.line(f"smtui: compare them with: smtui compare {' '.join(dirs)}")
-        stopped = [m for m in members if m.status == "stopped" and m.run]
+        states = {str(m.run.path): m.status for m in members   # those with a checkpoint
+                  if m.run and (m.history or m.status == "stopped")}
         finished = [m for m in members if m.status == "finished" and m.run and m.history]
-        if stopped:
-            self.line("smtui: resume one with: smtui --no-ui --resume "
-                      f"{shlex.quote(str(stopped[0].run.path))} (each run directory resumes "
-                      "alone)")
-        elif finished:
-            best = max(finished, key=lambda m: m.history[-1]["test_acc"])
-            self.line(f"smtui: look at the best with: smtui view {shlex.quote(str(best.run.path))}")
+        best = max(finished, key=lambda m: m.history[-1]["test_acc"]) if finished else None
+        for line in sweep_steps(states, str(best.run.path) if best else None):
+            self.line(line)
 
 
 def run_sweep_headless(config: TrainConfig, lrs: list[float]) -> int:

@@ -21,14 +21,15 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import Footer, Header, RichLog, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from ..config import TrainConfig
 from ..events import Control
-from ..console import STOP_SIGNALS, SafeStream, encodable, next_steps, plural
+from ..console import STOP_SIGNALS, SafeStream, encodable, next_steps, plural, sweep_steps
 from .curves import CurvesPanel
 from .form import ConfigForm
 from .help import HelpScreen
+from .log_panel import LogPanel
 from .run_state import PAUSED, QUITTING, RESETTING, RUNNING, STOPPING, RunState
 from .runs_mixin import RunsMixin
 from .training_mixin import TrainingMixin
@@ -66,7 +67,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
     #main { height: 1fr; }
     TabbedContent { height: 1fr; }
     TabPane { padding: 0; }
-    RichLog { height: 1fr; }
+    LogPanel { height: 1fr; }
     #--content-tab-train { display: none; }
     Screen.-wide.-tall #--content-tab-train { display: block; }
     #curves-legend { height: auto; padding: 0 1; }
@@ -109,8 +110,6 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.pending_probs = None  # an epoch's test predictions, drawn at the next redraw tick
         self.pending_templates = None   # (templates, epoch) of a linear model, likewise
         self.signal_code: int | None = None   # 128 + the signal that asked the app to quit
-        self.log_lines: list[Text] = []   # every log line, to write again at a new width
-        self.log_stale = False
         self.last_size = (0, 0)
 
     def get_driver_class(self):
@@ -137,7 +136,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
                 with TabPane("Numerics", id="numerics"):
                     yield NumericsPanel(id="numerics-panel")
                 with TabPane("Log", id="log"):
-                    yield RichLog(id="messages", markup=False, wrap=True)
+                    yield LogPanel(id="messages")
                 with TabPane("Weights", id="weights"):
                     with VerticalScroll():
                         yield WeightsPanel(id="weights-panel")
@@ -160,7 +159,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.dash_legend = self.query_one("#dash-legend", Static)
         self.dash_settings = self.query_one("#dash-settings", Static)
         self.tabs = self.query_one(TabbedContent)
-        self.log_view = self.query_one("#messages", RichLog)
+        self.log_view = self.query_one("#messages", LogPanel)
         self.grid = self.query_one("#preds SampleGrid", SampleGrid)
         self.analysis = self.query_one(AnalysisPanel)
         self.runs_table = self.query_one(RunsPanel)
@@ -291,9 +290,9 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         if self.tabs.active == "train" and not self.big_screen():
             self.tabs.active = "curves"   # the same, in tabs
         if self.tabs.active == "log":
-            self.call_after_refresh(self.refresh_log)
+            self.call_after_refresh(self.log_view.rewrap)
         else:
-            self.log_stale = True
+            self.log_view.stale = True
 
     def redraw(self, force: bool = False) -> None:
         """The timer's tick: the latest epoch's predictions, then the curves. Drawing each
@@ -342,25 +341,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         hold a path, a value the user typed or an exception's message."""
         line = Text.assemble((time.strftime("%H:%M:%S"), "dim"), " ",
                              Text(encodable(text), style=style or ""))
-        self.log_lines.append(line)
-        if self.tabs.active == "log":
-            self.log_view.write(line, width=self.log_width())
-        else:
-            self.log_stale = True   # a hidden log would wrap at a guessed width
-
-    def log_width(self) -> int | None:
-        """The log's width now (RichLog otherwise wraps at the console's guess, 78 columns)."""
-        width = self.log_view.scrollable_content_region.width
-        return width if width > 0 else None
-
-    def refresh_log(self) -> None:
-        """Write the whole log again at the tab's present width, scrolled to the latest line."""
-        self.log_stale = False
-        self.log_view.clear()
-        width = self.log_width()
-        for line in self.log_lines:
-            self.log_view.write(line, width=width, scroll_end=False)
-        self.log_view.scroll_end(animate=False)
+        self.log_view.add(line, shown=self.tabs.active == "log")
 
     # ------------------------------------------------------------------ controls
     def action_pause(self) -> None:
@@ -451,8 +432,8 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         elif event.pane.id == "train":
             self.call_after_refresh(self.dash_preds.refresh_if_stale)
             self.call_after_refresh(self.redraw_curves, True)
-        elif event.pane.id == "log" and self.log_stale:
-            self.call_after_refresh(self.refresh_log)
+        elif event.pane.id == "log" and self.log_view.stale:
+            self.call_after_refresh(self.log_view.rewrap)
         elif event.pane.id == "analysis":
             self.call_after_refresh(self.analysis.refresh_if_stale)
             self.analysis.focus()
@@ -568,18 +549,12 @@ def run_script(session):
 def say_where_sweep(states: dict[str, str]) -> None:
     """After the window has closed: the last sweep's run directories with their states, and the
     commands that go on with them."""
-    import shlex
-
     err = SafeStream(sys.stderr)
     err.write(f"smtui: last sweep: {len(states)} run directories\n")
     for run_dir, state in states.items():
         err.write(f"  {state:<9} {run_dir}\n")
-    unfinished = [d for d, state in states.items() if state in ("stopped", "diverged", "failed")]
-    if unfinished:
-        err.write(f"smtui: resume one with: smtui --resume {shlex.quote(unfinished[0])}   "
-                  "(each run directory resumes alone)\n")
-    err.write(f"smtui: compare them with: smtui compare "
-              f"{' '.join(shlex.quote(d) for d in states)}\n")
+    for line in sweep_steps(states, tui=True):
+        err.write(line + "\n")
 
 
 def say_where(run_dir: str, state: str) -> None:
