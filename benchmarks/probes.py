@@ -97,27 +97,11 @@ def script_run(mode: str, epochs: str) -> float:
     would show it), `lines` as in a pipe."""
     import asyncio
 
-    import torch
-
     from benchmarks.__main__ import steady
-    from tui_trainer import d2l
-    from tui_trainer.script import EpochLines, session_for
+    from tui_trainer.script import EpochLines, book_scratch_session
     from tui_trainer.train import fit
 
-    torch.manual_seed(1)
-    W = torch.normal(0, 0.01, size=(784, 10), requires_grad=True)
-    b = torch.zeros(10, requires_grad=True)
-
-    def net(X):
-        X_exp = torch.exp(torch.matmul(X.reshape((-1, W.shape[0])), W) + b)
-        return X_exp / X_exp.sum(1, keepdim=True)
-
-    def cross_entropy(y_hat, y):
-        return - torch.log(y_hat[range(len(y_hat)), y])
-
-    train_iter, test_iter = d2l.load_data_fashion_mnist(256)
-    session = session_for(net, train_iter, test_iter, cross_entropy, int(epochs),
-                          lambda n: d2l.sgd([W, b], 0.1, n), None)
+    session = book_scratch_session(int(epochs))
     if mode == "live":
         from tui_trainer.ui.app import SmtuiApp
 

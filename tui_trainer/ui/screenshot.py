@@ -57,25 +57,9 @@ async def take(out_dir: Path, epochs: int = 10, size: tuple[int, int] = (110, 34
 
 async def take_own(out_dir: Path, size: tuple[int, int] = (110, 34)) -> list[Path]:
     """The app as `d2l.train_ch3` opens it for a learner's own net (the book's scratch code)."""
-    import torch
+    from ..script import book_scratch_session
 
-    from .. import d2l
-    from ..script import session_for
-
-    torch.manual_seed(1)
-    W = torch.normal(0, 0.01, size=(784, 10), requires_grad=True)
-    b = torch.zeros(10, requires_grad=True)
-
-    def net(X):
-        X_exp = torch.exp(torch.matmul(X.reshape((-1, W.shape[0])), W) + b)
-        return X_exp / X_exp.sum(1, keepdim=True)
-
-    def cross_entropy(y_hat, y):
-        return - torch.log(y_hat[range(len(y_hat)), y])
-
-    train_iter, test_iter = d2l.load_data_fashion_mnist(256)
-    session = session_for(net, train_iter, test_iter, cross_entropy, 20,
-                          lambda n: d2l.sgd([W, b], 0.1, n), None)
+    session = book_scratch_session(20)
     session.config = session.config.replace(model="softmax_scratch.py")
     app = SmtuiApp(session.config, script=session)
     async with app.run_test(size=size) as pilot:
