@@ -358,7 +358,10 @@ def epoch_probe(quick: bool = False) -> dict[str, float]:
     next); the first round only warms up (allocator, caches, clocks) and is not counted."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     data = data_mod.load_fashion_mnist(dataset="full")
-    base = TrainConfig(device=str(device), epochs=2 if quick else 4)
+    # The thread count the floor loop runs with, fixed: the governor (--threads auto) may choose
+    # one thread on a noisy machine, and the rows compare the loops, not the thread choice.
+    base = TrainConfig(device=str(device), epochs=2 if quick else 4,
+                       threads=str(torch.get_num_threads()))
     ours_runs, bare_runs, floor_runs, autograd_runs = [], [], [], []
     for round_ in range(2 if quick else 4):
         ours = steady(smtui_epochs(data, base))
@@ -427,13 +430,13 @@ def run(quick: bool) -> dict:
     # median over them, each ratio the median of the ratios within a process. This machine's
     # speed drifts by a third from one minute to the next; a ratio of two loops measured side by
     # side in one process holds, a single process's absolute times do not.
-    probes = [epoch_probe(quick)] if quick else \
+    epoch_runs = [epoch_probe(quick)] if quick else \
         [json.loads(subprocess.run([sys.executable, "-m", "benchmarks", "--epoch-probe"],
                                    capture_output=True, text=True, check=True,
                                    cwd=ROOT).stdout.splitlines()[-1]) for _ in range(3)]
-    med = lambda key: statistics.median(p[key] for p in probes)          # noqa: E731
-    ratio = lambda a, b: statistics.median(p[a] / p[b] for p in probes)  # noqa: E731
-    row("epoch, smtui default path", med("ours"), "s")
+    med = lambda key: statistics.median(p[key] for p in epoch_runs)          # noqa: E731
+    ratio = lambda a, b: statistics.median(p[a] / p[b] for p in epoch_runs)  # noqa: E731
+    row("epoch, smtui default path", med("ours"), "s", "", "threads fixed as the loops'")
     row("epoch, bare inline loop", med("bare"), "s")
     row("epoch, book's code as written", med("book"), "s")
     row("speed-up over the book's code", ratio("book", "ours"), "x", ">= 30")
