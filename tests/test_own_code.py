@@ -376,3 +376,34 @@ def test_the_thread_probe_leaves_a_function_nets_weights_and_gradients(small_dat
     _training_probe(session)()
     assert all(p.grad is g for p, g in zip(params, grads))
     assert all(torch.equal(p.detach(), b) for p, b in zip(params, before))
+
+
+def test_ctrl_c_in_a_pipe_stops_at_a_batch_and_raises_keyboard_interrupt(d2l_data, tmp_path):
+    """Without a terminal, Ctrl+C asks smtui's loop to stop at the next batch (a checkpoint when
+    `out=` records the run), then raises KeyboardInterrupt in the learner's script."""
+    import signal
+    program = tmp_path / "learner.py"
+    program.write_text(textwrap.dedent(f"""
+        import os
+        os.environ["SMTUI_DATA_DIR"] = {str(d2l_data)!r}
+        import torch
+        from tui_trainer import d2l
+        train_iter, test_iter = d2l.load_data_fashion_mnist(2)
+        W = torch.normal(0, 0.01, size=(784, 10), requires_grad=True)
+        b = torch.zeros(10, requires_grad=True)
+        def net(X):
+            return torch.matmul(X.reshape((-1, 784)), W) + b
+        loss = torch.nn.CrossEntropyLoss(reduction='none')
+        d2l.train_ch3(net, train_iter, test_iter, loss, 100000,
+                      lambda n: d2l.sgd([W, b], 0.1, n), out={str(tmp_path / "runs")!r})
+    """))
+    proc = subprocess.Popen([sys.executable, str(program)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=child_env())
+    assert proc.stdout.readline().startswith("epoch      1/100000")
+    proc.send_signal(signal.SIGINT)
+    _, err = finish(proc)
+    assert proc.returncode != 0
+    assert err.strip().splitlines()[-1].startswith("KeyboardInterrupt: stopped at epoch")
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "stopped"
+    assert load_checkpoint(run_dir)["epoch"] >= 1   # epoch 1's end or the batch it stopped at
