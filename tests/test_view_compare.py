@@ -171,3 +171,36 @@ async def test_compare_of_malformed_runs_warns_once_and_draws_what_is_valid(tmp_
         assert app.records[0].test_acc == [0.72]
         assert len(app._notifications) == 1
         assert app.is_running
+
+
+def test_the_watcher_reads_only_what_was_appended(tmp_path, monkeypatch):
+    """A long run's metrics.jsonl: each poll reads the bytes appended since the last one (not
+    the whole file twice a second), a line still being written waits, and a file rewritten
+    shorter by a resume is read again without showing a row twice."""
+    from tui_trainer.runs import RunDir, dumps
+    from tui_trainer.watch import RunWatcher
+
+    run = make_run(tmp_path / "run", [dumps({**GOOD, "epoch": e}).encode() for e in
+                                      range(1, 1001)])
+    watcher = RunWatcher(run)
+    first = [e.epoch for e in watcher.poll(evaluate=False) if isinstance(e, EpochEnd)]
+    assert first == list(range(1, 1001))
+    offsets = []
+    real = RunDir.read_metrics_from
+
+    def spy(self, offset, **kw):
+        offsets.append(offset)
+        return real(self, offset, **kw)
+    monkeypatch.setattr(RunDir, "read_metrics_from", spy)
+    path = run / "metrics.jsonl"
+    size = path.stat().st_size
+    with open(path, "ab") as fh:
+        fh.write(dumps({**GOOD, "epoch": 1001}).encode() + b"\n" + b'{"epoch": 10')  # torn
+    new = [e.epoch for e in watcher.poll(evaluate=False) if isinstance(e, EpochEnd)]
+    assert new == [1001] and offsets == [size]          # read from where it left off
+    with open(path, "ab") as fh:
+        fh.write(dumps({**GOOD, "epoch": 1002})[len('{"epoch": 10'):].encode() + b"\n")
+    assert [e.epoch for e in watcher.poll(evaluate=False) if isinstance(e, EpochEnd)] == [1002]
+    path.write_bytes(b"".join(dumps({**GOOD, "epoch": e}).encode() + b"\n"
+                              for e in range(1, 6)))   # a resume rewrote it shorter
+    assert [e for e in watcher.poll(evaluate=False) if isinstance(e, EpochEnd)] == []

@@ -326,15 +326,26 @@ class RunDir:
         is not a metrics row (not JSON, not UTF-8, a missing or non-numeric field) is skipped and
         noted in `problems`, once per file, so a reader can warn without failing.
         """
+        return self.read_metrics_from(0, whole=True)[0]
+
+    def read_metrics_from(self, offset: int, *,
+                          whole: bool = False) -> tuple[list[dict[str, Any]], int]:
+        """The valid rows after byte `offset` of metrics.jsonl, and the offset to read from
+        next: the end of the last complete line, so a viewer of a long run reads only what was
+        appended (a line still being written waits for the next read). `whole`: to the end of
+        the file, a last line without its newline included when it is a row."""
         try:
-            raw = self.metrics_path.read_bytes()
+            with open(self.metrics_path, "rb") as fh:
+                fh.seek(offset)
+                raw = fh.read()
         except FileNotFoundError:
-            return []
+            return [], offset
         except OSError as exc:
             self._note(f"{self.metrics_path} cannot be read: {exc.strerror or exc}")
-            return []
+            return [], offset
+        end = len(raw) if whole else raw.rfind(b"\n") + 1
         rows, bad, first = [], 0, ""
-        lines = raw.split(b"\n")
+        lines = raw[:end].split(b"\n")
         for i, line in enumerate(lines):
             if not line.strip():
                 continue
@@ -349,12 +360,12 @@ class RunDir:
                 reason = "not JSON"
             if reason:
                 bad += 1
-                first = first or f"line {i + 1}: {reason}"
+                first = first or (f"line {i + 1}: {reason}" if offset == 0 else reason)
                 continue
             rows.append(row)
         if bad:
             self._note(f"{self.metrics_path}: skipped {bad} malformed row(s) ({first})")
-        return rows
+        return rows, offset + end
 
     def truncate_metrics(self, epochs: int) -> None:
         """Keep only rows for epochs <= `epochs` (after resuming from an earlier checkpoint)."""

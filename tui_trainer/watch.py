@@ -49,7 +49,9 @@ class RunWatcher:
         self.root = Path(path).expanduser()
         self.run = RunDir(self.root)
         self.started = False
-        self.rows_seen = 0
+        self.rows_seen = 0        # rows turned into events
+        self.offset = 0           # bytes of metrics.jsonl read so far
+        self.rows_read = 0        # rows in those bytes
         self.last_state: str | None = None
         self.checkpoint_mtime = 0.0
         self.data = None
@@ -69,12 +71,10 @@ class RunWatcher:
         if not self.started:
             events += self._start()
         status = self.run.read_status()
-        rows = self.run.read_metrics()
-        for row in rows[self.rows_seen:]:
+        for row in self._new_rows():
             events.append(EpochEnd(int(row["epoch"]), row["train_loss"], row["train_acc"],
                                    row["test_acc"], row.get("seconds") or 0.0,
                                    row.get("lr") or 0.0, None))
-        self.rows_seen = len(rows)
         state = status.get("state", "running")
         if state == "starting":
             state = "running"
@@ -94,13 +94,31 @@ class RunWatcher:
             self.last_state = state
             if state != "running":
                 message = status.get("message")
-                events.append(RunEnded(state, len(rows), message if isinstance(message, str)
+                events.append(RunEnded(state, self.rows_seen, message if isinstance(message, str)
                                        and message else
                                        ("the training process is gone without saying why"
                                         if state == "crashed" else state)))
         if evaluate:
             events += self._evaluate_checkpoint()
         return events
+
+    def _new_rows(self) -> list[dict[str, Any]]:
+        """Rows appended to metrics.jsonl since the last poll: only those bytes are read (a run
+        of 100,000 epochs made every poll re-read the whole file). A file that shrank, rewritten
+        by a resume from an earlier checkpoint, is read again from its start, and rows already
+        shown are not shown twice."""
+        try:
+            size = self.run.metrics_path.stat().st_size
+        except OSError:
+            return []
+        if size < self.offset:
+            self.offset = self.rows_read = 0
+        rows, self.offset = self.run.read_metrics_from(self.offset)
+        first = self.rows_read
+        self.rows_read += len(rows)
+        new = rows[max(0, self.rows_seen - first):]
+        self.rows_seen = max(self.rows_seen, self.rows_read)
+        return new
 
     def _resolve(self) -> Path:
         """The run to follow: `root` itself, or the newest run directory inside it (an --out
