@@ -407,3 +407,20 @@ def test_ctrl_c_in_a_pipe_stops_at_a_batch_and_raises_keyboard_interrupt(d2l_dat
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert json.loads((run_dir / "status.json").read_text())["state"] == "stopped"
     assert load_checkpoint(run_dir)["epoch"] >= 1   # epoch 1's end or the batch it stopped at
+
+
+def test_the_viewer_draws_a_model_file_runs_curves_without_running_its_code(small_data_dir,
+                                                                          tmp_path):
+    """`smtui view` of a --model run: its curves, and one line saying why no predictions (the
+    viewer never imports the learner's file)."""
+    from tui_trainer.events import EpochEnd, Message
+    from tui_trainer.watch import RunWatcher
+    path = write_model(tmp_path, BOOK_NET)
+    session = prepare(TrainConfig(model=str(path), epochs=1, batch_size=16, threads="1",
+                                  data_dir=str(small_data_dir), out=str(tmp_path / "runs")))
+    fit(session, lambda e: None)
+    path.write_text("raise SystemExit('the viewer ran the learner\\'s file')\n")
+    events = RunWatcher(session.run.path).poll() + RunWatcher(session.run.path).poll()
+    assert [e.epoch for e in events if isinstance(e, EpochEnd)] == [1, 1]
+    notes = [e.text for e in events if isinstance(e, Message)]
+    assert any("predictions are not drawn for a run of" in text for text in notes), notes

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import TrainConfig
+from .config import TrainConfig, is_model_file
 from .events import BatchEnd, EpochEnd, Message, RunEnded, RunStarted
 from .runs import RUN_FORMAT_VERSION, RunDir
 
@@ -163,6 +163,13 @@ class RunWatcher:
         if mtime <= self.checkpoint_mtime or self.data is None or self.config is None:
             return []
         self.checkpoint_mtime = mtime
+        if is_model_file(self.config.model):   # the learner's code: not run by a viewer
+            problem = (f"predictions are not drawn for a run of {self.config.model}: the viewer "
+                       "does not run your code (the curves are the run's own)")
+            if problem in self.reported:
+                return []
+            self.reported.add(problem)
+            return [Message(problem)]
         from .errors import SmtuiError
         from .models import build_model
         from .runs import load_checkpoint
