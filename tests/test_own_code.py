@@ -323,27 +323,34 @@ def test_a_sweep_of_a_model_file_says_why_not(tmp_path):
     assert r.returncode == 2 and "one rate per run" in r.stderr
 
 
-# ---------------------------------------------------------------- live, in a real terminal
-@tmux_only
-def test_train_ch3_live_in_tmux_stops_with_keyboard_interrupt(d2l_data, tmp_path):
-    program = tmp_path / "learner.py"
+# ---------------------------------------------------------------- a learner's program, run
+def learner_program(folder: Path, data_dir: Path, batch_size: int, body: str,
+                    out: str | None = None) -> Path:
+    """A learner's script that trains its own linear net for 100,000 epochs with
+    `d2l.train_ch3`; `body` places the call (`{train}`), e.g. inside a try."""
+    train = ("d2l.train_ch3(net, train_iter, test_iter, loss, 100000, "
+             f"lambda n: d2l.sgd([W, b], 0.1, n), out={out!r})")
+    program = folder / "learner.py"
     program.write_text(textwrap.dedent(f"""
         import os
-        os.environ["SMTUI_DATA_DIR"] = {str(d2l_data)!r}
+        os.environ["SMTUI_DATA_DIR"] = {str(data_dir)!r}
         import torch
         from tui_trainer import d2l
-        train_iter, test_iter = d2l.load_data_fashion_mnist(4)
+        train_iter, test_iter = d2l.load_data_fashion_mnist({batch_size})
         W = torch.normal(0, 0.01, size=(784, 10), requires_grad=True)
         b = torch.zeros(10, requires_grad=True)
         def net(X):
             return torch.matmul(X.reshape((-1, 784)), W) + b
         loss = torch.nn.CrossEntropyLoss(reduction='none')
-        try:
-            d2l.train_ch3(net, train_iter, test_iter, loss, 100000,
-                          lambda n: d2l.sgd([W, b], 0.1, n))
-        except KeyboardInterrupt as exc:
-            print("LEARNER CAUGHT", exc)
-    """))
+    """) + body.format(train=train))
+    return program
+
+
+# ---------------------------------------------------------------- live, in a real terminal
+@tmux_only
+def test_train_ch3_live_in_tmux_stops_with_keyboard_interrupt(d2l_data, tmp_path):
+    learner_program(tmp_path, d2l_data, 4, "try:\n    {train}\nexcept KeyboardInterrupt as exc:"
+                    "\n    print('LEARNER CAUGHT', exc)\n")
     tmux = Tmux(f"cd {tmp_path} && {sys.executable} learner.py; sleep 60", 120, 40)
     try:
         tmux.wait_for("train_ch3 in learner.py", timeout=90)
@@ -382,21 +389,8 @@ def test_ctrl_c_in_a_pipe_stops_at_a_batch_and_raises_keyboard_interrupt(d2l_dat
     """Without a terminal, Ctrl+C asks smtui's loop to stop at the next batch (a checkpoint when
     `out=` records the run), then raises KeyboardInterrupt in the learner's script."""
     import signal
-    program = tmp_path / "learner.py"
-    program.write_text(textwrap.dedent(f"""
-        import os
-        os.environ["SMTUI_DATA_DIR"] = {str(d2l_data)!r}
-        import torch
-        from tui_trainer import d2l
-        train_iter, test_iter = d2l.load_data_fashion_mnist(2)
-        W = torch.normal(0, 0.01, size=(784, 10), requires_grad=True)
-        b = torch.zeros(10, requires_grad=True)
-        def net(X):
-            return torch.matmul(X.reshape((-1, 784)), W) + b
-        loss = torch.nn.CrossEntropyLoss(reduction='none')
-        d2l.train_ch3(net, train_iter, test_iter, loss, 100000,
-                      lambda n: d2l.sgd([W, b], 0.1, n), out={str(tmp_path / "runs")!r})
-    """))
+    program = learner_program(tmp_path, d2l_data, 2, "{train}\n",
+                              out=str(tmp_path / "runs"))
     proc = subprocess.Popen([sys.executable, str(program)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=child_env())
     assert proc.stdout.readline().startswith("epoch      1/100000")
