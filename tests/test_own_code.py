@@ -418,3 +418,14 @@ def test_the_viewer_draws_a_model_file_runs_curves_without_running_its_code(smal
     assert [e.epoch for e in events if isinstance(e, EpochEnd)] == [1, 1]
     notes = [e.text for e in events if isinstance(e, Message)]
     assert any("predictions are not drawn for a run of" in text for text in notes), notes
+
+
+def test_train_ch3_takes_iterators_it_did_not_make(d2l_data):
+    """The book's own DataLoader (asked for with num_workers): train_ch3 reads the test images
+    and labels from the iterator itself, and the accuracy it reports is the book's."""
+    torch.manual_seed(0)
+    net, loss, updater, _ = scratch_objects()
+    train_iter, test_iter = d2l.load_data_fashion_mnist(16, num_workers=1)
+    assert not hasattr(test_iter, "fashion")        # not smtui's loader
+    history = script.train_script(net, train_iter, test_iter, loss, 1, updater)
+    assert history[-1]["test_acc"] == pytest.approx(d2l.evaluate_accuracy(net, test_iter))
