@@ -112,8 +112,7 @@ class Tmux:
         raise AssertionError(f"{texts!r} never appeared; screen was:\n{self.screen()}")
 
     def wait_focused(self, label: str, timeout: float = 30.0) -> None:
-        """Until the form row `label` has the focus (its field drawn bold): keys typed before
-        the focus arrives go to the field it leaves, since Tab is handled by the app."""
+        """Until the form row `label` has the focus (its field drawn bold)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             styled = subprocess.run(["tmux", "capture-pane", "-e", "-p", "-t", self.name],

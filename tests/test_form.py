@@ -86,6 +86,101 @@ async def test_keys_that_arrive_together_are_applied_in_order(tmp_path, field):
         assert widget.value == "0.37"
 
 
+def key_burst(app, *keys: str) -> None:
+    """Post keys to the app at once, as a terminal that sends them together would: none is
+    handled before the last is read. A key longer than one character is a key name."""
+    from textual import events
+
+    names = {".": "full_stop", ",": "comma", " ": "space"}
+    for key in keys:
+        if not isinstance(key, str):   # a widget: a click in its middle, as the driver sends it
+            x, y = key.region.offset + (key.region.width // 2, 0)
+            where = dict(widget=None, x=x, y=y, delta_x=0, delta_y=0, button=1, shift=False,
+                         meta=False, ctrl=False, screen_x=x, screen_y=y)
+            for kind in (events.MouseDown, events.MouseUp, events.Click):
+                app.post_message(kind(**where))
+        elif len(key) == 1:
+            app.post_message(events.Key(names.get(key, key), key))
+        else:
+            app.post_message(events.Key(key, "\t" if key == "tab" else None))
+
+
+async def settle(pilot, app, ok) -> None:
+    """Pause until `ok()` holds, or give up after a bounded number of pauses."""
+    for _ in range(100):
+        if ok():
+            return
+        await pilot.pause(0.02)
+
+
+@pytest.mark.parametrize("move", ["tab", "shift+tab"])
+async def test_keys_after_a_focus_move_land_in_the_next_field(tmp_path, move):
+    """The class of keys that act through bindings (Tab's focus move, Shift+Tab, a field's
+    editing keys): `C-a C-k 128 Tab C-a C-k 30` sent at once gives batch size 128 and epochs 30,
+    not a batch size of 30 that the user never chose."""
+    from tui_trainer.ui.app import SmtuiApp
+
+    app = SmtuiApp(TrainConfig(out=str(tmp_path)))
+    async with app.run_test(size=(100, 40)) as pilot:
+        first, second = ("#field-batch_size", "#field-epochs")[:: 1 if move == "tab" else -1]
+        app.query_one(first).focus()
+        await pilot.pause()
+        key_burst(app, "ctrl+a", "ctrl+k", "1", "2", "8", move, "ctrl+a", "ctrl+k", "3", "0")
+        await settle(pilot, app, lambda: app.query_one(second).value == "30")
+        assert app.query_one(first).value == "128"
+        assert app.query_one(second).value == "30"
+        assert app.focused is app.query_one(second)
+
+
+async def test_keys_after_a_click_land_in_the_clicked_field(tmp_path):
+    """A click moves the focus in order with the keys around it, like Tab."""
+    from tui_trainer.ui.app import SmtuiApp
+
+    app = SmtuiApp(TrainConfig(out=str(tmp_path)))
+    async with app.run_test(size=(100, 40)) as pilot:
+        batch, epochs = app.query_one("#field-batch_size"), app.query_one("#field-epochs")
+        batch.focus()
+        await pilot.pause()
+        key_burst(app, "ctrl+a", "ctrl+k", "6", "4", epochs, "ctrl+a", "ctrl+k", "7")
+        await settle(pilot, app, lambda: epochs.value == "7")
+        assert (batch.value, epochs.value) == ("64", "7") and app.focused is epochs
+
+
+async def test_keys_after_escape_act_as_keys_not_as_text(tmp_path):
+    """Escape leaves the field before the keys after it are read: "5 Escape 2" types 5 and
+    then switches to the Curves tab, whatever the timing."""
+    from tui_trainer.ui.app import SmtuiApp
+
+    app = SmtuiApp(TrainConfig(out=str(tmp_path)))
+    async with app.run_test(size=(100, 40)) as pilot:
+        field = app.query_one("#field-epochs")
+        field.focus()
+        field.cursor_position = len(field.value)
+        await pilot.pause()
+        key_burst(app, "5", "escape", "2")
+        await settle(pilot, app, lambda: app.tabs.active == "curves")
+        assert field.value == "5" and app.tabs.active == "curves"   # focus selected the 10
+
+
+async def test_keys_after_enter_on_start_reach_the_run_it_started(small_data_dir, tmp_path):
+    """Enter on Start, then space at once: the run starts, then pauses; the space is neither
+    a second press of Start nor lost on the locked form."""
+    from tui_trainer.ui.app import SmtuiApp
+
+    app = SmtuiApp(TrainConfig(out=str(tmp_path), data_dir=str(small_data_dir), epochs=50,
+                               batch_size=16))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot, app, lambda: app.core_loaded)
+        app.query_one("#start").focus()
+        await pilot.pause()
+        key_burst(app, "enter", "space")
+        await settle(pilot, app, lambda: app.state.control is not None
+                     and app.state.control.paused)
+        assert app.state.running and app.state.control.paused
+        app.action_stop()
+        await settle(pilot, app, lambda: not app.state.running)
+
+
 async def test_escape_leaves_a_text_field_and_the_keys_work_again(tmp_path):
     from tui_trainer.ui.app import SmtuiApp
 

@@ -78,6 +78,20 @@ def test_real_tui_quit_mid_run_is_quick_and_keeps_the_run(tmux_app, tmp_path):
     assert '"state": "stopped"' in (run_dir / "status.json").read_text()
 
 
+def test_real_tui_keys_after_tab_land_in_the_next_field(tmux_app, tmp_path):
+    """One send-keys with a Tab in the middle, as a fast typist over SSH: the keys before the
+    Tab edit the batch size, the keys after it the epochs."""
+    t = tmux_app("--dataset", "subset", width=120, height=40)
+    t.wait_for("idle")
+    t.keys(*["Tab"] * 8)                   # the tabs bar, preset, model ... lr, sweep, batch size
+    t.wait_focused("batch size")
+    t.keys("C-a", "C-k", "128", "Tab", "C-a", "C-k", "30")
+    screen = t.wait_for("epochs        30 ")
+    assert "batch size    128 " in screen
+    t.keys("C-c")                          # Escape then q at once reads as Alt+q
+    assert wait_exit(tmp_path / "exit") == "EXIT=0"
+
+
 def test_real_tui_applies_a_burst_of_keys_in_order_and_sweeps(tmux_app, tmp_path):
     """Keys sent at once, as tmux send-keys or a paste does: the lr field gets what was typed;
     then a sweep typed into its own field trains a model per rate."""

@@ -17,7 +17,7 @@ import sys
 import time
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -29,6 +29,7 @@ from ..console import STOP_SIGNALS, SafeStream, encodable, next_steps, plural, s
 from .curves import CurvesPanel
 from .form import ConfigForm
 from .help import HelpScreen
+from .keys import KeyOrder
 from .log_panel import LogPanel
 from .run_state import PAUSED, QUITTING, RESETTING, RUNNING, STOPPING, RunState
 from .runs_mixin import RunsMixin
@@ -111,9 +112,17 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.pending_templates = None   # (templates, epoch) of a linear model, likewise
         self.signal_code: int | None = None   # 128 + the signal that asked the app to quit
         self.last_size = (0, 0)
+        self.key_order = KeyOrder(self)
 
     def get_driver_class(self):
         return quiet_driver(super().get_driver_class())   # survives a closed terminal
+
+    async def on_event(self, event: events.Event) -> None:
+        """Keys act in the order they were typed, focus moves included (keys.py)."""
+        if not event.is_forwarded and (self.key_order.held(event) or (
+                isinstance(event, events.Key) and await self.key_order.handle(event))):
+            return
+        await super().on_event(event)
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:

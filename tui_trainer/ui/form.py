@@ -16,7 +16,6 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from ..config import (FIELDS, PRESETS, TrainConfig, parse_field, parse_lrs, preset_of,
                       sweep_refusal)
-from .inputs import OrderedInput
 
 SWEEP_HELP = "e.g. 0.01,0.1,1: a model per rate, trained in one pass (lr unused)"
 
@@ -65,13 +64,13 @@ class ConfigForm(VerticalScroll):
                     yield Select([(c, c) for c in choices], value=value, allow_blank=False,
                                  compact=True, id=f"field-{f.name}")
                 else:
-                    yield OrderedInput("none" if value is None else str(value), compact=True,
+                    yield Input("none" if value is None else str(value), compact=True,
                                 id=f"field-{f.name}")
                 yield Static(f.metadata["help"], classes="help", id=f"help-{f.name}")
             if f.name == "lr":
                 with Horizontal(classes="row"):
                     yield Label("sweep lrs")
-                    yield OrderedInput("", compact=True, id="field-sweep",
+                    yield Input("", compact=True, id="field-sweep",
                                 placeholder="none: one run")
                     yield Static(SWEEP_HELP, classes="help", id="help-sweep")
         yield Static("", id="form-summary")

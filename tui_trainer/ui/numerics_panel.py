@@ -10,7 +10,6 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Label, Static
 
 from .threads import parallel_here, serial_here
-from .inputs import OrderedInput
 
 CLASSES_HINT = ("Exercise 5: what grows with the number of classes V (a vocabulary's next word), "
                 "and sampled softmax as a remedy. Enter measures (seconds: a step of 100,000 "
@@ -37,15 +36,15 @@ class NumericsPanel(VerticalScroll):
                      classes="help")
         with Horizontal():
             yield Label("logits")
-            yield OrderedInput("1000, 0, -1000", id="logits", compact=True)
+            yield Input("1000, 0, -1000", id="logits", compact=True)
         with Horizontal():
             yield Label("true class")
-            yield OrderedInput("0", id="label", compact=True)
+            yield Input("0", id="label", compact=True)
         yield Static("", id="numerics-out")
         yield Static(CLASSES_HINT, id="classes-hint", classes="help")
         with Horizontal():
             yield Label("classes")
-            yield OrderedInput("10, 100, 1000, 10000, 100000", id="classes", compact=True)
+            yield Input("10, 100, 1000, 10000, 100000", id="classes", compact=True)
         yield Static("", id="classes-out")
 
     def on_mount(self) -> None:
