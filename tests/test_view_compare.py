@@ -106,6 +106,51 @@ async def test_view_mode_reads_a_run_and_is_read_only(small_data_dir, tmp_path):
         assert not any(app.check_action(a, ()) for a in ("start", "stop", "pause"))
 
 
+async def test_the_viewer_shows_the_watched_runs_settings_not_its_own(small_data_dir, tmp_path):
+    """Train view, Setup and Runs tab come from the watched run's files (they showed the
+    viewer's defaults: model scratch, sgd 0.1, 10 epochs, and an empty Runs tab)."""
+    from textual.widgets import Button
+
+    from tui_trainer.ui.dashboard import settings_text
+
+    session = prepare(TrainConfig(data_dir=str(small_data_dir), out=str(tmp_path), epochs=3,
+                                  batch_size=32, model="mlp", optimizer="adam", lr=0.002,
+                                  device="cpu"))
+    fit(session, lambda e: None)
+    app = SmtuiApp(None, watch=str(session.run.path))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.state.last_status == "finished")
+        assert (app.config.model, app.config.optimizer, app.config.lr, app.config.epochs,
+                app.config.batch_size) == ("mlp", "adam", 0.002, 3, 32)
+        assert app.query_one("#field-model").value == "mlp"
+        assert app.query_one("#field-epochs").value == "3"
+        assert not app.query_one("#start", Button).display
+        table = settings_text(app.config.to_dict(), "finished", None)   # the Train view's
+        rows = {str(k): str(v) for k, v in zip(table.columns[0]._cells, table.columns[1]._cells)}
+        assert rows["optimizer"] == "adam, lr 0.002" and rows["epochs"] == "3"
+        await pilot.press("5")
+        await wait_for(pilot, lambda: app.runs_table.row_count == 1)
+        row = [str(c) for c in app.runs_table.get_row_at(0)]
+        assert row[1].startswith("mlp adam") and row[4] == "3" and row[-1] == "finished"
+
+
+def test_a_running_runs_pace_reaches_the_viewer(small_data_dir, tmp_path):
+    """status.json carries the pace of the epoch going on, so the viewer's status bar shows
+    the run's img/s and ETA (it showed 0 img/s and ETA 0:00)."""
+    from tui_trainer.events import BatchEnd
+    from tui_trainer.lifecycle import RunLife
+
+    session = prepare(TrainConfig(data_dir=str(small_data_dir), out=str(tmp_path), epochs=3,
+                                  batch_size=16, device="cpu"))
+    life = RunLife(session.run, 3)
+    life.last_progress = float("-inf")                 # due now
+    life.progress(1, BatchEnd(2, 5, 10, 80, 4000.0, 0.5, 0.75, 2))
+    events = RunWatcher(session.run.path).poll(evaluate=False)
+    [batch] = [e for e in events if isinstance(e, BatchEnd)]
+    assert (batch.epoch, batch.batch, batch.num_batches, batch.examples) == (2, 5, 10, 80)
+    assert (batch.examples_per_s, batch.loss, batch.acc, batch.threads) == (4000.0, 0.5, 0.75, 2)
+
+
 async def test_compare_overlays_runs(small_data_dir, tmp_path):
     dirs = []
     for lr in ("0.1", "0.5"):

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from .analysis import analyse
 from .errors import SmtuiError, out_of_memory
-from .events import Listener, Message, RunStarted
+from .events import BatchEnd, Listener, Message, RunStarted
 from .runs import RunDir
 
 STATUS_EVERY_S = 1.0   # how often a running run's status.json reports progress inside an epoch
@@ -95,15 +95,15 @@ class RunLife:
         if self.run is not None:
             self.write(self.run.write_status, state, epoch=epoch, epochs=self.epochs, **extra)
 
-    def progress(self, epoch: int, batch: int, num_batches: int, loss: float,
-                 acc: float) -> None:
-        """At most once every STATUS_EVERY_S: where the epoch is, for `smtui view` in another
-        terminal."""
+    def progress(self, epoch: int, event: BatchEnd) -> None:
+        """At most once every STATUS_EVERY_S: where the epoch is and at what pace, for `smtui
+        view` in another terminal (`epoch` completed epochs; `event` the one going on)."""
         if self.run is None or time.monotonic() - self.last_progress <= STATUS_EVERY_S:
             return
         self.last_progress = time.monotonic()
-        self.status("running", epoch, batch=batch, num_batches=num_batches,
-                    running_loss=loss, running_acc=acc)
+        self.status("running", epoch, batch=event.batch, num_batches=event.num_batches,
+                    examples=event.examples, examples_per_s=round(event.examples_per_s, 1),
+                    running_loss=event.loss, running_acc=event.acc, threads=event.threads)
 
     def checkpoint(self, state: dict[str, Any]) -> None:
         """Write a checkpoint (on request, or at a stop)."""

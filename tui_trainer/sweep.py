@@ -22,7 +22,7 @@ linear models' product wants.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -287,15 +287,15 @@ def fit_sweep(session: SweepSession, listener: Listener, control: Control | None
                 live = [k for k, a in enumerate(alive) if a]
                 losses, hits = loss_sum.tolist(), correct.tolist()
                 elapsed = trained()
-                listener(BatchEnd(epoch, batch, num_batches, seen,
-                                  seen / elapsed if elapsed > 0 else 0.0,
-                                  sum(losses[k] for k in live) / len(live) / seen,
-                                  sum(hits[k] for k in live) / len(live) / seen,
-                                  governor.threads if governor else
-                                  (plan.threads if plan else 0)))
-                for k in live:
-                    members[k].life.progress(session.epoch, batch, num_batches,
-                                             losses[k] / seen, hits[k] / seen)
+                event = BatchEnd(epoch, batch, num_batches, seen,
+                                 seen / elapsed if elapsed > 0 else 0.0,
+                                 sum(losses[k] for k in live) / len(live) / seen,
+                                 sum(hits[k] for k in live) / len(live) / seen,
+                                 governor.threads if governor else (plan.threads if plan else 0))
+                listener(event)
+                for k in live:   # each member's own running loss and accuracy
+                    members[k].life.progress(session.epoch, replace(
+                        event, loss=losses[k] / seen, acc=hits[k] / seen))
             if not any(m.alive for m in members):
                 break
             probs = predict_probs(stacked, session.test_iter, session.device, control)

@@ -506,11 +506,12 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
                     governor.tick((epoch - 1) * num_batches + batch)
                 elapsed = trained()
                 examples = m[2]
-                life.progress(session.epoch, batch, num_batches, m[0] / examples, m[1] / examples)
-                listener(BatchEnd(epoch, batch, num_batches, int(examples),
-                                  (examples - done_before) / elapsed if elapsed > 0 else 0.0,
-                                  m[0] / examples, m[1] / examples,
-                                  governor.threads if governor else (plan.threads if plan else 0)))
+                event = BatchEnd(epoch, batch, num_batches, int(examples),
+                                 (examples - done_before) / elapsed if elapsed > 0 else 0.0,
+                                 m[0] / examples, m[1] / examples,
+                                 governor.threads if governor else (plan.threads if plan else 0))
+                life.progress(session.epoch, event)
+                listener(event)
 
             # A checkpoint asked for while paused is written at once, not after the pause.
             control.while_paused = lambda m=metric, save=save_if_asked: save(session.batch, m)

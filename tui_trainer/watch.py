@@ -82,9 +82,13 @@ class RunWatcher:
             state = "crashed"
         progress = [_int(status.get(k)) for k in ("epoch", "batch", "num_batches")]
         if state == "running" and None not in progress and progress[2] > 0:
-            events.append(BatchEnd(progress[0] + 1, progress[1], progress[2], 0, 0.0,
+            speed = _float(status.get("examples_per_s"))   # nan: a writer without the pace
+            events.append(BatchEnd(progress[0] + 1, progress[1], progress[2],
+                                   _int(status.get("examples")) or 0,
+                                   speed if speed == speed else 0.0,
                                    _float(status.get("running_loss")),
-                                   _float(status.get("running_acc"))))
+                                   _float(status.get("running_acc")),
+                                   _int(status.get("threads")) or 0))
         for problem in self.run.problems:
             if problem not in self.reported:
                 self.reported.add(problem)

@@ -202,6 +202,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
                             "tab (7).", severity="warning", timeout=8)
         if self.watch_dir:
             self.form.disabled = True
+            self.form.query_one("#start").display = False   # the run is controlled where it runs
             self.tabs.active = "curves"
             self.title = f"smtui view {self.watch_dir}"
             self.status_bar.state = "watching"
@@ -315,6 +316,8 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         templates, self.pending_templates = self.pending_templates, None
         if templates is not None:
             self.weights.show(*templates)
+        if self.watch_dir and self.tabs.active == "runs":
+            self.runs_table.show(self.records)   # the watched run's row, as its epochs end
         self.redraw_curves(force)
 
     def redraw_curves(self, force: bool = False) -> None:

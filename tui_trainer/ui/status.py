@@ -55,7 +55,7 @@ class StatusBar(Widget):
         text.append(f" {self.fraction * 100:3.0f}%\n")
         live = self.state in ("training", "watching")   # paused, stopped, crashed: no stale pace
         eta = fmt_duration(self.eta) if self.eta is not None and live else "–"
-        speed = f"{self.speed:,.0f} img/s" if live else "– img/s"
+        speed = f"{self.speed:,.0f} img/s" if live and self.speed > 0 else "– img/s"
         data = {"full": "full data", "subset": "EMBEDDED SUBSET"}.get(self.dataset,
                                                                      "data: not loaded")
         device = self.device + (f" ×{self.threads}" if self.threads else "")

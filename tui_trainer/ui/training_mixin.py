@@ -98,9 +98,7 @@ class TrainingMixin:
         if self.state.current is not None and event.run_dir:
             self.state.current.name = Path(event.run_dir).name
         if self.watch_dir:
-            self.state.epochs = event.config.get("epochs", self.state.epochs)
-            self.state.num_train = event.num_train
-            self.curves.reset(self.state.epochs)
+            self.show_watched_run(event)
         self.status_bar.device, self.status_bar.dataset, self.status_bar.state = event.device, event.dataset, "training"
         self.state.test_labels = event.test_labels
         for panel in self.prediction_panels:
@@ -117,6 +115,18 @@ class TrainingMixin:
             self.log_message(f"CPU threads: {event.threads}; the status bar shows those in "
                              "use (×N), fewer while other processes share the CPU")
 
+    def show_watched_run(self, event: RunStarted) -> None:
+        """`smtui view`: what the app shows of a run comes from the run's files, its settings
+        (the Train view, the Setup tab, read-only) and its row in the Runs tab included."""
+        self.config, _ = TrainConfig.from_saved(event.config)
+        self.form.set_values(self.config)
+        self.state.epochs = self.config.epochs
+        self.state.num_train = event.num_train
+        self.curves.reset(self.state.epochs)
+        self.state.current = RunRecord(Path(event.run_dir).name, event.config, status="running")
+        self.records = [self.state.current]
+        self.refresh_runs()
+
     def on_batch_end(self, event: BatchEnd) -> None:
         """Progress inside an epoch: the running curves and the status bar."""
         if self.state.sweep is None:   # a sweep's progress is the mean of its models: not drawn
@@ -124,7 +134,8 @@ class TrainingMixin:
             self.curves.add("train loss", x, event.loss)
             self.curves.add("train acc", x, event.acc)
         self.status_bar.progress(event.epoch, self.state.epochs, event.batch, event.num_batches,
-                        event.examples_per_s, eta_seconds(event, self.state.epochs))
+                                 event.examples_per_s, eta_seconds(event, self.state.epochs)
+                                 if event.examples_per_s > 0 else None)   # 0: pace unknown
         self.status_bar.threads = event.threads
 
     def on_epoch_end(self, event: EpochEnd) -> None:
@@ -171,6 +182,9 @@ class TrainingMixin:
         if self.watch_dir:
             self.status_bar.state = event.status
             self.state.last_status = event.status
+            if self.state.current is not None:
+                self.state.current.status = event.status
+                self.refresh_runs()
             self.log_message(f"the watched run is {event.status}: {event.message}")
         else:
             if event.run_dirs:   # a sweep's runs join the runs tab, each resumable alone
