@@ -3,6 +3,7 @@ legend, markup in paths and messages, where the run is on leaving."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -143,14 +144,63 @@ def test_every_tab_draws_in_every_colour_mode(data_dir, tmp_path, env):
         tmux.wait_for(" idle ", timeout=90)
         tmux.keys("s")
         tmux.wait_for("finished", timeout=90)
-        for key, text in (("2", "loss (left axis)"), ("3", "class probabilities"),
-                          ("4", "answers"), ("5", "recipe"), ("6", "exercises 1-3"),
-                          ("7", "torch loaded"), ("8", "class templates"),
-                          ("9", "loss (left axis)")):
-            tmux.keys(key)
-            screen = tmux.wait_for(text, "Traceback", timeout=30)
-            assert "Traceback" not in screen and "Error" not in screen, (key, screen)
+        every_tab(tmux, "torch loaded")
         tmux.keys("q")
         assert wait_exit(exit_file, timeout=60) == "EXIT=0"
     finally:
         tmux.kill()
+    view_exit = tmp_path / "view-exit"
+    tmux = Tmux(f"cd {os.getcwd()} && env {settings} {sys.executable} -m tui_trainer view "
+                f"{tmp_path}/runs; echo EXIT=$? > {view_exit}; sleep 30", 160, 48)
+    try:
+        tmux.wait_for("finished", timeout=90)
+        tmux.keys("1")
+        tmux.wait_for("batch size    64 ", "Traceback", timeout=30)   # the run's, not defaults
+        every_tab(tmux, "Watching")
+        tmux.keys("q")
+        assert wait_exit(view_exit, timeout=60) == "EXIT=0"
+    finally:
+        tmux.kill()
+
+
+def every_tab(tmux: Tmux, log_text: str) -> None:
+    """Press each tab's key and wait for its content: no traceback, no error anywhere."""
+    for key, text in (("2", "loss (left axis)"), ("3", "class probabilities"),
+                      ("4", "answers"), ("5", "recipe"), ("6", "exercises 1-3"),
+                      ("7", log_text), ("8", "class templates"), ("9", "loss (left axis)")):
+        tmux.keys(key)
+        screen = tmux.wait_for(text, "Traceback", timeout=30)
+        assert "Traceback" not in screen and "Error" not in screen, (key, screen)
+
+
+@tmux_only
+def test_a_crash_inside_the_ui_stops_the_run_with_a_checkpoint(tmp_path):
+    """An exception in the app's own code (here: the handler of an epoch's end) closes the
+    window with its traceback; the training thread stops at its next batch with a checkpoint
+    instead of training on unseen, and the process says where the run is, exit 1."""
+    program = tmp_path / "crash.py"
+    program.write_text(
+        "import sys\n"
+        "from tui_trainer.ui import training_mixin\n"
+        "def broken(self, event):\n"
+        "    raise RuntimeError('drawing failed')\n"
+        "training_mixin.TrainingMixin.on_epoch_end = broken\n"
+        "from tui_trainer.cli import main\n"
+        f"main(['--dataset', 'subset', '--epochs', '100000', '--batch-size', '8', "
+        f"'--out', {str(tmp_path / 'runs')!r}])\n")
+    exit_file = tmp_path / "exit"
+    tmux = Tmux(f"cd {os.getcwd()} && {sys.executable} {program}; echo EXIT=$? > {exit_file}; "
+                "sleep 30", 120, 40)
+    try:
+        tmux.wait_for(" idle ", timeout=90)
+        tmux.keys("s")
+        assert wait_exit(exit_file, timeout=120) == "EXIT=1"
+        screen = tmux.wait_for("resume with", timeout=10)
+        assert "RuntimeError: drawing failed" in screen and "last run (stopped)" in screen
+    finally:
+        tmux.kill()
+    [run_dir] = (tmp_path / "runs").iterdir()
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["state"] == "stopped" and status["epoch"] < 100000
+    assert "the window crashed (RuntimeError: drawing failed)" in status["reason"]
+    assert (run_dir / "checkpoint.pt").is_file()

@@ -477,6 +477,14 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         else:
             self.leave()
 
+    def _handle_exception(self, error: Exception) -> None:
+        """A crash inside the app ends the window (Textual prints the traceback on exit), but
+        the training thread would go on unseen until its last epoch: it is stopped at its next
+        batch, with a checkpoint, and the process then says where the run is (`run_tui`)."""
+        for control in self.state.controls:
+            control.request_stop(f"the window crashed ({type(error).__name__}: {error})")
+        super()._handle_exception(error)
+
     def leave(self) -> None:
         """Exit the app with the code a signal asked for (0 otherwise)."""
         self.exit(return_code=self.signal_code or 0)
