@@ -192,7 +192,7 @@ def test_run_names_in_legends():
 
 
 def test_runs_are_named_by_what_differs():
-    from tui_trainer.ui.runs_panel import names_by_difference
+    from tui_trainer.catalog import names_by_difference
 
     base = TrainConfig().to_dict()
     configs = [{**base, "lr": 0.1}, {**base, "lr": 0.03}]
@@ -200,7 +200,7 @@ def test_runs_are_named_by_what_differs():
     configs = [{**base, "model": "mlp", "optimizer": "adam"}, base]
     assert names_by_difference(configs, ["a", "b"]) == ["mlp, adam", "scratch, sgd"]
     assert names_by_difference([base, base], ["0451-x", "0452-x"]) == ["0451-x", "0452-x"]
-    assert names_by_difference([{}, {"lr": "x"}], ["a", "b"]) == ["lr None", "lr x"]
+    assert names_by_difference([{}, {"lr": "x"}], ["a", "b"]) == ["a", "lr x"]   # never "None"
 
 
 async def test_compare_of_malformed_runs_warns_once_and_draws_what_is_valid(tmp_path):

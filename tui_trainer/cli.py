@@ -133,17 +133,61 @@ def view(run_dir: str) -> int:
     return run_tui(None, watch=run_dir)
 
 
+FORMATS = click.Choice(["table", "csv", "json"])
+COMPARE_COLUMNS = ["label", "state", "epochs_done", "final_test_acc", "best_test_acc",
+                   "final_train_loss"]
+
+
 @cli.command()
 @click.argument("run_dirs", nargs=-1, required=True)
-def compare(run_dirs: tuple[str, ...]) -> int:
-    """Overlay the curves of several runs, with their configs side by side."""
-    from pathlib import Path
-    for d in run_dirs:
-        if not (Path(d) / "metrics.jsonl").is_file() and not (Path(d) / "config.json").is_file():
-            raise SmtuiError(f"{d} is not a run directory (no config.json or metrics.jsonl)")
-    _need_terminal()
-    from .ui.app import run_tui
-    return run_tui(None, compare=list(run_dirs))
+@click.option("--no-ui", is_flag=True, help="Print the comparison instead of opening the TUI.")
+@click.option("--format", "fmt", type=FORMATS, default=None,
+              help="Print the comparison as a table, CSV or JSON (implies --no-ui).")
+def compare(run_dirs: tuple[str, ...], no_ui: bool, fmt: str | None) -> int:
+    """Compare runs: run directories, or folders of them (an --out folder).
+
+    In a terminal, the TUI overlays their curves, with their configs side by side. With
+    --no-ui, --format or without a terminal (a pipe, a script), prints one row per run: its
+    name, the options that differ, how far it got, its final and best test accuracy and its
+    final train loss.
+    """
+    from .catalog import find_runs
+    runs = find_runs(list(run_dirs))
+    if fmt is None and not no_ui and sys.stdout.isatty():
+        from .ui.app import run_tui
+        return run_tui(None, compare=[str(r) for r in runs])
+    from .catalog import RunSummary, comparison, differing_options, render
+    summaries = [RunSummary.from_dir(r) for r in runs]
+    rows = comparison(summaries)
+    options = differing_options([s.config for s in summaries])
+    _print(render(rows, fmt or "table", None if fmt == "json" else
+                  ["run"] + COMPARE_COLUMNS[:1] + options + COMPARE_COLUMNS[1:]))
+    return 0
+
+
+@cli.command()
+@click.argument("folder", default="runs")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
+def runs(folder: str, as_json: bool) -> int:
+    """List the runs in FOLDER (default: runs, the default --out): name, state, model, key
+    options, epochs done of planned, best test accuracy and age, oldest first."""
+    from .catalog import RunSummary, find_runs, listing, render
+    summaries = [RunSummary.from_dir(r) for r in find_runs([folder])]
+    summaries.sort(key=lambda s: s.updated or 0.0)
+    rows = listing(summaries)
+    if not as_json:
+        for row in rows:
+            row["epochs"] = f"{row['epochs_done']}/{row['epochs'] or '?'}"
+    _print(render(rows, "json" if as_json else "table", None if as_json else [
+        "run", "name", "state", "model", "optimizer", "lr", "batch_size", "epochs",
+        "best_test_acc", "age"]))
+    return 0
+
+
+def _print(text: str) -> None:
+    """Write a command's output through the encoding-safe console."""
+    from .console import SafeStream
+    SafeStream(sys.stdout).write(text)
 
 
 @cli.command()

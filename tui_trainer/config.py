@@ -24,6 +24,7 @@ GRADIENTS = ("analytic", "autograd")
 CUDA_INDEX = re.compile(r"cuda:\d{1,3}")   # --device cuda:1 on a machine of several GPUs
 # --model my_model.py or my_model.py:my_net: a learner's own model (usercode.py)
 MODEL_FILE = re.compile(r"(?P<path>.+\.py)(?::(?P<name>[A-Za-z_]\w*))?")
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}")   # --name: part of a folder name
 
 
 def is_model_file(spec: Any) -> bool:
@@ -76,6 +77,8 @@ class TrainConfig:
     dataset: str = _opt("auto: full data if found, else the embedded subset; full: refuse to fall back",
                         DATASETS, default="auto")
     out: str = _opt("folder that receives run directories", default="runs")
+    name: str | None = _opt("a name for the run, shown in the Runs tab, compare and smtui runs "
+                            "(letters, digits, - _ .)", default=None)
     tensorboard: str | None = _opt("also log to TensorBoard, each run in a subfolder of this "
                                    "folder (needs the tensorboard package)", default=None)
 
@@ -128,11 +131,18 @@ class TrainConfig:
                                   "needs none")
         if not self.out:
             errors["out"] = "must name a folder"
+        if self.name is not None and not (isinstance(self.name, str)
+                                          and RUN_NAME.fullmatch(self.name)):
+            errors["name"] = ("must be 1 to 40 letters, digits, '-', '_' or '.', starting with a "
+                              f"letter or digit (got {self.name!r})")
         return errors
 
     @property
     def run_name(self) -> str:
-        """The model's part of a run directory's name: `scratch`, or a model file's stem."""
+        """The run directory's name after its time stamp: the --name, else the model
+        (`scratch`, or a model file's stem)."""
+        if self.name:
+            return self.name
         if is_model_file(self.model):
             return MODEL_FILE.fullmatch(self.model)["path"].rsplit("/", 1)[-1][:-3] or "own"
         return self.model

@@ -137,7 +137,7 @@ def prepare_sweep(config: TrainConfig, lrs: list[float], *,
         return session
     try:
         for m in members:
-            m.run = RunDir.create(config.out, f"{config.model}-lr{m.lr:g}")
+            m.run = RunDir.create(config.out, f"{config.run_name}-lr{m.lr:g}")
             m.run.acquire_lock()
         names = [m.run.path.name for m in members]
         for m in members:

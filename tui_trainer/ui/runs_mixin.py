@@ -14,7 +14,7 @@ from textual import work
 
 from ..events import Message
 from .messages import TrainingEvent
-from .runs_panel import names_by_difference
+from ..catalog import names_by_difference
 
 
 class RunsMixin:

@@ -7,30 +7,26 @@ overlay is on (`o`), so trying one learning rate against another is one keystrok
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from rich.text import Text
 from textual.widgets import DataTable
 
-from ..runs import RunDir
+from ..catalog import RunSummary
 
 # Compact enough for 80 columns: the recipe in one column ("scratch sgd", "+naive", "+cos").
 COLUMNS = ("run", "recipe", "lr", "batch", "ep", "test acc", "best", "status")
 
 
-@dataclass
-class RunRecord:
-    """What the runs tab and the overlay know of one run."""
-
-    name: str
-    config: dict
-    epochs: list[float] = field(default_factory=list)
-    test_acc: list[float] = field(default_factory=list)
-    status: str = ""
+class RunRecord(RunSummary):
+    """What the runs tab and the overlay know of one run: the core's summary, with the short
+    forms a table of 80 columns and a legend need."""
 
     @property
     def label(self) -> str:
-        """For the table: a stamped name as its time of day (20261124-181533-x -> 18:15:33)."""
+        """For the table: the run's --name, else a stamped name as its time of day
+        (20261124-181533-x -> 18:15:33)."""
+        if self.given_name:
+            return self.given_name
         head, _, rest = self.name.partition("-")
         stamp = rest[:6]
         if head.isdigit() and len(head) == 8 and stamp.isdigit() and len(stamp) == 6:
@@ -50,22 +46,12 @@ class RunRecord:
 
     @property
     def short_name(self) -> str:
-        """The run's name without its date (20261124-045518-mlp -> 045518-mlp), for legends."""
+        """The run's --name, else its name without its date (20261124-045518-mlp ->
+        045518-mlp), for legends."""
+        if self.given_name:
+            return self.given_name
         head, _, rest = self.name.partition("-")
         return rest if head.isdigit() and len(head) == 8 and rest else self.name[-20:]
-
-    problems: list[str] = field(default_factory=list)   # malformed files met while reading
-
-    @classmethod
-    def from_dir(cls, path: str | Path) -> RunRecord:
-        """Read a run directory (config.json, metrics.jsonl, status.json). Malformed rows and
-        files are skipped and listed in `problems`; what is valid is kept."""
-        run = RunDir(Path(path))
-        rows = run.read_metrics()
-        config = run.read_config()
-        state = run.read_status().get("state", "")
-        return cls(run.path.name, config, [r["epoch"] for r in rows],
-                   [r["test_acc"] for r in rows], state, list(run.problems))
 
 
 @dataclass
@@ -89,30 +75,6 @@ class SweepCurves:
 
     def overlays(self) -> list[tuple[str, list[float], list[float]]]:
         return [(f"lr {lr:g}", xs, ys) for lr, xs, ys in zip(self.lrs, self.epochs, self.test_acc)]
-
-
-# Config fields that tell runs apart in a legend, with their short names.
-DISTINGUISHING = (("model", ""), ("softmax", ""), ("optimizer", ""), ("lr", "lr"),
-                  ("batch_size", "batch"), ("epochs", "epochs"), ("weight_decay", "wd"),
-                  ("schedule", ""), ("resize", "resize"), ("seed", "seed"))
-
-
-def names_by_difference(configs: list[dict], fallback: list[str]) -> list[str]:
-    """Names for runs from what differs between their configs ("lr 0.1", "lr 0.03"; "mlp,
-    adam"), at most two fields; a run whose fields do not differ keeps its fallback name."""
-    differing = [(k, short) for k, short in DISTINGUISHING
-                 if len({repr(c.get(k)) for c in configs}) > 1]
-    names = []
-    for config, name in zip(configs, fallback):
-        parts = []
-        for key, short in differing[:2]:
-            value = config.get(key)
-            value = f"{value:g}" if isinstance(value, float) else str(value)
-            parts.append(f"{short} {value}".strip())
-        names.append(", ".join(parts) if parts else name)
-    if len(set(names)) < len(names):    # same settings: the times tell them apart
-        names = [f"{n} ({f})" if n != f else n for n, f in zip(names, fallback)]
-    return names
 
 
 def _cell(value) -> Text:

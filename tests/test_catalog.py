@@ -1,0 +1,128 @@
+"""Runs you can find and compare: `smtui runs`, `smtui compare` without the TUI, `--name`, and
+the names that tell runs apart."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from helpers import run_cli, smtui
+from tui_trainer.catalog import RunSummary, comparison, find_runs, listing, names_by_difference, \
+    render
+from tui_trainer.config import TrainConfig
+from tui_trainer.errors import SmtuiError
+
+
+def write_run(folder, rows: list[tuple[float, float]], state="finished", updated=1000.0, **config):
+    """A run directory as smtui writes one: `rows` are (train loss, test acc) per epoch."""
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(TrainConfig(**config).to_dict()))
+    (folder / "metrics.jsonl").write_text("".join(
+        json.dumps({"epoch": k + 1, "train_loss": loss, "train_acc": 0.5, "test_acc": acc,
+                    "seconds": 1.0, "lr": 0.1}) + "\n" for k, (loss, acc) in enumerate(rows)))
+    (folder / "status.json").write_text(json.dumps({"state": state, "updated": updated}))
+    return folder
+
+
+@pytest.fixture
+def three_runs(tmp_path):
+    out = tmp_path / "runs"
+    write_run(out / "20261130-100000-scratch", [(0.8, 0.70), (0.6, 0.78), (0.55, 0.77)],
+              epochs=3, batch_size=64, updated=1000.0)
+    write_run(out / "20261130-110000-scratch", [(0.7, 0.75), (0.5, 0.81)], epochs=3,
+              batch_size=256, state="stopped", updated=4600.0)
+    write_run(out / "20261130-120000-wide", [(0.4, 0.85)], epochs=5, batch_size=256,
+              model="mlp", name="wide", updated=4690.0)
+    return out
+
+
+def test_find_runs_takes_run_directories_and_folders_of_them(three_runs, tmp_path):
+    one = three_runs / "20261130-100000-scratch"
+    assert find_runs([str(one)]) == [one]
+    assert [p.name for p in find_runs([str(three_runs), str(one)])] == [
+        "20261130-100000-scratch", "20261130-110000-scratch", "20261130-120000-wide"]  # once each
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file.txt").write_text("x")
+    for path, words in ((tmp_path / "empty", "holds none"), (tmp_path / "file.txt", "is a file"),
+                        (tmp_path / "gone", "does not exist"), ("x" * 300, "File name too long")):
+        with pytest.raises(SmtuiError, match=words):
+            find_runs([str(path)])
+
+
+def test_comparison_rows_hold_the_differing_options_and_the_final_and_best_metrics(three_runs):
+    runs = [RunSummary.from_dir(p) for p in find_runs([str(three_runs)])]
+    rows = comparison(runs)
+    assert [r["label"] for r in rows] == ["scratch, batch 64", "scratch, batch 256", "wide"]
+    assert set(rows[0]) >= {"model", "batch_size", "epochs"} and "lr" not in rows[0]
+    assert [(r["epochs_done"], r["final_test_acc"], r["best_test_acc"], r["final_train_loss"])
+            for r in rows] == [(3, 0.77, 0.78, 0.55), (2, 0.81, 0.81, 0.5), (1, 0.85, 0.85, 0.4)]
+    assert [r["state"] for r in rows] == ["finished", "stopped", "finished"]
+    listed = listing(runs, now=4700.0)
+    assert [(r["name"], r["age"], r["epochs_done"], r["epochs"]) for r in listed] == [
+        (None, "1h", 3, 3), (None, "1m", 2, 3), ("wide", "10s", 1, 5)]
+
+
+def test_names_say_what_differs_never_none():
+    base = TrainConfig().to_dict()
+    sweep = [{**base, "name": "sw", "lr": 0.05}, {**base, "name": "sw", "lr": 0.5}]
+    assert names_by_difference(sweep, ["a", "b"]) == ["sw, lr 0.05", "sw, lr 0.5"]
+    # lr splits these four runs where model alone leaves two alike: it is chosen, and a
+    # second field joins it
+    runs = [{**base, "model": "mlp", "lr": 0.002}, {**base, "lr": 0.1},
+            {**base, "lr": 0.05}, {**base, "lr": 0.5}]
+    assert names_by_difference(runs, list("abcd")) == ["mlp, lr 0.002", "scratch, lr 0.1",
+                                                       "scratch, lr 0.05", "scratch, lr 0.5"]
+    assert names_by_difference([{}, {}], ["a", "b"]) == ["a", "b"]
+    assert "None" not in " ".join(names_by_difference([{"lr": None}, {"lr": 0.1}], ["a", "b"]))
+
+
+def test_render_writes_a_table_csv_and_json_of_the_same_rows():
+    rows = [{"run": "a", "lr": 0.1, "acc": None}, {"run": "b\x1b[31m", "lr": 1.0, "acc": 0.5}]
+    table = render(rows, "table").splitlines()
+    assert table[0].split() == ["run", "lr", "acc"] and table[1].split() == ["a", "0.1", "–"]
+    assert "\x1b" not in table[2]                          # a name from a file, shown inert
+    assert list(csv.DictReader(io.StringIO(render(rows, "csv"))))[1]["lr"] == "1.0"
+    assert json.loads(render(rows, "json")) == rows
+
+
+def test_compare_prints_without_a_terminal_in_each_format(three_runs, capsys):
+    code, out, _ = run_cli(capsys, "compare", str(three_runs), "--format", "json")
+    rows = json.loads(out)
+    assert code == 0 and [r["best_test_acc"] for r in rows] == [0.78, 0.81, 0.85]
+    code, out, _ = run_cli(capsys, "compare", str(three_runs), "--format", "csv")
+    assert [r["batch_size"] for r in csv.DictReader(io.StringIO(out))] == ["64", "256", "256"]
+    code, out, _ = run_cli(capsys, "compare", str(three_runs))   # stdout is not a terminal
+    header, *lines = out.splitlines()
+    assert header.split()[:2] == ["run", "label"] and len(lines) == 3
+    assert lines[2].split()[:2] == ["20261130-120000-wide", "wide"]
+
+
+def test_runs_lists_a_folder_as_a_table_and_as_json(three_runs, capsys):
+    code, out, _ = run_cli(capsys, "runs", str(three_runs), "--json")
+    rows = json.loads(out)
+    assert code == 0 and [r["name"] for r in rows] == [None, None, "wide"]   # oldest first
+    assert [r["best_test_acc"] for r in rows] == [0.78, 0.81, 0.85]
+    code, out, _ = run_cli(capsys, "runs", str(three_runs))
+    header, *lines = out.splitlines()
+    assert header.split()[:3] == ["run", "name", "state"]
+    assert lines[1].split()[1:4] == ["–", "stopped", "scratch"] and " 2/3 " in lines[1]
+    code, _, err = run_cli(capsys, "runs", str(three_runs / "nothing"))
+    assert code == 1 and err.strip().endswith("does not exist")
+
+
+def test_a_named_run_is_named_in_its_folder_and_everywhere(small_data_dir, tmp_path):
+    out = tmp_path / "runs"
+    r = smtui("--no-ui", "--data-dir", small_data_dir, "--out", out, "--epochs", "1",
+              "--batch-size", "16", "--name", "first-try")
+    assert r.returncode == 0, r.stderr
+    [run] = out.iterdir()
+    assert run.name.endswith("-first-try")
+    listed = json.loads(smtui("runs", out, "--json").stdout)
+    assert listed[0]["name"] == "first-try" and listed[0]["state"] == "finished"
+    from tui_trainer.ui.runs_panel import RunRecord
+    assert RunRecord.from_dir(run).label == "first-try"
+    bad = smtui("--no-ui", "--name", "../elsewhere")
+    assert bad.returncode == 2 and bad.stderr.startswith("smtui: error: --name must be")

@@ -1,0 +1,233 @@
+"""Runs on disk, found and compared: the core of `smtui runs`, `smtui compare` and the Runs tab.
+
+A run directory is read the way the viewer reads it: whatever is malformed (a row, a file from
+another tool) is skipped and listed in `problems`, and what is valid is kept. `find_runs` takes
+run directories and folders of runs alike, as `smtui view` does. What tells runs apart is named
+from their configs (`names_by_difference`, `differing_options`): two runs that differ in batch
+size are "batch 64" and "batch 256", as `dvc exp show` and `mlflow experiments` show them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import SmtuiError
+from .runs import RunDir
+
+# Config fields that tell runs apart in a legend, with their short names.
+DISTINGUISHING = (("name", ""), ("model", ""), ("softmax", ""), ("optimizer", ""), ("lr", "lr"),
+                  ("batch_size", "batch"), ("epochs", "epochs"), ("weight_decay", "wd"),
+                  ("schedule", ""), ("resize", "resize"), ("seed", "seed"))
+# Fields that say where a run ran or how it was read, not what it trained: never "an option
+# that differs".
+BOOKKEEPING = {"out", "data_dir", "device", "threads", "num_workers", "tensorboard", "loader",
+               "run_format", "dataset_used", "data_source", "gradient", "sweep"}
+
+
+@dataclass
+class RunSummary:
+    """One run directory as its files tell it."""
+
+    name: str                                   # the directory's name
+    config: dict
+    epochs: list[float] = field(default_factory=list)
+    test_acc: list[float] = field(default_factory=list)
+    status: str = ""
+    problems: list[str] = field(default_factory=list)   # malformed files met while reading
+    train_loss: list[float] = field(default_factory=list)
+    path: str = ""
+    updated: float | None = None                # when the run last wrote its status
+
+    @classmethod
+    def from_dir(cls, path: str | Path):
+        """Read a run directory (config.json, metrics.jsonl, status.json). Malformed rows and
+        files are skipped and listed in `problems`; what is valid is kept."""
+        run = RunDir(Path(path))
+        rows = run.read_metrics()
+        config = run.read_config()
+        status = run.read_status()
+        updated = status.get("updated")
+        if not isinstance(updated, (int, float)) or isinstance(updated, bool):
+            try:
+                updated = run.path.stat().st_mtime
+            except OSError:
+                updated = None
+        return cls(run.path.name, config, [r["epoch"] for r in rows],
+                   [r["test_acc"] for r in rows], status.get("state", ""), list(run.problems),
+                   [r["train_loss"] for r in rows], str(run.path), updated)
+
+    @property
+    def given_name(self) -> str | None:
+        """The name given with --name, if any."""
+        name = self.config.get("name")
+        return name if isinstance(name, str) and name else None
+
+    @property
+    def best(self) -> float | None:
+        return max(self.test_acc) if self.test_acc else None
+
+    @property
+    def final(self) -> float | None:
+        return self.test_acc[-1] if self.test_acc else None
+
+    def age(self, now: float | None = None) -> str:
+        """Time since the run last wrote, in the largest unit: '40s', '12m', '3h', '5d'."""
+        if self.updated is None:
+            return "–"
+        seconds = max(0.0, (time.time() if now is None else now) - self.updated)
+        for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+            if seconds >= size:
+                return f"{int(seconds // size)}{unit}"
+        return f"{int(seconds)}s"
+
+
+def is_run_dir(path: Path) -> bool:
+    return (path / "config.json").is_file() or (path / "metrics.jsonl").is_file()
+
+
+def find_runs(paths: list[str]) -> list[Path]:
+    """The run directories named by `paths`: each a run directory, or a folder of them (an
+    --out folder), in order, each once. Anything else is an error naming it."""
+    found: list[Path] = []
+    for text in paths:
+        try:
+            found += [run for run in _runs_at(text) if run not in found]
+        except OSError as exc:   # a name the system refuses (too long, ...)
+            raise SmtuiError(f"{text}: {exc.strerror or exc}") from None
+    return found
+
+
+def _runs_at(text: str) -> list[Path]:
+    """`text` itself when it is a run directory, else the run directories inside it."""
+    path = Path(text).expanduser()
+    if path.is_file():
+        raise SmtuiError(f"{text} is a file, not a run directory (a folder with "
+                         "config.json, or an --out folder of runs)")
+    if not path.is_dir():
+        raise SmtuiError(f"{text} does not exist")
+    if is_run_dir(path):
+        return [path]
+    runs = sorted(p for p in path.iterdir() if p.is_dir() and is_run_dir(p))
+    if not runs:
+        raise SmtuiError(f"{text} is not a run directory and holds none (no config.json "
+                         "or metrics.jsonl)")
+    return runs
+
+
+def _shown(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def names_by_difference(configs: list[dict], fallback: list[str]) -> list[str]:
+    """Names for runs from what differs between their configs ("lr 0.1", "lr 0.03"; "mlp,
+    adam"). The fields are chosen to tell the runs apart (first the one that splits them into
+    most groups), two at least where two differ; a --name of its own wins, and one that
+    several runs share (a sweep's) comes first. A field a config lacks (a file from elsewhere)
+    names nothing: never "None". Runs nothing tells apart keep their fallback names."""
+    given = [c.get("name") if isinstance(c.get("name"), str) and c.get("name") else None
+             for c in configs]
+    differing = [(k, short) for k, short in DISTINGUISHING if k != "name"
+                 and len({repr(c.get(k)) for c in configs}) > 1]
+
+    def labels(fields: list[tuple[str, str]]) -> list[str]:
+        fields = [f for f in differing if f in fields]   # in the order of DISTINGUISHING
+        names = []
+        for config, name, own in zip(configs, fallback, given):
+            if own is not None and given.count(own) == 1:
+                names.append(own)
+                continue
+            parts = ([own] if own is not None else []) + [
+                f"{short} {_shown(config[key])}".strip() for key, short in fields
+                if config.get(key) is not None]
+            names.append(", ".join(parts) if parts else name)
+        return names
+
+    chosen: list[tuple[str, str]] = []
+    while len(set(labels(chosen))) < len(configs) and len(chosen) < len(differing):
+        best = max((f for f in differing if f not in chosen),
+                   key=lambda f: len(set(labels(chosen + [f]))))
+        if len(set(labels(chosen + [best]))) <= len(set(labels(chosen))):
+            break
+        chosen.append(best)
+    chosen += [f for f in differing if f not in chosen][:max(0, 2 - len(chosen))]
+    names = labels(chosen)
+    if len(set(names)) < len(names):    # the same settings: the fallback tells them apart
+        names = [f"{n} ({f})" if n != f else n for n, f in zip(names, fallback)]
+    return names
+
+
+def differing_options(configs: list[dict]) -> list[str]:
+    """The config fields whose values differ between runs (where a run ran excluded), in the
+    config's own order."""
+    keys: list[str] = []
+    for config in configs:
+        keys += [k for k in config if k not in keys and k not in BOOKKEEPING and k != "name"]
+    return [k for k in keys if len({repr(c.get(k)) for c in configs}) > 1]
+
+
+def _metric(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def comparison(runs: list[RunSummary]) -> list[dict[str, Any]]:
+    """One row per run: its name, the options that differ, how far it got, its final and best
+    test accuracy and final train loss."""
+    configs = [r.config for r in runs]
+    options = differing_options(configs)
+    labels = names_by_difference(configs, [r.name for r in runs])
+    rows = []
+    for run, label in zip(runs, labels):
+        rows.append({"run": run.name, "label": label, "path": run.path,
+                     **{key: run.config.get(key) for key in options},
+                     "state": run.status or None, "epochs_done": len(run.epochs),
+                     "final_test_acc": _metric(run.final), "best_test_acc": _metric(run.best),
+                     "final_train_loss": _metric(run.train_loss[-1] if run.train_loss else None)})
+    return rows
+
+
+def listing(runs: list[RunSummary], now: float | None = None) -> list[dict[str, Any]]:
+    """`smtui runs`: one row per run with its name, state, model, key options, epochs done of
+    planned, best test accuracy and age."""
+    rows = []
+    for run in runs:
+        c = run.config
+        rows.append({"run": run.name, "name": run.given_name, "path": run.path,
+                     "state": run.status or None, "model": c.get("model"),
+                     "optimizer": c.get("optimizer"), "lr": c.get("lr"),
+                     "batch_size": c.get("batch_size"), "epochs_done": len(run.epochs),
+                     "epochs": c.get("epochs"), "best_test_acc": _metric(run.best),
+                     "updated": run.updated, "age": run.age(now)})
+    return rows
+
+
+def render(rows: list[dict[str, Any]], fmt: str, columns: list[str] | None = None) -> str:
+    """Rows as `json` (every field), `csv` or an aligned plain `table` (the `columns` given,
+    every field by default). Values are shown as they are: names come from files."""
+    if fmt == "json":
+        return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
+    columns = columns or (list(rows[0]) if rows else [])
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([[row.get(c) if row.get(c) is not None else "" for c in columns]
+                          for row in rows])
+        return out.getvalue()
+    widths = [max([len(c)] + [len(line[i]) for line in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip() for line in cells]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "–"
+    text = _shown(value)
+    return "".join(ch if ch.isprintable() else "?" for ch in text)   # a name from a file
