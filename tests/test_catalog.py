@@ -126,3 +126,30 @@ def test_a_named_run_is_named_in_its_folder_and_everywhere(small_data_dir, tmp_p
     assert RunRecord.from_dir(run).label == "first-try"
     bad = smtui("--no-ui", "--name", "../elsewhere")
     assert bad.returncode == 2 and bad.stderr.startswith("smtui: error: --name must be")
+
+
+def test_the_settings_file_gives_defaults_and_a_broken_one_is_one_warning(small_data_dir,
+                                                                         tmp_path):
+    """Defaults a user wants every time (--out, --epochs) come from the settings file, below
+    the options typed; a broken file or value is one warning line, and the run goes on."""
+    import os
+
+    config_home = tmp_path / "config"
+    (config_home / "smtui").mkdir(parents=True)
+    settings = config_home / "smtui" / "settings.json"
+    env = {**os.environ, "XDG_CONFIG_HOME": str(config_home)}
+    settings.write_text(json.dumps({"defaults": {"out": str(tmp_path / "mine"), "epochs": 1,
+                                                 "batch-size": 16, "lr": "fast"}}))
+    r = smtui("--no-ui", "--data-dir", small_data_dir, "--seed", "3", env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("smtui: warning:") == 1 and "default lr: not a number" in r.stderr
+    [run] = (tmp_path / "mine").iterdir()
+    saved = json.loads((run / "config.json").read_text())
+    assert (saved["epochs"], saved["batch_size"], saved["seed"], saved["lr"]) == (1, 16, 3, 0.1)
+    settings.write_text("{not json")
+    r = smtui("--no-ui", "--data-dir", small_data_dir, "--epochs", "1", "--batch-size", "16",
+              "--out", tmp_path / "other", env=env)
+    assert r.returncode == 0, r.stderr
+    warnings = [line for line in r.stderr.splitlines() if "warning" in line]
+    assert warnings == [f"smtui: warning: settings file {settings} is not valid JSON (line 1: "
+                        "Expecting property name enclosed in double quotes): ignored"]

@@ -7,6 +7,7 @@ import pytest
 
 from helpers import long_app
 from tui_trainer.config import TrainConfig
+from tui_trainer.errors import SmtuiError
 from tui_trainer.ui.form import ConfigForm
 
 
@@ -208,3 +209,61 @@ async def test_markup_in_a_form_field_is_shown_literally(data_dir, tmp_path):
         help_text = str(form.query_one("#help-lr").render())
         assert "not a number: '[x]'" in help_text
         assert app.is_running
+
+
+async def test_the_command_palette_offers_smtuis_commands(tmp_path):
+    """ctrl+p: the app's own commands (start, the tabs, the presets...) beside Textual's; one
+    typed and chosen acts; training commands are not offered in `smtui view`."""
+    from tui_trainer.ui.app import SmtuiApp
+
+    app = SmtuiApp(TrainConfig(out=str(tmp_path)))
+    async with app.run_test(size=(100, 40)) as pilot:
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for title in ("Start training", "Stop the run", "Go to the Curves tab", "Preset: mlp",
+                      "Screenshot", "Theme", "Quit"):
+            assert title in titles, title
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        for key in "curves tab":
+            await pilot.press({" ": "space"}.get(key, key))
+        from textual.command import CommandList
+
+        def found() -> bool:   # the palette searches as it is typed, in the background
+            options = app.screen.query(CommandList)
+            return bool(options) and options.first().option_count > 0 and "Curves tab" in str(
+                options.first().get_option_at_index(0).prompt)
+        await settle(pilot, app, found)
+        await pilot.press("enter")
+        await settle(pilot, app, lambda: app.tabs.active == "curves")
+        assert app.tabs.active == "curves"
+        app.use_preset("mlp")
+        await settle(pilot, app, lambda: app.query_one("#field-model").value == "mlp")
+        assert app.query_one("#field-lr").value == "0.002"
+        await pilot.press("f1")
+        await settle(pilot, app, lambda: type(app.screen).__name__ == "HelpScreen")
+        assert type(app.screen).__name__ == "HelpScreen"
+    viewer = SmtuiApp(None, watch=str(tmp_path / "nothing-yet"))
+    async with viewer.run_test(size=(100, 40)):
+        titles = [c.title for c in viewer.get_system_commands(viewer.screen)]
+        assert "Start training" not in titles and "Go to the Runs tab" in titles
+
+
+async def test_a_theme_picked_is_remembered_in_the_settings_file(tmp_path, monkeypatch):
+    import json
+
+    from tui_trainer.settings import load
+    from tui_trainer.ui.app import SmtuiApp, known_theme
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    app = SmtuiApp(TrainConfig(out=str(tmp_path)))
+    async with app.run_test(size=(100, 40)) as pilot:
+        app.theme = "textual-light"
+        await pilot.pause()
+    saved = tmp_path / "config" / "smtui" / "settings.json"
+    assert json.loads(saved.read_text()) == {"theme": "textual-light"}
+    again = SmtuiApp(TrainConfig(out=str(tmp_path)), theme=load().theme)
+    async with again.run_test(size=(100, 40)):
+        assert again.theme == "textual-light"
+    assert known_theme("nord", True) == "nord" and known_theme("nope", False) is None
+    with pytest.raises(SmtuiError, match="--theme must be one of textual-dark"):
+        known_theme("nope", True)

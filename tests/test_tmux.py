@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from helpers import Tmux, wait_exit
+from helpers import Tmux, wait_exit, wait_until
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None and not os.environ.get("CI"),
                                 reason="tmux not installed")
@@ -114,3 +114,27 @@ def test_real_tui_applies_a_burst_of_keys_in_order_and_sweeps(tmux_app, tmp_path
     lrs = sorted(json.loads((d / "config.json").read_text())["lr"]
                  for d in (tmp_path / "runs").iterdir())
     assert lrs == [0.05, 0.5]
+
+
+def test_ctrl_z_suspends_to_the_shell_and_fg_draws_the_app_again(tmp_path):
+    """ctrl+z hands the terminal to an interactive shell; fg brings the app back, drawn whole;
+    F1 opens the help."""
+    tmux = Tmux("env PS1='READY> ' bash --norc --noprofile", 100, 30)
+    try:
+        tmux.keys(f"cd {os.getcwd()} && XDG_CONFIG_HOME={tmp_path} {sys.executable} -m "
+                  f"tui_trainer --dataset subset --out {tmp_path}/runs", "Enter")
+        tmux.wait_for(" idle ", timeout=90)
+        tmux.keys("C-z")
+        screen = tmux.wait_for("Stopped", timeout=30)
+        assert "softmax regression on Fashion-MNIST" not in screen
+        tmux.keys("fg", "Enter")
+        tmux.wait_for("a named recipe; fills the fields below", timeout=30)
+        tmux.keys("F1")
+        tmux.wait_for("smtui keys", timeout=30)
+        tmux.keys("?")                      # closes it (Escape then q at once reads as Alt+q)
+        tmux.keys("q")
+        wait_until(lambda: tmux.screen().rstrip().endswith("READY>"), timeout=30,
+                   what="the shell's prompt after q")
+        assert "Traceback" not in tmux.screen() and "error" not in tmux.screen()
+    finally:
+        tmux.kill()

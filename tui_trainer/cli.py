@@ -71,6 +71,9 @@ def build_config(values: dict[str, str | None], preset: str | None = None,
               help=f"Start from a named recipe [{'|'.join(PRESETS)}] (default: book).")
 @click.option("--resume", default=None, metavar="RUN_DIR",
               help="Continue the run saved in RUN_DIR (or a checkpoint.pt).")
+@click.option("--theme", default=None, metavar="NAME",
+              help="The TUI's colour theme, e.g. textual-light (remembered; the command palette, "
+                   "ctrl+p, lists them all).")
 @click.option("--check", is_flag=True,
               help="Apply the book's quality gate at the end (train loss < 0.5, accuracies > "
                    "0.7); exit 3 when it fails.")
@@ -78,7 +81,7 @@ def build_config(values: dict[str, str | None], preset: str | None = None,
 @click.version_option(package_name="smtui", prog_name="smtui")
 @click.pass_context
 def cli(ctx: click.Context, no_ui: bool, preset: str | None, resume: str | None,
-        check: bool, **values: str | None) -> int:
+        theme: str | None, check: bool, **values: str | None) -> int:
     """Train softmax regression on Fashion-MNIST (d2l chapter 3), live in the terminal.
 
     With no command, opens the TUI; with --no-ui, trains headless and writes the same run
@@ -89,17 +92,51 @@ def cli(ctx: click.Context, no_ui: bool, preset: str | None, resume: str | None,
     _configure_threads(values.get("threads"))
     if ctx.invoked_subcommand is not None:
         return 0
-    base = None
+    settings = _settings()
     if resume:
         from .runs import load_checkpoint
         base = TrainConfig.from_dict(load_checkpoint(resume).get("config", {}))
+    else:
+        base = user_defaults(settings)
     config = build_config(values, preset, base)
     if no_ui:
         from .headless import run_headless
         return run_headless(config, resume=resume, check=check)
     _need_terminal()
     from .ui.app import run_tui
-    return run_tui(config, resume=resume)
+    return run_tui(config, resume=resume, theme=theme or settings.theme,
+                   theme_given=theme is not None)
+
+
+def _settings():
+    """The user's settings file, its problems said once, on stderr, one line each."""
+    from .settings import load
+    settings = load()
+    for warning in settings.warnings:
+        _say(f"smtui: warning: {warning}")
+    return settings
+
+
+def user_defaults(settings) -> TrainConfig:
+    """The book's defaults with the settings file's own over them; a value that is not valid is
+    a warning and is left out."""
+    from .settings import settings_path
+    config = TrainConfig()
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    for name, value in settings.defaults.items():
+        key = str(name).replace("-", "_").lstrip("_")
+        try:
+            if key not in names:
+                raise ValueError("not an option of smtui")
+            candidate = config.replace(**{key: parse_field(key, str(value))})
+            problem = candidate.validate().get(key)
+            if problem:
+                raise ValueError(problem)
+            config = candidate
+        except ValueError as exc:
+            _say(f"smtui: warning: settings file {settings_path()}: default {name}: {exc}: "
+                 "ignored")
+    return config
 
 
 def _configure_threads(text: str | None) -> None:
@@ -209,7 +246,7 @@ def sweep(lrs: str, preset: str | None, **values: str | None) -> int:
         rates = parse_lrs(lrs)
     except ValueError as exc:
         raise SmtuiError(f"--lr: {exc}", exit_code=2) from None
-    config = build_config(values, preset)
+    config = build_config(values, preset, user_defaults(_settings()))
     refusal = sweep_refusal(config)
     if refusal:   # before torch loads
         raise SmtuiError(refusal, exit_code=2)

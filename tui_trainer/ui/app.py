@@ -24,11 +24,13 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from ..config import TrainConfig
+from ..errors import SmtuiError
 from ..events import Control
 from ..console import STOP_SIGNALS, SafeStream, encodable, next_steps, plural, sweep_steps
 from .curves import CurvesPanel
 from .form import ConfigForm
 from .help import HelpScreen
+from .commands import smtui_commands
 from .keys import KeyOrder
 from .log_panel import LogPanel
 from .run_state import PAUSED, QUITTING, RESETTING, RUNNING, STOPPING, RunState
@@ -52,7 +54,7 @@ REDRAW_S = 0.4          # curves and predictions redraw about twice a second (ti
 class SmtuiApp(TrainingMixin, RunsMixin, App):
     """Configure, train and watch softmax regression on Fashion-MNIST."""
 
-    ENABLE_COMMAND_PALETTE = False
+    COMMAND_PALETTE_DISPLAY = "ctrl+p"
     # Below the minimum size the screen gets -narrow or -short and shows a notice instead.
     # From DASH_W x DASH_H up, the Train tab shows curves, predictions and settings together.
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (MIN_WIDTH, "-wide-enough"), (DASH_W, "-wide")]
@@ -96,12 +98,17 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         Binding("8", "tab('weights')", "weights", show=False),
         Binding("9", "tab('train')", "train", show=False),
         Binding("ctrl+c", "quit", "quit", show=False, priority=True),
+        Binding("f1", "help", "help", show=False),
+        Binding("ctrl+z", "suspend_process", "suspend", show=False),   # fg comes back
     ]
 
     def __init__(self, config: TrainConfig | None = None, resume: str | None = None, *,
                  watch: str | None = None, compare: list[str] | None = None,
-                 script=None) -> None:
+                 script=None, theme: str | None = None) -> None:
         super().__init__()
+        self.remember_theme = False   # a theme picked once the app runs is saved (settings.py)
+        if theme:
+            self.theme = theme
         self.config = config or TrainConfig()
         self.state = RunState(self.config.epochs, resume=resume, script=script)
         self.watch_dir = watch            # read-only view of a run another process writes
@@ -113,6 +120,41 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.signal_code: int | None = None   # 128 + the signal that asked the app to quit
         self.last_size = (0, 0)
         self.key_order = KeyOrder(self)
+
+    def get_system_commands(self, screen):
+        """The command palette: smtui's commands (commands.py), then Textual's."""
+        yield from smtui_commands(self)
+        yield from super().get_system_commands(screen)
+
+    def watch_theme(self, theme: str) -> None:
+        """A theme the user picks is remembered for the next session."""
+        if self.remember_theme:
+            from ..settings import save_theme
+            problem = save_theme(theme)
+            if problem:
+                self.notify(f"Theme not remembered: {problem}", severity="warning",
+                            markup=False)
+
+    def on_resumed(self, _app) -> None:
+        """Back from ctrl+z (`fg`): the shell drew over the screen; draw all of it again."""
+        self.screen.refresh(layout=True)
+        self.refresh(layout=True)
+
+    def use_preset(self, name: str) -> None:
+        """The palette's presets: as choosing one in the form's preset field."""
+        from textual.widgets import Select
+        self.tabs.active = "setup"
+        self.form.query_one("#preset", Select).value = name
+
+    def action_save_screenshot(self) -> None:
+        """Save the screen as SVG in the working folder and say where."""
+        try:
+            path = self.save_screenshot()
+        except OSError as exc:
+            self.notify(f"Screenshot not saved: {exc.strerror or exc}", severity="error",
+                        markup=False)
+            return
+        self.notify(f"Screenshot saved: {path}", markup=False)
 
     def get_driver_class(self):
         return quiet_driver(super().get_driver_class())   # survives a closed terminal
@@ -187,6 +229,8 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         if self.state.resume:
             self.log_message(f"Start resumes the run in {self.state.resume}.")
         self.set_interval(REDRAW_S, self.redraw)
+        self.remember_theme = True
+        self.app_resume_signal.subscribe(self, self.on_resumed)
         self.install_signal_handlers()
         self.load_core()
         if self.records:
@@ -510,13 +554,18 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
 
 
 def run_tui(config: TrainConfig | None, resume: str | None = None, *, watch: str | None = None,
-            compare: list[str] | None = None) -> int:
+            compare: list[str] | None = None, theme: str | None = None,
+            theme_given: bool = False) -> int:
     """Run the app until the user quits; returns the exit code.
 
     The window may close before the training thread has written its last checkpoint (after a
     1.5 s grace); the process waits for it here, so quitting never loses the run's end.
     """
-    app = SmtuiApp(config, resume, watch=watch, compare=compare)
+    app = SmtuiApp(config, resume, watch=watch, compare=compare, theme=known_theme(
+        theme, theme_given))
+    if theme_given:
+        from ..settings import save_theme
+        save_theme(theme)   # --theme is remembered, as a theme picked in the palette
     app.run()
     # The app's loop is closed and its signal handlers with it: a further hang-up (a shell
     # forwards one after the terminal's own) must not kill the process before the run's end.
@@ -536,6 +585,20 @@ def run_tui(config: TrainConfig | None, resume: str | None = None, *, watch: str
         else:
             say_where(app.state.run_dir, states[app.state.run_dir])
     return app.return_code or 0
+
+
+def known_theme(theme: str | None, given: bool) -> str | None:
+    """`theme` when Textual has it; an unknown --theme is an error, an unknown theme from the
+    settings file a warning (the default theme is used)."""
+    from textual.theme import BUILTIN_THEMES
+    if theme is None or theme in BUILTIN_THEMES:
+        return theme
+    names = ", ".join(BUILTIN_THEMES)
+    if given:
+        raise SmtuiError(f"--theme must be one of {names} (got {theme!r})", exit_code=2)
+    SafeStream(sys.stderr).write(f"smtui: warning: theme {theme!r} from the settings file is "
+                                 f"not one of {names}: ignored\n")
+    return None
 
 
 def run_script(session):
