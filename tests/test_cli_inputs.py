@@ -102,3 +102,10 @@ def test_a_working_folder_that_is_gone_is_one_line_before_torch(tmp_path):
     assert r.returncode == 1
     assert r.stderr.strip() == ("smtui: error: the current folder no longer exists (deleted "
                                 "while this shell was in it); cd to a folder that does")
+
+
+def test_sweep_help_lists_only_what_a_sweep_takes():
+    r = smtui("sweep", "--help")
+    assert r.returncode == 0 and "--lr LIST" in r.stdout
+    assert "--tensorboard" not in r.stdout and "FILE.py" not in r.stdout   # a sweep refuses them
+    assert "--tensorboard" in smtui("--help").stdout

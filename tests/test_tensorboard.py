@@ -22,6 +22,9 @@ def test_tensorboard_export(small_data_dir, tmp_path):
                             "2", "--batch-size", "16", "--lr", lr, "--tensorboard",
                             str(tmp_path / "tb")], capture_output=True, text=True, timeout=180)
         assert r.returncode == 0, r.stderr
+        # where the event files are, and the command that opens them
+        assert f"TensorBoard: event files in {tmp_path / 'tb'}/" in r.stdout + r.stderr
+        assert f"open them with: tensorboard --logdir {tmp_path / 'tb'}\n" in r.stdout + r.stderr
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
     assert sorted(p.name for p in (tmp_path / "tb").iterdir()) == runs

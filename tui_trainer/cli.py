@@ -22,20 +22,23 @@ def _option_name(field_name: str) -> str:
     return "--" + field_name.replace("_", "-")
 
 
-def _config_options(func=None, *, skip: tuple[str, ...] = ()):
+def _config_options(func=None, *, skip: tuple[str, ...] = (), hidden: tuple[str, ...] = (),
+                    helps: dict[str, str] | None = None):
     """Add one click option per TrainConfig field (as text, parsed by `parse_field`), but those
-    in `skip`, which the command declares itself."""
+    in `skip`, which the command declares itself. Those in `hidden` are taken but not listed
+    in --help (a command that refuses them says why, in words); `helps` replaces a help text."""
     if func is None:
-        return lambda f: _config_options(f, skip=skip)
+        return lambda f: _config_options(f, skip=skip, hidden=hidden, helps=helps)
     for f in reversed(dataclasses.fields(TrainConfig)):
         if f.name in skip:
             continue
         choices = f.metadata.get("choices")
-        help_text = f.metadata["help"]
+        help_text = (helps or {}).get(f.name, f.metadata["help"])
         if choices:
             help_text += f" [{'|'.join(choices)}]"
         default = "none" if f.default is None else f.default
         func = click.option(_option_name(f.name), f.name, default=None, metavar="VALUE",
+                            hidden=f.name in hidden,
                             help=f"{help_text} (default: {default})")(func)
     return func
 
@@ -232,7 +235,10 @@ def _print(text: str) -> None:
               help="the learning rates, comma-separated (2 to 64), e.g. 0.01,0.03,0.1,0.3,1")
 @click.option("--preset", default=None, metavar="NAME",
               help=f"Start from a named recipe [{'|'.join(PRESETS)}] (default: book).")
-@_config_options(skip=("lr",))
+@_config_options(skip=("lr",), hidden=("tensorboard",), helps={
+    "model": "scratch: the book's softmax from scratch; concise: nn.Linear; mlp: 256 ReLU "
+             "units (a model file of your own trains one rate per run: smtui --no-ui)",
+    "name": "a name for the sweep's runs, each named NAME-lrRATE"})
 def sweep(lrs: str, preset: str | None, **values: str | None) -> int:
     """Train one model per learning rate on the same batches, in one pass.
 

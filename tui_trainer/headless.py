@@ -162,7 +162,7 @@ def _with_tensorboard(config: TrainConfig, reporter):
     if not config.tensorboard:
         return reporter
     from .tensorboard import TensorBoardListener
-    board = TensorBoardListener(config.tensorboard)
+    board = TensorBoardListener(config.tensorboard, say=reporter)
 
     def listener(event) -> None:
         reporter(event)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .console import encodable
 from .errors import SmtuiError
-from .events import EpochEnd, RunEnded, RunStarted
+from .events import EpochEnd, Message, RunEnded, RunStarted
 from .labels import TEXT_LABELS
 
 SAMPLES = 16
@@ -46,7 +46,8 @@ def framed(images, right):
 class TensorBoardListener:
     """A listener that writes one run's scalars, labelled images and hyper-parameters."""
 
-    def __init__(self, log_dir: str) -> None:
+    def __init__(self, log_dir: str, say=None) -> None:
+        """`say` (a listener) is told where the event files are and how to open them."""
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
@@ -59,6 +60,7 @@ class TensorBoardListener:
         except UnicodeEncodeError:
             raise SmtuiError(f"--tensorboard {encodable(str(self.root))}: TensorBoard needs a "
                              "folder whose path is UTF-8 text; choose another") from None
+        self.say = say
         self.writer = None
         self.images = self.labels = None
         self.config: dict = {}
@@ -77,6 +79,9 @@ class TensorBoardListener:
             except OSError as exc:
                 raise SmtuiError(f"--tensorboard {self.root} cannot be written: "
                                  f"{exc.strerror or exc}") from None
+            if self.say is not None:
+                self.say(Message(f"TensorBoard: event files in {self.root / name}; open them "
+                                 f"with: tensorboard --logdir {self.root}"))
             self.config = event.config
             self.images = event.test_images[:SAMPLES]
             self.labels = event.test_labels[:SAMPLES]

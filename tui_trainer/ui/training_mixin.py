@@ -58,7 +58,8 @@ class TrainingMixin:
             parallel_here()
             if config.tensorboard:
                 from ..tensorboard import TensorBoardListener
-                board = TensorBoardListener(config.tensorboard)
+                board = TensorBoardListener(config.tensorboard, say=lambda e: self.post_message(
+                    TrainingEvent(e)))
             if lrs:
                 fit_sweep(prepare_sweep(config, lrs), listener, control)
             elif session is not None:
