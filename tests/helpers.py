@@ -220,3 +220,11 @@ def assert_run_files_whole(run_dir, killed=False):
 def long_app(data_dir, out, **kw):
     """An app whose run lasts until the test ends it (batch 4, 500 epochs)."""
     return make_app(data_dir, out, **{"batch_size": 4, "epochs": 500, **kw})
+
+
+def deterministic(rows: list[dict]) -> list[dict]:
+    """Metrics rows without what depends on the machine's pace (seconds, CPU use, memory)."""
+    from tui_trainer.runs import MACHINE_FIELDS
+
+    return [{k: v for k, v in r.items() if k != "seconds" and k not in MACHINE_FIELDS}
+            for r in rows]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from helpers import deterministic
 from tui_trainer.config import TrainConfig
 from tui_trainer.events import EpochEnd
 from tui_trainer.fastpath import linear_step
@@ -52,6 +53,5 @@ def test_other_models_and_updaters_take_the_books_path(small_data_dir, tmp_path,
 def test_the_analytic_step_repeats_to_the_bit(small_data_dir, tmp_path):
     first = trained(small_data_dir, tmp_path)
     second = trained(small_data_dir, tmp_path)
-    drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa
-    assert drop(first[0]) == drop(second[0])
+    assert deterministic(first[0]) == deterministic(second[0])
     assert all(torch.equal(a, b) for a, b in zip(first[1], second[1]))

@@ -59,11 +59,14 @@ class EpochEnd:
     lr: float
     test_probs: Any = field(repr=False)  # float32 (N, 10) CPU tensor: every test prediction
     templates: Any = field(default=None, repr=False)   # (W (10, D), b (10,)) of a linear model
+    machine: dict = field(default_factory=dict)   # the process's CPU, memory (GPU) over the epoch
 
     def metrics(self) -> dict[str, float]:
-        """The row written to metrics.jsonl and metrics.csv."""
+        """The row written to metrics.jsonl and metrics.csv (the machine's figures to the
+        first only)."""
         return {"epoch": self.epoch, "train_loss": self.train_loss, "train_acc": self.train_acc,
-                "test_acc": self.test_acc, "seconds": round(self.seconds, 4), "lr": self.lr}
+                "test_acc": self.test_acc, "seconds": round(self.seconds, 4), "lr": self.lr,
+                **self.machine}
 
 
 @dataclass

@@ -33,6 +33,9 @@ from typing import Any
 from .errors import SmtuiError
 
 METRIC_FIELDS = ("epoch", "train_loss", "train_acc", "test_acc", "seconds", "lr")
+# The process's figures over each epoch (machine.py), in metrics.jsonl; metrics.csv keeps the
+# book's columns, which a resumed run's file already has.
+MACHINE_FIELDS = ("cpu_percent", "memory_mb", "gpu_percent", "gpu_memory_mb")
 CHECKPOINT_FORMAT = "smtui-checkpoint"
 CHECKPOINT_VERSION = 1   # the version this smtui writes and reads
 RUN_FORMAT_VERSION = 1   # of the run directory's files (config.json says which)
@@ -300,7 +303,7 @@ class RunDir:
     # --- metrics
     def append_metrics(self, row: dict[str, Any]) -> None:
         """Append one epoch's row to metrics.jsonl and metrics.csv as whole, fsynced lines."""
-        line = dumps({k: row[k] for k in METRIC_FIELDS if k in row}) + "\n"
+        line = dumps({k: row[k] for k in METRIC_FIELDS + MACHINE_FIELDS if k in row}) + "\n"
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=METRIC_FIELDS, extrasaction="ignore")
         new_csv = not self.csv_path.exists() or self.csv_path.stat().st_size == 0

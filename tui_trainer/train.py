@@ -24,6 +24,7 @@ from .config import TrainConfig, is_model_file
 from .errors import SmtuiError
 from .fastpath import linear_step
 from .events import BatchEnd, Control, EpochEnd, Listener, Message, RunEnded
+from .machine import ProcessMeter
 from .lifecycle import RunLife, announce, checkpoint_state, divergence_message, stop_point
 from .metrics import Accumulator, correct_count
 from .models import Model, build_model, class_templates
@@ -449,6 +450,7 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
     control = control or Control()
     cfg = session.config
     life = RunLife(session.run, cfg.epochs)
+    meter = ProcessMeter()   # the process's CPU and memory over each epoch, for metrics.jsonl
     try:   # the thread probe allocates: inside what records how the run ended
         plan, governor = thread_plan(cfg, session.device, lambda: _training_probe(session))
         if governor is not None:
@@ -537,7 +539,7 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
             lr = lr_at(session.epoch)(num_batches - 1) if cfg.schedule != "constant" \
                 else current_lr(session.updater)
             event = EpochEnd(epoch, train_loss, train_acc, test_acc, seconds, lr, probs,
-                             class_templates(session.model.net))
+                             class_templates(session.model.net), meter.sample())
             session.epoch, session.batch = epoch, 0
             session.partial, session.partial_seconds = [0.0, 0.0, 0.0], 0.0
             session.epoch_rng_state = None

@@ -17,7 +17,7 @@ from typing import Any
 
 from .config import TrainConfig, is_model_file
 from .events import BatchEnd, EpochEnd, Message, RunEnded, RunStarted
-from .runs import RUN_FORMAT_VERSION, RunDir
+from .runs import MACHINE_FIELDS, RUN_FORMAT_VERSION, RunDir
 
 
 @dataclass
@@ -74,7 +74,9 @@ class RunWatcher:
         for row in self._new_rows():
             events.append(EpochEnd(int(row["epoch"]), row["train_loss"], row["train_acc"],
                                    row["test_acc"], row.get("seconds") or 0.0,
-                                   row.get("lr") or 0.0, None))
+                                   row.get("lr") or 0.0, None, None, {
+                                       k: row[k] for k in MACHINE_FIELDS
+                                       if isinstance(row.get(k), (int, float))}))
         state = status.get("state", "running")
         if state == "starting":
             state = "running"

@@ -25,6 +25,7 @@ from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from ..config import TrainConfig
 from ..errors import SmtuiError
+from ..machine import ProcessMeter, describe
 from ..events import Control
 from ..console import STOP_SIGNALS, SafeStream, encodable, next_steps, plural, sweep_steps
 from .curves import CurvesPanel
@@ -48,6 +49,7 @@ from .dashboard import DASH_H, DASH_W, MirrorCurves, TrainView, settings_text
 from .weights import WeightsPanel
 
 MIN_WIDTH, MIN_HEIGHT = 60, 20
+MACHINE_S = 1.0         # the status bar's CPU and memory figures
 REDRAW_S = 0.4          # curves and predictions redraw about twice a second (timers drift:
                         # 0.4 s, not 0.5); a fast run ends several epochs a second
 
@@ -134,6 +136,11 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
             if problem:
                 self.notify(f"Theme not remembered: {problem}", severity="warning",
                             markup=False)
+
+    def show_machine(self) -> None:
+        """The process's CPU use and memory (and GPU) in the status bar, once a second: what
+        top or nvidia-smi would say, read from what the kernel and torch already count."""
+        self.status_bar.machine = describe(self.meter.sample())
 
     def on_resumed(self, _app) -> None:
         """Back from ctrl+z (`fg`): the shell drew over the screen; draw all of it again."""
@@ -229,6 +236,9 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         if self.state.resume:
             self.log_message(f"Start resumes the run in {self.state.resume}.")
         self.set_interval(REDRAW_S, self.redraw)
+        if not self.watch_dir:   # a watched run's figures come with its epochs
+            self.meter = ProcessMeter()
+            self.set_interval(MACHINE_S, self.show_machine)
         self.remember_theme = True
         self.app_resume_signal.subscribe(self, self.on_resumed)
         self.install_signal_handlers()

@@ -25,6 +25,7 @@ class StatusBar(Widget):
     device = reactive("…")
     dataset = reactive("")
     threads = reactive(0)    # CPU threads training uses now (0: not known, or not on the CPU)
+    machine = reactive("")   # the process's CPU use and memory (machine.describe)
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
@@ -61,4 +62,6 @@ class StatusBar(Widget):
         device = self.device + (f" ×{self.threads}" if self.threads else "")
         text.append(f"{self.state} · {speed} · ETA {eta} · {device} · "
                     f"{data}", style="dim" if self.dataset != "subset" else "yellow")
+        if self.machine:
+            text.append(f" · {self.machine}", style="dim")
         return text

@@ -18,6 +18,7 @@ from ..config import TrainConfig
 from ..events import BatchEnd, Control, EpochEnd, Message, RunEnded, RunStarted, SweepEpoch
 from ..watch import CheckpointPredictions
 from ..console import eta_seconds
+from ..machine import describe
 from .messages import TrainingEvent, TrainingFailed
 from .run_state import QUITTING, RESETTING
 from .runs_panel import RunRecord
@@ -142,6 +143,8 @@ class TrainingMixin:
     def on_epoch_end(self, event: EpochEnd) -> None:
         """An epoch is done: its test accuracy, predictions and log line."""
         self.curves.add("test acc", event.epoch, event.test_acc)
+        if self.watch_dir and event.machine:   # the watched process's, over its last epoch
+            self.status_bar.machine = "run: " + describe(event.machine)
         if self.watch_dir:   # a watched run's rows: no points inside the epoch
             self.curves.add("train loss", event.epoch, event.train_loss)
             self.curves.add("train acc", event.epoch, event.train_acc)
