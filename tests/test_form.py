@@ -267,3 +267,40 @@ async def test_a_theme_picked_is_remembered_in_the_settings_file(tmp_path, monke
     assert known_theme("nord", True) == "nord" and known_theme("nope", False) is None
     with pytest.raises(SmtuiError, match="--theme must be one of textual-dark"):
         known_theme("nope", True)
+
+
+async def test_the_form_shows_every_rule_a_run_enforces_as_it_is_typed(tmp_path):
+    """What --no-ui refuses, the form says next to the field before Start, in its own words:
+    field names as the labels show them, never an option (--optimizer) or weight_decay."""
+    from tui_trainer.ui.app import SmtuiApp
+
+    app = SmtuiApp(TrainConfig(out=str(tmp_path)))
+    async with app.run_test(size=(160, 50)) as pilot:
+        form = app.form
+        (tmp_path / "a-file").write_text("x")
+        cases = {"#field-weight_decay": ("0.1", "weight_decay",
+                                         "applies to optimizer torch-sgd or adam"),
+                 "#field-batch_size": ("70000", "batch_size", "larger than the 60000 training"),
+                 "#field-data_dir": (str(tmp_path / "gone"), "data_dir", "does not exist"),
+                 "#field-out": (str(tmp_path / "a-file"), "out", "is a file, not a folder")}
+        for field, (value, name, words) in cases.items():
+            app.query_one(field).value = value
+            await settle(pilot, app, lambda: name in form.errors)
+            shown = str(app.query_one(f"#help-{name}").render())
+            assert words in shown, (field, shown)
+            assert "--" not in shown and "weight_decay" not in shown
+            assert app.query_one("#start").disabled
+            form.set_values(app.config)
+            await settle(pilot, app, lambda: not form.errors)
+        assert not app.query_one("#start").disabled
+
+
+def test_preflight_names_what_a_run_would_refuse_before_torch_loads(tmp_path):
+    from tui_trainer.config import preflight
+
+    assert preflight(TrainConfig(out=str(tmp_path))) == {}
+    problems = preflight(TrainConfig(model=str(tmp_path / "mine.py"), out=str(tmp_path),
+                                     data_dir=str(tmp_path / "gone"), batch_size=60001))
+    assert problems == {"model": f"{tmp_path / 'mine.py'} does not exist",
+                        "data_dir": f"{tmp_path / 'gone'} does not exist",
+                        "batch_size": "60001 is larger than the 60000 training images"}

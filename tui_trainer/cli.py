@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from .config import PRESETS, TrainConfig, parse_field
+from .config import PRESETS, TrainConfig, parse_field, preflight
 from .errors import SmtuiError, out_of_memory
 
 
@@ -61,7 +61,7 @@ def build_config(values: dict[str, str | None], preset: str | None = None,
         except ValueError as exc:
             raise SmtuiError(f"{_option_name(name)}: {exc}", exit_code=2) from None
     config = config.replace(**changes)
-    errors = config.validate()
+    errors = config.validate() or preflight(config)
     if errors:
         name, reason = next(iter(errors.items()))
         raise SmtuiError(f"{_option_name(name)} {reason}", exit_code=2)

@@ -248,6 +248,55 @@ RECIPE_FIELDS = ("model", "softmax", "optimizer", "lr", "batch_size", "epochs", 
                  "schedule", "resize")
 
 
+FULL_TRAIN_SIZE = 60000   # Fashion-MNIST's training images; the embedded subset has fewer
+
+
+def preflight(config: TrainConfig) -> dict[str, str]:
+    """{field: reason} for what `validate` cannot see but a run would refuse at its start:
+    files and folders that are missing or of the wrong kind, a package that is not installed,
+    a batch larger than the training set, CUDA where torch (already loaded) finds none. Cheap
+    (a few stat calls, no torch import), so the TUI's form checks as the user types and the
+    CLI before anything loads; a run still checks again when it starts."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    problems: dict[str, str] = {}
+
+    def kind(text: str) -> str | None:
+        path = Path(text).expanduser()
+        try:
+            return "dir" if path.is_dir() else "file" if path.exists() else None
+        except OSError:
+            return "unknown"   # a name the system refuses: the run says why
+    if config.data_dir:
+        found = kind(config.data_dir)
+        if found is None:
+            problems["data_dir"] = f"{config.data_dir} does not exist"
+        elif found == "file":
+            problems["data_dir"] = f"{config.data_dir} is a file, not a folder"
+    if config.out and kind(config.out) == "file":
+        problems["out"] = f"{config.out} is a file, not a folder"
+    if is_model_file(config.model):
+        path = MODEL_FILE.fullmatch(config.model)["path"]
+        if kind(path) in (None, "dir"):
+            problems["model"] = f"{path} does not exist" if kind(path) is None else \
+                f"{path} is a folder, not a Python file"
+    if config.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        problems["tensorboard"] = "needs the tensorboard package (pip install tensorboard)"
+    if isinstance(config.batch_size, int) and config.batch_size > FULL_TRAIN_SIZE:
+        problems["batch_size"] = (f"{config.batch_size} is larger than the {FULL_TRAIN_SIZE} "
+                                  "training images")
+    torch = sys.modules.get("torch")
+    if str(config.device).startswith("cuda") and torch is not None:
+        try:
+            if not torch.cuda.is_available():
+                problems["device"] = "CUDA is not available here (use cpu or auto)"
+        except AttributeError:   # torch still being imported in another thread
+            pass
+    return problems
+
+
 def sweep_refusal(config: TrainConfig) -> str | None:
     """Why a learning-rate sweep cannot train `config`, or None. The sweep stacks smtui's own
     models into one and writes no TensorBoard export; the CLI, the form and the core say the

@@ -7,6 +7,7 @@ in config.json at once. Text goes through the same `parse_field` and `validate` 
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -14,10 +15,17 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static
 
-from ..config import (FIELDS, PRESETS, TrainConfig, parse_field, parse_lrs, preset_of,
-                      sweep_refusal)
+from ..config import (FIELDS, PRESETS, TrainConfig, parse_field, parse_lrs, preflight,
+                      preset_of, sweep_refusal)
 
 SWEEP_HELP = "e.g. 0.01,0.1,1: a model per rate, trained in one pass (lr unused)"
+
+
+def form_words(text: str) -> str:
+    """A rule as the CLI words it ("applies to --optimizer torch-sgd or adam"), in the form's
+    words: fields are named as their labels are ("optimizer torch-sgd"), never as options or
+    internal names."""
+    return re.sub(r"--([a-z][a-z-]*)", lambda m: m[1].replace("-", " "), text)
 
 
 class ConfigForm(VerticalScroll):
@@ -95,7 +103,8 @@ class ConfigForm(VerticalScroll):
         if errors:
             return None, errors
         config = TrainConfig(**values)
-        errors = config.validate()
+        errors = {name: form_words(reason)
+                  for name, reason in {**preflight(config), **config.validate()}.items()}
         self.sweep_lrs, sweep_error = self.read_sweep(config)
         if sweep_error:
             errors["sweep"] = sweep_error
@@ -116,7 +125,7 @@ class ConfigForm(VerticalScroll):
                 return None, f"lr {lr:g}: {reason}"
         refusal = sweep_refusal(config)
         if refusal:
-            return None, refusal.replace("--tensorboard", "tensorboard").replace("--model", "model")
+            return None, form_words(refusal)
         return lrs, None
 
     def validate_form(self) -> None:
