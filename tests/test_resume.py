@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from helpers import (GOOD, assert_run_files_whole, epochs_done, small_session, smtui,
-                     start_headless, the_run, wait_for_epoch, wait_until)
+                     start_headless, the_run, train_to_end, wait_for, wait_for_epoch,
+                     wait_until, make_app)
 from procs import finish
 from tui_trainer.config import TrainConfig
 from tui_trainer.errors import SmtuiError
@@ -184,3 +185,34 @@ def test_a_resume_after_an_epochs_last_batch_records_that_epochs_lr(small_data_d
     lrs = [row["lr"] for row in RunDir(stopped.run.path).read_metrics()]
     assert lrs == pytest.approx([row["lr"] for row in RunDir(straight.run.path).read_metrics()])
     assert lrs[0] > lrs[1]   # the schedule moved: the test can tell the epochs apart
+
+
+async def test_a_run_is_resumed_from_the_runs_tab(small_data_dir, tmp_path):
+    """Enter on a run's row in the Runs tab: the form takes its settings and says Start
+    resumes it; with more epochs, Start trains on in the same run directory. The palette
+    offers the same."""
+    from textual.widgets import Button
+
+    from tui_trainer.ui.runs_panel import RunsPanel
+
+    app = make_app(small_data_dir, tmp_path / "runs")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await train_to_end(pilot, app)
+        [run_dir] = (tmp_path / "runs").iterdir()
+        assert [r.title for r in app.get_system_commands(app.screen)
+                if r.title.startswith("Resume ")]                 # offered in the palette
+        await pilot.press("5")
+        table = app.query_one(RunsPanel)
+        table.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.state.resume == str(run_dir))
+        assert app.tabs.active == "setup"
+        assert str(app.query_one("#start", Button).label) == "Resume (s)"
+        assert "resumes" in str(app.query_one("#form-resume").render())
+        app.query_one("#field-epochs").value = "3"
+        app.set_focus(None)
+        await train_to_end(pilot, app)
+        rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        assert [row["epoch"] for row in rows] == [1, 2, 3]
+        assert len(list((tmp_path / "runs").iterdir())) == 1       # the same run, not a new one
+        assert str(app.query_one("#start", Button).label) == "Start (s)"

@@ -235,6 +235,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
             self.log_message("smtui ready. Edit the settings, then press s (or Start) to train.")
         if self.state.resume:
             self.log_message(f"Start resumes the run in {self.state.resume}.")
+            self.form.resuming(self.state.resume)
         self.set_interval(REDRAW_S, self.redraw)
         if not self.watch_dir:   # a watched run's figures come with its epochs
             self.meter = ProcessMeter()
@@ -437,6 +438,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
             self.state.control.request_stop()
             self.state.phase = RESETTING
         self.state.resume = None
+        self.form.resuming(None)
         self.pending_probs = None
         self.pending_templates = None
         self.weights.clear()

@@ -41,5 +41,9 @@ def smtui_commands(app) -> Iterable[SystemCommand]:
         for name in PRESETS:
             yield SystemCommand(f"Preset: {name}", "fill the form with this recipe",
                                 partial(app.use_preset, name))
+    if app.check_action("start", ()) is not False and not app.state.running:
+        for record in app.resumable():
+            yield SystemCommand(f"Resume {record.label}", f"Start resumes {record.path}",
+                                partial(app.resume_run, record))
     yield SystemCommand("Screenshot", "save the screen as an SVG file in this folder",
                         app.action_save_screenshot)

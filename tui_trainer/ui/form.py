@@ -41,6 +41,7 @@ class ConfigForm(VerticalScroll):
     ConfigForm #buttons { height: auto; margin-top: 1; }
     ConfigForm #buttons Button { margin-right: 2; }
     ConfigForm #form-summary { color: $error; height: auto; }
+    ConfigForm #form-resume { color: $accent; height: auto; display: none; }
     ConfigForm .row:focus-within Label { text-style: bold reverse; color: $accent; }
     ConfigForm .row Input:focus { background: $accent 35%; text-style: bold; }
     ConfigForm .row Select:focus > SelectCurrent { background: $accent 35%; }
@@ -82,6 +83,7 @@ class ConfigForm(VerticalScroll):
                                 placeholder="none: one run")
                     yield Static(SWEEP_HELP, classes="help", id="help-sweep")
         yield Static("", id="form-summary")
+        yield Static("", id="form-resume")
         with Horizontal(id="buttons"):
             yield Button("Start (s)", variant="success", id="start")
 
@@ -190,6 +192,19 @@ class ConfigForm(VerticalScroll):
         if event.button.id == "start":
             event.stop()
             self.post_message(self.StartPressed())
+
+    def resuming(self, run_dir: str | None, epochs_done: int = 0) -> None:
+        """Say on the form what Start will do: resume `run_dir` (its settings are in the
+        fields; epochs may grow), or, with None, start a new run."""
+        button = self.query_one("#start", Button)
+        note = self.query_one("#form-resume", Static)
+        if run_dir is None:
+            button.label, note.display = "Start (s)", False
+            return
+        button.label = "Resume (s)"
+        note.update(Text(f"Start resumes {run_dir} after its {epochs_done} epoch(s): raise "
+                         "epochs to train more; r (reset) starts a new run instead."))
+        note.display = True
 
     def watch_disabled(self, disabled: bool) -> None:
         if self.is_mounted:

@@ -1,4 +1,5 @@
-"""The app's other runs: comparing finished runs, and watching one another process writes.
+"""The app's other runs: comparing finished runs, resuming one, and watching one another
+process writes.
 
 A mixin of `SmtuiApp`, kept apart so the app module stays about training itself. It relies on the
 app's `records`, `overlay`, `curves` and `runs_table`, and posts the same `TrainingEvent`
@@ -15,6 +16,7 @@ from textual import work
 from ..events import Message
 from .messages import TrainingEvent
 from ..catalog import names_by_difference
+from .runs_panel import RunsPanel
 
 
 class RunsMixin:
@@ -75,3 +77,38 @@ class RunsMixin:
                 if worker.is_cancelled:
                     return
                 time.sleep(0.1)
+
+    def resumable(self) -> list:
+        """The runs of the Runs tab that --resume would take: a checkpoint in their folder."""
+        return [r for r in self.records
+                if r.path and (Path(r.path) / "checkpoint.pt").is_file()]
+
+    def on_runs_panel_resume_asked(self, message: RunsPanel.ResumeAsked) -> None:
+        self.resume_run(message.record)
+
+    def resume_run(self, record) -> None:
+        """Make Start resume `record`'s run, as `smtui --resume` would: the form takes the
+        checkpoint's settings (and says so), and the run's own rules apply when it starts
+        (what may change, what is refused)."""
+        if self.watch_dir or self.state.running:
+            self.notify("Stop the run going on first (x)." if self.state.running else
+                        "A watched run is resumed where it runs.", severity="warning")
+            return
+        if not record.path or not (Path(record.path) / "checkpoint.pt").is_file():
+            self.notify(f"{record.label}: no checkpoint to resume from.", severity="warning",
+                        markup=False)
+            return
+        from ..config import TrainConfig
+        from ..errors import SmtuiError
+        from ..runs import load_checkpoint
+        try:
+            saved = load_checkpoint(record.path).get("config", {})
+        except SmtuiError as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return
+        config, _ = TrainConfig.from_saved(saved)
+        self.state.resume = record.path
+        self.form.set_values(config)
+        self.form.resuming(record.path, len(record.epochs))
+        self.tabs.active = "setup"
+        self.log_message(f"Start resumes the run in {record.path}.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rich.text import Text
+from textual.message import Message
 from textual.widgets import DataTable
 
 from ..catalog import RunSummary
@@ -91,12 +92,25 @@ class RunsPanel(DataTable):
         self.cursor_type = "row"
         self.add_columns(*COLUMNS)
 
+    class ResumeAsked(Message):
+        """Enter (or a click) on a run's row: resume it, if it can be."""
+
+        def __init__(self, record: RunRecord) -> None:
+            super().__init__()
+            self.record = record
+
     def show(self, records: list[RunRecord]) -> None:
         """Replace the rows."""
         self.clear()
+        self.records = list(records)
         for r in records:
             c = r.config
             self.add_row(*map(_cell, (
                 r.label, r.recipe, c.get("lr"), c.get("batch_size"), c.get("epochs"),
                 f"{r.test_acc[-1]:.4f}" if r.test_acc else "–",
                 f"{max(r.test_acc):.4f}" if r.test_acc else "–", r.status)))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if 0 <= event.cursor_row < len(self.records):
+            self.post_message(self.ResumeAsked(self.records[event.cursor_row]))

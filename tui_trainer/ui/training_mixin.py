@@ -99,6 +99,7 @@ class TrainingMixin:
         self.state.sweep_dirs = event.run_dirs
         if self.state.current is not None and event.run_dir:
             self.state.current.name = Path(event.run_dir).name
+            self.state.current.path = event.run_dir   # the Runs tab can resume it
         if self.watch_dir:
             self.show_watched_run(event)
         self.status_bar.device, self.status_bar.dataset, self.status_bar.state = event.device, event.dataset, "training"
@@ -236,5 +237,6 @@ class TrainingMixin:
             self.state.resume = None if state == "finished" else self.state.run_dir
         elif state == "stopped":
             self.state.resume = None
+        self.form.resuming(self.state.resume)
         if self.state.phase == QUITTING or self.state.script is not None:
             self.leave()
