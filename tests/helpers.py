@@ -228,3 +228,15 @@ def deterministic(rows: list[dict]) -> list[dict]:
 
     return [{k: v for k, v in r.items() if k != "seconds" and k not in MACHINE_FIELDS}
             for r in rows]
+
+
+class FixedMeter:
+    """The machine's figures, fixed, for snapshots (the real ones change from run to run)."""
+
+    def sample(self) -> dict:
+        return {"cpu_percent": 50.0, "memory_mb": 800.0}
+
+
+def fix_machine(app) -> None:
+    app.meter = FixedMeter()
+    app.show_machine()

@@ -153,3 +153,20 @@ def test_the_settings_file_gives_defaults_and_a_broken_one_is_one_warning(small_
     warnings = [line for line in r.stderr.splitlines() if "warning" in line]
     assert warnings == [f"smtui: warning: settings file {settings} is not valid JSON (line 1: "
                         "Expecting property name enclosed in double quotes): ignored"]
+
+
+def test_filters_read_as_a_tracker_search_box():
+    from tui_trainer.catalog import matching, parse_filter
+
+    runs = [RunSummary("a", {"lr": 0.1, "model": "mlp", "batch_size": 64}, [1], [0.8],
+                       "finished"),
+            RunSummary("b", {"lr": 0.01, "model": "mlp", "batch_size": 256}, [1], [0.7],
+                       "stopped"),
+            RunSummary("c", {"lr": 0.5, "model": "scratch"}, [], [], "failed")]
+    names = lambda text: [r.name for r in matching(runs, parse_filter(text))]  # noqa: E731
+    assert names("lr>0.05 model=mlp") == ["a"]
+    assert names("batch>=100") == ["b"] and names("batch!=64") == ["b", "c"]
+    assert names("state=finished") == ["a"] and names("acc>0.75") == ["a"]
+    assert names("model~scr") == ["c"] and names("") == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="cannot read 'lr'"):
+        parse_filter("lr 0.1")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from helpers import wait_for
+from helpers import fix_machine, wait_for
 from tui_trainer.config import TrainConfig
 from tui_trainer.events import EpochEnd, RunEnded, RunStarted
 from tui_trainer.ui.app import SmtuiApp
@@ -46,6 +46,8 @@ async def with_data(pilot) -> None:
     app = pilot.app
     await wait_for(pilot, lambda: app.query_one(StatusBar).state == "idle")
     app.log_message = lambda text, style=None: None     # the log's times would change
+
+    fix_machine(app)                                     # nor may the machine's figures
     app.records = [RunRecord(f"20261124-10000{i}-scratch", {**TrainConfig().to_dict(), "lr": lr},
                              [1.0, 2.0, 3.0], [0.7 + i / 50, 0.75 + i / 50, 0.77 + i / 50],
                              "finished") for i, lr in enumerate((0.1, 0.03))]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from helpers import make_app, train_to_end, wait_for
+from helpers import fix_machine, make_app, train_to_end, wait_for
 
 from tui_trainer.config import TrainConfig
 from tui_trainer.runs import load_checkpoint
@@ -170,6 +170,8 @@ def test_downsample_keeps_last_and_drops_non_finite():
 
 async def _core_loaded(pilot):
     await wait_for(pilot, lambda: pilot.app.query_one(StatusBar).state == "idle")
+    fix_machine(pilot.app)   # the process's CPU and memory change from run to run
+    await pilot.pause()
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])

@@ -249,3 +249,48 @@ def test_the_watcher_reads_only_what_was_appended(tmp_path, monkeypatch):
     path.write_bytes(b"".join(dumps({**GOOD, "epoch": e}).encode() + b"\n"
                               for e in range(1, 6)))   # a resume rewrote it shorter
     assert [e for e in watcher.poll(evaluate=False) if isinstance(e, EpochEnd)] == []
+
+
+def many_runs(folder, count: int) -> list[str]:
+    """`count` finished runs of 3 epochs that differ in lr; a higher lr reached a higher
+    accuracy and a lower loss."""
+    paths = []
+    for k in range(count):
+        lr = round(0.01 * (k + 1), 2)
+        rows = [json.dumps({**GOOD, "epoch": e, "test_acc": 0.5 + lr * e / 10,
+                            "train_loss": 1.0 - lr * e / 10}).encode() for e in (1, 2, 3)]
+        config = json.dumps(TrainConfig(lr=lr, epochs=3).to_dict()).encode()
+        paths.append(str(make_run(folder / f"20261130-1000{k:02d}-scratch", rows, config,
+                                  b'{"state": "finished"}')))
+    return paths
+
+
+async def test_compare_of_many_runs_stays_readable_filters_pins_and_hides(tmp_path):
+    """60 runs at 80x24: at most MAX_OVERLAYS curves, the best first, and the legend says how
+    many more; the Runs tab's filter, pins and hides choose which; v compares train loss."""
+    from tui_trainer.ui.runs_mixin import MAX_OVERLAYS
+
+    app = SmtuiApp(None, compare=many_runs(tmp_path / "runs", 60))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: len(app.curves.overlays) == MAX_OVERLAYS)
+        labels = [label for label, _, _ in app.curves.overlays]
+        assert labels[0] == "lr 0.6" and app.curves.more == 60 - MAX_OVERLAYS   # the best first
+        assert f"+{60 - MAX_OVERLAYS} more" in str(app.curves.legend())
+        await pilot.press("5")
+        app.query_one("#runs-filter").value = "lr<=0.05"
+        await wait_for(pilot, lambda: app.runs_table.row_count == 5)
+        assert sorted(label for label, _, _ in app.curves.overlays) == [
+            "lr 0.01", "lr 0.02", "lr 0.03", "lr 0.04", "lr 0.05"] and app.curves.more == 0
+        app.runs_table.focus()
+        app.runs_table.move_cursor(row=0)          # lr 0.01, the worst: pinned, drawn first
+        await pilot.press("p")
+        await wait_for(pilot, lambda: app.curves.overlays[0][0] == "lr 0.01")
+        app.runs_table.move_cursor(row=4)          # lr 0.05: hidden
+        await pilot.press("h")
+        await wait_for(pilot, lambda: len(app.curves.overlays) == 4)
+        assert "lr 0.05" not in [label for label, _, _ in app.curves.overlays]
+        await pilot.press("v")
+        await wait_for(pilot, lambda: app.curves.overlay_side == "left")
+        assert app.curves.overlays[0][2] == [0.999, 0.998, 0.997]      # lr 0.01's train loss
+        app.query_one("#runs-filter").value = "lr 0.1"
+        await wait_for(pilot, lambda: "cannot read" in str(app.runs_note.render()))

@@ -10,6 +10,7 @@ size are "batch 64" and "batch 256", as `dvc exp show` and `mlflow experiments` 
 from __future__ import annotations
 
 import csv
+import re
 import io
 import json
 import time
@@ -231,3 +232,59 @@ def _cell(value: Any) -> str:
         return "–"
     text = _shown(value)
     return "".join(ch if ch.isprintable() else "?" for ch in text)   # a name from a file
+
+
+# --- filters: "lr>0.05 model=mlp", as a tracker's search box takes them
+FILTER = re.compile(r"\s*([A-Za-z_][\w-]*)\s*(>=|<=|!=|=|>|<|~)\s*([^\s,]+)\s*,?")
+SHORT_KEYS = {short: key for key, short in DISTINGUISHING if short} | {
+    "acc": "best_test_acc", "best": "best_test_acc", "state": "state", "status": "state",
+    "ep": "epochs", "wd": "weight_decay", "batch": "batch_size"}
+
+
+@dataclass
+class Condition:
+    key: str
+    op: str
+    value: str
+
+    def holds(self, fields: dict[str, Any]) -> bool:
+        """True when the run's `fields` (its config, state and best accuracy) satisfy this."""
+        have = fields.get(self.key)
+        if have is None:
+            return self.op == "!="
+        if self.op == "~":
+            return self.value.lower() in str(have).lower()
+        try:
+            a, b = float(have), float(self.value)
+        except (TypeError, ValueError):
+            a, b = str(have).lower(), self.value.lower()
+        return {"=": a == b, "!=": a != b, ">": a > b, "<": a < b, ">=": a >= b,
+                "<=": a <= b}[self.op]
+
+
+def parse_filter(text: str) -> list[Condition]:
+    """Conditions from text such as "lr>0.05 model=mlp" (`~` for "contains"); a key is a
+    config field, its short name (batch, wd), state, or acc (the best test accuracy). Raises
+    ValueError naming what it cannot read."""
+    conditions, at = [], 0
+    text = text.strip()
+    while at < len(text):
+        found = FILTER.match(text, at)
+        if not found:
+            raise ValueError(f"cannot read {text[at:].split()[0]!r}: write key=value, key>value, "
+                             "key<value or key~text, e.g. lr>0.05 model=mlp")
+        key = found[1].replace("-", "_")
+        conditions.append(Condition(SHORT_KEYS.get(key, key), found[2], found[3]))
+        at = found.end()
+    return conditions
+
+
+def filter_fields(run: RunSummary) -> dict[str, Any]:
+    """What a filter can test of a run."""
+    return {**run.config, "state": run.status, "best_test_acc": run.best,
+            "name": run.given_name or run.name}
+
+
+def matching(runs: list, conditions: list[Condition]) -> list:
+    """The runs every condition holds for."""
+    return [r for r in runs if all(c.holds(filter_fields(r)) for c in conditions)]

@@ -21,7 +21,7 @@ from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
 
 from ..config import TrainConfig
 from ..errors import SmtuiError
@@ -89,6 +89,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         Binding("q", "quit", "quit"),
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("o", "overlay", "overlay", show=False),
+        Binding("v", "compare_metric", "loss/acc", show=False),
         Binding("escape", "leave_field", "leave field", show=False),
         Binding("1", "tab('setup')", "setup", show=False),
         Binding("2", "tab('curves')", "curves", show=False),
@@ -116,6 +117,10 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.watch_dir = watch            # read-only view of a run another process writes
         self.records: list[RunRecord] = [RunRecord.from_dir(d) for d in compare or []]
         self.overlay = bool(compare)      # curves of the other runs on the plot
+        self.run_filter: list = []        # the Runs tab's filter (catalog.parse_filter)
+        self.pinned: set[str] = set()     # runs drawn first, whatever their rank
+        self.hidden: set[str] = set()     # runs left off the plot
+        self.compare_metric = "test acc"  # or "train loss" (v)
         self.core_loaded = False
         self.pending_probs = None  # an epoch's test predictions, drawn at the next redraw tick
         self.pending_templates = None   # (templates, epoch) of a linear model, likewise
@@ -190,6 +195,9 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
                 with TabPane("Analysis", id="analysis"):
                     yield AnalysisPanel(id="analysis-panel")
                 with TabPane("Runs", id="runs"):
+                    yield Input(placeholder="filter, e.g. lr>0.05 model=mlp state=finished",
+                                id="runs-filter", compact=True)
+                    yield Static("", id="runs-note")
                     yield RunsPanel(id="runs-table")
                 with TabPane("Numerics", id="numerics"):
                     yield NumericsPanel(id="numerics-panel")
@@ -221,6 +229,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.grid = self.query_one("#preds SampleGrid", SampleGrid)
         self.analysis = self.query_one(AnalysisPanel)
         self.runs_table = self.query_one(RunsPanel)
+        self.runs_note = self.query_one("#runs-note", Static)
         self.weights = self.query_one(WeightsPanel)
         self.curves.reset(self.config.epochs)
         self.curves.redraw()

@@ -65,6 +65,8 @@ class CurvesPanel(PlotextPlot):
         self.series: dict[str, tuple[list[float], list[float]]] = {}
         self.epochs = 10
         self.overlays: list[tuple[str, list[float], list[float]]] = []  # other runs, for comparison
+        self.overlay_side = "right"   # their accuracies; "left" for their losses
+        self.more = 0                 # runs to compare that are not drawn (the legend says so)
         self.dirty = True
         self.version = 0          # counts changes, for views that mirror this panel
 
@@ -95,7 +97,8 @@ class CurvesPanel(PlotextPlot):
         and test accuracy, a point or two apart, do not fall into the same character row."""
         values = [y for name in ("train acc", "test acc") for x, y in zip(*self.series.get(
             name, ([], []))) if x >= 1 and math.isfinite(y)]
-        values += [y for _, _, ys in self.overlays for y in ys if math.isfinite(y)]
+        if self.overlay_side == "right":
+            values += [y for _, _, ys in self.overlays for y in ys if math.isfinite(y)]
         if not values:
             return 0.3, 1.0
         return fitted_range(values, 0.0, 1.0)
@@ -104,9 +107,13 @@ class CurvesPanel(PlotextPlot):
         """The left axis: fitted to the loss from epoch 1 on; 0 to the first batches' loss
         before that."""
         values = [min(y, LOSS_CAP) for y in self._settled(("train loss",))]
+        if self.overlay_side == "left":
+            values += [min(y, LOSS_CAP) for _, _, ys in self.overlays for y in ys
+                       if math.isfinite(y)]
         if not values:
             return 0.0, 1.0
-        if all(x < 1 for x in self.series["train loss"][0]):
+        if all(x < 1 for x in self.series.get("train loss", ([], []))[0]) and not (
+                self.overlay_side == "left" and self.overlays):
             return 0.0, max(1.0, math.ceil(max(values) * 10) / 10)
         return fitted_range(values, 0.0, LOSS_CAP, step=0.05, least=0.2)
 
@@ -130,6 +137,8 @@ class CurvesPanel(PlotextPlot):
             if xs:
                 text.append("━━ ", style=rgb(OVERLAY_COLOURS[i % len(OVERLAY_COLOURS)]))
                 text.append(f"{label}  ")
+        if self.more:
+            text.append(f"+{self.more} more (Runs tab: filter, pin)", style="dim")
         return text
 
     def redraw(self) -> bool:
@@ -143,7 +152,8 @@ class CurvesPanel(PlotextPlot):
         own = any(xs for xs, _ in self.series.values())
         # Overlays alone (a sweep, smtui compare) are test accuracies: no loss to name.
         plt.title("loss (left axis) · accuracy (right axis)" if own or not self.overlays
-                  else "test accuracy (right axis)")
+                  else "test accuracy (right axis)" if self.overlay_side == "right"
+                  else "train loss (left axis)")
         plt.xlabel("epoch")
         low_loss, high_loss = self.loss_range()
         low_acc, high_acc = self.accuracy_range()
@@ -161,7 +171,9 @@ class CurvesPanel(PlotextPlot):
         for i, (_, xs, ys) in enumerate(self.overlays):
             xs, ys = downsample(xs, ys)
             if xs:
-                plt.plot(xs, [max(y, low_acc) for y in ys], marker="braille", yside="right",
+                ys = [max(y, low_acc) for y in ys] if self.overlay_side == "right" else \
+                    [min(max(y, low_loss), high_loss) for y in ys]
+                plt.plot(xs, ys, marker="braille", yside=self.overlay_side,
                          color=OVERLAY_COLOURS[i % len(OVERLAY_COLOURS)])
         plt.xlim(0, self.span())
         plt.ylim(low_loss, high_loss, yside="left")

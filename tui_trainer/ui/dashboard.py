@@ -33,6 +33,7 @@ class MirrorCurves(CurvesPanel):
         if source.version == self.seen_version:
             return False
         self.series, self.overlays, self.epochs = source.series, source.overlays, source.epochs
+        self.overlay_side, self.more = source.overlay_side, source.more
         self.seen_version = source.version
         self.dirty = True
         return True

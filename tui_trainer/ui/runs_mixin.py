@@ -15,33 +15,88 @@ from textual import work
 
 from ..events import Message
 from .messages import TrainingEvent
-from ..catalog import names_by_difference
+from rich.text import Text
+
+from ..catalog import matching, names_by_difference, parse_filter
 from .runs_panel import RunsPanel
+
+
+MAX_OVERLAYS = 8   # curves of other runs drawn at once; the legend says how many more
+
+
+def key_of(record) -> str:
+    """What pins or hides a run: its directory, or its name for a run not on disk."""
+    return record.path or record.name
 
 
 class RunsMixin:
     """Overlay and runs table for comparison; a polling worker for `smtui view`."""
 
     def refresh_runs(self) -> None:
-        """Show every known run in the runs tab and on the plot's overlay."""
-        self.runs_table.show(self.records)
+        """Show the runs the filter keeps in the runs tab, and on the plot's overlay."""
+        shown = matching(self.records, self.run_filter)
+        self.runs_table.show(shown, self.pinned, self.hidden)
+        self.runs_note.update(Text(
+            f"{len(shown)} of {len(self.records)} runs · enter: resume · p: pin · h: hide · "
+            f"v: compare {'train loss' if self.compare_metric == 'test acc' else 'test acc'}"
+            if self.records else "No runs yet: finished runs of this session, and runs named "
+            "with smtui compare, are listed here."))
         self.update_overlays()
 
     def update_overlays(self) -> None:
-        """Overlay the test accuracy of the other runs when the overlay is on."""
+        """Overlay the other runs' test accuracy (or train loss: v) when the overlay is on:
+        those the filter keeps and not hidden, pinned first, then the best, at most
+        MAX_OVERLAYS curves, so that 60 runs still leave a plot to read."""
         # A sweep's own curves are always drawn, named by their rates; its runs, once recorded,
         # are not overlaid a second time.
         own = self.state.sweep.overlays() if self.state.sweep else []
-        hidden = {Path(d).name for d in self.state.sweep_dirs} if self.state.sweep else set()
-        records = [r for r in self.records if r.name not in hidden] if self.overlay else []
-        configs = [r.config for r in records]
+        in_sweep = {Path(d).name for d in self.state.sweep_dirs} if self.state.sweep else set()
+        loss = self.compare_metric == "train loss"
+        records = [r for r in matching(self.records, self.run_filter)
+                   if r.name not in in_sweep and key_of(r) not in self.hidden
+                   and (r.train_loss if loss else r.test_acc)] if self.overlay else []
+        records.sort(key=lambda r: (key_of(r) not in self.pinned,
+                                    min(r.train_loss) if loss else -max(r.test_acc)))
+        drawn = records[:max(0, MAX_OVERLAYS - len(own))]
+        configs = [r.config for r in drawn]
         if self.state.current is not None:          # name the others against the run going on
             configs.append(self.state.current.config)
-        names = names_by_difference(configs, [r.short_name for r in records] + ["this run"])
-        self.curves.overlays = own + [(f"{name} test acc", [float(e) for e in r.epochs],
-                                       r.test_acc) for name, r in zip(names, records)]
+        names = names_by_difference(configs, [r.short_name for r in drawn] + ["this run"])
+        self.curves.overlay_side = "left" if loss else "right"
+        # Beside this session's own curves, an overlay says what it is; alone, the title does.
+        suffix = f" {self.compare_metric}" if self.state.current is not None or any(
+            xs for xs, _ in self.curves.series.values()) else ""
+        self.curves.overlays = own + [(f"{name}{suffix}",
+                                       [float(e) for e in r.epochs],
+                                       r.train_loss if loss else r.test_acc)
+                                      for name, r in zip(names, drawn)]
+        self.curves.more = len(records) - len(drawn)
         self.curves.version += 1
         self.redraw_curves(force=True)
+
+    def on_runs_panel_marked(self, message: RunsPanel.Marked) -> None:
+        """p or h on a run's row: pin it (drawn first, always) or hide it from the plot."""
+        chosen = self.pinned if message.mark == "pin" else self.hidden
+        chosen.symmetric_difference_update({key_of(message.record)})
+        self.refresh_runs()
+
+    def on_input_changed(self, event) -> None:
+        """The Runs tab's filter, applied as it is typed; a filter it cannot read says why."""
+        if event.input.id != "runs-filter":
+            return
+        event.stop()
+        try:
+            self.run_filter = parse_filter(event.value)
+        except ValueError as exc:
+            self.runs_note.update(Text(str(exc), style="red"))
+            return
+        self.refresh_runs()
+
+    def action_compare_metric(self) -> None:
+        """v: compare the runs' train loss instead of their test accuracy, and back."""
+        self.compare_metric = "train loss" if self.compare_metric == "test acc" else "test acc"
+        self.refresh_runs()
+        self.notify(f"Comparing {self.compare_metric}.")
 
     def action_overlay(self) -> None:
         """Toggle the other runs' curves on the plot."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
@@ -99,16 +100,35 @@ class RunsPanel(DataTable):
             super().__init__()
             self.record = record
 
-    def show(self, records: list[RunRecord]) -> None:
-        """Replace the rows."""
+    class Marked(Message):
+        """p or h on a run's row: pin it or hide it."""
+
+        def __init__(self, record: RunRecord, mark: str) -> None:
+            super().__init__()
+            self.record, self.mark = record, mark
+
+    BINDINGS = [Binding("p", "mark('pin')", "pin"), Binding("h", "mark('hide')", "hide")]
+
+    def action_mark(self, mark: str) -> None:
+        if 0 <= self.cursor_row < len(self.records):
+            self.post_message(self.Marked(self.records[self.cursor_row], mark))
+
+    def show(self, records: list[RunRecord], pinned: set[str] = frozenset(),
+             hidden: set[str] = frozenset()) -> None:
+        """Replace the rows; a pinned run's name is marked *, a hidden one's -."""
+        row = self.cursor_row
         self.clear()
         self.records = list(records)
         for r in records:
             c = r.config
+            key = r.path or r.name
+            mark = "*" if key in pinned else "-" if key in hidden else ""
             self.add_row(*map(_cell, (
-                r.label, r.recipe, c.get("lr"), c.get("batch_size"), c.get("epochs"),
+                mark + r.label, r.recipe, c.get("lr"), c.get("batch_size"), c.get("epochs"),
                 f"{r.test_acc[-1]:.4f}" if r.test_acc else "–",
                 f"{max(r.test_acc):.4f}" if r.test_acc else "–", r.status)))
+        if records:
+            self.move_cursor(row=min(row, len(records) - 1))   # a pin or a filter keeps it
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

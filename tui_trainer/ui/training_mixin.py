@@ -155,6 +155,7 @@ class TrainingMixin:
         if self.state.current is not None:
             self.state.current.epochs.append(event.epoch)
             self.state.current.test_acc.append(event.test_acc)
+            self.state.current.train_loss.append(event.train_loss)
         if event.test_probs is not None:
             self.pending_probs = event.test_probs
             self.pending_templates = (event.templates, event.epoch)
