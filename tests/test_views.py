@@ -204,3 +204,35 @@ def test_a_crash_inside_the_ui_stops_the_run_with_a_checkpoint(tmp_path):
     assert status["state"] == "stopped" and status["epoch"] < 100000
     assert "the window crashed (RuntimeError: drawing failed)" in status["reason"]
     assert (run_dir / "checkpoint.pt").is_file()
+
+
+async def test_the_log_text_can_be_selected_with_the_mouse_and_copied(tmp_path):
+    """A drag over the Log tab selects its text, drawn in the selection style; ctrl+c then
+    copies it (and does not quit, as it does with nothing selected)."""
+    from tui_trainer.config import TrainConfig
+    from tui_trainer.ui.app import SmtuiApp
+    from tui_trainer.ui.log_panel import LogPanel
+
+    app = SmtuiApp(TrainConfig(out=str(tmp_path)))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.status_bar.state == "idle")
+        app.log_message("first line to copy")
+        app.log_message("second line")
+        await pilot.press("7")
+        log = app.query_one(LogPanel)
+        await wait_for(pilot, lambda: any("second line" in s.text for s in log.lines))
+        row = next(i for i, s in enumerate(log.lines) if "first line to copy" in s.text)
+        column = log.lines[row].text.index("first")
+        y = row - int(log.scroll_offset.y)
+        await pilot.mouse_down(log, offset=(column, y))
+        await pilot.hover(log, offset=(column + 10, y))
+        await pilot.mouse_up(log, offset=(column + 10, y))
+        await wait_for(pilot, lambda: bool(app.screen.get_selected_text()))
+        assert app.screen.get_selected_text().startswith("first line")
+        def style_of_first() -> object:
+            return next(seg.style for seg in log.render_line(y) if "first" in seg.text)
+        selected = style_of_first()
+        await pilot.press("ctrl+c")
+        await wait_for(pilot, lambda: app.clipboard.startswith("first line"))
+        assert app.is_running and not app.screen.get_selected_text()
+        assert style_of_first() != selected             # the span was drawn as selected

@@ -100,7 +100,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         Binding("7", "tab('log')", "log", show=False),
         Binding("8", "tab('weights')", "weights", show=False),
         Binding("9", "tab('train')", "train", show=False),
-        Binding("ctrl+c", "quit", "quit", show=False, priority=True),
+        Binding("ctrl+c", "copy_or_quit", "quit", show=False, priority=True),
         Binding("f1", "help", "help", show=False),
         Binding("ctrl+z", "suspend_process", "suspend", show=False),   # fg comes back
     ]
@@ -516,13 +516,28 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
             self.analysis.focus()
 
     def action_leave_field(self) -> None:
-        """Escape: leave a text field, so the keys in the footer act again."""
-        if self.focused is not None:
-            self.set_focus(None)
+        """Escape: leave a text field, so the keys in the footer act again. The focus goes to
+        the tabs bar (drawn focused; the arrows switch tabs there), never nowhere: where the
+        keys go stays visible."""
+        from textual.widgets import Tabs
+        bar = self.tabs.query(Tabs)
+        if bar and self.focused is not bar.first():
+            bar.first().focus()
 
     def action_help(self) -> None:
         """Show the key bindings."""
         self.push_screen(HelpScreen())
+
+    def action_copy_or_quit(self) -> None:
+        """ctrl+c: copies the selected text where there is a selection (the Log tab's, with
+        the mouse), as in other Textual apps and terminals; else quits as q does."""
+        text = self.screen.get_selected_text()
+        if text:
+            self.copy_to_clipboard(text)
+            self.screen.clear_selection()
+            self.notify(f"Copied {plural(len(text.splitlines()), 'line')}.")
+            return
+        self.quit_app()
 
     async def action_quit(self) -> None:
         """Quit; a running loop is stopped first (checkpoint saved), at most ~1.5 s later."""
