@@ -185,6 +185,24 @@ def test_snapshot_help_screen(snap_compare):
                         terminal_size=(80, 24), run_before=_core_loaded)
 
 
+def test_snapshot_of_the_command_palette(snap_compare):
+    """ctrl+p with "preset" typed: smtui's presets, found by name."""
+    async def run_before(pilot):
+        await _core_loaded(pilot)
+        await pilot.press("ctrl+p", *"preset")
+        await wait_for(pilot, lambda: "Preset: mlp" in str(pilot.app.screen.query_one(
+            "CommandList").get_option_at_index(2).prompt) if pilot.app.screen.query(
+            "CommandList") and pilot.app.screen.query_one("CommandList").option_count > 2
+            else False)
+    assert snap_compare(SmtuiApp(TrainConfig(device="cpu")), terminal_size=(80, 24),
+                        run_before=run_before)
+
+
+def test_snapshot_of_the_setup_screen_in_a_light_theme(snap_compare):
+    assert snap_compare(SmtuiApp(TrainConfig(device="cpu", out="runs"), theme="textual-light"),
+                        terminal_size=(80, 24), run_before=_core_loaded)
+
+
 def test_accuracy_axis_fits_the_data():
     panel = CurvesPanel()
     panel.reset(10)

@@ -294,3 +294,17 @@ async def test_compare_of_many_runs_stays_readable_filters_pins_and_hides(tmp_pa
         assert app.curves.overlays[0][2] == [0.999, 0.998, 0.997]      # lr 0.01's train loss
         app.query_one("#runs-filter").value = "lr 0.1"
         await wait_for(pilot, lambda: "cannot read" in str(app.runs_note.render()))
+
+
+def test_snapshot_of_60_runs_compared_at_80x24(snap_compare, tmp_path):
+    """The plot of 60 runs stays readable: eight curves, a legend that says how many more."""
+    from helpers import fix_machine
+
+    async def run_before(pilot):
+        app = pilot.app
+        await wait_for(pilot, lambda: app.status_bar.state == "idle" and app.curves.overlays)
+        fix_machine(app)
+        app.redraw(force=True)
+        await pilot.pause()
+    assert snap_compare(SmtuiApp(None, compare=many_runs(tmp_path / "runs", 60)),
+                        terminal_size=(80, 24), run_before=run_before)
