@@ -25,15 +25,9 @@ class RunRecord(RunSummary):
 
     @property
     def label(self) -> str:
-        """For the table: the run's --name, else a stamped name as its time of day
-        (20261124-181533-x -> 18:15:33)."""
-        if self.given_name:
-            return self.given_name
-        head, _, rest = self.name.partition("-")
-        stamp = rest[:6]
-        if head.isdigit() and len(head) == 8 and stamp.isdigit() and len(stamp) == 6:
-            return f"{stamp[:2]}:{stamp[2:4]}:{stamp[4:]}"
-        return self.name[-14:]
+        """For the table: the run's name (--name), else its directory's name without the
+        date (20261124-181533-mlp -> 181533-mlp)."""
+        return self.short_name
 
     @property
     def recipe(self) -> str:
