@@ -203,12 +203,15 @@ async def test_a_run_is_resumed_from_the_runs_tab(small_data_dir, tmp_path):
                 if r.title.startswith("Resume ")]                 # offered in the palette
         await pilot.press("5")
         table = app.query_one(RunsPanel)
+        await wait_for(pilot, lambda: app.tabs.active == "runs")
         table.focus()
+        await wait_for(pilot, lambda: app.focused is table)
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.state.resume == str(run_dir))
-        assert app.tabs.active == "setup"
+        await wait_for(pilot, lambda: app.tabs.active == "setup")   # the tab switch settles
         assert str(app.query_one("#start", Button).label) == "Resume (s)"
         assert "resumes" in str(app.query_one("#form-resume").render())
+        assert app.focused is app.query_one("#field-epochs")   # what a resume most changes
         app.query_one("#field-epochs").value = "3"
         app.set_focus(None)
         await train_to_end(pilot, app)

@@ -277,11 +277,13 @@ async def test_compare_of_many_runs_stays_readable_filters_pins_and_hides(tmp_pa
         assert labels[0] == "lr 0.6" and app.curves.more == 60 - MAX_OVERLAYS   # the best first
         assert f"+{60 - MAX_OVERLAYS} more" in str(app.curves.legend())
         await pilot.press("5")
+        await wait_for(pilot, lambda: app.tabs.active == "runs")
         app.query_one("#runs-filter").value = "lr<=0.05"
         await wait_for(pilot, lambda: app.runs_table.row_count == 5)
         assert sorted(label for label, _, _ in app.curves.overlays) == [
             "lr 0.01", "lr 0.02", "lr 0.03", "lr 0.04", "lr 0.05"] and app.curves.more == 0
         app.runs_table.focus()
+        await wait_for(pilot, lambda: app.focused is app.runs_table)
         app.runs_table.move_cursor(row=0)          # lr 0.01, the worst: pinned, drawn first
         await pilot.press("p")
         await wait_for(pilot, lambda: app.curves.overlays[0][0] == "lr 0.01")

@@ -166,4 +166,5 @@ class RunsMixin:
         self.form.set_values(config)
         self.form.resuming(record.path, len(record.epochs))
         self.tabs.active = "setup"
+        self.form.query_one("#field-epochs").focus()   # what a resume most often changes
         self.log_message(f"Start resumes the run in {record.path}.")
