@@ -130,3 +130,23 @@ async def test_a_sweep_is_refused_while_start_would_resume_a_run(data_dir, tmp_p
         await pilot.pause()
         assert not app.state.running and not (tmp_path / "runs").exists()
         assert any("sweep field empty" in str(n.message) for n in app._notifications)
+
+
+async def test_a_sweep_of_64_rates_leaves_a_readable_plot(tmp_path):
+    """Its eight best curves are drawn, in the order of their rates, and the legend says how
+    many more."""
+    from tui_trainer.config import TrainConfig
+    from tui_trainer.ui.app import SmtuiApp
+    from tui_trainer.ui.runs_mixin import MAX_OVERLAYS
+    from tui_trainer.ui.runs_panel import SweepCurves
+
+    lrs = [0.01 * (k + 1) for k in range(64)]
+    app = SmtuiApp(TrainConfig(out=str(tmp_path)))
+    async with app.run_test(size=(80, 24)):
+        app.state.sweep = SweepCurves(lrs)
+        for epoch in (1, 2):   # rate k reaches 0.5 + k/200: the last eight are the best
+            app.state.sweep.add([{"epoch": epoch, "test_acc": 0.5 + k / 200} for k in range(64)])
+        app.update_overlays()
+        assert [label for label, _, _ in app.curves.overlays] == [
+            f"lr {lr:g}" for lr in lrs[-MAX_OVERLAYS:]]
+        assert app.curves.more == 64 - MAX_OVERLAYS and "+56 more" in str(app.curves.legend())

@@ -50,8 +50,12 @@ class RunsMixin:
         # A sweep's own curves are always drawn, named by their rates; its runs, once recorded,
         # are not overlaid a second time.
         own = self.state.sweep.overlays() if self.state.sweep else []
+        more = max(0, len(own) - MAX_OVERLAYS)
+        if more:   # a sweep of up to 64 rates: its best curves, in the order of their rates
+            best = sorted(range(len(own)), key=lambda k: -max(own[k][2], default=0.0))
+            own = [own[k] for k in sorted(best[:MAX_OVERLAYS])]
         in_sweep = {Path(d).name for d in self.state.sweep_dirs} if self.state.sweep else set()
-        loss = self.compare_metric == "train loss"
+        loss = self.compare_metric == "train loss" and not own   # a sweep's are accuracies
         records = [r for r in matching(self.records, self.run_filter)
                    if r.name not in in_sweep and key_of(r) not in self.hidden
                    and (r.train_loss if loss else r.test_acc)] if self.overlay else []
@@ -70,7 +74,7 @@ class RunsMixin:
                                        [float(e) for e in r.epochs],
                                        r.train_loss if loss else r.test_acc)
                                       for name, r in zip(names, drawn)]
-        self.curves.more = len(records) - len(drawn)
+        self.curves.more = more + len(records) - len(drawn)
         self.curves.version += 1
         self.redraw_curves(force=True)
 
