@@ -223,3 +223,25 @@ def test_one_cpu_means_one_thread_and_no_probing():
     g = governor_on(m, budget=1)
     m.train(g, 5.0)
     assert set(m.trained_with) == {1} and g.probes == 0
+
+
+def test_beside_the_apps_drawing_one_thread_is_kept_unless_more_train_faster():
+    """A run in the app shares the cores with the app's own drawing: where two threads train
+    no faster than one (a learner's small net), the second core is left to the drawing; where
+    they are clearly faster (smtui's own step), they are used."""
+    alike = {2: 0.0010, 1: 0.00102}
+    m = Machine(alike)
+    g = ThreadGovernor(2, m.set_threads, m.probe, clock=lambda: m.now, prefer=1)
+    g.start()
+    m.train(g, 5.0)
+    assert set(m.trained_with) == {1}
+    m = Machine(alike)
+    plain = ThreadGovernor(2, m.set_threads, m.probe, clock=lambda: m.now)   # headless
+    plain.start()
+    m.train(plain, 5.0)
+    assert set(m.trained_with) == {2}
+    m = Machine(IDLE)                                                         # 2 is 40% faster
+    g = ThreadGovernor(2, m.set_threads, m.probe, clock=lambda: m.now, prefer=1)
+    g.start()
+    m.train(g, 5.0)
+    assert set(m.trained_with) == {2}

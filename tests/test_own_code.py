@@ -430,3 +430,32 @@ def test_train_ch3_takes_iterators_it_did_not_make(d2l_data):
     assert not hasattr(test_iter, "fashion")        # not smtui's loader
     history = script.train_script(net, train_iter, test_iter, loss, 1, updater)
     assert history[-1]["test_acc"] == pytest.approx(d2l.evaluate_accuracy(net, test_iter))
+
+
+@pytest.mark.parametrize("model, beside_ui, prefer", [("own", True, 1), ("own", False, 2),
+                                                      ("scratch", True, 2)])
+def test_a_learners_net_in_the_app_keeps_one_thread_unless_two_are_faster(
+        small_data_dir, tmp_path, monkeypatch, model, beside_ui, prefer):
+    """Beside the app's drawing, a learner's Python-heavy net prefers one thread (two gained
+    it nothing and cost the drawing its core); headless, and smtui's own step, the budget."""
+    from tui_trainer import cpu
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.setenv(cpu.PLAN_VARIABLE, "auto:2")     # an adaptive plan of two threads
+    seen = []
+    original = cpu.ThreadGovernor.__init__
+
+    def spy(self, *args, **kw):
+        original(self, *args, **kw)
+        seen.append(self.prefer)
+    monkeypatch.setattr(cpu.ThreadGovernor, "__init__", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        path = str(write_model(tmp_path, BOOK_NET)) if model == "own" else model
+        session = prepare(TrainConfig(model=path, epochs=1, batch_size=16, threads="auto",
+                                      data_dir=str(small_data_dir), out=str(tmp_path / "runs")))
+        fit(session, lambda e: None, Control(beside_ui=beside_ui))
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [prefer]

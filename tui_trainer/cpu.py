@@ -202,17 +202,21 @@ class ThreadGovernor:
     runs on fewer threads than the budget (to come back once the other process is gone), and
     every `recheck_budget_s` on the budget (runs started together may both have probed before
     the other was busy; a probe costs about 0.2 s, 2% of that interval, and never changes the
-    weights). Fewer threads must be `margin` faster to be chosen. A gap between ticks longer than `gap_s` (an
+    weights). Fewer threads must be `margin` faster to be chosen, or, with `prefer=1` (a run
+    beside the app's own drawing, which needs a core), more threads must. A gap between ticks longer than `gap_s` (an
     evaluation, a pause) starts a fresh window without recording it.
     """
 
     def __init__(self, budget: int, set_threads: Callable[[int], None],
                  probe: Callable[[], None], *, probe_s: float = 0.04, window_s: float = 0.25,
                  recheck_s: float = 5.0, recheck_budget_s: float = 10.0, drop: float = 0.6,
-                 margin: float = 1.1,
+                 margin: float = 1.1, prefer: int | None = None,
                  gap_s: float = 1.0, clock: Callable[[], float] = time.perf_counter) -> None:
         self.candidates = [budget, 1] if budget > 1 else [1]
         self.budget = budget
+        # The count kept when the others are not `margin` faster: the budget, or one thread
+        # where this process has other work for the cores (the app's drawing).
+        self.prefer = prefer if prefer in self.candidates else budget
         self.set_threads, self.probe = set_threads, probe
         self.probe_s, self.window_s, self.recheck_s = probe_s, window_s, recheck_s
         self.recheck_budget_s = recheck_budget_s
@@ -249,9 +253,9 @@ class ThreadGovernor:
                     self.probe()
                     calls += 1
                 rates[count] = max(rates[count], calls / max(self.clock() - start, 1e-9))
-        best = self.budget
-        for count in self.candidates[1:]:
-            if rates[count] > self.margin * rates[best]:
+        best = self.prefer
+        for count in self.candidates:
+            if count != best and rates[count] > self.margin * rates[best]:
                 best = count
         self.threads = best
         self.set_threads(best)

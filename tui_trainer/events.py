@@ -113,7 +113,10 @@ PAUSE_POLL_S = 0.1   # how often a paused loop looks for a resume, a stop or a c
 class Control:
     """Stop and pause requests from a driver (a key press, a signal) to the training loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, beside_ui: bool = False) -> None:
+        # The app's own thread draws while the loop trains: of thread counts that train alike,
+        # a learner's net keeps the fewer (train.fit, cpu.ThreadGovernor's `prefer`).
+        self.beside_ui = beside_ui
         self.stop = threading.Event()
         self.resume = threading.Event()   # set = running, clear = paused
         self.resume.set()

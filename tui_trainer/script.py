@@ -101,7 +101,7 @@ def session_for(net, train_iter, test_iter, loss, num_epochs: int, updater,
     lr = _lr_of(updater)
     config = TrainConfig(model=_script_name(), epochs=int(num_epochs), batch_size=batch_size,
                          lr=lr or TrainConfig.lr, device=device.type,
-                         threads=str(torch.get_num_threads()), out=out or "runs")
+                         threads="auto", out=out or "runs")   # a count the script set is kept
     run = None
     if out:
         run = RunDir.create(out, config.run_name)

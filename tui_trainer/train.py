@@ -421,13 +421,14 @@ def _training_probe(session: Session):
     return probe
 
 
-def thread_plan(cfg: TrainConfig, device: torch.device, make_probe):
+def thread_plan(cfg: TrainConfig, device: torch.device, make_probe, prefer_fewer: bool = False):
     """(plan, governor) of a run's CPU threads: None, None on a GPU.
 
     See cpu.py: the budget of threads, and with --threads auto a governor that uses fewer while
     other processes share the CPU, timing `make_probe()`. A thread count the caller set (a
     library user's torch.set_num_threads) is kept; one thread is taken as the governor's own
     choice left from an earlier run in this thread (the app's worker), not as a caller's.
+    `prefer_fewer`: one thread is kept unless more train faster (a learner's net in the app).
     """
     if device.type != "cpu":
         return None, None
@@ -435,7 +436,8 @@ def thread_plan(cfg: TrainConfig, device: torch.device, make_probe):
     if plan.adaptive and torch.get_num_threads() not in (plan.threads, 1):
         plan = cpu.ThreadPlan(torch.get_num_threads(), False, "torch.set_num_threads")
     if plan.adaptive:
-        return plan, cpu.ThreadGovernor(plan.threads, torch.set_num_threads, make_probe())
+        return plan, cpu.ThreadGovernor(plan.threads, torch.set_num_threads, make_probe(),
+                                        prefer=1 if prefer_fewer else None)
     torch.set_num_threads(plan.threads)
     return plan, None
 
@@ -452,7 +454,12 @@ def fit(session: Session, listener: Listener, control: Control | None = None) ->
     life = RunLife(session.run, cfg.epochs)
     meter = ProcessMeter()   # the process's CPU and memory over each epoch, for metrics.jsonl
     try:   # the thread probe allocates: inside what records how the run ended
-        plan, governor = thread_plan(cfg, session.device, lambda: _training_probe(session))
+        # A learner's own net beside the app's drawing keeps one thread unless two train
+        # faster: its step is Python's, a second thread gains it nothing (0.19 s an epoch of
+        # the book's code with one or two, in a pipe) while the drawing needs that core (live:
+        # 0.24 s with two, 0.20 s with one). smtui's own step gains from two, also in the app.
+        plan, governor = thread_plan(cfg, session.device, lambda: _training_probe(session),
+                                     control.beside_ui and session.model.kind == "own")
         if governor is not None:
             governor.start()
         announce(listener, config=cfg.to_dict(), device=session.device, data=session.data,

@@ -50,6 +50,10 @@ from .weights import WeightsPanel
 
 MIN_WIDTH, MIN_HEIGHT = 60, 20
 MACHINE_S = 1.0         # the status bar's CPU and memory figures
+# A learner's own net (d2l.train_ch3) runs its Python on the interpreter's lock that drawing
+# needs too (the plot is ~24 ms of it at 120x40): its curves redraw once a second, as the
+# book's Animator draws once an epoch, so the view costs the learner's training less.
+SCRIPT_REDRAW_S = 1.0
 REDRAW_S = 0.4          # curves and predictions redraw about twice a second (timers drift:
                         # 0.4 s, not 0.5); a fast run ends several epochs a second
 
@@ -245,7 +249,8 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         if self.state.resume:
             self.log_message(f"Start resumes the run in {self.state.resume}.")
             self.form.resuming(self.state.resume)
-        self.set_interval(REDRAW_S, self.redraw)
+        self.set_interval(REDRAW_S if self.state.script is None else SCRIPT_REDRAW_S,
+                          self.redraw)
         if not self.watch_dir:   # a watched run's figures come with its epochs
             self.meter = ProcessMeter()
             self.set_interval(MACHINE_S, self.show_machine)
@@ -333,7 +338,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         `lrs`, or a script's prepared `session`."""
         form = self.form
         self.config = config
-        self.state.start(Control())
+        self.state.start(Control(beside_ui=True))
         form.disabled = True
         self.state.epochs = config.epochs
         self.curves.reset(config.epochs)
