@@ -106,11 +106,13 @@ def key_burst(app, *keys: str) -> None:
             app.post_message(events.Key(key, "\t" if key == "tab" else None))
 
 
-async def settle(pilot, app, ok) -> None:
-    """Pause until `ok()` holds, or give up after a bounded number of pauses."""
-    for _ in range(100):
-        if ok():
-            return
+async def settle(pilot, app, ok, timeout: float = 20.0) -> None:
+    """Pause until `ok()` holds, or give up after `timeout` seconds (the assertion after it
+    then says what did not happen)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not ok() and time.monotonic() < deadline:
         await pilot.pause(0.02)
 
 
