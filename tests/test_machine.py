@@ -40,7 +40,7 @@ def test_the_meter_agrees_with_proc():
     ticks = proc_cpu_ticks() - before
     by_proc = 100 * ticks / os.sysconf("SC_CLK_TCK") / (time.monotonic() - start)
     assert abs(figures["cpu_percent"] - by_proc) < 25, (figures, by_proc)
-    assert 50 < figures["cpu_percent"] < 100 * os.cpu_count() + 25
+    assert 20 < figures["cpu_percent"] < 100 * os.cpu_count() + 25   # one busy thread
     rss_kb = proc_status("VmRSS")
     assert abs(figures["memory_mb"] * 1024 - rss_kb) < 0.05 * rss_kb + 4096
     assert resident_bytes() > 0
