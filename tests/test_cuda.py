@@ -15,11 +15,12 @@ import torch
 
 from idxdata import write_small_idx
 from tui_trainer import data as data_mod
-from tui_trainer import train as train_mod
 from tui_trainer.config import TrainConfig
 from tui_trainer.errors import SmtuiError
 from tui_trainer.runs import load_checkpoint
-from tui_trainer.train import fit, prepare, reporting_intervals, resolve_device
+from tui_trainer import skeleton
+from tui_trainer.device import reporting_intervals, resolve_device
+from tui_trainer.train import fit, prepare
 
 cuda = pytest.mark.cuda
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
@@ -88,14 +89,14 @@ def test_reads_from_the_device_are_counted_per_epoch(gpu_data_dir, tmp_path, mon
     """On the CPU, count the loop's reads of the loss as if it were a GPU epoch: the checks
     (one `tolist` or `item` per check) stay at the ~20 reporting_intervals promises."""
     reads = []
-    real = train_mod._check_finite
+    real = skeleton.read_back
 
-    def counting(pending):
-        reads.append(len(pending))
-        real(pending)
+    def counting(losses):
+        reads.append(len(losses))
+        return real(losses)
 
-    monkeypatch.setattr(train_mod, "_check_finite", counting)
-    monkeypatch.setattr(train_mod, "reporting_intervals",
+    monkeypatch.setattr(skeleton, "read_back", counting)
+    monkeypatch.setattr(skeleton, "reporting_intervals",
                         lambda n, kind: reporting_intervals(n, "cuda"))
     write_small_idx(tmp_path / "big", n_train=4000, n_test=64)
     session = prepare(config(tmp_path / "big", tmp_path / "runs", batch_size=16, device="cpu"))

@@ -371,7 +371,7 @@ def test_train_ch3_live_in_tmux_stops_with_keyboard_interrupt(d2l_data, tmp_path
 def test_the_thread_probe_leaves_a_function_nets_weights_and_gradients(small_data_dir, tmp_path):
     """The governor times a step of a learner's net on the net itself (its weights are globals
     no copy can redirect): the weights and the gradients it finds are put back."""
-    from tui_trainer.train import _training_probe
+    from tui_trainer.probes import training_probe
     path = write_model(tmp_path, BOOK_NET)
     config = TrainConfig(model=str(path), epochs=1, batch_size=16, data_dir=str(small_data_dir),
                          out=str(tmp_path / "runs"))
@@ -381,7 +381,7 @@ def test_the_thread_probe_leaves_a_function_nets_weights_and_gradients(small_dat
     for p, g in zip(params, grads):
         p.grad = g
     before = [p.detach().clone() for p in params]
-    _training_probe(session)()
+    training_probe(session.model, session.config, session.device)()
     assert all(p.grad is g for p, g in zip(params, grads))
     assert all(torch.equal(p.detach(), b) for p, b in zip(params, before))
 

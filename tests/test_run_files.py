@@ -48,7 +48,7 @@ def test_an_error_inside_the_loop_marks_the_run_failed(small_data_dir, tmp_path,
     def broken(*args, **kw):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(train_mod, "train_epoch", broken)
+    monkeypatch.setattr(train_mod.SingleLoop, "step", broken)
     with pytest.raises(RuntimeError):
         fit(session, lambda e: None)
     status = status_of(session.run.path)
@@ -61,7 +61,7 @@ def test_an_error_inside_the_loop_marks_the_run_failed(small_data_dir, tmp_path,
 def test_an_internal_error_exit_70_leaves_status_failed(small_data_dir, tmp_path):
     code = ("from tui_trainer import train, cli\n"
             "def broken(*a, **k): raise RuntimeError('a bug')\n"
-            "train.train_epoch = broken\n"
+            "train.SingleLoop.step = broken\n"
             f"cli.main(['--no-ui', '--data-dir', {str(small_data_dir)!r}, '--out', "
             f"{str(tmp_path / 'runs')!r}, '--batch-size', '16'])\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -12,7 +12,8 @@ from tui_trainer.errors import SmtuiError
 from tui_trainer.events import BatchEnd, Control, EpochEnd, Message, RunEnded, RunStarted
 from tui_trainer.models import build_model
 from tui_trainer.runs import load_checkpoint
-from tui_trainer.train import fit, predict_ch3, prepare, quality_check, train_epoch
+from tui_trainer.metrics import predict_ch3, quality_check
+from tui_trainer.train import fit, prepare, train_epoch
 from tui_trainer.updaters import BookSGD
 
 

@@ -9,7 +9,7 @@ import time
 
 
 from helpers import make_app, wait_for
-from tui_trainer import train as train_mod
+from tui_trainer import skeleton
 from tui_trainer.ui.form import ConfigForm
 from tui_trainer.ui.status import StatusBar
 
@@ -29,14 +29,14 @@ async def test_divergence_is_shown_and_the_app_stays_responsive(data_dir, tmp_pa
 
 async def test_quit_while_evaluating(data_dir, tmp_path, monkeypatch):
     evaluating = threading.Event()
-    real = train_mod.predict_probs
+    real = skeleton.predict_probs
 
     def slow(*args, **kw):
         evaluating.set()
         time.sleep(0.3)
         return real(*args, **kw)
 
-    monkeypatch.setattr(train_mod, "predict_probs", slow)
+    monkeypatch.setattr(skeleton, "predict_probs", slow)
     app = make_app(data_dir, tmp_path / "runs", epochs=500, batch_size=4)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("s")

@@ -110,6 +110,10 @@ Listener = Callable[[Event], None]
 PAUSE_POLL_S = 0.1   # how often a paused loop looks for a resume, a stop or a checkpoint
 
 
+class Stopped(Exception):
+    """Raised between batches, in whatever loop honours a `Control`, when a stop was asked."""
+
+
 class Control:
     """Stop and pause requests from a driver (a key press, a signal) to the training loop."""
 

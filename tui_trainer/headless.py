@@ -194,7 +194,7 @@ def run_headless(config: TrainConfig, *, resume: str | None = None, check: bool 
 def _report(session, reporter: ConsoleReporter, check: bool, samples: int) -> int:
     """What a finished headless run prints after its last epoch; returns the exit code."""
     from .analysis import analyse
-    from .train import predict_ch3, predict_probs, quality_check
+    from .metrics import predict_ch3, predict_probs, quality_check
 
     # The last epoch's evaluation already holds every test prediction; a resumed run that had
     # nothing left to train evaluates once.

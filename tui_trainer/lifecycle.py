@@ -10,6 +10,7 @@ and say the same words, so this module owns them; each loop keeps only its batch
 - `RunLife`: one run directory's record: status on a timer, the end of an epoch, the end of the
   run, a failure, the lock. It writes through `write`, inline by default; a sweep passes its
   background writer, so the order of one run's files is kept either way.
+- `open_run`: a run directory locked for this process, its config and `starting` status written.
 - `checkpoint_state`: the one checkpoint format (the sweep writes each model's in it).
 - `announce`: `RunStarted` and the subset warning, worded once.
 - `stop_point`, `divergence_message`: the words of an interrupted run.
@@ -70,6 +71,22 @@ def announce(listener: Listener, *, config: dict[str, Any], device: Any, data: A
                         data.test_images, data.test_labels, threads, list(run_dirs or [])))
     if data.subset:
         listener(Message(SUBSET_WARNING, "warning"))
+
+
+def open_run(run: RunDir, config: dict[str, Any], epochs: int, *, epoch: int = 0,
+             before: Callable[[], None] | None = None, **extra: Any) -> RunDir:
+    """Lock `run` for this process, then write its config (with `extra`) and its `starting`
+    status; `before` runs first inside the same guard (a resume drops the metrics rows past its
+    checkpoint). A failure is recorded in the run (status failed, lock released) and raised."""
+    run.acquire_lock()
+    try:
+        if before is not None:
+            before()
+        run.write_config(config, **extra)
+        run.write_status("starting", epoch=epoch, epochs=epochs)
+    except BaseException as exc:
+        raise RunLife(run, epochs).fail(exc) from None
+    return run
 
 
 def _inline(fn: Callable, *args: Any, **kw: Any) -> None:

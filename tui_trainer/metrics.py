@@ -1,4 +1,5 @@
-"""The book's `accuracy`, `Accumulator` and `evaluate_accuracy`.
+"""The book's `accuracy`, `Accumulator` and `evaluate_accuracy`; a model's test predictions
+(`predict_probs`, `predict_ch3`) and the book's closing checks (`quality_check`).
 
 `Accumulator` accepts tensors as well as numbers and keeps them as they come: adding a 0-d tensor
 on the GPU stays on the GPU, and the host waits only when a value is read with `[i]`. That is what
@@ -9,6 +10,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+from .data import get_fashion_mnist_labels
+from .events import Stopped
 
 
 def correct_count(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -58,3 +62,40 @@ def evaluate_accuracy(net, data_iter, device: torch.device | str | None = None) 
             X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
         metric.add(correct_count(net(X), y), y.numel())
     return metric[0] / metric[1] if metric[1] else 0.0
+
+
+@torch.no_grad()
+def predict_probs(model, data_iter, device: torch.device | None = None,
+                  control=None) -> torch.Tensor:
+    """Class probabilities for every example of `data_iter`, as one CPU tensor: (N, 10), or
+    (N, K, 10) for a sweep's stacked models. `model` is anything with `net` and `probs`
+    (`models.Model`); `control` (`events.Control`) stops it between batches."""
+    if isinstance(model.net, nn.Module):
+        model.net.eval()
+    chunks = []
+    for X, _ in data_iter:
+        if control is not None and control.should_stop():
+            raise Stopped
+        if device is not None:
+            X = X.to(device, non_blocking=True)
+        chunks.append(model.probs(model.net(X)).float())
+    return torch.cat(chunks).cpu()
+
+
+def predict_ch3(probs: torch.Tensor, labels: torch.Tensor, n: int = 6) -> list[tuple[str, str]]:
+    """The book's `predict_ch3` as data: (true, predicted) text labels of the first n test images."""
+    trues = get_fashion_mnist_labels(labels[:n])
+    preds = get_fashion_mnist_labels(probs[:n].argmax(dim=1))
+    return list(zip(trues, preds))
+
+
+def quality_check(train_loss: float, train_acc: float, test_acc: float) -> list[str]:
+    """The book's assertions at the end of `train_ch3`, as a list of failures (empty = passed)."""
+    failures = []
+    if not train_loss < 0.5:
+        failures.append(f"train loss {train_loss:.4f} is not below 0.5")
+    if not 0.7 < train_acc <= 1:
+        failures.append(f"train accuracy {train_acc:.4f} is not in (0.7, 1]")
+    if not 0.7 < test_acc <= 1:
+        failures.append(f"test accuracy {test_acc:.4f} is not in (0.7, 1]")
+    return failures

@@ -14,14 +14,14 @@ so it can be viewed, compared and resumed alone. A model whose loss becomes inf 
 as its single run would (status `diverged`, its last good checkpoint kept) and the others go on.
 
 The stacked models (`models.StackedNet`) and their updater (`updaters.StackedUpdater`) live
-beside the single ones; this module is the sweep's loop. Every stacked tensor is laid out
+beside the single ones; this module is the sweep's batch arithmetic and record (`SweepLoop`),
+which the skeleton shared with the single run (skeleton.py) drives. Every stacked tensor is laid out
 (K, *one model's block), so model k's part is `t.view(K, -1)[k]` and the K blocks sit one after another in memory, which is also the (10K, 784) matrix the
 linear models' product wants.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -31,11 +31,13 @@ from . import data as data_mod
 from .config import MAX_MODELS, TrainConfig, sweep_refusal
 from .errors import SmtuiError
 from .events import BatchEnd, Control, Listener, Message, RunEnded, SweepEpoch
-from .lifecycle import RunLife, announce, checkpoint_state, divergence_message, stop_point
+from .front import open_front, refuse_invalid
+from .lifecycle import RunLife, checkpoint_state, divergence_message, open_run
 from .models import Model, StackedNet, build_model, class_templates
+from .probes import stacked_probe
 from .runs import RunDir
-from .train import (Stopped, divergence_hint, predict_probs, reporting_intervals,
-                    probe_batch, resolve_device, thread_plan, training_clock)
+from .skeleton import Loop, run_loop
+from .train import divergence_hint
 from .updaters import StackedUpdater, scheduled_lr
 
 
@@ -110,40 +112,25 @@ def prepare_sweep(config: TrainConfig, lrs: list[float], *,
     if not 2 <= len(lrs) <= MAX_MODELS or len(set(lrs)) != len(lrs):
         raise SmtuiError(f"--lr: give 2 to {MAX_MODELS} different learning rates", exit_code=2)
     for lr in lrs:
-        errors = config.replace(lr=lr).validate()
-        if errors:
-            name, reason = next(iter(errors.items()))
-            raise SmtuiError(f"--{name.replace('_', '-')} {reason}", exit_code=2)
-    device = resolve_device(config.device)
-    if data is None:
-        data = data_mod.load_fashion_mnist(config.data_dir, config.dataset)
-    if config.batch_size > len(data.train_labels):
-        raise SmtuiError(f"--batch-size {config.batch_size} is larger than the "
-                         f"{len(data.train_labels)} training images", exit_code=2)
-    torch.manual_seed(config.seed)     # the single run's draw, so every model starts from it
+        refuse_invalid(config.replace(lr=lr))
+    front = open_front(config, data)   # seeds torch: every model starts from the single run's draw
     side = config.resize or 28
     template = build_model(config.model, config.softmax, num_inputs=side * side)
-    net = StackedNet(template.net, len(lrs)).to(device)
+    net = StackedNet(template.net, len(lrs)).to(front.device)
     updater = StackedUpdater(config.optimizer, list(net.parameters()), len(lrs),
                              config.weight_decay)
-    generator = torch.Generator().manual_seed(config.seed)
-    train_iter, test_iter = data_mod.make_loaders(
-        data, config.batch_size, loader=config.loader, resize=config.resize, device=device,
-        generator=generator, num_workers=config.num_workers)
     members = [Member(lr, config.replace(lr=lr), None, lr_now=lr) for lr in lrs]
-    session = SweepSession(config, data, device, template, net, updater, train_iter, test_iter,
-                           generator, members)
+    session = SweepSession(config, front.data, front.device, template, net, updater,
+                           front.train_iter, front.test_iter, front.generator, members)
     if not create_runs:
         return session
     try:
         for m in members:
             m.run = RunDir.create(config.out, f"{config.run_name}-lr{m.lr:g}")
-            m.run.acquire_lock()
         names = [m.run.path.name for m in members]
         for m in members:
-            m.run.write_config(m.config.to_dict(), dataset_used=data.name, data_source=data.source,
-                               sweep={"lrs": lrs, "runs": names})
-            m.run.write_status("starting", epoch=0, epochs=config.epochs)
+            open_run(m.run, m.config.to_dict(), config.epochs, dataset_used=front.data.name,
+                     data_source=front.data.source, sweep={"lrs": lrs, "runs": names})
     except BaseException as exc:
         for m in members:
             error = RunLife(m.run, config.epochs).fail(exc)
@@ -184,197 +171,185 @@ class RecordWriter:
         self.pool.shutdown(wait=True)
 
 
-def fit_sweep(session: SweepSession, listener: Listener, control: Control | None = None) -> RunEnded:
-    """Train every model for `config.epochs` epochs on the same batches, reporting to
-    `listener`: BatchEnd for the models' mean progress, SweepEpoch after each epoch. Each
-    model's run directory lives and ends through its own `lifecycle.RunLife`, written by one
-    background writer."""
-    control = control or Control()
-    cfg, net, members = session.config, session.net, session.members
-    K = len(members)
-    num_batches = len(session.train_iter)
-    total = num_batches * cfg.epochs
-    check_every, report_every = reporting_intervals(num_batches, session.device.type)
-    writer = RecordWriter()
-    for m in members:
-        m.life = RunLife(m.run, cfg.epochs, writer.submit)
-    try:   # the thread probe allocates: inside what records how the run ended
-        plan, governor = thread_plan(cfg, session.device, lambda: _sweep_probe(session))
-        if governor is not None:
-            governor.start()
-        announce(listener, config=cfg.to_dict(), device=session.device, data=session.data,
-                 start_epoch=0, run=members[0].run, threads=plan.describe() if plan else "",
-                 run_dirs=[str(m.run.path) for m in members if m.run is not None])
-    except BaseException as exc:
-        raise _fail(session, exc, writer) from None
+class SweepLoop(Loop):
+    """The K models' batch arithmetic and record, for the skeleton (`skeleton.run_loop`).
 
-    def diverge(k: int, batch: int, value: float) -> None:
-        m = members[k]
+    Each model's run directory lives and ends through its own `lifecycle.RunLife`, written by
+    one background writer. A model whose loss becomes inf or nan ends alone (`non_finite`)."""
+
+    def __init__(self, session: SweepSession, listener: Listener) -> None:
+        self.session = session
+        self.listener = listener
+        members = session.members
+        self.run = members[0].run
+        self.run_dirs = [str(m.run.path) for m in members if m.run is not None]
+        net = session.net
+        self.eval_model = Model(net, net.loss, net.probs, "stacked")
+        self.writer = RecordWriter()
+        for m in members:
+            m.life = RunLife(m.run, session.config.epochs, self.writer.submit)
+        self.num_batches = len(session.train_iter)
+        self.total = self.num_batches * session.config.epochs
+        self.seen = 0
+
+    def probe(self):
+        s = self.session
+        return stacked_probe(s.net, s.updater.mean_loss, s.config, s.device)
+
+    def alive(self) -> bool:
+        return any(m.alive for m in self.session.members)
+
+    def begin(self) -> None:
+        for m in self.session.members:
+            m.life.status("running", 0)
+
+    def begin_epoch(self) -> tuple[int, int]:
+        s = self.session
+        K = len(s.members)
+        s.epoch_rng_state = s.generator.get_state()
+        s.partial = [torch.zeros(K, device=s.device),
+                     torch.zeros(K, dtype=torch.int64, device=s.device), 0]
+        s.batch, self.seen = 0, 0
+        s.net.train()
+        return 0, 0
+
+    def step(self, X: torch.Tensor, y: torch.Tensor, index: int) -> torch.Tensor:
+        s = self.session
+        net, members, cfg = s.net, s.members, s.config
+        progress = (s.epoch * self.num_batches + index) / self.total
+        lrs = [scheduled_lr(m.lr, cfg.schedule, progress) for m in members]
+        alive = [m.alive for m in members]
+        by_hand = net.step_grads(X, y, s.updater.mean_loss)
+        if by_hand is not None:
+            out, l = by_hand
+        else:
+            out = net(X)
+            l = net.loss(out, y)
+            (l.mean(0) if s.updater.mean_loss else l.sum(0)).sum().backward()
+        s.updater.step(lrs, X.shape[0], alive)
+        l_sum = l.detach().sum(0)
+        s.partial[0] += l_sum
+        # max's indices: argmax's (the first maximum), three times faster on (B, K, 10)
+        s.partial[1] += (out.detach().max(-1).indices == y.unsqueeze(1)).sum(0)
+        self.seen += y.numel()
+        s.partial[2] = self.seen
+        for m, lr, a in zip(members, lrs, alive):
+            if a:
+                m.lr_now = lr
+        return l_sum
+
+    def non_finite(self, batch: int, k: int, value: float) -> None:
+        s = self.session
+        m = s.members[k]
+        if not m.alive:
+            return
         kept = m.run is not None and bool(m.history)   # a checkpoint is saved at each epoch end
         m.status = "diverged"
-        m.message = divergence_message(value, session.epoch, batch,
-                                       divergence_hint(m.config), kept)
-        net.zero_model(k)
-        session.updater.reset_model(k)
+        m.message = divergence_message(value, s.epoch, batch, divergence_hint(m.config), kept)
+        s.net.zero_model(k)
+        s.updater.reset_model(k)
         m.life.end("diverged", len(m.history), m.message, resumable=kept)
-        listener(Message(f"lr {m.lr:g}: {m.message}; the other models go on", "warning"))
+        self.listener(Message(f"lr {m.lr:g}: {m.message}; the other models go on", "warning"))
 
-    def save_if_asked() -> None:
-        if control.save.is_set():
-            control.save.clear()
-            count = _save_all(session)
-            writer.drain()
-            listener(Message(f"checkpoints saved at epoch {session.epoch + 1}, batch "
-                             f"{session.batch}: {count} run directories"))
+    def _sums(self) -> tuple[list[float], list[int], list[int]]:
+        """The epoch's loss sums and correct counts per model (one read-back), and the live."""
+        s = self.session
+        live = [k for k, m in enumerate(s.members) if m.alive]
+        return s.partial[0].tolist(), s.partial[1].tolist(), live
 
-    control.while_paused = save_if_asked   # a checkpoint asked for while paused: at once
-    stacked = Model(net, net.loss, net.probs, "stacked")
-    ended: RunEnded
-    try:
-        for m in members:
-            m.life.status("running", 0)
-        while session.epoch < cfg.epochs and any(m.alive for m in members):
-            epoch = session.epoch + 1
-            session.epoch_rng_state = session.generator.get_state()
-            trained = training_clock(control)   # pauses left out
-            loss_sum = torch.zeros(K, device=session.device)
-            correct = torch.zeros(K, dtype=torch.int64, device=session.device)
-            seen = 0
-            session.partial, session.batch = [loss_sum, correct, 0], 0
-            pending: list[tuple[int, torch.Tensor]] = []
-            alive = [m.alive for m in members]
-            net.train()
-            for batch, (X, y) in enumerate(session.train_iter, start=1):
-                if control.should_stop():
-                    raise Stopped
-                X, y = X.to(session.device, non_blocking=True), y.to(session.device,
-                                                                      non_blocking=True)
-                progress = ((epoch - 1) * num_batches + batch - 1) / total
-                lrs = [scheduled_lr(m.lr, cfg.schedule, progress) for m in members]
-                by_hand = net.step_grads(X, y, session.updater.mean_loss)
-                if by_hand is not None:
-                    out, l = by_hand
-                else:
-                    out = net(X)
-                    l = net.loss(out, y)
-                    (l.mean(0) if session.updater.mean_loss else l.sum(0)).sum().backward()
-                session.updater.step(lrs, X.shape[0], alive)
-                l_sum = l.detach().sum(0)
-                loss_sum += l_sum
-                # max's indices: argmax's (the first maximum), three times faster on (B, K, 10)
-                correct += (out.detach().max(-1).indices == y.unsqueeze(1)).sum(0)
-                seen += y.numel()
-                session.partial[2], session.batch = seen, batch
-                for m, lr, a in zip(members, lrs, alive):
-                    if a:
-                        m.lr_now = lr
-                pending.append((batch, l_sum))
-                if len(pending) >= check_every or batch == num_batches:
-                    values = torch.stack([v for _, v in pending]).tolist()
-                    for (b, _), row in zip(pending, values):
-                        for k, value in enumerate(row):
-                            if members[k].alive and not math.isfinite(value):
-                                diverge(k, b, value)
-                    pending.clear()
-                    alive = [m.alive for m in members]
-                    if not any(alive):
-                        break
-                save_if_asked()
-                if governor is not None:
-                    governor.tick((epoch - 1) * num_batches + batch)
-                if batch % report_every and batch != num_batches:
-                    continue
-                live = [k for k, a in enumerate(alive) if a]
-                losses, hits = loss_sum.tolist(), correct.tolist()
-                elapsed = trained()
-                event = BatchEnd(epoch, batch, num_batches, seen,
-                                 seen / elapsed if elapsed > 0 else 0.0,
-                                 sum(losses[k] for k in live) / len(live) / seen,
-                                 sum(hits[k] for k in live) / len(live) / seen,
-                                 governor.threads if governor else (plan.threads if plan else 0))
-                listener(event)
-                for k in live:   # each member's own running loss and accuracy
-                    members[k].life.progress(session.epoch, replace(
-                        event, loss=losses[k] / seen, acc=hits[k] / seen))
-            if not any(m.alive for m in members):
-                break
-            probs = predict_probs(stacked, session.test_iter, session.device, control)
-            labels = session.data.test_labels
-            seconds = trained()
-            losses, hits = loss_sum.tolist(), correct.tolist()
-            rows: list[dict[str, float] | None] = []
-            session.epoch, session.batch, session.partial = epoch, 0, None
-            session.epoch_rng_state = None
-            for k, m in enumerate(members):
-                if not m.alive:
-                    rows.append(None)
-                    continue
-                test_acc = float((probs[:, k].argmax(dim=1) == labels).float().mean())
-                row = {"epoch": epoch, "train_loss": losses[k] / seen,
-                       "train_acc": hits[k] / seen, "test_acc": test_acc,
-                       "seconds": round(seconds, 4), "lr": m.lr_now}
-                m.history.append(row)
-                rows.append(row)
-                m.life.epoch_end(row, session.member_state(k), probs[:, k], labels)
-            best = max((k for k, r in enumerate(rows) if r), key=lambda k: rows[k]["test_acc"])
-            listener(SweepEpoch(epoch, seconds, session.lrs, rows, best, probs[:, best].clone(),
-                                _templates(session, best)))
-        finished = [k for k, m in enumerate(members) if m.alive]
-        for k in finished:
-            members[k].status, members[k].message = "finished", "training finished"
-        if finished:
-            b = max((members[k] for k in finished),
-                    key=lambda m: m.history[-1]["test_acc"] if m.history else 0.0)
-            acc = b.history[-1]["test_acc"] if b.history else float("nan")
-            ended = RunEnded("finished", session.epoch,
-                             f"sweep finished: best lr {b.lr:g} (test acc {acc:.4f})",
-                             str(b.run.checkpoint_path) if b.run else None)
-        else:
-            ended = RunEnded("diverged", session.epoch, "every learning rate diverged", None)
-    except Stopped:
-        _save_all(session)
-        where = stop_point(session.epoch, session.batch)
-        for m in members:
+    def running(self) -> tuple[int, float, float]:
+        losses, hits, live = self._last = self._sums()   # `report` follows: one read-back
+        seen = self.seen
+        return (seen, sum(losses[k] for k in live) / len(live) / seen,
+                sum(hits[k] for k in live) / len(live) / seen)
+
+    def report(self, event: BatchEnd) -> None:
+        losses, hits, live = self._last
+        for k in live:   # each member's own running loss and accuracy
+            self.session.members[k].life.progress(self.session.epoch, replace(
+                event, loss=losses[k] / self.seen, acc=hits[k] / self.seen))
+
+    def save(self, seconds: float) -> str:
+        s = self.session
+        s.partial_seconds = seconds
+        count = _save_all(s)
+        self.writer.drain()
+        return (f"checkpoints saved at epoch {s.epoch + 1}, batch {s.batch}: {count} run "
+                "directories")
+
+    def end_epoch(self, probs, seconds: float, machine: dict[str, float]) -> SweepEpoch:
+        s = self.session
+        epoch = s.epoch + 1
+        labels = s.data.test_labels
+        losses, hits, _ = self._sums()
+        seen = self.seen
+        rows: list[dict[str, float] | None] = []
+        s.epoch, s.batch, s.partial, s.partial_seconds = epoch, 0, None, 0.0
+        s.epoch_rng_state = None
+        for k, m in enumerate(s.members):
+            if not m.alive:
+                rows.append(None)
+                continue
+            test_acc = float((probs[:, k].argmax(dim=1) == labels).float().mean())
+            row = {"epoch": epoch, "train_loss": losses[k] / seen, "train_acc": hits[k] / seen,
+                   "test_acc": test_acc, "seconds": round(seconds, 4), "lr": m.lr_now}
+            m.history.append(row)
+            rows.append(row)
+            m.life.epoch_end(row, s.member_state(k), probs[:, k], labels)
+        best = max((k for k, r in enumerate(rows) if r), key=lambda k: rows[k]["test_acc"])
+        return SweepEpoch(epoch, seconds, s.lrs, rows, best, probs[:, best].clone(),
+                          _templates(s, best))
+
+    def finished(self) -> RunEnded:
+        s = self.session
+        finished = [m for m in s.members if m.alive]
+        for m in finished:
+            m.status, m.message = "finished", "training finished"
+        if not finished:
+            return RunEnded("diverged", s.epoch, "every learning rate diverged", None)
+        b = max(finished, key=lambda m: m.history[-1]["test_acc"] if m.history else 0.0)
+        acc = b.history[-1]["test_acc"] if b.history else float("nan")
+        return RunEnded("finished", s.epoch,
+                        f"sweep finished: best lr {b.lr:g} (test acc {acc:.4f})",
+                        str(b.run.checkpoint_path) if b.run else None)
+
+    def stopped(self, where: str) -> RunEnded:
+        s = self.session
+        _save_all(s)
+        for m in s.members:
             if m.alive:
                 m.status, m.message = "stopped", f"stopped {where}; checkpoint saved"
-        ended = RunEnded("stopped", session.epoch, f"sweep stopped {where}; checkpoints saved",
-                         None)
-    except BaseException as exc:
-        raise _fail(session, exc, writer) from None
-    finally:
-        control.while_paused = None
-    try:
-        for m in members:
-            if m.status in ("finished", "stopped"):
-                m.life.end(m.status, len(m.history), m.message, control.reason,
-                           resumable=m.status == "stopped")
-        writer.drain()
-    except BaseException as exc:
-        raise _fail(session, exc, writer) from None
-    finally:
-        writer.close()
-        for m in members:
-            m.life.release()
-    ended.run_dirs = [str(m.run.path) for m in members   # those with a checkpoint
-                      if m.run is not None and (m.history or m.status == "stopped")]
-    listener(ended)
-    return ended
+        return RunEnded("stopped", s.epoch, f"sweep stopped {where}; checkpoints saved", None)
+
+    def diverged(self, exc) -> RunEnded:   # never raised: each model diverges alone
+        raise exc
+
+    def fail(self, exc: BaseException) -> BaseException:
+        return _fail(self.session, exc, self.writer)
+
+    def close(self, ended: RunEnded, reason: str | None) -> None:
+        members = self.session.members
+        try:
+            for m in members:
+                if m.status in ("finished", "stopped"):
+                    m.life.end(m.status, len(m.history), m.message, reason,
+                               resumable=m.status == "stopped")
+            self.writer.drain()
+        except BaseException as exc:
+            raise _fail(self.session, exc, self.writer) from None
+        finally:
+            self.writer.close()
+            for m in members:
+                m.life.release()
+        ended.run_dirs = [str(m.run.path) for m in members   # those with a checkpoint
+                          if m.run is not None and (m.history or m.status == "stopped")]
 
 
-def _sweep_probe(session: SweepSession):
-    """One sweep step's work on a copy of the stacked models and a made-up batch: what the
-    thread governor times (see `train._training_probe`), never the sweep's own weights."""
-    import copy
-
-    net = copy.deepcopy(session.net)
-    X, y = probe_batch(session.config, session.device)
-
-    def probe() -> None:
-        for p in net.parameters():
-            p.grad = None
-        if net.step_grads(X, y, session.updater.mean_loss) is None:
-            net.loss(net(X), y).sum().backward()
-    return probe
+def fit_sweep(session: SweepSession, listener: Listener, control: Control | None = None) -> RunEnded:
+    """Train every model for `config.epochs` epochs on the same batches, reporting to
+    `listener`: BatchEnd for the models' mean progress, SweepEpoch after each epoch. The run's
+    life between batches is the skeleton's (`skeleton.run_loop`)."""
+    return run_loop(SweepLoop(session, listener), listener, control)
 
 
 def _save_all(session: SweepSession) -> int:

@@ -179,7 +179,7 @@ class RunWatcher:
         from .errors import SmtuiError
         from .models import build_model
         from .runs import load_checkpoint
-        from .train import predict_probs
+        from .metrics import predict_probs
         from .data import TensorLoader
 
         try:
