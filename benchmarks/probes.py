@@ -84,7 +84,7 @@ def bare(epochs: str) -> float:
     """Steady epoch seconds of the bare inline loop on the full data, on the CPU."""
     import torch
 
-    from benchmarks.__main__ import bare_epochs, steady
+    from benchmarks.loops import bare_epochs, steady
     from tui_trainer import data
 
     d = data.load_fashion_mnist(dataset="full")
@@ -97,8 +97,9 @@ def script_run(mode: str, epochs: str) -> float:
     would show it), `lines` as in a pipe."""
     import asyncio
 
-    from benchmarks.__main__ import steady
-    from tui_trainer.script import EpochLines, book_scratch_session
+    from benchmarks.loops import steady
+    from tui_trainer.book import book_scratch_session
+    from tui_trainer.script import EpochLines
     from tui_trainer.train import fit
 
     session = book_scratch_session(int(epochs))

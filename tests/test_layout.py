@@ -150,7 +150,7 @@ async def test_the_train_key_says_why_on_a_small_terminal():
         await pilot.pause()
         await pilot.press("9")
         assert app.tabs.active != "train"
-        assert any("140x40" in n.message for n in app._notifications)
+        assert any("140x40" in line.plain for line in app.log_view.texts)
 
 
 async def test_shrinking_below_the_train_view_falls_back_to_the_curves():

@@ -129,7 +129,7 @@ async def test_a_sweep_is_refused_while_start_would_resume_a_run(data_dir, tmp_p
         app.action_start()
         await pilot.pause()
         assert not app.state.running and not (tmp_path / "runs").exists()
-        assert any("sweep field empty" in str(n.message) for n in app._notifications)
+        assert any("sweep field empty" in line.plain for line in app.log_view.texts)
 
 
 async def test_a_sweep_of_64_rates_leaves_a_readable_plot(tmp_path):

@@ -44,6 +44,7 @@ from .predictions import PredictionsPanel, SampleGrid
 from .runs_panel import RunRecord, RunsPanel, SweepCurves
 from .status import StatusBar
 from .terminal import quiet_driver
+from .textual_private import on_crash
 from .threads import serial_here
 from .dashboard import DASH_H, DASH_W, MirrorCurves, TrainView, settings_text
 from .weights import WeightsPanel
@@ -131,6 +132,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.signal_code: int | None = None   # 128 + the signal that asked the app to quit
         self.last_size = (0, 0)
         self.key_order = KeyOrder(self)
+        on_crash(self, self.stop_runs_on_crash)
 
     def get_system_commands(self, screen):
         """The command palette: smtui's commands (commands.py), then Textual's."""
@@ -417,6 +419,16 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         """True where the Train view is shown (DASH_W x DASH_H and up)."""
         return self.size.width >= DASH_W and self.size.height >= DASH_H
 
+    def notify(self, message, *, title: str = "", severity="information", timeout=None,
+               markup: bool = True) -> None:
+        """A notification, also written to the Log tab: a toast vanishes after a few seconds,
+        the Log keeps what it said."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+        if getattr(self, "log_view", None) is not None:
+            text = Text.from_markup(message).plain if markup else str(message)
+            self.log_message(text, "red" if severity == "error" else
+                             "yellow" if severity == "warning" else None)
+
     def log_message(self, text: str, style: str | None = None) -> None:
         """Add a line to the log tab. `text` is shown as it is, never read as markup: it may
         hold a path, a value the user typed or an exception's message."""
@@ -562,13 +574,12 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         else:
             self.leave()
 
-    def _handle_exception(self, error: Exception) -> None:
+    def stop_runs_on_crash(self, error: BaseException) -> None:
         """A crash inside the app ends the window (Textual prints the traceback on exit), but
         the training thread would go on unseen until its last epoch: it is stopped at its next
         batch, with a checkpoint, and the process then says where the run is (`run_tui`)."""
         for control in self.state.controls:
             control.request_stop(f"the window crashed ({type(error).__name__}: {error})")
-        super()._handle_exception(error)
 
     def leave(self) -> None:
         """Exit the app with the code a signal asked for (0 otherwise)."""

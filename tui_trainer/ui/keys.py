@@ -25,6 +25,8 @@ from textual import events
 from textual.app import App
 from textual.message_pump import MessagePump
 
+from .textual_private import check_bindings
+
 SETTLE_S = 1.0       # a widget that does not answer in this time is not waited for
 SETTLE_ROUNDS = 8    # a message may set off another one further up: follow it this many times
 ORDERED = (events.Key, events.MouseDown, events.MouseUp, events.Click, events.Paste)
@@ -61,10 +63,10 @@ class KeyOrder:
         widget = app.focused
         if widget is None or widget.check_consume_key(event.key, event.character):
             return False
-        if await app._check_bindings(event.key, priority=True):
+        if await check_bindings(app, event.key, priority=True):
             return True
         await settled(widget)
-        if not await app._check_bindings(event.key):
+        if not await check_bindings(app, event.key):
             return False
         event.stop()
         await self.follow(widget)

@@ -17,6 +17,8 @@ from textual.selection import Selection
 from textual.strip import Strip
 from textual.widgets import RichLog
 
+from .textual_private import clear_line_cache
+
 
 class LogPanel(RichLog):
     """A RichLog that keeps its lines and rewraps them at its present width."""
@@ -55,7 +57,7 @@ class LogPanel(RichLog):
         return selection.extract("\n".join(strip.text for strip in self.lines)), "\n"
 
     def selection_updated(self, selection: Selection | None) -> None:
-        self._line_cache.clear()
+        clear_line_cache(self)
         self.refresh()
 
     def render_line(self, y: int) -> Strip:

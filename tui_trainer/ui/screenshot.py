@@ -57,7 +57,7 @@ async def take(out_dir: Path, epochs: int = 10, size: tuple[int, int] = (110, 34
 
 async def take_own(out_dir: Path, size: tuple[int, int] = (110, 34)) -> list[Path]:
     """The app as `d2l.train_ch3` opens it for a learner's own net (the book's scratch code)."""
-    from ..script import book_scratch_session
+    from ..book import book_scratch_session
 
     session = book_scratch_session(20)
     session.config = session.config.replace(model="softmax_scratch.py")

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import IO
 
+from .textual_private import wrap_driver_file
+
 
 class QuietFile:
     """A proxy of the terminal's file whose writes stop, silently, at the first failure."""
@@ -54,6 +56,6 @@ def quiet_driver(base: type) -> type:
     class QuietLinuxDriver(base):
         def __init__(self, *args, **kwargs) -> None:
             super().__init__(*args, **kwargs)
-            self._file = QuietFile(self._file)
+            wrap_driver_file(self, QuietFile)
 
     return QuietLinuxDriver
