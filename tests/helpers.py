@@ -4,6 +4,7 @@ this process, a run's status, and a real terminal (tmux). Fixtures are in confte
 from __future__ import annotations
 
 import csv
+import asyncio
 import json
 import os
 import re
@@ -27,13 +28,28 @@ def wait_until(predicate, timeout: float = 60.0, what: str = "condition") -> Non
         time.sleep(0.05)
 
 
-async def wait_for(pilot, predicate, timeout: float = 30.0) -> None:
+async def wait_for(pilot, predicate, timeout: float = 30.0, what: str = "condition") -> None:
     """`wait_until` for an app under Pilot: the app's loop runs while waiting."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
+            raise AssertionError(f"{what} not reached in {timeout:g} s")
         await pilot.pause(0.05)
+
+
+async def settle(pilot, timeout: float = 20.0) -> None:
+    """Until the app and its screen have handled every message posted to them before this call:
+    whatever the keys pressed so far set off has happened, or fails after `timeout` seconds.
+    What a test asserts did *not* happen is asserted after this, never after a fixed pause."""
+    app = pilot.app
+    for pump in (app, app.screen, app.focused or app.screen):
+        done = asyncio.Event()
+        pump.call_later(done.set)
+        try:
+            await asyncio.wait_for(done.wait(), timeout)
+        except asyncio.TimeoutError:
+            raise AssertionError(f"{pump!r} did not handle its messages in {timeout:g} s")
+    await pilot.pause()
 
 
 def make_app(data_dir, out, **kw):
@@ -74,31 +90,34 @@ tmux_only = pytest.mark.skipif(subprocess.run(["which", "tmux"], capture_output=
 
 
 class Tmux:
-    """A detached tmux session running one command."""
+    """A detached tmux session running one command, on a tmux server of its own: tests that run
+    at once (parallel workers) never share a server, so none can catch one exiting as another
+    test ends its last session."""
 
     def __init__(self, command: str, width: int = 100, height: int = 30) -> None:
         self.name = f"smtui-test-{uuid.uuid4().hex[:8]}"
+        self.tmux = ["tmux", "-L", self.name]
         # A clean environment, as a user's shell would give: under pytest's own variables the
         # app inside tmux was seen to miss window resizes.
         env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"),
                "LANG": "C.UTF-8"}
-        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", str(width),
+        subprocess.run([*self.tmux, "new-session", "-d", "-s", self.name, "-x", str(width),
                         "-y", str(height), command], check=True, env=env)
 
     def screen(self) -> str:
-        r = subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True,
+        r = subprocess.run([*self.tmux, "capture-pane", "-p", "-t", self.name], capture_output=True,
                            text=True)
         return r.stdout
 
     def keys(self, *keys: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+        subprocess.run([*self.tmux, "send-keys", "-t", self.name, *keys], check=True)
 
     def resize(self, width: int, height: int) -> None:
-        subprocess.run(["tmux", "resize-window", "-t", self.name, "-x", str(width), "-y",
+        subprocess.run([*self.tmux, "resize-window", "-t", self.name, "-x", str(width), "-y",
                         str(height)], check=True)
 
     def alive(self) -> bool:
-        return subprocess.run(["tmux", "has-session", "-t", self.name],
+        return subprocess.run([*self.tmux, "has-session", "-t", self.name],
                               capture_output=True).returncode == 0
 
     def wait_for(self, *texts: str, timeout: float = 60.0) -> str:
@@ -111,11 +130,25 @@ class Tmux:
             time.sleep(0.2)
         raise AssertionError(f"{texts!r} never appeared; screen was:\n{self.screen()}")
 
+    def wait_screen(self, ok, what: str, timeout: float = 60.0) -> str:
+        """The screen, once `ok(screen)` holds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if ok(screen):
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"{what} never happened; screen was:\n{self.screen()}")
+
+    def wait_gone(self, text: str, timeout: float = 30.0) -> str:
+        """The screen, once `text` has left it."""
+        return self.wait_screen(lambda screen: text not in screen, f"{text!r} leaving", timeout)
+
     def wait_focused(self, label: str, timeout: float = 30.0) -> None:
         """Until the form row `label` has the focus (its field drawn bold)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            styled = subprocess.run(["tmux", "capture-pane", "-e", "-p", "-t", self.name],
+            styled = subprocess.run([*self.tmux, "capture-pane", "-e", "-p", "-t", self.name],
                                     capture_output=True, text=True).stdout
             for line in styled.splitlines():
                 plain = re.sub(r"\x1b\[[0-9;]*m", "", line)
@@ -125,7 +158,7 @@ class Tmux:
         raise AssertionError(f"the {label!r} field never got the focus")
 
     def kill(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True)
 
 
 def wait_exit(path, timeout: float = 10.0) -> str:

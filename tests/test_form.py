@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import long_app
+from helpers import long_app, wait_for
 from tui_trainer.config import TrainConfig
 from tui_trainer.errors import SmtuiError
 from tui_trainer.ui.form import ConfigForm
@@ -106,16 +106,6 @@ def key_burst(app, *keys: str) -> None:
             app.post_message(events.Key(key, "\t" if key == "tab" else None))
 
 
-async def settle(pilot, app, ok, timeout: float = 20.0) -> None:
-    """Pause until `ok()` holds, or give up after `timeout` seconds (the assertion after it
-    then says what did not happen)."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not ok() and time.monotonic() < deadline:
-        await pilot.pause(0.02)
-
-
 @pytest.mark.parametrize("move", ["tab", "shift+tab"])
 async def test_keys_after_a_focus_move_land_in_the_next_field(tmp_path, move):
     """The class of keys that act through bindings (Tab's focus move, Shift+Tab, a field's
@@ -129,7 +119,7 @@ async def test_keys_after_a_focus_move_land_in_the_next_field(tmp_path, move):
         app.query_one(first).focus()
         await pilot.pause()
         key_burst(app, "ctrl+a", "ctrl+k", "1", "2", "8", move, "ctrl+a", "ctrl+k", "3", "0")
-        await settle(pilot, app, lambda: app.query_one(second).value == "30")
+        await wait_for(pilot, lambda: app.query_one(second).value == "30")
         assert app.query_one(first).value == "128"
         assert app.query_one(second).value == "30"
         assert app.focused is app.query_one(second)
@@ -145,7 +135,7 @@ async def test_keys_after_a_click_land_in_the_clicked_field(tmp_path):
         batch.focus()
         await pilot.pause()
         key_burst(app, "ctrl+a", "ctrl+k", "6", "4", epochs, "ctrl+a", "ctrl+k", "7")
-        await settle(pilot, app, lambda: epochs.value == "7")
+        await wait_for(pilot, lambda: epochs.value == "7")
         assert (batch.value, epochs.value) == ("64", "7") and app.focused is epochs
 
 
@@ -161,7 +151,7 @@ async def test_keys_after_escape_act_as_keys_not_as_text(tmp_path):
         field.cursor_position = len(field.value)
         await pilot.pause()
         key_burst(app, "5", "escape", "2")
-        await settle(pilot, app, lambda: app.tabs.active == "curves")
+        await wait_for(pilot, lambda: app.tabs.active == "curves")
         assert field.value == "5" and app.tabs.active == "curves"   # focus selected the 10
 
 
@@ -173,15 +163,15 @@ async def test_keys_after_enter_on_start_reach_the_run_it_started(small_data_dir
     app = SmtuiApp(TrainConfig(out=str(tmp_path), data_dir=str(small_data_dir), epochs=50,
                                batch_size=16))
     async with app.run_test(size=(100, 40)) as pilot:
-        await settle(pilot, app, lambda: app.core_loaded)
+        await wait_for(pilot, lambda: app.core_loaded)
         app.query_one("#start").focus()
         await pilot.pause()
         key_burst(app, "enter", "space")
-        await settle(pilot, app, lambda: app.state.control is not None
+        await wait_for(pilot, lambda: app.state.control is not None
                      and app.state.control.paused)
         assert app.state.running and app.state.control.paused
         app.action_stop()
-        await settle(pilot, app, lambda: not app.state.running)
+        await wait_for(pilot, lambda: not app.state.running)
 
 
 async def test_escape_leaves_a_text_field_and_the_keys_work_again(tmp_path):
@@ -235,15 +225,15 @@ async def test_the_command_palette_offers_smtuis_commands(tmp_path):
             options = app.screen.query(CommandList)
             return bool(options) and options.first().option_count > 0 and "Curves tab" in str(
                 options.first().get_option_at_index(0).prompt)
-        await settle(pilot, app, found)
+        await wait_for(pilot, found)
         await pilot.press("enter")
-        await settle(pilot, app, lambda: app.tabs.active == "curves")
+        await wait_for(pilot, lambda: app.tabs.active == "curves")
         assert app.tabs.active == "curves"
         app.use_preset("mlp")
-        await settle(pilot, app, lambda: app.query_one("#field-model").value == "mlp")
+        await wait_for(pilot, lambda: app.query_one("#field-model").value == "mlp")
         assert app.query_one("#field-lr").value == "0.002"
         await pilot.press("f1")
-        await settle(pilot, app, lambda: type(app.screen).__name__ == "HelpScreen")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
         assert type(app.screen).__name__ == "HelpScreen"
     viewer = SmtuiApp(None, watch=str(tmp_path / "nothing-yet"))
     async with viewer.run_test(size=(100, 40)):
@@ -288,13 +278,13 @@ async def test_the_form_shows_every_rule_a_run_enforces_as_it_is_typed(tmp_path)
                  "#field-out": (str(tmp_path / "a-file"), "out", "is a file, not a folder")}
         for field, (value, name, words) in cases.items():
             app.query_one(field).value = value
-            await settle(pilot, app, lambda: name in form.errors)
+            await wait_for(pilot, lambda: name in form.errors)
             shown = str(app.query_one(f"#help-{name}").render())
             assert words in shown, (field, shown)
             assert "--" not in shown and "weight_decay" not in shown
             assert app.query_one("#start").disabled
             form.set_values(app.config)
-            await settle(pilot, app, lambda: not form.errors)
+            await wait_for(pilot, lambda: not form.errors)
         assert not app.query_one("#start").disabled
 
 

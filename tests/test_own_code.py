@@ -365,7 +365,7 @@ def test_train_ch3_live_in_tmux_stops_with_keyboard_interrupt(d2l_data, tmp_path
         assert "/100000  train loss" in screen   # the summary stays in the scrollback
         assert "train_ch3 in" not in screen      # the app's screen is gone
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", tmux.name], capture_output=True)
+        tmux.kill()
 
 
 def test_the_thread_probe_leaves_a_function_nets_weights_and_gradients(small_data_dir, tmp_path):

@@ -241,7 +241,7 @@ def test_sigterm_to_the_real_tui_restores_the_terminal(tmp_path, data_dir):
         pid = running_pid(out)
         os.kill(pid, signal.SIGTERM)
         assert wait_exit(tmp_path / "exit", timeout=30) == "EXIT=143"
-        modes = subprocess.run(["tmux", "display", "-p", "-t", t.name,
+        modes = subprocess.run([*t.tmux, "display", "-p", "-t", t.name,
                                 "#{alternate_on} #{mouse_any_flag} #{cursor_flag}"],
                                capture_output=True, text=True).stdout.split()
         assert modes == ["0", "0", "1"]     # main screen, no mouse reporting, cursor shown
@@ -260,8 +260,11 @@ def test_the_real_tui_survives_losing_its_terminal(tmp_path, data_dir):
     t.wait_for("idle")
     t.keys("s")
     pid = running_pid(out)
+    status = only_run(out) / "status.json"
+    before = status.read_text()
     t.kill()
-    time.sleep(0.5)   # let the app try to draw to the closed terminal at least once
+    # The run goes on reporting (status.json rewritten) while the app draws to no terminal.
+    wait_until(lambda: status.read_text() != before, what="training on without a terminal")
     os.kill(pid, signal.SIGHUP)
     assert wait_exit(tmp_path / "exit", timeout=60) == "EXIT=129"
     status = json.loads(only_run(out).joinpath("status.json").read_text())

@@ -15,6 +15,14 @@ pytestmark = pytest.mark.skipif(shutil.which("tmux") is None and not os.environ.
                                 reason="tmux not installed")
 
 
+def status_text(out) -> str:
+    """The status.json of the one run in `out`, or '' before there is one."""
+    try:
+        return next(out.iterdir()).joinpath("status.json").read_text()
+    except (OSError, StopIteration):
+        return ""
+
+
 @pytest.fixture
 def tmux_app(tmp_path):
     sessions = []
@@ -45,9 +53,9 @@ def test_real_tui_trains_on_the_subset_and_quits(tmux_app, tmp_path):
     t.wait_for("class probabilities")
     t.wait_for("✓", "✗")          # the grid is drawn at the next redraw tick
     t.keys("n", "m", "Right", "Down")
-    time.sleep(1.0)
+    t.wait_for("image 6 of")                    # one image right, a row of four down
     t.resize(60, 20)
-    time.sleep(1.0)
+    t.wait_screen(lambda screen: screen.count("P ✗") == 1, "the grid redrawn one image wide")
     t.resize(45, 12)
     t.wait_for("Terminal too small")
     t.resize(100, 30)
@@ -55,7 +63,7 @@ def test_real_tui_trains_on_the_subset_and_quits(tmux_app, tmp_path):
     t.keys("?")
     t.wait_for("smtui keys")
     t.keys("Escape")
-    time.sleep(0.5)   # an Escape followed at once by q would read as Alt+q
+    t.wait_gone("smtui keys")   # an Escape followed at once by q would read as Alt+q
     t.keys("q")
     assert wait_exit(tmp_path / "exit") == "EXIT=0"
     run_dir = next((tmp_path / "runs").iterdir())
@@ -67,7 +75,7 @@ def test_real_tui_quit_mid_run_is_quick_and_keeps_the_run(tmux_app, tmp_path):
     t.wait_for("idle")
     t.keys("s")
     t.wait_for("training")
-    time.sleep(1.0)
+    wait_until(lambda: '"batch"' in status_text(tmp_path / "runs"), what="a batch reported")
     start = time.monotonic()
     t.keys("q")
     assert wait_exit(tmp_path / "exit", timeout=30) == "EXIT=0"

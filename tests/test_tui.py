@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from helpers import fix_machine, make_app, train_to_end, wait_for
+from helpers import fix_machine, make_app, settle, train_to_end, wait_for
 
 from tui_trainer.config import TrainConfig
 from tui_trainer.runs import load_checkpoint
@@ -42,7 +42,7 @@ async def test_form_locked_during_run_and_start_twice(data_dir, tmp_path):
         await wait_for(pilot, lambda: app.query_one(StatusBar).state == "training")
         assert app.query_one(ConfigForm).disabled
         await pilot.press("s")   # a second start is refused, not a second run
-        await pilot.pause(0.2)
+        await settle(pilot)
         assert len([w for w in app.workers if w.group == "train"]) == 1
         await pilot.press("x")
         await wait_for(pilot, lambda: app.state.last_status == "stopped")
@@ -57,9 +57,14 @@ async def test_pause_and_resume(data_dir, tmp_path):
         await wait_for(pilot, lambda: app.query_one(StatusBar).state == "training")
         await pilot.press("space")
         assert app.query_one(StatusBar).state == "paused"
-        await pilot.pause(0.3)
+        control = app.state.control
+        await wait_for(pilot, lambda: control.paused_seconds > 0, what="the loop waiting")
+        await settle(pilot)   # the reports of the batches done before the pause are drawn
         before = list(app.query_one(CurvesPanel).series["train loss"][0])
-        await pilot.pause(0.5)
+        waited = control.paused_seconds
+        await wait_for(pilot, lambda: control.paused_seconds > waited + 0.5,
+                       what="the loop waiting on")
+        await settle(pilot)
         assert app.query_one(CurvesPanel).series["train loss"][0] == before  # no progress
         await pilot.press("space")
         await wait_for(pilot, lambda: len(app.query_one(CurvesPanel).series["train loss"][0])
@@ -107,7 +112,7 @@ async def test_invalid_input_shows_why_and_blocks_start(data_dir, tmp_path):
         assert "positive" in str(app.query_one("#help-lr").render())
         app.set_focus(None)
         await pilot.press("s")
-        await pilot.pause(0.2)
+        await settle(pilot)
         assert not app.state.running and not (tmp_path / "runs").exists()
         lr.value = "0.05"
         await pilot.pause()

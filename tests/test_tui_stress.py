@@ -31,10 +31,11 @@ async def test_quit_while_evaluating(data_dir, tmp_path, monkeypatch):
     evaluating = threading.Event()
     real = skeleton.predict_probs
 
-    def slow(*args, **kw):
+    def slow(model, data_iter, device, control):
+        """A long evaluation: it goes on until the quit's stop request reaches it."""
         evaluating.set()
-        time.sleep(0.3)
-        return real(*args, **kw)
+        control.stop.wait(timeout=30)
+        return real(model, data_iter, device, control)
 
     monkeypatch.setattr(skeleton, "predict_probs", slow)
     app = make_app(data_dir, tmp_path / "runs", epochs=500, batch_size=4)

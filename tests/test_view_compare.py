@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from helpers import GOOD, make_app, make_run, smtui, train_to_end, wait_for
+from helpers import GOOD, make_app, make_run, settle, smtui, train_to_end, wait_for
 from tui_trainer.config import TrainConfig
 from tui_trainer.events import EpochEnd, Message, RunEnded, RunStarted
 from tui_trainer.train import fit, prepare
@@ -101,7 +101,7 @@ async def test_view_mode_reads_a_run_and_is_read_only(small_data_dir, tmp_path):
         await wait_for(pilot, lambda: len(app.query_one(SampleGrid).images) > 0)
         app.set_focus(None)
         await pilot.press("s")
-        await pilot.pause(0.2)
+        await settle(pilot)
         assert not app.state.running                                     # read-only
         assert not any(app.check_action(a, ()) for a in ("start", "stop", "pause"))
 
@@ -212,9 +212,12 @@ async def test_compare_of_malformed_runs_warns_once_and_draws_what_is_valid(tmp_
     (run / "status.json").write_text('{"state": 7}')
     app = SmtuiApp(None, compare=[str(run)])
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause(0.5)
+        warned = lambda: [line.plain for line in app.log_view.texts if "skipped" in line.plain]
+        await wait_for(pilot, lambda: any("malformed file(s)" in text for text in warned()),
+                       what="the warning")
+        await settle(pilot)
         assert app.records[0].test_acc == [0.72]
-        assert len(app._notifications) == 1
+        assert len([text for text in warned() if "malformed file(s)" in text]) == 1  # once
         assert app.is_running
 
 
