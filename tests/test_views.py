@@ -181,10 +181,11 @@ def test_a_crash_inside_the_ui_stops_the_run_with_a_checkpoint(tmp_path):
     program = tmp_path / "crash.py"
     program.write_text(
         "import sys\n"
+        "from tui_trainer.events import EpochEnd\n"
         "from tui_trainer.ui import training_mixin\n"
         "def broken(self, event):\n"
         "    raise RuntimeError('drawing failed')\n"
-        "training_mixin.TrainingMixin.on_epoch_end = broken\n"
+        "training_mixin.EVENT_HANDLERS[EpochEnd] = broken\n"
         "from tui_trainer.cli import main\n"
         f"main(['--dataset', 'subset', '--epochs', '100000', '--batch-size', '8', "
         f"'--out', {str(tmp_path / 'runs')!r}])\n")

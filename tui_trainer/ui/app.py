@@ -43,6 +43,7 @@ from .numerics_panel import NumericsPanel
 from .predictions import PredictionsPanel, SampleGrid
 from .runs_panel import RunRecord, RunsPanel, SweepCurves
 from .status import StatusBar
+from .modes import ScriptMode, TrainMode, WatchMode
 from .terminal import quiet_driver
 from .textual_private import on_crash
 from .threads import serial_here
@@ -51,12 +52,6 @@ from .weights import WeightsPanel
 
 MIN_WIDTH, MIN_HEIGHT = 60, 20
 MACHINE_S = 1.0         # the status bar's CPU and memory figures
-# A learner's own net (d2l.train_ch3) runs its Python on the interpreter's lock that drawing
-# needs too (the plot is ~24 ms of it at 120x40): its curves redraw once a second, as the
-# book's Animator draws once an epoch, so the view costs the learner's training less.
-SCRIPT_REDRAW_S = 1.0
-REDRAW_S = 0.4          # curves and predictions redraw about twice a second (timers drift:
-                        # 0.4 s, not 0.5); a fast run ends several epochs a second
 
 class SmtuiApp(TrainingMixin, RunsMixin, App):
     """Configure, train and watch softmax regression on Fashion-MNIST."""
@@ -118,8 +113,10 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         if theme:
             self.theme = theme
         self.config = config or TrainConfig()
-        self.state = RunState(self.config.epochs, resume=resume, script=script)
-        self.watch_dir = watch            # read-only view of a run another process writes
+        self.state = RunState(self.config.epochs, resume=resume)
+        # What differs between training, watching a run and a learner's script (modes.py).
+        self.mode = WatchMode(watch) if watch else \
+            ScriptMode(script) if script is not None else TrainMode()
         self.records: list[RunRecord] = [RunRecord.from_dir(d) for d in compare or []]
         self.overlay = bool(compare)      # curves of the other runs on the plot
         self.run_filter: list = []        # the Runs tab's filter (catalog.parse_filter)
@@ -240,22 +237,10 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.curves.reset(self.config.epochs)
         self.curves.redraw()
         self.status_bar.state = "loading torch…"
-        if self.state.script is not None:
-            self.form.disabled = True
-            self.title = f"smtui: train_ch3 in {self.config.model}"
-            self.log_message("Training your net from train_ch3: space pauses, x stops (the "
-                             "script then raises KeyboardInterrupt); the window closes when "
-                             "training ends.")
-        elif not self.watch_dir:
-            self.log_message("smtui ready. Edit the settings, then press s (or Start) to train.")
         if self.state.resume:
             self.log_message(f"Start resumes the run in {self.state.resume}.")
             self.form.resuming(self.state.resume)
-        self.set_interval(REDRAW_S if self.state.script is None else SCRIPT_REDRAW_S,
-                          self.redraw)
-        if not self.watch_dir:   # a watched run's figures come with its epochs
-            self.meter = ProcessMeter()
-            self.set_interval(MACHINE_S, self.show_machine)
+        self.set_interval(self.mode.redraw_s, self.redraw)
         self.remember_theme = True
         self.app_resume_signal.subscribe(self, self.on_resumed)
         self.install_signal_handlers()
@@ -271,14 +256,13 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
             if problems:
                 self.notify(f"{len(problems)} malformed file(s) or row(s) skipped: see the Log "
                             "tab (7).", severity="warning", timeout=8)
-        if self.watch_dir:
-            self.form.disabled = True
-            self.form.query_one("#start").display = False   # the run is controlled where it runs
-            self.tabs.active = "curves"
-            self.title = f"smtui view {self.watch_dir}"
-            self.status_bar.state = "watching"
-            self.log_message(f"Watching {self.watch_dir} (read-only).")
-            self.watch_run(self.watch_dir)
+        self.mode.mount(self)
+
+    def watch_machine(self) -> None:
+        """This process's CPU and memory in the status bar, once a second (a watched run's
+        figures come with its epochs instead)."""
+        self.meter = ProcessMeter()
+        self.set_interval(MACHINE_S, self.show_machine)
 
     # ------------------------------------------------------------------ torch in the background
     @work(thread=True, exit_on_error=False, group="core")
@@ -298,22 +282,15 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.query_one(NumericsPanel).update_report()
         status = self.status_bar
         status.device = self.config.device if self.config.device != "auto" else message.device
-        if not self.state.running and not self.watch_dir:
-            status.state = "idle"
         self.log_message(f"torch loaded in {message.seconds:.1f} s; device available: "
                          f"{message.device}")
-        if self.state.script is not None and not self.state.controls:
-            self.start_run(self.config, None, self.state.script)
+        self.mode.core_loaded(self)
 
     # ------------------------------------------------------------------ training
     def check_action(self, action: str, parameters) -> bool | None:
-        # A watched run is controlled where it runs: its training keys are hidden and do nothing.
-        if self.watch_dir and action in ("start", "pause", "stop", "reset", "save_checkpoint"):
-            return False
-        # A script's run is the script's: it cannot be started again or reset from here.
-        if self.state.script is not None and action in ("start", "reset"):
-            return False
-        return True
+        # A watched run is controlled where it runs; a script's run cannot be started again or
+        # reset from here: those keys are hidden and do nothing.
+        return action not in self.mode.locked
 
     def action_start(self) -> None:
         """Start a run with the form's config."""
@@ -387,8 +364,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         templates, self.pending_templates = self.pending_templates, None
         if templates is not None:
             self.weights.show(*templates)
-        if self.watch_dir and self.tabs.active == "runs":
-            self.runs_table.show(self.records)   # the watched run's row, as its epochs end
+        self.mode.redrawn(self)
         self.redraw_curves(force)
 
     def redraw_curves(self, force: bool = False) -> None:

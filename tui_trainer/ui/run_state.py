@@ -37,8 +37,7 @@ class RunState:
     sweep: Any = None                       # the sweep going on or last shown (SweepCurves)
     num_train: int = 0
     test_labels: Any = None                 # the run's test labels (a tensor), as announced
-    script: Any = None                      # a learner's train_ch3: its Session, trained at once
-    ended: Any = None                       # ... how it ended (RunEnded), or
+    ended: Any = None                       # a learner's train_ch3: how it ended (RunEnded), or
     error: BaseException | None = None      # ... the exception their code raised
 
     @property

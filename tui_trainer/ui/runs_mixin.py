@@ -149,9 +149,9 @@ class RunsMixin:
         """Make Start resume `record`'s run, as `smtui --resume` would: the form takes the
         checkpoint's settings (and says so), and the run's own rules apply when it starts
         (what may change, what is refused)."""
-        if self.watch_dir or self.state.running:
+        if self.mode.resume_refusal or self.state.running:
             self.notify("Stop the run going on first (x)." if self.state.running else
-                        "A watched run is resumed where it runs.", severity="warning")
+                        self.mode.resume_refusal, severity="warning")
             return
         if not record.path or not (Path(record.path) / "checkpoint.pt").is_file():
             self.notify(f"{record.label}: no checkpoint to resume from.", severity="warning",

@@ -18,9 +18,8 @@ from ..config import TrainConfig
 from ..events import BatchEnd, Control, EpochEnd, Message, RunEnded, RunStarted, SweepEpoch
 from ..watch import CheckpointPredictions
 from ..console import eta_seconds
-from ..machine import describe
 from .messages import TrainingEvent, TrainingFailed
-from .run_state import QUITTING, RESETTING
+from .run_state import RESETTING
 from .runs_panel import RunRecord
 from .threads import parallel_here, serial_here
 
@@ -75,23 +74,13 @@ class TrainingMixin:
         finally:
             control.finished.set()
 
-    # Each of the loop's events has its handler below; the worker posts them as TrainingEvent.
-    EVENT_HANDLERS = {
-        RunStarted: "on_run_started",
-        BatchEnd: "on_batch_end",
-        EpochEnd: "on_epoch_end",
-        SweepEpoch: "on_sweep_epoch",
-        Message: "on_core_message",
-        RunEnded: "on_run_ended",
-        CheckpointPredictions: "on_checkpoint_predictions",
-    }
-
     def on_training_event(self, message: TrainingEvent) -> None:
+        """Each of the loop's events goes to its handler below (`EVENT_HANDLERS`, by type)."""
         serial_here()   # events carry tensors: the UI thread's work on them stays serial
         event = message.event
         if self.state.phase == RESETTING and not isinstance(event, RunEnded):
             return   # the run being reset still reports until it has stopped
-        getattr(self, self.EVENT_HANDLERS[type(event)])(event)
+        EVENT_HANDLERS[type(event)](self, event)
 
     def on_run_started(self, event: RunStarted) -> None:
         """A run is set up: data, run directory, threads."""
@@ -100,8 +89,7 @@ class TrainingMixin:
         if self.state.current is not None and event.run_dir:
             self.state.current.name = Path(event.run_dir).name
             self.state.current.path = event.run_dir   # the Runs tab can resume it
-        if self.watch_dir:
-            self.show_watched_run(event)
+        self.mode.run_started(self, event)
         self.status_bar.device, self.status_bar.dataset, self.status_bar.state = event.device, event.dataset, "training"
         self.state.test_labels = event.test_labels
         for panel in self.prediction_panels:
@@ -144,14 +132,7 @@ class TrainingMixin:
     def on_epoch_end(self, event: EpochEnd) -> None:
         """An epoch is done: its test accuracy, predictions and log line."""
         self.curves.add("test acc", event.epoch, event.test_acc)
-        if self.watch_dir and event.machine:   # the watched process's, over its last epoch
-            self.status_bar.machine = "run: " + describe(event.machine)
-        if self.watch_dir:   # a watched run's rows: no points inside the epoch
-            self.curves.add("train loss", event.epoch, event.train_loss)
-            self.curves.add("train acc", event.epoch, event.train_acc)
-            speed = self.state.num_train / event.seconds if event.seconds else 0.0
-            self.status_bar.progress(event.epoch, self.state.epochs, 1, 1, speed,
-                            (self.state.epochs - event.epoch) * event.seconds)
+        self.mode.epoch_ended(self, event)
         if self.state.current is not None:
             self.state.current.epochs.append(event.epoch)
             self.state.current.test_acc.append(event.test_acc)
@@ -185,20 +166,15 @@ class TrainingMixin:
 
     def on_run_ended(self, event: RunEnded) -> None:
         """The run is over (or, watched, the other process says so)."""
-        if self.watch_dir:
-            self.status_bar.state = event.status
-            self.state.last_status = event.status
-            if self.state.current is not None:
-                self.state.current.status = event.status
-                self.refresh_runs()
-            self.log_message(f"the watched run is {event.status}: {event.message}")
-        else:
-            if event.run_dirs:   # a sweep's runs join the runs tab, each resumable alone
-                self.records.extend(RunRecord.from_dir(d) for d in event.run_dirs)
-                self.refresh_runs()
-                if event.checkpoint:
-                    self.state.run_dir = str(Path(event.checkpoint).parent)
-            self.finish_run(event.status, event.message)
+        self.mode.run_ended(self, event)
+
+    def add_run_dirs(self, run_dirs: list[str], checkpoint: str | None) -> None:
+        """A sweep's runs join the Runs tab, each resumable alone; the best one's directory is
+        the run's."""
+        self.records.extend(RunRecord.from_dir(d) for d in run_dirs)
+        self.refresh_runs()
+        if checkpoint:
+            self.state.run_dir = str(Path(checkpoint).parent)
 
     def on_checkpoint_predictions(self, event: CheckpointPredictions) -> None:
         """A watched run's checkpoint, evaluated here."""
@@ -239,5 +215,18 @@ class TrainingMixin:
         elif state == "stopped":
             self.state.resume = None
         self.form.resuming(self.state.resume)
-        if self.state.phase == QUITTING or self.state.script is not None:
+        if self.mode.leaves_after_run(self):
             self.leave()
+
+
+# The loop's events and their handlers, bound by type: a handler renamed or removed fails here,
+# at import, not when its event first arrives.
+EVENT_HANDLERS = {
+    RunStarted: TrainingMixin.on_run_started,
+    BatchEnd: TrainingMixin.on_batch_end,
+    EpochEnd: TrainingMixin.on_epoch_end,
+    SweepEpoch: TrainingMixin.on_sweep_epoch,
+    Message: TrainingMixin.on_core_message,
+    RunEnded: TrainingMixin.on_run_ended,
+    CheckpointPredictions: TrainingMixin.on_checkpoint_predictions,
+}
