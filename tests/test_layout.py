@@ -48,7 +48,7 @@ async def with_data(pilot) -> None:
     app.log_message = lambda text, style=None: None     # the log's times would change
 
     fix_machine(app)                                     # nor may the machine's figures
-    app.records = [RunRecord(f"20261124-10000{i}-scratch", {**TrainConfig().to_dict(), "lr": lr},
+    app.comparison.records = [RunRecord(f"20261124-10000{i}-scratch", {**TrainConfig().to_dict(), "lr": lr},
                              [1.0, 2.0, 3.0], [0.7 + i / 50, 0.75 + i / 50, 0.77 + i / 50],
                              "finished") for i, lr in enumerate((0.1, 0.03))]
     app.refresh_runs()

@@ -39,8 +39,8 @@ async def test_a_sweep_from_the_form_draws_a_curve_per_lr_and_records_each_run(d
         assert lrs == [0.03, 0.3, 3000]
         # The runs tab lists the models that trained an epoch, with their own lr.
         table = app.query_one(RunsPanel)
-        assert table.row_count == len([r for r in app.records])
-        trained = {r.config["lr"]: r for r in app.records}
+        assert table.row_count == len([r for r in app.comparison.records])
+        trained = {r.config["lr"]: r for r in app.comparison.records}
         assert {0.03, 0.3} <= set(trained)
         assert trained[0.3].test_acc == named["lr 0.3"]
         assert app.state.run_dir is not None and RunDir(app.state.run_dir).checkpoint_path.exists()
@@ -91,7 +91,7 @@ async def test_reset_during_a_sweep_clears_its_curves_and_keeps_its_runs(data_di
         for run in (tmp_path / "runs").iterdir():
             status = json.loads((run / "status.json").read_text())
             assert status["state"] == "stopped" and "resume" in status
-        assert {r.config["lr"] for r in app.records} == {0.01, 0.1}
+        assert {r.config["lr"] for r in app.comparison.records} == {0.01, 0.1}
 
 
 def test_leaving_after_a_sweep_names_every_run_and_how_to_go_on(capsys, tmp_path):

@@ -179,7 +179,7 @@ async def test_session_runs_are_compared(tmp_path):
         for _ in range(2):
             await train_to_end(pilot, app)
             app.state.last_status = "idle"
-        assert len(app.records) == 2
+        assert len(app.comparison.records) == 2
         assert app.query_one(RunsPanel).row_count == 2
         await pilot.press("o")
         assert len(app.curves.overlays) == 2
@@ -216,7 +216,7 @@ async def test_compare_of_malformed_runs_warns_once_and_draws_what_is_valid(tmp_
         await wait_for(pilot, lambda: any("malformed file(s)" in text for text in warned()),
                        what="the warning")
         await settle(pilot)
-        assert app.records[0].test_acc == [0.72]
+        assert app.comparison.records[0].test_acc == [0.72]
         assert len([text for text in warned() if "malformed file(s)" in text]) == 1  # once
         assert app.is_running
 

@@ -83,7 +83,8 @@ def predict_probs(model, data_iter, device: torch.device | None = None,
 
 
 def predict_ch3(probs: torch.Tensor, labels: torch.Tensor, n: int = 6) -> list[tuple[str, str]]:
-    """The book's `predict_ch3` as data: (true, predicted) text labels of the first n test images."""
+    """The book's `predict_ch3` as data: (true, predicted) text labels of the first n test
+    images."""
     trues = get_fashion_mnist_labels(labels[:n])
     preds = get_fashion_mnist_labels(probs[:n].argmax(dim=1))
     return list(zip(trues, preds))

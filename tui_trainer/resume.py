@@ -37,8 +37,8 @@ def check_resume(state: dict[str, Any], config: TrainConfig, where: str) -> dict
                for name in config.to_dict() if getattr(saved, name) != getattr(config, name)}
     for name, why in RESUME_FIXED.items():
         if name in changed:
-            raise SmtuiError(f"checkpoint {where} was trained with {name}={getattr(saved, name)!r}, "
-                             f"not {getattr(config, name)!r} ({why})")
+            raise SmtuiError(f"checkpoint {where} was trained with "
+                             f"{name}={getattr(saved, name)!r}, not {getattr(config, name)!r} ({why})")
     done, batch = int(state.get("epoch", 0)), int(state.get("batch", 0))
     if batch:
         for name in RESUME_AT_EPOCH:

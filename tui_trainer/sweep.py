@@ -104,7 +104,8 @@ class SweepSession:
 
 
 def prepare_sweep(config: TrainConfig, lrs: list[float], *,
-                  data: data_mod.FashionMNIST | None = None, create_runs: bool = True) -> SweepSession:
+                  data: data_mod.FashionMNIST | None = None,
+                  create_runs: bool = True) -> SweepSession:
     """Validate, read the data, build the K stacked models and one run directory per model."""
     refusal = sweep_refusal(config)
     if refusal:

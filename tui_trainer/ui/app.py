@@ -41,7 +41,7 @@ from .messages import CoreLoaded
 from .analysis_panel import AnalysisPanel
 from .numerics_panel import NumericsPanel
 from .predictions import PredictionsPanel, SampleGrid
-from .runs_panel import RunRecord, RunsPanel, SweepCurves
+from .runs_panel import Comparison, RunRecord, RunsPanel, SweepCurves
 from .status import StatusBar
 from .modes import ScriptMode, TrainMode, WatchMode
 from .terminal import quiet_driver
@@ -117,12 +117,9 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         # What differs between training, watching a run and a learner's script (modes.py).
         self.mode = WatchMode(watch) if watch else \
             ScriptMode(script) if script is not None else TrainMode()
-        self.records: list[RunRecord] = [RunRecord.from_dir(d) for d in compare or []]
-        self.overlay = bool(compare)      # curves of the other runs on the plot
-        self.run_filter: list = []        # the Runs tab's filter (catalog.parse_filter)
-        self.pinned: set[str] = set()     # runs drawn first, whatever their rank
-        self.hidden: set[str] = set()     # runs left off the plot
-        self.compare_metric = "test acc"  # or "train loss" (v)
+        # The compared runs and how they are shown, handed to the Runs panel (runs_panel.py).
+        self.comparison = Comparison([RunRecord.from_dir(d) for d in compare or []],
+                                     overlay=bool(compare))
         self.core_loaded = False
         self.pending_probs = None  # an epoch's test predictions, drawn at the next redraw tick
         self.pending_templates = None   # (templates, epoch) of a linear model, likewise
@@ -201,7 +198,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
                     yield Input(placeholder="filter, e.g. lr>0.05 model=mlp state=finished",
                                 id="runs-filter", compact=True)
                     yield Static("", id="runs-note")
-                    yield RunsPanel(id="runs-table")
+                    yield RunsPanel(self.comparison, id="runs-table")
                 with TabPane("Numerics", id="numerics"):
                     yield NumericsPanel(id="numerics-panel")
                 with TabPane("Log", id="log"):
@@ -245,12 +242,13 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.app_resume_signal.subscribe(self, self.on_resumed)
         self.install_signal_handlers()
         self.load_core()
-        if self.records:
+        if self.comparison.records:
             self.refresh_runs()
             self.tabs.active = "curves"
-            self.log_message(f"Comparing {len(self.records)} runs: o toggles the overlay; "
+            self.log_message(f"Comparing {len(self.comparison.records)} runs: o toggles the "
+                             "overlay; "
                              "their configs are in the Runs tab.")
-            problems = [p for r in self.records for p in r.problems]
+            problems = [p for r in self.comparison.records for p in r.problems]
             for problem in problems:
                 self.log_message(f"skipped what is malformed: {problem}", "yellow")
             if problems:

@@ -110,7 +110,7 @@ class WatchMode(TrainMode):
 
     def redrawn(self, app: SmtuiApp) -> None:
         if app.tabs.active == "runs":
-            app.runs_table.show(app.records)   # the watched run's row, as its epochs end
+            app.runs_table.show(app.comparison.records)   # the watched run's row, as its epochs end
 
 
 class ScriptMode(TrainMode):

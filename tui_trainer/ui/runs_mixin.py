@@ -24,22 +24,18 @@ from .runs_panel import RunsPanel
 MAX_OVERLAYS = 8   # curves of other runs drawn at once; the legend says how many more
 
 
-def key_of(record) -> str:
-    """What pins or hides a run: its directory, or its name for a run not on disk."""
-    return record.path or record.name
-
-
 class RunsMixin:
     """Overlay and runs table for comparison; a polling worker for `smtui view`."""
 
     def refresh_runs(self) -> None:
         """Show the runs the filter keeps in the runs tab, and on the plot's overlay."""
-        shown = matching(self.records, self.run_filter)
-        self.runs_table.show(shown, self.pinned, self.hidden)
+        shown = matching(self.comparison.records, self.comparison.run_filter)
+        c = self.comparison
+        self.runs_table.show(shown)
         self.runs_note.update(Text(
-            f"{len(shown)} of {len(self.records)} runs · enter: resume · p: pin · h: hide · "
-            f"v: compare {'train loss' if self.compare_metric == 'test acc' else 'test acc'}"
-            if self.records else "No runs yet: finished runs of this session, and runs named "
+            f"{len(shown)} of {len(c.records)} runs · enter: resume · p: pin · h: hide · "
+            f"v: compare {'train loss' if c.metric == 'test acc' else 'test acc'}"
+            if c.records else "No runs yet: finished runs of this session, and runs named "
             "with smtui compare, are listed here."))
         self.update_overlays()
 
@@ -55,12 +51,8 @@ class RunsMixin:
             best = sorted(range(len(own)), key=lambda k: -max(own[k][2], default=0.0))
             own = [own[k] for k in sorted(best[:MAX_OVERLAYS])]
         in_sweep = {Path(d).name for d in self.state.sweep_dirs} if self.state.sweep else set()
-        loss = self.compare_metric == "train loss" and not own   # a sweep's are accuracies
-        records = [r for r in matching(self.records, self.run_filter)
-                   if r.name not in in_sweep and key_of(r) not in self.hidden
-                   and (r.train_loss if loss else r.test_acc)] if self.overlay else []
-        records.sort(key=lambda r: (key_of(r) not in self.pinned,
-                                    min(r.train_loss) if loss else -max(r.test_acc)))
+        loss = self.comparison.metric == "train loss" and not own   # a sweep's are accuracies
+        records = self.comparison.overlaid(in_sweep, loss)
         drawn = records[:max(0, MAX_OVERLAYS - len(own))]
         configs = [r.config for r in drawn]
         if self.state.current is not None:          # name the others against the run going on
@@ -68,7 +60,7 @@ class RunsMixin:
         names = names_by_difference(configs, [r.short_name for r in drawn] + ["this run"])
         self.curves.overlay_side = "left" if loss else "right"
         # Beside this session's own curves, an overlay says what it is; alone, the title does.
-        suffix = f" {self.compare_metric}" if self.state.current is not None or any(
+        suffix = f" {self.comparison.metric}" if self.state.current is not None or any(
             xs for xs, _ in self.curves.series.values()) else ""
         self.curves.overlays = own + [(f"{name}{suffix}",
                                        [float(e) for e in r.epochs],
@@ -80,8 +72,7 @@ class RunsMixin:
 
     def on_runs_panel_marked(self, message: RunsPanel.Marked) -> None:
         """p or h on a run's row: pin it (drawn first, always) or hide it from the plot."""
-        chosen = self.pinned if message.mark == "pin" else self.hidden
-        chosen.symmetric_difference_update({key_of(message.record)})
+        self.comparison.toggle_mark(message.record.key, message.mark)
         self.refresh_runs()
 
     def on_input_changed(self, event) -> None:
@@ -90,7 +81,7 @@ class RunsMixin:
             return
         event.stop()
         try:
-            self.run_filter = parse_filter(event.value)
+            self.comparison.run_filter = parse_filter(event.value)
         except ValueError as exc:
             self.runs_note.update(Text(str(exc), style="red"))
             return
@@ -98,19 +89,20 @@ class RunsMixin:
 
     def action_compare_metric(self) -> None:
         """v: compare the runs' train loss instead of their test accuracy, and back."""
-        self.compare_metric = "train loss" if self.compare_metric == "test acc" else "test acc"
+        metric = self.comparison.toggle_metric()
         self.refresh_runs()
-        self.notify(f"Comparing {self.compare_metric}.")
+        self.notify(f"Comparing {metric}.")
 
     def action_overlay(self) -> None:
         """Toggle the other runs' curves on the plot."""
-        if not self.records:
+        if not self.comparison.records:
             self.notify("No other runs yet: finish a run (or name run directories with "
                         "`smtui compare`) to compare.")
             return
-        self.overlay = not self.overlay
+        self.comparison.overlay = not self.comparison.overlay
         self.update_overlays()
-        self.notify(f"Overlay of {len(self.records)} run(s) {'on' if self.overlay else 'off'}.")
+        c = self.comparison
+        self.notify(f"Overlay of {len(c.records)} run(s) {'on' if c.overlay else 'off'}.")
 
     @work(thread=True, exit_on_error=False, group="watch")
     def watch_run(self, path: str) -> None:
@@ -139,7 +131,7 @@ class RunsMixin:
 
     def resumable(self) -> list:
         """The runs of the Runs tab that --resume would take: a checkpoint in their folder."""
-        return [r for r in self.records
+        return [r for r in self.comparison.records
                 if r.path and (Path(r.path) / "checkpoint.pt").is_file()]
 
     def on_runs_panel_resume_asked(self, message: RunsPanel.ResumeAsked) -> None:

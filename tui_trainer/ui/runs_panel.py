@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
-from ..catalog import RunSummary
+from ..catalog import RunSummary, matching
 
 # Compact enough for 80 columns: the recipe in one column ("scratch sgd", "+naive", "+cos").
 COLUMNS = ("run", "recipe", "lr", "batch", "ep", "test acc", "best", "status")
@@ -28,6 +28,11 @@ class RunRecord(RunSummary):
         """For the table: the run's name (--name), else its directory's name without the
         date (20261124-181533-mlp -> 181533-mlp)."""
         return self.short_name
+
+    @property
+    def key(self) -> str:
+        """What pins or hides a run: its directory, or its name for a run not on disk."""
+        return self.path or self.name
 
     @property
     def recipe(self) -> str:
@@ -80,8 +85,48 @@ def _cell(value) -> Text:
     return Text("–" if value is None else str(value))
 
 
+@dataclass
+class Comparison:
+    """The compared runs and how they are shown: one object, handed to the Runs panel that
+    lists them and read by the overlay that draws them."""
+
+    records: list[RunRecord] = field(default_factory=list)   # every run of the Runs tab
+    overlay: bool = False             # their curves on the plot (o)
+    run_filter: list = field(default_factory=list)   # the Runs tab's filter (parse_filter)
+    pinned: set[str] = field(default_factory=set)    # runs drawn first, whatever their rank
+    hidden: set[str] = field(default_factory=set)    # runs left off the plot
+    metric: str = "test acc"          # or "train loss" (v)
+
+    def toggle_metric(self) -> str:
+        """v: the other metric; returns it."""
+        self.metric = "train loss" if self.metric == "test acc" else "test acc"
+        return self.metric
+
+    def toggle_mark(self, key: str, mark: str) -> None:
+        """p or h: pin or unpin, hide or show the run `key`."""
+        (self.pinned if mark == "pin" else self.hidden).symmetric_difference_update({key})
+
+    def overlaid(self, exclude: set[str], loss: bool) -> list[RunRecord]:
+        """The runs the overlay may draw, pinned first, then the best (lowest train loss with
+        `loss`, else highest test accuracy): those the filter keeps, not hidden, not named in
+        `exclude` (a sweep's own runs, drawn as its curves), with points to draw."""
+        if not self.overlay:
+            return []
+        runs = [r for r in matching(self.records, self.run_filter)
+                if r.name not in exclude and r.key not in self.hidden
+                and (r.train_loss if loss else r.test_acc)]
+        runs.sort(key=lambda r: (r.key not in self.pinned,
+                                 min(r.train_loss) if loss else -max(r.test_acc)))
+        return runs
+
+
 class RunsPanel(DataTable):
     """A table of runs with their configs and accuracies."""
+
+    def __init__(self, comparison: Comparison, **kw) -> None:
+        super().__init__(**kw)
+        self.comparison = comparison
+        self.records: list[RunRecord] = []   # the rows shown, in order
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -107,16 +152,15 @@ class RunsPanel(DataTable):
         if 0 <= self.cursor_row < len(self.records):
             self.post_message(self.Marked(self.records[self.cursor_row], mark))
 
-    def show(self, records: list[RunRecord], pinned: set[str] = frozenset(),
-             hidden: set[str] = frozenset()) -> None:
+    def show(self, records: list[RunRecord]) -> None:
         """Replace the rows; a pinned run's name is marked *, a hidden one's -."""
+        pinned, hidden = self.comparison.pinned, self.comparison.hidden
         row = self.cursor_row
         self.clear()
         self.records = list(records)
         for r in records:
             c = r.config
-            key = r.path or r.name
-            mark = "*" if key in pinned else "-" if key in hidden else ""
+            mark = "*" if r.key in pinned else "-" if r.key in hidden else ""
             self.add_row(*map(_cell, (
                 mark + r.label, r.recipe, c.get("lr"), c.get("batch_size"), c.get("epochs"),
                 f"{r.test_acc[-1]:.4f}" if r.test_acc else "–",

@@ -115,7 +115,7 @@ class TrainingMixin:
         self.state.num_train = event.num_train
         self.curves.reset(self.state.epochs)
         self.state.current = RunRecord(Path(event.run_dir).name, event.config, status="running")
-        self.records = [self.state.current]
+        self.comparison.records = [self.state.current]
         self.refresh_runs()
 
     def on_batch_end(self, event: BatchEnd) -> None:
@@ -171,7 +171,7 @@ class TrainingMixin:
     def add_run_dirs(self, run_dirs: list[str], checkpoint: str | None) -> None:
         """A sweep's runs join the Runs tab, each resumable alone; the best one's directory is
         the run's."""
-        self.records.extend(RunRecord.from_dir(d) for d in run_dirs)
+        self.comparison.records.extend(RunRecord.from_dir(d) for d in run_dirs)
         self.refresh_runs()
         if checkpoint:
             self.state.run_dir = str(Path(checkpoint).parent)
@@ -198,7 +198,7 @@ class TrainingMixin:
         if self.state.current is not None:
             self.state.current.status = state
             if self.state.current.test_acc:
-                self.records.append(self.state.current)
+                self.comparison.records.append(self.state.current)
             self.state.current = None
             self.refresh_runs()
         self.state.end(state)
