@@ -58,16 +58,151 @@ def image_grid(images: list, num_cols: int, titles: list[str] | None) -> None:
     console.print(table)
 
 
+def nonsingular(lo: float, hi: float) -> tuple[float, float]:
+    """Limits with room between them: equal ones are widened as matplotlib widens them (a
+    figure of one epoch has xlim [1, 1])."""
+    lo, hi = min(lo, hi), max(lo, hi)
+    if hi - lo < 1e-12 * max(1.0, abs(lo), abs(hi)):
+        pad = 0.05 * abs(lo) if lo else 0.5
+        lo, hi = lo - pad, hi + pad
+    return lo, hi
+
+
+def clip_segment(p, q, box):
+    """The part of the segment p-q inside box (x0, x1, y0, y1), or None (Liang-Barsky)."""
+    (x0, y0), (x1, y1) = p, q
+    dx, dy = x1 - x0, y1 - y0
+    t0, t1 = 0.0, 1.0
+    for edge_p, edge_q in ((-dx, x0 - box[0]), (dx, box[1] - x0),
+                           (-dy, y0 - box[2]), (dy, box[3] - y0)):
+        if edge_p == 0:
+            if edge_q < 0:
+                return None
+            continue
+        t = edge_q / edge_p
+        if edge_p < 0:
+            t0 = max(t0, t)
+        else:
+            t1 = min(t1, t)
+        if t0 > t1:
+            return None
+    return (x0 + t0 * dx, y0 + t0 * dy), (x0 + t1 * dx, y0 + t1 * dy)
+
+
+def clip_line(points: list[tuple[float, float]], box) -> list[list[tuple[float, float]]]:
+    """A polyline cut to `box` as matplotlib cuts a line at its axes: the pieces inside, each a
+    list of points (a lone point inside is a piece of one)."""
+    inside = lambda pt: box[0] <= pt[0] <= box[1] and box[2] <= pt[1] <= box[3]  # noqa: E731
+    if len(points) == 1:
+        return [points] if inside(points[0]) else []
+    pieces: list[list[tuple[float, float]]] = []
+    for p, q in zip(points, points[1:]):
+        cut = clip_segment(p, q, box)
+        if cut is None:
+            continue
+        if pieces and pieces[-1][-1] == cut[0]:
+            pieces[-1].append(cut[1])
+        else:
+            pieces.append([cut[0], cut[1]])
+    return pieces
+
+
+def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    """About `count` round values between lo and hi (1, 2 or 5 times a power of ten apart)."""
+    import math
+    raw = (hi - lo) / count
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.ceil(lo / step - 1e-9) * step
+    ticks, t = [], first
+    while t <= hi + 1e-9 * step:
+        ticks.append(round(t, 12))
+        t += step
+    return ticks
+
+
+class Axis:
+    """One axis of a plot: its scale (linear or log, drawn in log10 space) and limits."""
+
+    def __init__(self, lim, scale: str) -> None:
+        self.lim, self.log = lim, scale == "log"
+
+    def to_plot(self, value: float) -> float | None:
+        """`value` where it is drawn; None where a log axis cannot show it (<= 0)."""
+        import math
+        if not math.isfinite(value):
+            return None
+        if self.log:
+            return math.log10(value) if value > 0 else None
+        return value
+
+    def limits(self, values: list[float]) -> tuple[float, float]:
+        """The limits given (in drawing space), else those of the values."""
+        if self.lim is not None:
+            ends = [self.to_plot(float(v)) for v in self.lim]
+            if None not in ends:
+                return nonsingular(*ends)
+        return nonsingular(min(values, default=0.0), max(values, default=1.0))
+
+    def ticks(self, lo: float, hi: float) -> tuple[list[float], list[str]]:
+        """Tick positions and readable labels (`0.3`, `1e-03`, never `236.305917969`)."""
+        if self.log:
+            import math
+            first, last = math.ceil(lo - 1e-9), math.floor(hi + 1e-9)
+            stride = max(1, (last - first) // 5 + 1)
+            places = list(range(first, last + 1, stride)) or [lo]
+            return [float(p) for p in places], [f"{10 ** p:g}" for p in places]
+        places = nice_ticks(lo, hi)
+        return places, [f"{p:g}" for p in places]
+
+
+COLOURS = ("blue+", "magenta+", "green+", "red+", "cyan+", "yellow+")
+
+
 class Plot:
-    """A line plot redrawn in place on each `draw` (the book's Animator, in a terminal)."""
+    """A line plot redrawn in place on each `draw` (the book's Animator, in a terminal): the
+    curves cut at the figure's limits as matplotlib cuts them, log axes drawn in log space."""
 
     def __init__(self, xlabel=None, ylabel=None, xlim=None, ylim=None, xscale="linear",
                  yscale="linear", height: int = 16) -> None:
-        self.xlabel, self.ylabel, self.xlim, self.ylim = xlabel, ylabel, xlim, ylim
-        self.xscale, self.yscale = xscale, yscale
+        self.xlabel, self.ylabel = xlabel, ylabel
+        self.x, self.y = Axis(xlim, xscale), Axis(ylim, yscale)
         self.height = height
         self.drawn_lines = 0
         self.out = SafeStream(sys.stdout)
+
+    def curves(self, X, Y) -> list[list[tuple[float, float]]]:
+        """Each curve's points in drawing space (what a log axis cannot show left out)."""
+        curves = []
+        for xs, ys in zip(X, Y):
+            points = [(self.x.to_plot(a), self.y.to_plot(b)) for a, b in zip(xs, ys)]
+            curves.append([(a, b) for a, b in points if a is not None and b is not None])
+        return curves
+
+    def build(self, X, Y, names: list[str], width: int) -> str:
+        """The figure as text."""
+        import plotext as plt
+
+        curves = self.curves(X, Y)
+        x0, x1 = self.x.limits([a for c in curves for a, _ in c])
+        y0, y1 = self.y.limits([b for c in curves for _, b in c])
+        plt.clear_figure()
+        plt.plotsize(width, self.height)
+        plt.theme("clear")
+        for i, (points, name) in enumerate(zip(curves, names)):
+            colour = COLOURS[i % len(COLOURS)]
+            for j, piece in enumerate(clip_line(points, (x0, x1, y0, y1))):
+                plt.plot([a for a, _ in piece], [b for _, b in piece], marker="braille",
+                         color=colour, label=name if j == 0 else None)
+        plt.xlim(x0, x1)
+        plt.ylim(y0, y1)
+        plt.xticks(*self.x.ticks(x0, x1))
+        plt.yticks(*self.y.ticks(y0, y1))
+        if self.xlabel:
+            plt.xlabel(self.xlabel)
+        if self.ylabel:
+            plt.ylabel(self.ylabel)
+        return plt.build()
 
     def draw(self, X: list[list[float]], Y: list[list[float]], legend: list[str]) -> None:
         names = [legend[i] if i < len(legend) else f"y{i + 1}" for i in range(len(Y))]
@@ -78,27 +213,7 @@ class Plot:
             return
         import shutil
 
-        import plotext as plt
-
-        plt.clear_figure()
-        plt.plotsize(min(shutil.get_terminal_size().columns, 100), self.height)
-        plt.theme("clear")
-        for xs, ys, name in zip(X, Y, names):
-            if xs:
-                plt.plot(xs, ys, label=name, marker="braille")
-        if self.xlim:
-            plt.xlim(*self.xlim)
-        if self.ylim:
-            plt.ylim(*self.ylim)
-        if self.xscale == "log":
-            plt.xscale("log")
-        if self.yscale == "log":
-            plt.yscale("log")
-        if self.xlabel:
-            plt.xlabel(self.xlabel)
-        if self.ylabel:
-            plt.ylabel(self.ylabel)
-        text = plt.build()
+        text = self.build(X, Y, names, min(shutil.get_terminal_size().columns, 100))
         up = f"\x1b[{self.drawn_lines}F\x1b[J" if self.drawn_lines else ""
         self.out.write(up + text + "\n")
         self.drawn_lines = text.count("\n") + 1
