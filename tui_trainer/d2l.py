@@ -1,4 +1,5 @@
-"""The book's `d2l` module for chapter 3, as a drop-in: `from tui_trainer import d2l`.
+"""The book's `d2l` module for chapter 3 (and the training API of chapters 4-6), as a drop-in:
+`from tui_trainer import d2l`.
 
 Code written for the chapter (`from d2l import torch as d2l`) runs unchanged with this import
 line, with the book's names, signatures and semantics, and without Jupyter:
@@ -11,7 +12,10 @@ line, with the book's names, signatures and semantics, and without Jupyter:
   line per epoch otherwise; `out=` records a run directory for `smtui view` and `compare`.
   Stopping (a key, Ctrl+C) raises `KeyboardInterrupt` in the script once the terminal is back.
   The book's asserts end it, each failure first said in one line.
-- `Animator.add` draws its curves in the terminal, `show_images` and `predict_ch3` the images.
+- `train_ch6` (6.6) trains a net on a device through the same loop, with the book's Xavier
+  initialisation, SGD and cross-entropy and its two closing lines; `evaluate_loss`,
+  `evaluate_accuracy_gpu`, `try_gpu`, `try_all_gpus` and `corr2d` are the book's.
+- `Animator.add` draws its curves in the terminal (cut at the figure's limits, log axes too), `show_images` and `predict_ch3` the images.
 - The aliases of the book's `d2l/torch.py` that the chapter calls (`d2l.matmul`, `d2l.exp`,
   `d2l.reshape`, `d2l.reduce_sum`, `d2l.argmax`, `d2l.astype`, ...).
 """
@@ -192,6 +196,73 @@ def train_ch3(net, train_iter, test_iter, loss, num_epochs, updater, *, out: str
     _check(0.7 < test_acc <= 1, f"test_acc {test_acc:.4f} is not above 0.7 "
                                 f"(by {0.7 - test_acc:.4f})")
     assert test_acc <= 1 and test_acc > 0.7, test_acc
+
+
+def evaluate_loss(net, data_iter, loss) -> float:
+    """The book's (4.4) mean loss of `net` over `data_iter`."""
+    metric = Accumulator(2)  # sum of losses, number of examples
+    for X, y in data_iter:
+        out = net(X)
+        y = y.reshape(out.shape)
+        l = loss(out, y)
+        metric.add(float(l.sum()), l.numel())
+    return metric[0] / metric[1]
+
+
+# ---------------------------------------------------------------- 6: convolutions, on a GPU
+def try_all_gpus() -> list[torch.device]:
+    """Every GPU, or the CPU when there is none."""
+    devices = [torch.device(f"cuda:{i}") for i in range(torch.cuda.device_count())]
+    return devices if devices else [torch.device("cpu")]
+
+
+def corr2d(X, K):
+    """The book's two-dimensional cross-correlation (6.2)."""
+    h, w = K.shape
+    Y = torch.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1))
+    for i in range(Y.shape[0]):
+        for j in range(Y.shape[1]):
+            Y[i, j] = (X[i:i + h, j:j + w] * K).sum()
+    return Y
+
+
+def evaluate_accuracy_gpu(net, data_iter, device=None) -> float:
+    """The book's accuracy of `net` over `data_iter`, on `net`'s device unless given."""
+    if isinstance(net, torch.nn.Module):
+        net.eval()
+        if not device:
+            device = next(iter(net.parameters())).device
+    metric = Accumulator(2)
+    with torch.no_grad():
+        for X, y in data_iter:
+            X = [x.to(device) for x in X] if isinstance(X, list) else X.to(device)
+            y = y.to(device)
+            metric.add(accuracy(net(X), y), y.numel())
+    return metric[0] / metric[1]
+
+
+def train_ch6(net, train_iter, test_iter, num_epochs, lr, device, *, out: str | None = None):
+    """The book's `train_ch6`, through smtui's loop as `train_ch3` is: Xavier-initialised Linear
+    and Conv2d weights, torch's SGD at `lr`, the mean cross-entropy, on `device`; live on a
+    terminal, one line per epoch otherwise; then the book's two closing lines. Its examples/sec
+    count the epochs' whole time (the test set's evaluation included)."""
+    from .script import train_script
+
+    def init_weights(m):
+        if type(m) in (torch.nn.Linear, torch.nn.Conv2d):
+            torch.nn.init.xavier_uniform_(m.weight)
+    net.apply(init_weights)
+    print("training on", device)
+    net.to(device)
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr)
+    loss = torch.nn.CrossEntropyLoss(reduction="none")   # its mean is the book's loss
+    history = train_script(net, train_iter, test_iter, loss, num_epochs, optimizer, out=out)
+    last = history[-1]
+    print(f"loss {last['train_loss']:.3f}, train acc {last['train_acc']:.3f}, "
+          f"test acc {last['test_acc']:.3f}")
+    examples = getattr(train_iter, "num_examples", None) or len(train_iter.dataset)
+    seconds = sum(row["seconds"] for row in history)
+    print(f"{examples * len(history) / seconds:.1f} examples/sec on {str(device)}")
 
 
 def _check(ok: bool, text: str) -> None:

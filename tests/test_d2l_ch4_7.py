@@ -1,0 +1,76 @@
+"""The book's API past chapter 3 through the drop-in: evaluate_loss (4.4), corr2d (6.2),
+try_all_gpus and evaluate_accuracy_gpu, and train_ch6 (6.6) through smtui's loop."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import torch
+from torch import nn
+
+from tui_trainer import d2l
+
+
+def test_corr2d_is_the_books_example():
+    X = torch.arange(9.0).reshape(3, 3)
+    K = torch.tensor([[0.0, 1.0], [2.0, 3.0]])
+    assert torch.equal(d2l.corr2d(X, K), torch.tensor([[19.0, 25.0], [37.0, 43.0]]))
+
+
+def test_evaluate_loss_is_the_mean_over_every_example():
+    X = torch.tensor([[1.0], [2.0], [3.0]])
+    y = torch.tensor([2.0, 2.0, 2.0])
+    batches = [(X[:2], y[:2]), (X[2:], y[2:])]
+    loss = nn.MSELoss(reduction="none")
+    # (1-2)^2, 0, (3-2)^2 over three examples
+    assert d2l.evaluate_loss(lambda X: X, batches, loss) == 2 / 3
+
+
+def test_devices_and_accuracy_on_the_nets_device():
+    assert d2l.try_all_gpus() == ([torch.device(f"cuda:{i}")
+                                   for i in range(torch.cuda.device_count())]
+                                  or [torch.device("cpu")])
+    net = nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        net.weight.copy_(torch.eye(2))
+    X = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    assert d2l.evaluate_accuracy_gpu(net, [(X, torch.tensor([0, 1, 1]))]) == 2 / 3
+
+
+LENET = """
+import torch
+from torch import nn
+from tui_trainer import d2l
+
+torch.manual_seed(0)
+net = nn.Sequential(
+    nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.Sigmoid(), nn.AvgPool2d(kernel_size=2, stride=2),
+    nn.Conv2d(6, 16, kernel_size=5), nn.Sigmoid(), nn.AvgPool2d(kernel_size=2, stride=2),
+    nn.Flatten(), nn.Linear(16 * 5 * 5, 120), nn.Sigmoid(), nn.Linear(120, 84), nn.Sigmoid(),
+    nn.Linear(84, 10))
+batch_size = 16
+train_iter, test_iter = d2l.load_data_fashion_mnist(batch_size=batch_size)
+lr, num_epochs = 0.9, 2
+d2l.train_ch6(net, train_iter, test_iter, num_epochs, lr, d2l.try_gpu())
+"""
+
+
+def test_train_ch6_as_the_book_prints_it_in_a_pipe(small_data_dir, tmp_path):
+    """6.6's LeNet cell, only the import changed: smtui's loop trains it (one line an epoch in a
+    pipe), then the book's two closing lines."""
+    program = tmp_path / "lenet.py"
+    program.write_text(LENET)
+    r = subprocess.run([sys.executable, str(program)], capture_output=True, text=True,
+                       timeout=300, env={**os.environ,
+                                         "SMTUI_DATA_DIR": str(small_data_dir)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = r.stdout.strip().splitlines()
+    assert lines[0] == "training on cpu"
+    assert [line.split()[0] for line in lines[1:3]] == ["epoch", "epoch"]   # smtui's lines
+    assert re.fullmatch(r"loss \d\.\d{3}, train acc \d\.\d{3}, test acc \d\.\d{3}", lines[-2])
+    assert re.fullmatch(r"\d+\.\d examples/sec on cpu", lines[-1])
+    train_acc = float(lines[-2].split("train acc ")[1].split(",")[0])
+    assert 0.0 <= train_acc <= 1.0
