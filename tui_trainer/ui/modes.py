@@ -12,12 +12,11 @@ state (`RunState.sweep`), not the app's mode: the training mode starts either fr
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from textual.app import App
 
 from .run_state import QUITTING
-
-if TYPE_CHECKING:
-    from .app import SmtuiApp
 
 REDRAW_S = 0.4          # curves and predictions redraw about twice a second (timers drift:
                         # 0.4 s gives two draws a second in practice, where 0.5 s gave one)
@@ -32,32 +31,32 @@ class TrainMode:
     redraw_s = REDRAW_S
     resume_refusal: str | None = None       # why the Runs tab cannot resume a run here
 
-    def mount(self, app: SmtuiApp) -> None:
+    def mount(self, app: App) -> None:
         """Set the app up for this mode, once its widgets exist."""
         app.log_message("smtui ready. Edit the settings, then press s (or Start) to train.")
         app.watch_machine()
 
-    def core_loaded(self, app: SmtuiApp) -> None:
+    def core_loaded(self, app: App) -> None:
         """torch is loaded: the app is ready to train."""
         if not app.state.running:
             app.status_bar.state = "idle"
 
-    def run_started(self, app: SmtuiApp, event: Any) -> None:
+    def run_started(self, app: App, event: Any) -> None:
         """A run has announced itself (RunStarted)."""
 
-    def epoch_ended(self, app: SmtuiApp, event: Any) -> None:
+    def epoch_ended(self, app: App, event: Any) -> None:
         """An epoch's row has arrived (EpochEnd); its test accuracy is drawn already."""
 
-    def run_ended(self, app: SmtuiApp, event: Any) -> None:
+    def run_ended(self, app: App, event: Any) -> None:
         """The run is over (RunEnded): a sweep's runs join the Runs tab, each resumable."""
         if event.run_dirs:
             app.add_run_dirs(event.run_dirs, event.checkpoint)
         app.finish_run(event.status, event.message)
 
-    def redrawn(self, app: SmtuiApp) -> None:
+    def redrawn(self, app: App) -> None:
         """After each redraw tick."""
 
-    def leaves_after_run(self, app: SmtuiApp) -> bool:
+    def leaves_after_run(self, app: App) -> bool:
         """Whether the app closes once the run has ended."""
         return app.state.phase == QUITTING
 
@@ -72,7 +71,7 @@ class WatchMode(TrainMode):
     def __init__(self, path: str) -> None:
         self.path = path
 
-    def mount(self, app: SmtuiApp) -> None:
+    def mount(self, app: App) -> None:
         app.form.disabled = True
         app.form.query_one("#start").display = False
         app.tabs.active = "curves"
@@ -81,13 +80,13 @@ class WatchMode(TrainMode):
         app.log_message(f"Watching {self.path} (read-only).")
         app.watch_run(self.path)
 
-    def core_loaded(self, app: SmtuiApp) -> None:
+    def core_loaded(self, app: App) -> None:
         pass   # the status bar says "watching" until the run's own state arrives
 
-    def run_started(self, app: SmtuiApp, event: Any) -> None:
+    def run_started(self, app: App, event: Any) -> None:
         app.show_watched_run(event)
 
-    def epoch_ended(self, app: SmtuiApp, event: Any) -> None:
+    def epoch_ended(self, app: App, event: Any) -> None:
         """A watched run's rows have no points inside the epoch; its figures are its own."""
         from ..machine import describe
         if event.machine:   # the watched process's, over its last epoch
@@ -99,7 +98,7 @@ class WatchMode(TrainMode):
         app.status_bar.progress(event.epoch, epochs, 1, 1, speed,
                                 (epochs - event.epoch) * event.seconds)
 
-    def run_ended(self, app: SmtuiApp, event: Any) -> None:
+    def run_ended(self, app: App, event: Any) -> None:
         """The other process says its run is over."""
         app.status_bar.state = event.status
         app.state.last_status = event.status
@@ -108,7 +107,7 @@ class WatchMode(TrainMode):
             app.refresh_runs()
         app.log_message(f"the watched run is {event.status}: {event.message}")
 
-    def redrawn(self, app: SmtuiApp) -> None:
+    def redrawn(self, app: App) -> None:
         if app.tabs.active == "runs":
             app.runs_table.show(app.comparison.records)   # the watched run's row, as its epochs end
 
@@ -123,17 +122,17 @@ class ScriptMode(TrainMode):
     def __init__(self, session: Any) -> None:
         self.session = session
 
-    def mount(self, app: SmtuiApp) -> None:
+    def mount(self, app: App) -> None:
         app.form.disabled = True
         app.title = f"smtui: train_ch3 in {app.config.model}"
         app.log_message("Training your net from train_ch3: space pauses, x stops (the script "
                         "then raises KeyboardInterrupt); the window closes when training ends.")
         app.watch_machine()
 
-    def core_loaded(self, app: SmtuiApp) -> None:
+    def core_loaded(self, app: App) -> None:
         super().core_loaded(app)
         if not app.state.controls:
             app.start_run(app.config, None, self.session)
 
-    def leaves_after_run(self, app: SmtuiApp) -> bool:
+    def leaves_after_run(self, app: App) -> bool:
         return True
