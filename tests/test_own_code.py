@@ -48,8 +48,7 @@ BOOK_NET = textwrap.dedent("""
 @pytest.fixture
 def d2l_data(small_data_dir, monkeypatch):
     """The drop-in reads the small IDX files the tests wrote."""
-    monkeypatch.setenv("SMTUI_DATA_DIR", str(small_data_dir))
-    monkeypatch.setattr(d2l, "_DATA", {})
+    monkeypatch.setenv("SMTUI_DATA_DIR", str(small_data_dir))   # each test's own folder
     return small_data_dir
 
 

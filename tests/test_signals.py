@@ -144,16 +144,39 @@ def test_a_stop_signal_never_finds_a_lock_of_the_loop_held(paused):
     handler's locks must be free, and the handler then runs there."""
     from tui_trainer.events import Control
 
+    class Watched(threading.Event):
+        """An Event that knows while one of its methods that take its lock runs."""
+
+        busy = 0
+
+        def _locked(self, method, *args):
+            self.busy += 1
+            try:
+                return method(*args)
+            finally:
+                self.busy -= 1
+
+        def wait(self, timeout=None):
+            return self._locked(super().wait, timeout)
+
+        def set(self):
+            return self._locked(super().set)
+
+        def clear(self):
+            return self._locked(super().clear)
+
     control = Control()
+    control.stop, control.resume = Watched(), Watched()
+    control.resume.set()
     if paused:
         control.pause()
-    locks = [event._cond for event in (control.stop, control.resume)]
+    events = (control.stop, control.resume)
     lines, held = [], []
 
     def tracer(frame, event, arg):
         if event == "line":
             lines.append(frame.f_code.co_name)
-            if any(cond._lock.locked() for cond in locks):
+            if any(e.busy for e in events):
                 held.append(f"{frame.f_code.co_filename}:{frame.f_lineno}")
             elif paused and len(lines) > 20:
                 control.request_stop("SIGINT")     # what the handler does

@@ -137,17 +137,20 @@ def get_dataloader_workers() -> int:
     return 4
 
 
-_DATA: dict[str, data_mod.FashionMNIST] = {}   # read once per process
+_DATA: dict[str | None, data_mod.FashionMNIST] = {}   # read once per data folder
 
 
 def _fashion_mnist() -> data_mod.FashionMNIST:
-    if "data" not in _DATA:
-        fashion = data_mod.load_fashion_mnist(os.environ.get("SMTUI_DATA_DIR"), "auto")
+    """The data, read once per process and data folder (SMTUI_DATA_DIR, else the usual
+    places): a program that points SMTUI_DATA_DIR elsewhere gets that folder's data."""
+    where = os.environ.get("SMTUI_DATA_DIR")
+    if where not in _DATA:
+        fashion = data_mod.load_fashion_mnist(where, "auto")
         if fashion.subset:
             _say("d2l: the full Fashion-MNIST was not found: using smtui's embedded subset "
                  "(5,000 train / 1,000 test images); accuracies differ from the book's")
-        _DATA["data"] = fashion
-    return _DATA["data"]
+        _DATA[where] = fashion
+    return _DATA[where]
 
 
 def load_data_fashion_mnist(batch_size: int, resize: int | None = None, *,
