@@ -213,7 +213,12 @@ class SingleLoop(Loop):
 
     def running(self) -> tuple[int, float, float]:
         m = self.metric
-        return int(m[2]), m[0] / m[2], m[1] / m[2]
+        sums = m.data[:2]
+        if all(torch.is_tensor(v) for v in sums):   # on the device: one read-back, not two
+            loss_sum, correct = torch.stack([v.double() for v in sums]).tolist()
+        else:
+            loss_sum, correct = m[0], m[1]
+        return int(m[2]), loss_sum / m[2], correct / m[2]
 
     def report(self, event: BatchEnd) -> None:
         self.life.progress(self.session.epoch, event)
