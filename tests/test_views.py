@@ -237,3 +237,20 @@ async def test_the_log_text_can_be_selected_with_the_mouse_and_copied(tmp_path):
         await wait_for(pilot, lambda: app.clipboard.startswith("first line"))
         assert app.is_running and not app.screen.get_selected_text()
         assert style_of_first() != selected             # the span was drawn as selected
+
+
+async def test_a_notification_is_kept_in_the_log_whatever_its_markup(tmp_path):
+    """Every notification is also a Log line; text that is not valid markup (`[/]`) is kept as
+    written rather than ending the app."""
+    from tui_trainer.config import TrainConfig
+    from tui_trainer.ui.app import SmtuiApp
+
+    app = SmtuiApp(TrainConfig(out=str(tmp_path)))
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.notify("[b]bold[/b] said plainly")
+        app.notify("a run named [/] odd", markup=False)
+        await pilot.pause()
+        lines = [line.plain for line in app.log_view.texts]
+        assert any(line.endswith("bold said plainly") for line in lines)
+        assert any(line.endswith("a run named [/] odd") for line in lines)
+        assert app.is_running

@@ -71,7 +71,7 @@ class Loop:
 
     session: Any
     run: RunDir | None = None           # the directory RunStarted names
-    run_dirs: list[str] = []            # a sweep's: one per model
+    run_dirs: list[str]                 # a sweep's: one per model
     eval_model: Any = None              # what the test set's predictions are made with
 
     def probe(self) -> Callable[[], None]:
@@ -167,12 +167,13 @@ class _Between:
         self.loop.session.batch = batch
         self.pending.append((batch, losses))
         last = batch == self.num_batches
-        if len(self.pending) >= self.check_every or last:
+        report = last or batch % self.report_every == 0
+        if len(self.pending) >= self.check_every or report:   # a report shows checked losses
             self.check()
         if not self.loop.alive():
             return
         self.save_if_asked()
-        if last or batch % self.report_every == 0:
+        if report:
             self.report(batch)
 
     def save_if_asked(self) -> None:

@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 
+from rich.errors import MarkupError
 from rich.text import Text
 from textual import events, on, work
 from textual.app import App, ComposeResult
@@ -399,7 +400,12 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         the Log keeps what it said."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
         if getattr(self, "log_view", None) is not None:
-            text = Text.from_markup(message).plain if markup else str(message)
+            text = str(message)
+            if markup:
+                try:
+                    text = Text.from_markup(text).plain
+                except MarkupError:   # the Log keeps it as written
+                    pass
             self.log_message(text, "red" if severity == "error" else
                              "yellow" if severity == "warning" else None)
 
