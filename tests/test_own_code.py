@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -168,27 +169,29 @@ def test_the_books_aliases_and_helpers():
 
 
 def test_the_books_asserts_say_which_threshold_failed(d2l_data, capsys):
-    """A net that learns nothing (lr 0) fails the book's first assert, after one line that
-    names the threshold and by how much."""
+    """A net that learns nothing (lr 0) fails the book's first assert: an AssertionError, as in
+    the book, that names the threshold and by how much; uncaught, it is the one line the
+    learner's script ends with, at their call of train_ch3."""
     torch.manual_seed(0)   # the weights drawn below, whatever ran before in this process
     net, loss, _, params = scratch_objects()
     train_iter, test_iter = d2l.load_data_fashion_mnist(16)
-    with pytest.raises(AssertionError):
+    with pytest.raises(AssertionError) as info:
         d2l.train_ch3(net, train_iter, test_iter, loss, 1, lambda n: d2l.sgd(params, 0.0, n))
-    err = capsys.readouterr()
-    found = re.search(r"d2l: the book's check failed: train_loss (\d\.\d{4}) is not below 0\.5 "
-                      r"\(by (\d\.\d{4})\)", err.err)
-    assert found, err.err
+    found = re.fullmatch(r"the book's check failed: train_loss (\d\.\d{4}) is not below 0\.5 "
+                         r"\(by (\d\.\d{4})\)", str(info.value))
+    assert found, str(info.value)
     loss_value, by = float(found[1]), float(found[2])
     assert abs(loss_value - 2.30) < 0.05            # untrained: about ln 10
     assert abs(by - (loss_value - 0.5)) < 1e-3
-    assert err.out.count("epoch 1/1") == 1    # without a terminal: one line per epoch
+    line = info.value.smtui_line
+    assert line.startswith("test_own_code.py, line ") and ": AssertionError: the book's" in line
+    assert capsys.readouterr().out.count("epoch 1/1") == 1   # without a terminal: a line an epoch
 
 
 @pytest.mark.parametrize("net, loss, updater, expected", [
-    (lambda X: X.reshape(len(X), -1), None, lambda n: None, "net returned (8, 784)"),
+    (lambda X: X.reshape(len(X), -1), None, lambda n: None, "net returned (16, 784)"),
     (None, lambda y_hat, y: torch.nn.functional.cross_entropy(y_hat, y), lambda n: None,
-     "the loss returned () for a batch of 8"),
+     "the loss returned () for a batch of 16"),
     (lambda X: torch.zeros(len(X), 10), lambda y_hat, y: -torch.log(y_hat[:, 0]),
      lambda n: None, "the loss is inf on the first images"),
     (None, None, 5, "the updater is a int"),
@@ -285,10 +288,11 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
-def test_an_error_in_the_learners_code_shows_their_frames(small_data_dir, tmp_path):
-    """Raised at the third batch, inside the learner's file: their frames and error, the run
-    marked failed, exit 1, never an internal error."""
-    write_model(tmp_path, BOOK_NET + textwrap.dedent("""
+def test_an_error_in_the_learners_code_is_one_line_at_their_line(small_data_dir, tmp_path):
+    """Raised at the third batch, inside the learner's file: one line naming their file, line,
+    function and error, the run marked failed, exit 1, never an internal error; SMTUI_DEBUG=1,
+    which the line names, shows the whole traceback."""
+    path = write_model(tmp_path, BOOK_NET + textwrap.dedent("""
         calls = [0]
         def checked(X):
             calls[0] += 1
@@ -296,16 +300,24 @@ def test_an_error_in_the_learners_code_shows_their_frames(small_data_dir, tmp_pa
                 raise ValueError("my bug")
             return net(X)
     """))
-    r = run_cli("--no-ui", "--model", "my_model.py:checked", "--epochs", "1", "--batch-size",
-                "8", "--data-dir", str(small_data_dir), "--out", "runs", cwd=tmp_path)
+    line = path.read_text().splitlines().index('        raise ValueError("my bug")') + 1
+    args = ("--no-ui", "--model", "my_model.py:checked", "--epochs", "1", "--batch-size", "8",
+            "--data-dir", str(small_data_dir), "--out", "runs")
+    r = run_cli(*args, cwd=tmp_path)
     assert r.returncode == 1, r.stderr
-    assert "your code raised ValueError (my_model.py)" in r.stderr
-    assert 'my_model.py", line' in r.stderr and 'raise ValueError("my bug")' in r.stderr
-    assert r.stderr.rstrip().endswith("ValueError: my bug")
-    assert "internal error" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1] == (
+        f"smtui: error: my_model.py, line {line}, in checked: ValueError: my bug "
+        "(SMTUI_DEBUG=1 shows the whole traceback)"), r.stderr
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr
     (run_path,) = (tmp_path / "runs").iterdir()
     status = json.loads((run_path / "status.json").read_text())
     assert status["state"] == "failed" and "my bug" in status["message"]
+    shutil.rmtree(tmp_path / "runs")
+    r = subprocess.run([sys.executable, "-m", "tui_trainer", *args], cwd=tmp_path, text=True,
+                       capture_output=True, env={**child_env(), "SMTUI_DEBUG": "1"},
+                       timeout=600)
+    assert r.returncode == 1 and "Traceback" in r.stderr, r.stderr
+    assert 'raise ValueError("my bug")' in r.stderr and "skeleton.py" in r.stderr
 
 
 @pytest.mark.parametrize("text, expected", [

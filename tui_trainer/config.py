@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,26 @@ RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}")   # --name: part of a 
 def is_model_file(spec: Any) -> bool:
     """True when `--model` names a Python file (`my_model.py`, `my_model.py:my_net`)."""
     return isinstance(spec, str) and MODEL_FILE.fullmatch(spec) is not None
+
+
+def absolute_model(spec: str) -> str:
+    """A model file's spec with its path made absolute (`my_model.py:net` ->
+    `/home/me/ch3/my_model.py:net`), so a run records where its net came from and resumes from
+    any folder; smtui's own models as they are."""
+    if not is_model_file(spec):
+        return spec
+    match = MODEL_FILE.fullmatch(spec)
+    path = os.path.abspath(os.path.expanduser(match["path"]))
+    return path + (f":{match['name']}" if match["name"] else "")
+
+
+def model_label(spec: Any) -> str:
+    """The model as a table cell or a title shows it: a model file by its name
+    (`my_model.py`, `my_model.py:my_net`), not its whole path."""
+    if not is_model_file(spec):
+        return str(spec)
+    match = MODEL_FILE.fullmatch(spec)
+    return os.path.basename(match["path"]) + (f":{match['name']}" if match["name"] else "")
 
 # Bounds that keep every value inside what the loop can represent: a learning rate or weight
 # decay that float32 cannot hold overflows inside the optimizer; torch seeds are 64-bit; and a

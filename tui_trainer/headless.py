@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from .config import TrainConfig, is_model_file
+from .config import TrainConfig, is_model_file, model_label
 from .console import (STOP_SIGNALS, SafeStream, epoch_line, eta_seconds, fmt_duration,
                       next_steps, plural)
 from .events import BatchEnd, Control, EpochEnd, Event, Message, RunEnded, RunStarted
@@ -28,7 +28,7 @@ def describe_model(c: dict) -> str:
     """The model and updater of a config, in a start line: 'scratch model (stable softmax),
     sgd lr 0.1', or, for a learner's file, 'your net from my_model.py'."""
     if is_model_file(c["model"]):
-        return f"your net from {c['model']} (its updater, else sgd lr {c['lr']:g})"
+        return f"your net from {model_label(c['model'])} (its updater, else sgd lr {c['lr']:g})"
     return f"{c['model']} model ({c['softmax']} softmax), {c['optimizer']} lr {c['lr']:g}"
 
 

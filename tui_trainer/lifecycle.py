@@ -54,11 +54,16 @@ def stop_point(epochs_done: int, batch: int) -> str:
     return "before the first batch"
 
 
-def divergence_message(value: float, epochs_done: int, batch: int, hint: str, kept: bool) -> str:
-    """What a run whose loss became inf or nan tells the user."""
-    return (f"loss became {value} at epoch {epochs_done + 1}, batch {batch}: training stopped "
-            f"({hint}); " + (f"last good checkpoint kept (end of epoch {epochs_done})" if kept
-                             else "no checkpoint: it diverged in the first epoch"))
+def divergence_message(value: float, epochs_done: int, batch: int, hint: str,
+                       kept: bool | None) -> str:
+    """What a run whose loss became inf or nan tells the user; `kept` None: the run has no
+    directory (a script's train_ch3 without out=), so nothing to say of checkpoints."""
+    text = (f"loss became {value} at epoch {epochs_done + 1}, batch {batch}: training stopped "
+            f"({hint})")
+    if kept is None:
+        return text
+    return text + "; " + (f"last good checkpoint kept (end of epoch {epochs_done})" if kept
+                          else "no checkpoint: it diverged in the first epoch")
 
 
 def announce(listener: Listener, *, config: dict[str, Any], device: Any, data: Any,

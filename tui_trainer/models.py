@@ -94,6 +94,7 @@ class Model:
     # A learner's model names the frames of their own file in an error it raises; ours have
     # nothing to add (see usercode.py).
     explain: Callable[[BaseException], BaseException] = lambda exc: exc
+    warnings: tuple[str, ...] = ()   # said before the first epoch (a weight that never trains)
 
 
 def class_templates(net: nn.Module) -> tuple[torch.Tensor, torch.Tensor] | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .config import TrainConfig
+from .config import TrainConfig, absolute_model
 from .errors import SmtuiError
 from .runs import RunDir, load_checkpoint
 from .updaters import BookSGD, set_lr
@@ -33,6 +33,9 @@ RESUME_AT_EPOCH = ("batch_size", "loader")   # they define the interrupted epoch
 def check_resume(state: dict[str, Any], config: TrainConfig, where: str) -> dict[str, list]:
     """Refuse a config that cannot continue `state`; returns {option: [old, new]} that changed."""
     saved = TrainConfig.from_dict(state.get("config", {}))
+    # A model file recorded by its relative path (runs of earlier versions) is that path from
+    # here: the same file as `config`'s absolute one when resumed from the same folder.
+    saved = saved.replace(model=absolute_model(saved.model))
     changed = {name: [getattr(saved, name), getattr(config, name)]
                for name in config.to_dict() if getattr(saved, name) != getattr(config, name)}
     for name, why in RESUME_FIXED.items():
@@ -55,12 +58,22 @@ def check_resume(state: dict[str, Any], config: TrainConfig, where: str) -> dict
     return changed
 
 
+def script_refusal(resume: str) -> str | None:
+    """Why the run `resume` cannot be resumed by smtui, or None: a script's `train_ch3` or
+    `train_ch6` trained it, and its net lives in that script."""
+    trained_by = RunDir.open(resume).read_config().get("trained_by")
+    if not trained_by:
+        return None
+    return (f"{resume} was trained by a script's {trained_by}: run the script again to train "
+            "it (its net lives in the script)")
+
+
 def read_resume(resume: str, config: TrainConfig) -> tuple[dict[str, Any], dict[str, list]]:
     """(checkpoint state, changed options) of the run `resume`, refused where it cannot go on
     with `config`."""
-    if RunDir.open(resume).read_config().get("trained_by"):
-        raise SmtuiError(f"{resume} was trained by a script's d2l.train_ch3: run the "
-                         "script again to train it (its net lives in the script)")
+    refusal = script_refusal(resume)
+    if refusal:
+        raise SmtuiError(refusal)
     state = load_checkpoint(resume)
     return state, check_resume(state, config, resume)
 

@@ -24,7 +24,7 @@ from .console import SafeStream, epoch_line
 from .events import Control, EpochEnd, Event, Message, RunEnded
 from .runs import RunDir
 from .train import Session, fit
-from .usercode import OwnCode, as_module, own_model
+from .usercode import OwnCode, as_module, own_model, updater_lr
 
 
 def _describe(train_iter, test_iter) -> data_mod.FashionMNIST:
@@ -43,40 +43,24 @@ def _describe(train_iter, test_iter) -> data_mod.FashionMNIST:
 
 
 def _script_name() -> str:
-    """The running script's file name, as the run's model (`softmax_scratch.py`)."""
-    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
-    return name if name.endswith(".py") else "script.py"
-
-
-def _lr_of(updater: Any) -> float | None:
-    """The learning rate the learner's updater steps with, where it can be seen: a torch
-    optimizer's, or a number called `lr` that their updater function reads."""
-    if isinstance(updater, torch.optim.Optimizer):
-        return float(updater.param_groups[0]["lr"])
-    code = getattr(updater, "__code__", None)
-    if isinstance(updater, types.FunctionType) and code is not None:
-        names = dict(updater.__globals__)
-        if updater.__closure__:
-            names.update(zip(code.co_freevars, (c.cell_contents for c in updater.__closure__)))
-        value = names.get("lr")
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-            return float(value)
-    return None
+    """The running script's path, as the run's model (`/home/me/d2l/softmax_scratch.py`)."""
+    name = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    return str(Path(name).resolve()) if name.endswith(".py") else "script.py"
 
 
 def session_for(net, train_iter, test_iter, loss, num_epochs: int, updater,
-                out: str | None) -> Session:
+                out: str | None, trained_by: str = "d2l.train_ch3") -> Session:
     """The learner's objects as a `Session`, checked on the first test images; a run directory
-    in `out` when given."""
+    in `out` when given. `trained_by`: the book's function the script called."""
     fashion = getattr(test_iter, "fashion", None) or _describe(train_iter, test_iter)
     module = as_module(net)
     params = list(module.parameters())
     device = params[0].device if params else torch.device("cpu")
     X, y = next(iter(test_iter))
-    model = own_model(OwnCode(module, loss, updater, None), X[:8].to(device), y[:8].to(device),
-                      "train_ch3")
+    model = own_model(OwnCode(module, loss, updater, None), X.to(device), y.to(device),
+                      trained_by.removeprefix("d2l."))
     batch_size = getattr(train_iter, "batch_size", None) or len(X)
-    lr = _lr_of(updater)
+    lr = updater_lr(updater)
     config = TrainConfig(model=_script_name(), epochs=int(num_epochs), batch_size=batch_size,
                          lr=lr or TrainConfig.lr, device=device.type,
                          threads="auto", out=out or "runs")   # a count the script set is kept
@@ -85,10 +69,10 @@ def session_for(net, train_iter, test_iter, loss, num_epochs: int, updater,
         run = RunDir.create(out, config.run_name)
         run.acquire_lock()
         run.write_config(config.to_dict(), dataset_used=fashion.name, data_source=fashion.source,
-                         trained_by="d2l.train_ch3", lr_known=lr is not None)
+                         trained_by=trained_by, lr_known=lr is not None)
         run.write_status("starting", epoch=0, epochs=config.epochs)
     return Session(config, fashion, device, model, updater, train_iter, test_iter,
-                   torch.Generator(), run)
+                   torch.Generator(), run, trained_by=trained_by)
 
 
 class EpochLines:
@@ -103,27 +87,30 @@ class EpochLines:
             self.out.write(epoch_line(event.metrics(), self.epochs) + "\n")
         elif isinstance(event, Message) and event.level != "info":
             SafeStream(sys.stderr).write(f"d2l: {event.text}\n")
-        elif isinstance(event, RunEnded) and event.status != "finished":
+        elif isinstance(event, RunEnded) and event.status == "stopped":   # a diverged run
+            # raises FloatingPointError, whose one line says it (mistakes.py)
             SafeStream(sys.stderr).write(f"d2l: {event.message}\n")
 
 
 def _live() -> bool:
-    """Whether to show the app: stdout and stdin are a terminal, and not asked otherwise."""
+    """Whether to show the app: stdin, stdout and stderr are a terminal (`2>err.log` keeps
+    the script's lines, not an app drawn into the file), and not asked otherwise."""
     import os
     if os.environ.get("SMTUI_NO_UI") or os.environ.get("TERM") == "dumb":
         return False
     try:
-        return sys.stdout.isatty() and sys.stdin.isatty()
+        return sys.stdout.isatty() and sys.stdin.isatty() and sys.stderr.isatty()
     except (AttributeError, ValueError):
         return False
 
 
 def train_script(net, train_iter, test_iter, loss, num_epochs, updater, *,
-                 out: str | None = None) -> list[dict[str, float]]:
+                 out: str | None = None,
+                 trained_by: str = "d2l.train_ch3") -> list[dict[str, float]]:
     """Train the learner's objects; returns the epochs' metrics rows. A stop (a key, Ctrl+C)
     raises KeyboardInterrupt once the terminal is restored; a diverged loss raises
     FloatingPointError with the loop's message."""
-    session = session_for(net, train_iter, test_iter, loss, num_epochs, updater, out)
+    session = session_for(net, train_iter, test_iter, loss, num_epochs, updater, out, trained_by)
     control = Control()
     if _live():
         from .ui.app import run_script

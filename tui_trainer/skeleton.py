@@ -252,6 +252,8 @@ def run_loop(loop: Loop, listener: Listener, control: Control | None = None) -> 
         announce(listener, config=cfg.to_dict(), device=session.device, data=session.data,
                  start_epoch=session.epoch, run=loop.run,
                  threads=plan.describe() if plan else "", run_dirs=loop.run_dirs)
+        for text in getattr(loop.eval_model, "warnings", ()):   # a learner's weight never trains
+            listener(Message(text, "warning"))
     except BaseException as exc:
         raise loop.fail(exc) from None
     meter = ProcessMeter()   # the process's CPU and memory over each epoch, for metrics.jsonl

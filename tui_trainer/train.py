@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from .config import TrainConfig, is_model_file
+from .config import TrainConfig, absolute_model, is_model_file
 from . import data as data_mod
 from .errors import SmtuiError
 from .events import BatchEnd, Control, EpochEnd, Listener, RunEnded
@@ -76,6 +76,7 @@ class Session:
     partial: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
     partial_seconds: float = 0.0
     history: list[dict[str, float]] = field(default_factory=list)
+    trained_by: str | None = None      # a learner's script: the book's function it called
 
     def checkpoint_state(self) -> dict[str, Any]:
         """This point of the run in the one checkpoint format (`lifecycle.checkpoint_state`)."""
@@ -97,6 +98,7 @@ def prepare(config: TrainConfig, *, data: data_mod.FashionMNIST | None = None,
     refused resume leaves its files as they were. The run directory is locked for this process.
     """
     refuse_invalid(config)
+    config = config.replace(model=absolute_model(config.model))
     state, changed = read_resume(resume, config) if resume else (None, {})
     front = open_front(config, data)
     if state is not None:
@@ -133,7 +135,7 @@ def _own_model(config: TrainConfig, test_iter, device: torch.device):
     code = usercode.load_file(config.model)
     code.net.to(device)
     X, y = next(iter(test_iter))
-    model = usercode.own_model(code, X[:8].to(device), y[:8].to(device), code.path.name)
+    model = usercode.own_model(code, X.to(device), y.to(device), code.path.name)
     if code.updater is not None and config.schedule != "constant" and \
             not isinstance(code.updater, torch.optim.Optimizer):
         raise SmtuiError(f"--schedule {config.schedule}: {code.path.name}'s updater is a "
@@ -142,8 +144,13 @@ def _own_model(config: TrainConfig, test_iter, device: torch.device):
     return model, code.updater
 
 
-def divergence_hint(cfg: TrainConfig) -> str:
-    """What to change when this config's loss became inf or nan."""
+def divergence_hint(cfg: TrainConfig, script_lr: float | None | bool = False) -> str:
+    """What to change when this config's loss became inf or nan, in the words of what started
+    the run: the CLI's options, or a learner's script (`script_lr`: the rate its updater steps
+    with, None where it cannot be seen)."""
+    if script_lr is not False:
+        return f"lower lr in your script: it is {script_lr:g}" if script_lr else \
+            "lower the learning rate your updater steps with, in your script"
     if cfg.model == "scratch" and cfg.softmax == "naive":
         return f"use --softmax stable or a lower --lr than {cfg.lr:g}"
     return "lower --lr"
@@ -276,11 +283,18 @@ class SingleLoop(Loop):
 
     def diverged(self, exc: NonFiniteLoss) -> RunEnded:
         s = self.session
-        kept = s.run is not None and s.run.checkpoint_path.exists()
+        kept = s.run.checkpoint_path.exists() if s.run is not None else None
         return RunEnded("diverged", s.epoch,
                         divergence_message(exc.value, s.epoch, exc.batch,
-                                           divergence_hint(s.config), kept),
-                        self._checkpoint_path(kept))
+                                           self._hint(), kept),
+                        self._checkpoint_path(bool(kept)))
+
+    def _hint(self) -> str:
+        s = self.session
+        if s.trained_by is None:
+            return divergence_hint(s.config)
+        from .usercode import updater_lr
+        return divergence_hint(s.config, updater_lr(s.updater))
 
     def fail(self, exc: BaseException) -> BaseException:
         return self.life.fail(exc, self.session.model.explain)

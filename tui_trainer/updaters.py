@@ -16,9 +16,21 @@ from torch import nn
 def sgd(params, lr: float, batch_size: int) -> None:
     """The book's minibatch SGD: p -= lr * p.grad / batch_size, then zero the gradient."""
     with torch.no_grad():
-        for param in params:
+        for i, param in enumerate(params):
+            if param.grad is None:
+                raise no_gradient(i, param)
             param.add_(param.grad, alpha=-lr / batch_size)  # in place, no temporaries
             param.grad.zero_()
+
+
+def no_gradient(index: int, param: torch.Tensor) -> Exception:
+    """Why sgd cannot step a tensor without a gradient, in the learner's words (torch would
+    say `add_(): argument 'other' must be Tensor, not NoneType`)."""
+    from .errors import SmtuiError
+    shape = tuple(param.shape)
+    why = ("it was created without requires_grad=True" if not param.requires_grad else
+           "the loss does not depend on it (is it used by the net?)")
+    return SmtuiError(f"sgd: params[{index}], of shape {shape}, has no gradient: {why}")
 
 
 class BookSGD:

@@ -11,15 +11,16 @@ through `train.fit` like smtui's own (events, run directory, stop and checkpoint
 - `check` runs one small batch through the learner's code before training, so a wrong output
   shape, a loss of the wrong shape or a non-finite loss, or an updater that is neither a torch
   optimizer nor callable, is one line naming what is wrong and where.
-- An exception raised inside the learner's file is theirs to read: `UserCodeError` carries the
-  traceback frames of their file and the error, never "internal error".
+- An exception raised inside the learner's code is theirs to read: one line naming their file,
+  line and error (mistakes.py), never "internal error" or smtui's frames.
+- `never_trained` finds the tensors a net reads that will never train (a `W` created without
+  `requires_grad=True`), for a warning before the first epoch.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import sys
-import traceback
 import types
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from torch import nn
 
 from .config import MODEL_FILE
 from .errors import SmtuiError
+from .mistakes import UserCodeError, debugging, explain, one_line
 from .models import Model, cross_entropy, fused_cross_entropy, softmax_stable
 
 
@@ -37,32 +39,6 @@ def split_spec(spec: str) -> tuple[Path, str]:
     """(the file, the name of its net: `net` unless given after a colon)."""
     match = MODEL_FILE.fullmatch(spec)
     return Path(match["path"]).expanduser(), match["name"] or "net"
-
-
-class UserCodeError(SmtuiError):
-    """An exception raised inside the learner's code, shown with the frames of their file."""
-
-
-def explain_in(path: Path) -> Callable[[BaseException], BaseException]:
-    """A `Model.explain` for code from `path`: an exception whose traceback passes through the
-    file becomes a `UserCodeError` showing those frames; any other is left as it is."""
-    path = path.resolve()
-
-    def explain(exc: BaseException) -> BaseException:
-        if isinstance(exc, (SmtuiError, KeyboardInterrupt, SystemExit)):
-            return exc
-        frames = [f for f in traceback.extract_tb(exc.__traceback__)
-                  if Path(f.filename).resolve() == path]
-        if not frames:
-            return exc
-        lines = [f"your code raised {type(exc).__name__} ({path.name}):"]
-        for f in frames:
-            lines.append(f'  File "{f.filename}", line {f.lineno}, in {f.name}')
-            if f.line:
-                lines.append(f"    {f.line}")
-        lines.append(f"{type(exc).__name__}: {exc}")
-        return UserCodeError("\n".join(lines))
-    return explain
 
 
 class FunctionNet(nn.Module):
@@ -109,28 +85,71 @@ class FunctionNet(nn.Module):
         return self
 
 
-def find_params(fn: Callable, found: list[torch.Tensor] | None = None,
-                seen: set[int] | None = None) -> list[torch.Tensor]:
-    """The tensors a function net trains: those requiring gradients among the globals and
-    closure variables it names, and those of the functions it calls (the book's `net` reads
-    `W` and `b`), in the order they are named."""
-    found = [] if found is None else found
+def describe_net(net: nn.Module) -> str:
+    """A learner's net in a few words, for a title: `Sequential: Conv2d, Sigmoid, AvgPool2d,
+    ... (61,706 parameters)`, or `net(X) (7,850 parameters)` for a function net."""
+    count = sum(p.numel() for p in net.parameters())
+    if isinstance(net, FunctionNet):
+        head = f"{getattr(net.fn, '__name__', 'net')}(X)"
+    else:
+        head = type(net).__name__
+        layers = [type(m).__name__ for m in net.children()]
+        if layers:
+            shown = ", ".join(layers[:4]) + (", ..." if len(layers) > 4 else "")
+            head += f": {shown}"
+    return f"{head} ({count:,} parameters)"
+
+
+def named_tensors(fn: Callable, seen: set[int] | None = None):
+    """(name, tensor) for each tensor among the globals and closure variables a function names,
+    and those of the functions it calls (the book's `net` reads `W` and `b`, its `softmax`
+    nothing), in the order they are named; a tensor once."""
     seen = set() if seen is None else seen
     code = getattr(fn, "__code__", None)
     if code is None or id(fn) in seen:
-        return found
+        return
     seen.add(id(fn))
     names = dict(getattr(fn, "__globals__", {}))
     if fn.__closure__:
         names.update(zip(code.co_freevars, (c.cell_contents for c in fn.__closure__)))
     for name in (*code.co_names, *code.co_freevars):
         value = names.get(name)
-        if isinstance(value, torch.Tensor) and value.requires_grad and \
-                not any(value is p for p in found):
-            found.append(value)
+        if isinstance(value, torch.Tensor) and id(value) not in seen:
+            seen.add(id(value))
+            yield name, value
         elif isinstance(value, types.FunctionType):
-            find_params(value, found, seen)
-    return found
+            yield from named_tensors(value, seen)
+
+
+def find_params(fn: Callable) -> list[torch.Tensor]:
+    """The tensors a function net trains: those it reads (`named_tensors`) that require
+    gradients."""
+    return [t for _, t in named_tensors(fn) if t.requires_grad]
+
+
+def never_trained(net: nn.Module, updater: Any) -> str | None:
+    """A warning naming the tensors `net` reads that will never train, or None: a function
+    net's weights created without `requires_grad=True` (the loop would train only `b`), a
+    module's parameters with gradients turned off, or parameters a torch optimizer was not
+    given."""
+    if isinstance(net, FunctionNet):
+        trained = {id(p) for p in net.tensors}
+        frozen = [(name, t) for name, t in named_tensors(net.fn) if id(t) not in trained
+                  and t.is_floating_point() and t.dim() >= 1 and not t.requires_grad]
+    else:
+        frozen = [(name, p) for name, p in net.named_parameters() if not p.requires_grad]
+    names = ", ".join(f"{name} {tuple(t.shape)}" for name, t in frozen)
+    if frozen:
+        return (f"{names}: read by the net but created without requires_grad=True, so never "
+                "trained (create it with requires_grad=True)")
+    if isinstance(updater, torch.optim.Optimizer):
+        given = {id(p) for group in updater.param_groups for p in group["params"]}
+        left = [(name, p) for name, p in net.named_parameters() if id(p) not in given]
+        if left:
+            return (", ".join(f"{name} {tuple(p.shape)}" for name, p in left)
+                    + ": not among the optimizer's parameters, so never trained (give it "
+                    "net.parameters())")
+    return None
 
 
 def as_module(net: Any, params: list[torch.Tensor] | None = None) -> nn.Module:
@@ -170,7 +189,7 @@ def load_file(spec: str) -> OwnCode:
         raise SmtuiError(f"--model {spec}: {path.name}, line {exc.lineno}: SyntaxError: "
                          f"{exc.msg}") from None
     except Exception as exc:
-        raise explain_in(path)(exc) from None
+        raise explain(exc) from None
     net = getattr(module, name, None)
     if net is None:
         raise SmtuiError(f"--model {spec}: {path.name} defines no {name!r} (a function or an "
@@ -227,20 +246,68 @@ def check(net: nn.Module, loss: Callable, updater: Any, X: torch.Tensor, y: torc
                              "LogSumExp form of the notes' exercise 3)")
 
 
+def updater_lr(updater: Any) -> float | None:
+    """The learning rate the learner's updater steps with, where it can be seen: a torch
+    optimizer's, or a number called `lr` that their updater function reads."""
+    if isinstance(updater, torch.optim.Optimizer):
+        return float(updater.param_groups[0]["lr"])
+    code = getattr(updater, "__code__", None)
+    if isinstance(updater, types.FunctionType) and code is not None:
+        names = dict(updater.__globals__)
+        if updater.__closure__:
+            names.update(zip(code.co_freevars, (c.cell_contents for c in updater.__closure__)))
+        value = names.get("lr")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return float(value)
+    return None
+
+
+PROBE = 8   # images the learner's code is first tried on: a big net's check stays cheap
+
+
 def own_model(code: OwnCode, X: torch.Tensor, y: torch.Tensor, where: str) -> Model:
-    """The learner's code as the core's `Model`, checked on (X, y). Without a loss of their
-    own: cross-entropy on probabilities for a net that returns them (the book's), else smtui's
-    stable cross-entropy on logits."""
-    explain = explain_in(code.path) if code.path else (lambda exc: exc)
+    """The learner's code as the core's `Model`, checked on the first images of (X, y), one
+    of their batches. Without a loss of their own: cross-entropy on probabilities for a net
+    that returns them (the book's), else smtui's stable cross-entropy on logits. A failure is
+    one line, said with the learner's whole batch (the numbers they know: 256x28, not 8x28)."""
     updater = code.updater if code.updater is not None else (lambda batch_size: None)
     try:
-        with torch.no_grad():
-            out = code.net(X)
-        probabilities = isinstance(out, torch.Tensor) and out.dim() == 2 and \
-            returns_probabilities(out)
-        loss = code.loss or (cross_entropy if probabilities else fused_cross_entropy)
-        check(code.net, loss, updater, X, y, where)
+        probabilities, loss = _tried(code, updater, X[:PROBE], y[:PROBE], where)
     except Exception as exc:
-        raise explain(exc) from None
+        if len(X) > PROBE:
+            try:
+                _tried(code, updater, X, y, where)
+            except Exception as again:
+                exc = again
+        raise _in_one_line(exc, X, where) from None
     return Model(code.net, loss, (lambda p: p) if probabilities else softmax_stable, "own",
-                 explain)
+                 explain, warnings=tuple(filter(None, [never_trained(code.net, updater)])))
+
+
+def _tried(code: OwnCode, updater: Any, X: torch.Tensor, y: torch.Tensor, where: str):
+    """(whether the net returns probabilities, the loss to train with), once `check` passes."""
+    with torch.no_grad():
+        out = code.net(X)
+    probabilities = isinstance(out, torch.Tensor) and out.dim() == 2 and \
+        returns_probabilities(out)
+    loss = code.loss or (cross_entropy if probabilities else fused_cross_entropy)
+    check(code.net, loss, updater, X, y, where)
+    return probabilities, loss
+
+
+def _in_one_line(exc: BaseException, X: torch.Tensor, where: str) -> BaseException:
+    """What the check's failure raises: smtui's own words as they are, the learner's error as
+    one line (their file and line where the traceback passes through it, else `where`), with
+    what to do about images that reach a matrix product unflattened."""
+    if isinstance(exc, (SmtuiError, KeyboardInterrupt, SystemExit)) or debugging():
+        return exc
+    hint = ""
+    if "cannot be multiplied" in str(exc) and X.dim() > 2:
+        hint = (f"the images come as {tuple(X.shape)}: flatten them first "
+                f"(X.reshape((-1, {X[0].numel()})) or nn.Flatten())")
+    explained = explain(exc, hint)
+    if isinstance(explained, SmtuiError):
+        return explained
+    error = UserCodeError(f"{where}: {one_line(exc, hint=hint)}")
+    error.__cause__ = exc
+    return error

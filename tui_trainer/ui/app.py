@@ -24,7 +24,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
 
-from ..config import TrainConfig
+from ..config import TrainConfig, model_label
 from ..errors import SmtuiError
 from ..machine import ProcessMeter, describe
 from ..events import Control
@@ -329,7 +329,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.tabs.active = "train" if self.big_screen() else "curves"
         what = (f"a sweep of {len(lrs)} learning rates ({', '.join(f'{lr:g}' for lr in lrs)})"
                 if lrs else f"lr {config.lr:g}")
-        self.log_message(f"Starting: {config.model}, {config.optimizer} {what}, "
+        self.log_message(f"Starting: {model_label(config.model)}, {config.optimizer} {what}, "
                          f"batch {config.batch_size}, {plural(config.epochs, 'epoch')}.")
         self.train(config, self.state.resume, self.state.control, lrs, session)
 

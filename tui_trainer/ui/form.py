@@ -15,8 +15,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static
 
-from ..config import (FIELDS, PRESETS, TrainConfig, parse_field, parse_lrs, preflight,
-                      preset_of, sweep_refusal)
+from ..config import (FIELDS, PRESETS, TrainConfig, is_model_file, model_label, parse_field,
+                      parse_lrs, preflight, preset_of, sweep_refusal)
 
 SWEEP_HELP = "e.g. 0.01,0.1,1: a model per rate, trained in one pass (lr unused)"
 
@@ -26,6 +26,16 @@ def form_words(text: str) -> str:
     words: fields are named as their labels are ("optimizer torch-sgd"), never as options or
     internal names."""
     return re.sub(r"--([a-z][a-z-]*)", lambda m: m[1].replace("-", " "), text)
+
+
+def options(choices) -> list[tuple[str, str]]:
+    """A Select's (label, value) pairs: a model file shown by its name, not its whole path."""
+    return [(model_label(c), c) for c in choices]
+
+
+# What a learner's model file (`--model my_net.py`) decides itself: its net and loss, and its
+# updater (else sgd at lr). These rows are hidden while the model is a file.
+NOT_FOR_MODEL_FILES = ("softmax", "optimizer", "gradient")
 
 
 class ConfigForm(VerticalScroll):
@@ -55,6 +65,7 @@ class ConfigForm(VerticalScroll):
         self.initial = config
         self.errors: dict[str, str] = {}
         self.sweep_lrs: list[float] | None = None   # the sweep field's rates, when valid
+        self.choices: dict[str, tuple] = {}   # each Select field's options, as offered now
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="row"):
@@ -70,7 +81,8 @@ class ConfigForm(VerticalScroll):
                 if choices:
                     if value not in choices:   # e.g. --device cuda:1 from the command line
                         choices = (*choices, value)
-                    yield Select([(c, c) for c in choices], value=value, allow_blank=False,
+                    self.choices[f.name] = tuple(choices)
+                    yield Select(options(choices), value=value, allow_blank=False,
                                  compact=True, id=f"field-{f.name}")
                 else:
                     yield Input("none" if value is None else str(value), compact=True,
@@ -134,6 +146,9 @@ class ConfigForm(VerticalScroll):
         """Show each field's error next to it and block Start while any remains; show the
         preset the fields follow ("custom" once one departs from every preset)."""
         config, self.errors = self.read()
+        own = is_model_file(self.query_one("#field-model", Select).value)
+        for name in NOT_FOR_MODEL_FILES:
+            self.query_one(f"#field-{name}").parent.display = not own or name in self.errors
         preset = self.query_one("#preset", Select)
         in_effect = preset_of(config) if config else None
         if preset.value != (in_effect or Select.NULL):
@@ -162,10 +177,19 @@ class ConfigForm(VerticalScroll):
             value = getattr(config, name)
             widget = self.query_one(f"#field-{name}")
             if isinstance(widget, Select):
-                widget.value = value
+                self.choose(name, widget, value)
             else:
                 widget.value = "none" if value is None else str(value)
         self.validate_form()
+
+    def choose(self, name: str, select: Select, value: str) -> None:
+        """Show `value` in a Select field, offering it first when it is not one of the
+        field's choices: a run of a learner's model file (`--model my_net.py`) or on
+        `cuda:1`, opened in the viewer or resumed, has a value no list holds."""
+        if value not in self.choices[name]:
+            self.choices[name] = (*self.choices[name], value)
+            select.set_options(options(self.choices[name]))
+        select.value = value
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()

@@ -124,8 +124,13 @@ class ScriptMode(TrainMode):
 
     def mount(self, app: App) -> None:
         app.form.disabled = True
-        app.title = f"smtui: train_ch3 in {app.config.model}"
-        app.log_message("Training your net from train_ch3: space pauses, x stops (the script "
+        from ..config import model_label
+        from ..usercode import describe_net
+
+        called = (self.session.trained_by or "d2l.train_ch3").removeprefix("d2l.")
+        app.title = f"smtui: {called} in {model_label(app.config.model)}"
+        app.sub_title = describe_net(self.session.model.net)   # not "softmax regression"
+        app.log_message(f"Training your net from {called}: space pauses, x stops (the script "
                         "then raises KeyboardInterrupt); the window closes when training ends.")
         app.watch_machine()
 

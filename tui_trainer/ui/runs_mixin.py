@@ -151,8 +151,12 @@ class RunsMixin:
             return
         from ..config import TrainConfig
         from ..errors import SmtuiError
+        from ..resume import script_refusal
         from ..runs import load_checkpoint
         try:
+            refusal = script_refusal(record.path)
+            if refusal:
+                raise SmtuiError(refusal)
             saved = load_checkpoint(record.path).get("config", {})
         except SmtuiError as exc:
             self.notify(str(exc), severity="error", markup=False)

@@ -14,6 +14,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from ..catalog import RunSummary, matching
+from ..config import model_label
 
 # Compact enough for 80 columns: the recipe in one column ("scratch sgd", "+naive", "+cos").
 COLUMNS = ("run", "recipe", "lr", "batch", "ep", "test acc", "best", "status")
@@ -38,7 +39,7 @@ class RunRecord(RunSummary):
     def recipe(self) -> str:
         """Model and optimizer, with what departs from the book's softmax and schedule."""
         c = self.config
-        text = f"{c.get('model', '?')} {c.get('optimizer', '?')}"
+        text = f"{model_label(c.get('model', '?'))} {c.get('optimizer', '?')}"
         if c.get("softmax") == "naive":
             text += " +naive"
         if c.get("schedule") not in (None, "constant"):
