@@ -34,9 +34,12 @@ from . import data as data_mod
 from .data import get_fashion_mnist_labels  # noqa: F401  (the book's name)
 from .metrics import Accumulator, accuracy  # noqa: F401  (the book's names)
 from .metrics import evaluate_accuracy as _evaluate_accuracy
-from .mistakes import in_learners_words
+from .figures import plt
+from .mistakes import in_learners_words, install_hooks
 from .train import train_epoch
 from .updaters import sgd  # noqa: F401  (the book's name)
+
+install_hooks()   # a mistake the script does not catch ends in one line (mistakes.py)
 
 # ---------------------------------------------------------------- the aliases of d2l/torch.py
 ones, zeros, tensor, arange = torch.ones, torch.zeros, torch.tensor, torch.arange
@@ -55,12 +58,129 @@ transpose = lambda x, *args, **kwargs: x.t(*args, **kwargs)  # noqa: E731
 reduce_mean = lambda x, *args, **kwargs: x.mean(*args, **kwargs)  # noqa: E731
 
 
+# ---------------------------------------------------------------- the book's figures (figures.py)
 def use_svg_display() -> None:
     """The book's notebook setting: nothing to do in a terminal."""
 
 
 def set_figsize(figsize=(3.5, 2.5)) -> None:
-    """The book's figure size: the terminal's drawings take the terminal's width."""
+    """The book's figure size, kept in `plt.rcParams`: the terminal's drawings take the
+    terminal's width."""
+    use_svg_display()
+    plt.rcParams["figure.figsize"] = figsize
+
+
+def set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend):
+    """The book's axes settings."""
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_xscale(xscale)
+    axes.set_yscale(yscale)
+    axes.set_xlim(xlim)
+    axes.set_ylim(ylim)
+    if legend:
+        axes.legend(legend)
+    axes.grid()
+
+
+def plot(X, Y=None, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
+         xscale="linear", yscale="linear", fmts=("-", "m--", "g-.", "r:"), figsize=(3.5, 2.5),
+         axes=None):
+    """The book's `plot` (4.1 draws relu, sigmoid, tanh and their gradients with it), drawn in
+    the terminal when it returns, as a notebook's cell shows it; on `axes` given, when the
+    program shows that figure."""
+    if legend is None:
+        legend = []
+    set_figsize(figsize)
+    given = axes is not None
+    axes = axes if given else plt.figure().axes[0]
+
+    def has_one_axis(X):
+        return (hasattr(X, "ndim") and X.ndim == 1 or isinstance(X, list)
+                and not hasattr(X[0], "__len__"))
+
+    if has_one_axis(X):
+        X = [X]
+    if Y is None:
+        X, Y = [[]] * len(X), X
+    elif has_one_axis(Y):
+        Y = [Y]
+    if len(X) != len(Y):
+        X = X * len(Y)
+    axes.cla()
+    for x, y, fmt in zip(X, Y, fmts):
+        if len(x):
+            axes.plot(x, y, fmt)
+        else:
+            axes.plot(y, fmt)
+    set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
+    if not given:
+        plt.show()
+
+
+# ---------------------------------------------------------------- 4.10: the data hub
+DATA_HUB: dict[str, tuple[str, str]] = {}
+DATA_URL = "http://d2l-data.s3-accelerate.amazonaws.com/"
+DATA_HUB["kaggle_house_train"] = (DATA_URL + "kaggle_house_pred_train.csv",
+                                  "585e9cc93e70b39160e7921475f9bcd7d31219ce")
+DATA_HUB["kaggle_house_test"] = (DATA_URL + "kaggle_house_pred_test.csv",
+                                 "fa19780a7b011d9b009e8bff8e99922a8ee2eb90")
+
+
+@in_learners_words
+def download(name, cache_dir=os.path.join("..", "data")):
+    """The book's download of a DATA_HUB file into `cache_dir` (a file already there with the
+    right SHA-1 is used as it is). Without a network: one line saying where to put the file."""
+    import hashlib
+    import urllib.request
+
+    from .errors import SmtuiError
+    assert name in DATA_HUB, f"{name} does not exist in {DATA_HUB}."
+    url, sha1_hash = DATA_HUB[name]
+    os.makedirs(cache_dir, exist_ok=True)
+    fname = os.path.join(cache_dir, url.split("/")[-1])
+    if os.path.exists(fname):
+        sha1 = hashlib.sha1()
+        with open(fname, "rb") as f:
+            for block in iter(lambda: f.read(1048576), b""):
+                sha1.update(block)
+        if sha1.hexdigest() == sha1_hash:
+            return fname
+    print(f"Downloading {fname} from {url}...")
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            content = response.read()
+    except OSError as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise SmtuiError(f"download {name!r}: {url} could not be fetched ({reason}): no "
+                         f"network here? Fetch it where there is one and put it at "
+                         f"{os.path.abspath(fname)}") from None
+    with open(fname, "wb") as f:
+        f.write(content)
+    return fname
+
+
+def download_extract(name, folder=None):
+    """The book's download, then extraction of a zip or tar file beside it."""
+    import tarfile
+    import zipfile
+    fname = download(name)
+    base_dir = os.path.dirname(fname)
+    data_dir, ext = os.path.splitext(fname)
+    if ext == ".zip":
+        fp = zipfile.ZipFile(fname, "r")
+    elif ext in (".tar", ".gz"):
+        fp = tarfile.open(fname, "r")
+    else:
+        assert False, "Only zip/tar files can be extracted."
+    fp.extractall(base_dir)
+    return os.path.join(base_dir, folder) if folder else data_dir
+
+
+def download_all():
+    """Every file of DATA_HUB."""
+    for name in DATA_HUB:
+        download(name)
 
 
 def cpu() -> torch.device:

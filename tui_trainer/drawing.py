@@ -8,6 +8,7 @@ of its latest values, so a script's log stays readable.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from .console import SafeStream
@@ -20,9 +21,31 @@ def _terminal() -> bool:
         return False
 
 
+def _level(v: float) -> int:
+    """A pixel in [0, 1] or [0, 255] as 0-255."""
+    return max(0, min(255, int(round(float(v) * 255 if float(v) <= 1.0 else float(v)))))
+
+
 def _grey(v: float) -> str:
-    level = max(0, min(255, int(round(float(v) * 255 if float(v) <= 1.0 else float(v)))))
+    level = _level(v)
     return f"rgb({level},{level},{level})"
+
+
+SHADES = " ░▒▓█"   # without colour (NO_COLOR): a pixel pair's mean brightness, dark to light
+
+
+def no_colour() -> bool:
+    """The user asked for no colour (https://no-color.org): drawings use shades and markers."""
+    return bool(os.environ.get("NO_COLOR"))
+
+
+def _pixel_pair(top: float, bottom: float) -> tuple[str, str | None]:
+    """One character for two stacked pixels: a half block in two greys, or, without colour,
+    the shade of their mean."""
+    if no_colour():
+        mean = (_level(top) + _level(bottom)) / 2
+        return SHADES[min(len(SHADES) - 1, int(mean * len(SHADES) / 256))], None
+    return "▀", f"{_grey(top)} on {_grey(bottom)}"
 
 
 def image_grid(images: list, num_cols: int, titles: list[str] | None) -> None:
@@ -50,7 +73,7 @@ def image_grid(images: list, num_cols: int, titles: list[str] | None) -> None:
             text = Text()
             for y in range(0, len(rows) - 1, 2):
                 for top, bottom in zip(rows[y], rows[y + 1]):
-                    text.append("▀", style=f"{_grey(top)} on {_grey(bottom)}")
+                    text.append(*_pixel_pair(top, bottom))
                 text.append("\n")
             text.append(str(title))
             cells.append(text)
@@ -157,6 +180,7 @@ class Axis:
 
 
 COLOURS = ("blue+", "magenta+", "green+", "red+", "cyan+", "yellow+")
+MARKERS = ("braille", "•", "+", "x", "o", "*")   # the curves' marks without colour
 
 
 class Plot:
@@ -179,21 +203,30 @@ class Plot:
             curves.append([(a, b) for a, b in points if a is not None and b is not None])
         return curves
 
-    def build(self, X, Y, names: list[str], width: int) -> str:
-        """The figure as text."""
+    def build(self, X, Y, names: list[str], width: int, kinds: list[str] | None = None,
+              title: str | None = None) -> str:
+        """The figure as text; `kinds`: each curve a "line" (the default) or a "scatter"."""
         import plotext as plt
 
         curves = self.curves(X, Y)
+        kinds = kinds or ["line"] * len(curves)
         x0, x1 = self.x.limits([a for c in curves for a, _ in c])
         y0, y1 = self.y.limits([b for c in curves for _, b in c])
         plt.clear_figure()
         plt.plotsize(width, self.height)
         plt.theme("clear")
+        plain = no_colour()
         for i, (points, name) in enumerate(zip(curves, names)):
-            colour = COLOURS[i % len(COLOURS)]
+            colour = None if plain else COLOURS[i % len(COLOURS)]
+            marker = MARKERS[i % len(MARKERS)] if plain else "braille"   # told apart by shape
+            if kinds[i] == "scatter":
+                inside = [(a, b) for a, b in points if x0 <= a <= x1 and y0 <= b <= y1]
+                plt.scatter([a for a, _ in inside], [b for _, b in inside], marker=marker,
+                            color=colour, label=name or None)
+                continue
             for j, piece in enumerate(clip_line(points, (x0, x1, y0, y1))):
-                plt.plot([a for a, _ in piece], [b for _, b in piece], marker="braille",
-                         color=colour, label=name if j == 0 else None)
+                plt.plot([a for a, _ in piece], [b for _, b in piece], marker=marker,
+                         color=colour, label=(name or None) if j == 0 else None)
         plt.xlim(x0, x1)
         plt.ylim(y0, y1)
         plt.xticks(*self.x.ticks(x0, x1))
@@ -202,7 +235,9 @@ class Plot:
             plt.xlabel(self.xlabel)
         if self.ylabel:
             plt.ylabel(self.ylabel)
-        return plt.build()
+        if title:
+            plt.title(title)
+        return plt.uncolorize(plt.build()) if plain else plt.build()
 
     def draw(self, X: list[list[float]], Y: list[list[float]], legend: list[str]) -> None:
         names = [legend[i] if i < len(legend) else f"y{i + 1}" for i in range(len(Y))]

@@ -125,17 +125,17 @@ def in_learners_words(fn: Callable) -> Callable:
 def mark(exc: BaseException, line: str) -> None:
     """Give `exc` the line to print if nothing catches it, and install the hooks that do."""
     exc.smtui_line = line   # type: ignore[attr-defined]
-    _install_hooks()
+    install_hooks()
 
 
 @functools.lru_cache(maxsize=1)
-def _install_hooks() -> None:
+def install_hooks() -> None:
     """Chain the interpreter's and threading's hooks for uncaught exceptions, once: a marked
     exception prints its line; any other goes to the hook that was there before."""
     before, thread_before = sys.excepthook, threading.excepthook
 
     def hook(kind, value, tb) -> None:
-        line = getattr(value, "smtui_line", None)
+        line = getattr(value, "smtui_line", None) or notebook_only(value, tb)
         if line is None:
             before(kind, value, tb)
             return
@@ -152,3 +152,20 @@ def _install_hooks() -> None:
 
     sys.excepthook = hook
     threading.excepthook = thread_hook
+
+
+NOTEBOOK_MODULES = ("IPython", "matplotlib", "matplotlib_inline")
+
+
+def notebook_only(exc: BaseException, tb) -> str | None:
+    """The line for a learner's import of what only a notebook has (the book's own Animator
+    imports IPython's display and matplotlib): the drop-in's names to use instead."""
+    if not isinstance(exc, ModuleNotFoundError) or debugging() or \
+            (exc.name or "").split(".")[0] not in NOTEBOOK_MODULES:
+        return None
+    frames = learner_frames(tb)
+    if not frames:
+        return None
+    return one_line(exc, hint="the book's figures need a notebook; in a terminal the drop-in "
+                              "draws them: use d2l.Animator, d2l.plot, d2l.show_images and "
+                              "d2l.plt (from tui_trainer import d2l)")
