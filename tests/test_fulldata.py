@@ -40,3 +40,33 @@ def test_book_defaults_reach_083_and_repeat_exactly(full_data_dir, tmp_path):
     for a, b in zip(rows, again):
         assert a["train_loss"] == b["train_loss"] and a["train_acc"] == b["train_acc"]
         assert a["test_acc"] == b["test_acc"]
+
+
+def run_example(name: str, data_dir) -> str:
+    """An example program (the book's cells, only the import changed) in a pipe: its stdout."""
+    from pathlib import Path
+
+    from procs import child_env
+    example = Path(__file__).resolve().parent.parent / "examples" / name
+    r = subprocess.run([sys.executable, str(example)], capture_output=True, text=True,
+                       timeout=900, env=child_env(SMTUI_DATA_DIR=str(data_dir)))
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_the_books_4_2_4_5_and_6_6_reach_the_books_numbers(full_data_dir):
+    """4.2's MLP from scratch (the book: test acc about 0.85 after 10 epochs), 4.5's weight
+    decay (its four trainings, each ending with w's norm; with decay the norm is far smaller)
+    and 6.6's LeNet (about 0.78 after 10 epochs at lr 0.9), each unchanged but its import."""
+    import re
+    lines = run_example("mlp_scratch_4_2.py", full_data_dir).splitlines()
+    last = [line for line in lines if line.startswith("epoch 10/10")][0]
+    assert float(re.search(r"test acc (\d\.\d+)", last)[1]) > 0.82, last
+    norms = [float(line.split(":")[1]) for line in
+             run_example("weight_decay_4_5.py", full_data_dir).splitlines()
+             if line.startswith("L2 norm of w:")]
+    assert len(norms) == 4 and norms[1] < norms[0] / 5 and norms[3] < norms[2] / 5, norms
+    lines = run_example("lenet_6_6.py", full_data_dir).splitlines()
+    found = re.fullmatch(r"loss (\d\.\d+), train acc (\d\.\d+), test acc (\d\.\d+)", lines[-2])
+    assert found and float(found[3]) > 0.7, lines[-3:]
+    assert re.fullmatch(r"\d+\.\d examples/sec on cpu", lines[-1]), lines[-1]
