@@ -1,25 +1,26 @@
-"""The book's `d2l` module for chapter 3 (and the training API of chapters 4-6), as a drop-in:
+"""The book's `d2l` module for chapters 3 to 7 (d2l r0.17, PyTorch), as a drop-in:
 `from tui_trainer import d2l`.
 
-Code written for the chapter (`from d2l import torch as d2l`) runs unchanged with this import
-line, with the book's names, signatures and semantics, and without Jupyter:
+Code written for the book (`from d2l import torch as d2l`) runs unchanged with this import line,
+with the book's names, signatures and semantics, and without Jupyter:
 
 - `load_data_fashion_mnist(batch_size, resize=None)` reads smtui's offline sources (the full
   data where found, else the embedded subset, with a one-line warning) into tensors: the book's
   shapes and dtypes, shuffled train and ordered test, no worker processes unless asked.
-- `train_ch3` trains the learner's own net through smtui's loop (`train.fit`, the same as
-  `smtui --no-ui`): live curves, predictions and pause/stop keys when stdout is a terminal, one
-  line per epoch otherwise; `out=` records a run directory for `smtui view` and `compare`.
-  Stopping (a key, Ctrl+C) raises `KeyboardInterrupt` in the script once the terminal is back.
-  The book's asserts end it, each failure first said in one line.
-- `train_ch6` (6.6) trains a net on a device through the same loop, with the book's Xavier
-  initialisation, SGD and cross-entropy and its two closing lines; `evaluate_loss`,
-  `evaluate_accuracy_gpu`, `try_gpu`, `try_all_gpus` and `corr2d` are the book's.
-- `Animator.add` draws its curves in the terminal (cut at the figure's limits, log axes too), `show_images` and `predict_ch3` the images.
-- The aliases of the book's `d2l/torch.py` that the chapter calls (`d2l.matmul`, `d2l.exp`,
-  `d2l.reshape`, `d2l.reduce_sum`, `d2l.argmax`, `d2l.astype`, ...).
+- `train_ch3` and `train_ch6` train the learner's own net through smtui's loop (`train.fit`,
+  the same as `smtui --no-ui`): live curves, predictions and pause/stop keys when the standard
+  streams are a terminal, one line per epoch otherwise; `out=` records a run directory for
+  `smtui view` and `compare`. Stopping (a key, Ctrl+C) raises `KeyboardInterrupt` once the
+  terminal is back; the book's asserts raise AssertionError saying which threshold failed.
+  `train_ch6` has the book's Xavier initialisation, SGD, cross-entropy and two closing lines.
+- A mistake the script does not catch ends in one line naming the learner's file and line
+  (mistakes.py); SMTUI_DEBUG=1 shows the whole traceback.
+- The book's figures in the terminal (figures.py): `Animator` (cut at the figure's limits,
+  log axes), `plot`, `set_axes`, `set_figsize`, `plt`, `show_images` and `predict_ch3`.
+- `evaluate_loss`, `evaluate_accuracy_gpu`, `try_gpu`, `try_all_gpus`, `corr2d`, the data hub
+  (`download` says where to put a file when there is no network), and the aliases of the
+  book's `d2l/torch.py` (`d2l.matmul`, `d2l.exp`, `d2l.reshape`, `d2l.reduce_sum`, ...).
 """
-
 from __future__ import annotations
 
 import os
@@ -34,6 +35,7 @@ from . import data as data_mod
 from .data import get_fashion_mnist_labels  # noqa: F401  (the book's name)
 from .metrics import Accumulator, accuracy  # noqa: F401  (the book's names)
 from .metrics import evaluate_accuracy as _evaluate_accuracy
+from .errors import SmtuiError
 from .figures import plt
 from .mistakes import in_learners_words, install_hooks
 from .train import train_epoch
@@ -134,7 +136,6 @@ def download(name, cache_dir=os.path.join("..", "data")):
     import hashlib
     import urllib.request
 
-    from .errors import SmtuiError
     assert name in DATA_HUB, f"{name} does not exist in {DATA_HUB}."
     url, sha1_hash = DATA_HUB[name]
     os.makedirs(cache_dir, exist_ok=True)
@@ -266,7 +267,10 @@ def _fashion_mnist() -> data_mod.FashionMNIST:
     places): a program that points SMTUI_DATA_DIR elsewhere gets that folder's data."""
     where = os.environ.get("SMTUI_DATA_DIR")
     if where not in _DATA:
-        fashion = data_mod.load_fashion_mnist(where, "auto")
+        try:
+            fashion = data_mod.load_fashion_mnist(where, "auto")
+        except SmtuiError as exc:   # in a script's words: the folder came from the variable
+            raise SmtuiError(str(exc).replace("--data-dir", "SMTUI_DATA_DIR")) from None
         if fashion.subset:
             _say("d2l: the full Fashion-MNIST was not found: using smtui's embedded subset "
                  "(5,000 train / 1,000 test images); accuracies differ from the book's")

@@ -55,23 +55,55 @@ async def take(out_dir: Path, epochs: int = 10, size: tuple[int, int] = (110, 34
             return paths
 
 
+def mlp_4_2_session():
+    """4.2's MLP from scratch (examples/mlp_scratch_4_2.py) as `d2l.train_ch3` gets it."""
+    import torch
+    from torch import nn
+
+    from .. import d2l
+    from ..script import session_for
+
+    train_iter, test_iter = d2l.load_data_fashion_mnist(256)
+    W1 = nn.Parameter(torch.randn(784, 256, requires_grad=True) * 0.01)
+    b1 = nn.Parameter(torch.zeros(256, requires_grad=True))
+    W2 = nn.Parameter(torch.randn(256, 10, requires_grad=True) * 0.01)
+    b2 = nn.Parameter(torch.zeros(10, requires_grad=True))
+
+    def net(X):
+        H = torch.relu(X.reshape((-1, 784)) @ W1 + b1)
+        return H @ W2 + b2
+    session = session_for(net, train_iter, test_iter, nn.CrossEntropyLoss(reduction="none"),
+                          10, torch.optim.SGD([W1, b1, W2, b2], lr=0.1), None)
+    session.config = session.config.replace(model="mlp_scratch_4_2.py")
+    return session
+
+
 async def take_own(out_dir: Path, size: tuple[int, int] = (110, 34)) -> list[Path]:
-    """The app as `d2l.train_ch3` opens it for a learner's own net (the book's scratch code)."""
+    """The app as `d2l.train_ch3` opens it for a learner's own net: the book's scratch
+    softmax (3.6), and 4.2's MLP."""
     from ..book import book_scratch_session
 
     session = book_scratch_session(20)
     session.config = session.config.replace(model="softmax_scratch.py")
+    paths = [await _take_script(session, out_dir, "screenshot-own-code.svg", size)]
+    paths.append(await _take_script(mlp_4_2_session(), out_dir, "screenshot-mlp-4-2.svg",
+                                    size))
+    return paths
+
+
+async def _take_script(session, out_dir: Path, name: str, size: tuple[int, int]) -> Path:
+    """A learner's session live in the app, saved after 8 epochs."""
     app = SmtuiApp(session.config, script=session)
     async with app.run_test(size=size) as pilot:
         while len(session.history) < 8:
             await pilot.pause(0.2)
         app.redraw(force=True)
         await pilot.pause(0.5)
-        path = Path(app.save_screenshot("screenshot-own-code.svg", str(out_dir)))
+        path = Path(app.save_screenshot(name, str(out_dir)))
         await pilot.press("x")
         while app.is_running and app.state.running:
             await pilot.pause(0.2)
-    return [path]
+    return path
 
 
 if __name__ == "__main__":
