@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 import torch
 from torch import nn
 
@@ -41,6 +42,7 @@ def test_devices_and_accuracy_on_the_nets_device():
 
 
 LENET = """
+import pytest
 import torch
 from torch import nn
 from tui_trainer import d2l
@@ -74,3 +76,23 @@ def test_train_ch6_as_the_book_prints_it_in_a_pipe(small_data_dir, tmp_path):
     assert re.fullmatch(r"\d+\.\d examples/sec on cpu", lines[-1])
     train_acc = float(lines[-2].split("train acc ")[1].split(",")[0])
     assert 0.0 <= train_acc <= 1.0
+
+
+def test_train_ch6_counts_examples_per_second_over_training_time_as_the_book(
+        small_data_dir, tmp_path, monkeypatch, capsys):
+    """The book's timer runs around the training batches only: the closing line's rate leaves
+    the test set's evaluation out, which each epoch's metrics row records (eval_seconds)."""
+    import json
+    monkeypatch.setenv("SMTUI_DATA_DIR", str(small_data_dir))
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    train_iter, test_iter = d2l.load_data_fashion_mnist(16)
+    d2l.train_ch6(net, train_iter, test_iter, 2, 0.1, torch.device("cpu"),
+                  out=str(tmp_path / "runs"))
+    (run,) = (tmp_path / "runs").iterdir()
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert all(0 < row["eval_seconds"] < row["seconds"] for row in rows), rows
+    trained = sum(row["seconds"] - row["eval_seconds"] for row in rows)
+    rate = float(capsys.readouterr().out.strip().splitlines()[-1].split()[0])
+    # the rows keep four decimals of seconds: the rate agrees to their precision
+    assert rate == pytest.approx(train_iter.num_examples * 2 / trained, rel=0.02)

@@ -33,9 +33,9 @@ from typing import Any
 from .errors import SmtuiError
 
 METRIC_FIELDS = ("epoch", "train_loss", "train_acc", "test_acc", "seconds", "lr")
-# The process's figures over each epoch (machine.py), in metrics.jsonl; metrics.csv keeps the
-# book's columns, which a resumed run's file already has.
-MACHINE_FIELDS = ("cpu_percent", "memory_mb", "gpu_percent", "gpu_memory_mb")
+# The process's figures over each epoch (machine.py) and the test set's share of its seconds, in
+# metrics.jsonl; metrics.csv keeps the book's columns, which a resumed run's file already has.
+MACHINE_FIELDS = ("cpu_percent", "memory_mb", "gpu_percent", "gpu_memory_mb", "eval_seconds")
 CHECKPOINT_FORMAT = "smtui-checkpoint"
 CHECKPOINT_VERSION = 1   # the version this smtui writes and reads
 RUN_FORMAT_VERSION = 1   # of the run directory's files (config.json says which)
