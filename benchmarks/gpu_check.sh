@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything smtui checks on an NVIDIA GPU, in one call of a few minutes: the `cuda` tests, the
-# three presets headless on CUDA, the TUI in a real terminal (tmux) on CUDA, and `python -m
-# benchmarks` on CUDA, which names the GPU and writes benchmarks/results/latest-cuda.json.
+# three presets headless on CUDA, the TUI in a real terminal (tmux) on CUDA, train_ch6 against
+# the book's and a hand loop (benchmarks/ch6.py, with 7.6's ResNet), and `python -m benchmarks`
+# on CUDA, which names the GPU and writes benchmarks/results/latest-cuda.json.
 # Each step's output is saved in $OUT (default gpu-check/); a failing step does not stop the
 # others. Prepared here by benchmarks/gpu_prepare.sh (.gpu/: data and wheels).
 #
@@ -53,6 +54,9 @@ if command -v tmux >/dev/null; then
 else
   echo "tui: no tmux on this machine" | tee -a "$OUT/summary.txt"
 fi
+# 6.6's LeNet through d2l.train_ch6 beside the book's train_ch6 and a hand loop with the data on
+# the GPU; then 7.6's ResNet at resize 96, one epoch (chapter 7 on the device it asks for).
+step ch6 "$py" -m benchmarks.ch6 --device cuda --epochs 2 --rounds 3 --resnet
 step bench "$py" -m benchmarks --out "$OUT" $quick
 cp "$OUT"/latest-cuda.json benchmarks/results/ 2>/dev/null || true
 cat "$OUT/summary.txt"

@@ -120,6 +120,29 @@ def test_fast_loader_keeps_uint8_splits_on_the_gpu(gpu_data_dir):
         assert X.is_cuda and X.dtype == torch.float32 and y.is_cuda
 
 
+def test_a_loader_on_its_own_device_is_itself(gpu_data_dir):
+    data = data_mod.load_fashion_mnist(str(gpu_data_dir))
+    train_iter, _ = data_mod.make_loaders(data, 64)
+    assert train_iter.on(torch.device("cpu")) is train_iter
+
+
+@cuda
+@needs_cuda
+def test_train_ch6_keeps_the_drop_ins_data_on_the_gpu_and_the_learners_loader_as_it_was(
+        gpu_data_dir):
+    """The split is copied to the GPU once: its batches, in the same shuffled order, come from
+    there; the learner's loader still yields CPU batches."""
+    data = data_mod.load_fashion_mnist(str(gpu_data_dir))
+    train_iter, _ = data_mod.make_loaders(data, 64, generator=torch.Generator().manual_seed(1))
+    moved = train_iter.on(torch.device("cuda"))
+    assert moved.images.is_cuda and not train_iter.images.is_cuda
+    state = train_iter.generator.get_state()
+    X_gpu, y_gpu = next(iter(moved))
+    train_iter.generator.set_state(state)
+    X_cpu, y_cpu = next(iter(train_iter))
+    assert X_gpu.is_cuda and torch.equal(X_gpu.cpu(), X_cpu) and torch.equal(y_gpu.cpu(), y_cpu)
+
+
 @cuda
 @needs_cuda
 @pytest.mark.parametrize("model, softmax", [("scratch", "stable"), ("scratch", "naive"),

@@ -192,3 +192,25 @@ def test_the_live_app_only_when_every_standard_stream_is_a_terminal(monkeypatch,
     for name, tty in (("stdin", stdin), ("stdout", stdout), ("stderr", stderr)):
         monkeypatch.setattr(sys, name, Stream(tty))
     assert script._live() is live
+
+
+def test_a_model_files_weight_without_requires_grad_is_warned_before_training(small_data_dir,
+                                                                             tmp_path):
+    """`--model` with the book's W created without requires_grad trains only b: said before the
+    first epoch (it ended in "training finished", test acc 0.128, and no word)."""
+    (tmp_path / "my_net.py").write_text(textwrap.dedent("""
+        import torch
+        W = torch.normal(0, 0.01, size=(784, 10))
+        b = torch.zeros(10, requires_grad=True)
+        def net(X):
+            return torch.matmul(X.reshape((-1, 784)), W) + b
+    """))
+    proc = subprocess.Popen([sys.executable, "-m", "tui_trainer", "--no-ui", "--model",
+                             "my_net.py", "--epochs", "1", "--batch-size", "8", "--data-dir",
+                             str(small_data_dir), "--out", "runs"], cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=child_env())
+    out, _ = finish(proc)   # both streams, in the order they were written
+    assert proc.returncode == 0, out
+    warning = ("smtui: warning: W (784, 10): read by the net but created without "
+               "requires_grad=True, so never trained")
+    assert warning in out and out.index(warning) < out.index("epoch 1/1"), out

@@ -390,7 +390,10 @@ def train_ch6(net, train_iter, test_iter, num_epochs, lr, device, *, out: str | 
     net.to(device)
     optimizer = torch.optim.SGD(net.parameters(), lr=lr)
     loss = torch.nn.CrossEntropyLoss(reduction="none")   # its mean is the book's loss
-    history = train_script(net, train_iter, test_iter, loss, num_epochs, optimizer, out=out,
+    # The data kept on the device when it fits: the drop-in's loaders, copied there once.
+    on_device = [it.on(torch.device(device)) if hasattr(it, "on") else it
+                 for it in (train_iter, test_iter)]
+    history = train_script(net, *on_device, loss, num_epochs, optimizer, out=out,
                            trained_by="d2l.train_ch6")
     last = history[-1]
     print(f"loss {last['train_loss']:.3f}, train acc {last['train_acc']:.3f}, "

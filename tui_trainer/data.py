@@ -11,6 +11,7 @@ The book's loader (`load_data_fashion_mnist`) is kept as written for comparison.
 
 from __future__ import annotations
 
+import copy
 import gzip
 import math
 import os
@@ -278,6 +279,22 @@ class TensorLoader:
     def num_examples(self) -> int:
         """Number of images in the split."""
         return len(self.labels)
+
+    def on(self, device: torch.device) -> TensorLoader:
+        """This loader with its split held on `device` when it fits there (a quarter of the
+        GPU's free memory at most), else itself: the same batches, the same shuffling generator
+        (so the order goes on as it would), no copy from the host per batch. The learner's own
+        loader keeps yielding what it yielded."""
+        device = torch.device(device)
+        if self.images.device == device:
+            return self
+        if device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(device)
+            if self.images.numel() * self.images.element_size() > free / 4:
+                return self
+        moved = copy.copy(self)
+        moved.images, moved.labels = self.images.to(device), self.labels.to(device)
+        return moved
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.labels)
