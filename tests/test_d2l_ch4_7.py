@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import nn
 
+from helpers import Tmux, tmux_only
 from tui_trainer import d2l
 
 
@@ -96,3 +97,25 @@ def test_train_ch6_counts_examples_per_second_over_training_time_as_the_book(
     rate = float(capsys.readouterr().out.strip().splitlines()[-1].split()[0])
     # the rows keep four decimals of seconds: the rate agrees to their precision
     assert rate == pytest.approx(train_iter.num_examples * 2 / trained, rel=0.02)
+
+
+@tmux_only
+def test_train_ch6_live_in_tmux_at_80x24_without_colour(small_data_dir, tmp_path):
+    """6.6's cell in a real terminal of 80x24 under NO_COLOR: the app titled by the book's
+    function and the learner's net, then the book's closing lines in the scrollback."""
+    program = tmp_path / "lenet.py"
+    program.write_text(LENET.replace("lr, num_epochs = 0.9, 2", "lr, num_epochs = 0.9, 30"))
+    tmux = Tmux(f"cd {tmp_path} && NO_COLOR=1 SMTUI_DATA_DIR={small_data_dir} "
+                f"{sys.executable} lenet.py; echo EXIT=$?; sleep 60", 80, 24)
+    try:
+        screen = tmux.wait_for("train_ch6 in lenet.py", timeout=120)
+        assert "Sequential: Conv2d, Sigmoid" in screen.splitlines()[0]
+        tmux.wait_for("EXIT=0", timeout=300)
+        lines = subprocess.run([*tmux.tmux, "capture-pane", "-p", "-S", "-60", "-t", tmux.name],
+                               capture_output=True, text=True).stdout.splitlines()
+        closing = [line for line in lines if line.startswith(("loss ", "training on"))]
+        assert closing[0] == "training on cpu" and re.match(r"loss \d\.\d{3}, train acc",
+                                                             closing[-1]), lines
+        assert any(re.fullmatch(r"\d+\.\d examples/sec on cpu", line) for line in lines)
+    finally:
+        tmux.kill()
