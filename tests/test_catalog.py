@@ -170,3 +170,46 @@ def test_filters_read_as_a_tracker_search_box():
     assert names("model~scr") == ["c"] and names("") == ["a", "b", "c"]
     with pytest.raises(ValueError, match="cannot read 'lr'"):
         parse_filter("lr 0.1")
+
+
+def test_runs_follows_the_settings_out_and_says_when_there_are_none_yet(tmp_path, monkeypatch,
+                                                                         capsys):
+    """`smtui runs` lists the settings file's --out; before any run, "no runs yet" and exit 0,
+    not an error; a folder named that does not exist is still one."""
+    config_home = tmp_path / "config"
+    (config_home / "smtui").mkdir(parents=True)
+    (config_home / "smtui" / "settings.json").write_text(
+        json.dumps({"defaults": {"out": str(tmp_path / "my-runs")}}))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config_home))
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, "runs")
+    assert (code, out.strip(), err) == (0, f"no runs yet in {tmp_path / 'my-runs'} (smtui "
+                                           "--no-ui trains one)", "")
+    code, out, _ = run_cli(capsys, "runs", "--json")
+    assert (code, json.loads(out)) == (0, [])
+    write_run(tmp_path / "my-runs" / "20261130-100000-scratch", [(0.8, 0.7)], epochs=1)
+    code, out, _ = run_cli(capsys, "runs", "--json")
+    assert code == 0 and [r["run"] for r in json.loads(out)] == ["20261130-100000-scratch"]
+
+
+def test_a_run_whose_process_is_gone_is_crashed_wherever_runs_are_listed(tmp_path, capsys):
+    """A run killed with kill -9 leaves status.json saying running: its process gone, it is
+    `crashed` in `runs`, `runs --json`, compare's rows and the Runs tab's records."""
+    import os
+    import subprocess
+    import sys
+
+    from tui_trainer.ui.runs_panel import RunRecord
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    run = write_run(tmp_path / "runs" / "20261130-100000-scratch", [(0.8, 0.7)], epochs=3)
+    (run / "status.json").write_text(json.dumps({"state": "running", "pid": gone.pid,
+                                                 "updated": 1000.0}))
+    alive = write_run(tmp_path / "runs" / "20261130-110000-scratch", [(0.8, 0.7)], epochs=3,
+                      updated=2000.0)
+    (alive / "status.json").write_text(json.dumps({"state": "running", "pid": os.getpid(),
+                                                   "updated": 2000.0}))
+    code, out, _ = run_cli(capsys, "runs", str(tmp_path / "runs"), "--json")
+    assert [r["state"] for r in json.loads(out)] == ["crashed", "running"]
+    assert RunRecord.from_dir(run).status == "crashed"
+    assert comparison([RunSummary.from_dir(run)])[0]["state"] == "crashed"

@@ -313,3 +313,43 @@ def test_snapshot_of_60_runs_compared_at_80x24(snap_compare, tmp_path):
         await pilot.pause()
     assert snap_compare(SmtuiApp(None, compare=many_runs(tmp_path / "runs", 60)),
                         terminal_size=(80, 24), run_before=run_before)
+
+
+async def test_a_fresh_app_lists_the_out_folders_runs_and_a_resumed_one_once(small_data_dir,
+                                                                            tmp_path):
+    """`smtui` with runs already in --out: the Runs tab lists them from the start; Enter on one
+    puts the focus on Resume, so `s` resumes it (it typed into the epochs field); once it has
+    trained more here it is listed once, with all its epochs (a stale row stayed beside it)."""
+    from helpers import make_app
+
+    out = tmp_path / "runs"
+    stopped = prepare(TrainConfig(data_dir=str(small_data_dir), out=str(out), epochs=2,
+                                  batch_size=16, lr=0.5, device="cpu"))
+    fit(stopped, lambda e: None)
+    other = prepare(TrainConfig(data_dir=str(small_data_dir), out=str(out), epochs=1,
+                                batch_size=16, lr=0.5, device="cpu", name="other"))
+    fit(other, lambda e: None)
+    app = make_app(small_data_dir, out, epochs=2)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert len(app.comparison.records) == 2
+        await pilot.press("5")
+        panel = app.query_one(RunsPanel)
+        await wait_for(pilot, lambda: panel.row_count == 2)
+        row = next(i for i, r in enumerate(panel.records) if r.path == str(stopped.run.path))
+        panel.focus()
+        panel.move_cursor(row=row)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.state.resume == str(stopped.run.path)
+        assert app.focused is app.query_one("#start")
+        app.form.query_one("#field-epochs").value = "3"
+        await settle(pilot)
+        app.query_one("#start").focus()
+        await pilot.press("s")
+        await wait_for(pilot, lambda: not app.state.running and
+                       app.state.last_status == "finished", 60)
+        keys = [r.key for r in app.comparison.records]
+        assert sorted(keys) == sorted({str(stopped.run.path), str(other.run.path)}), keys
+        record = next(r for r in app.comparison.records if r.key == str(stopped.run.path))
+        assert record.status == "finished" and record.epochs == [1, 2, 3]

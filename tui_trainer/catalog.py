@@ -60,7 +60,7 @@ class RunSummary:
             except OSError:
                 updated = None
         return cls(run.path.name, config, [r["epoch"] for r in rows],
-                   [r["test_acc"] for r in rows], status.get("state", ""), list(run.problems),
+                   [r["test_acc"] for r in rows], run.state(status), list(run.problems),
                    [r["train_loss"] for r in rows], str(run.path), updated)
 
     @property

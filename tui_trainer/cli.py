@@ -206,12 +206,20 @@ def compare(run_dirs: tuple[str, ...], no_ui: bool, fmt: str | None) -> int:
 
 
 @cli.command()
-@click.argument("folder", default="runs")
+@click.argument("folder", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
-def runs(folder: str, as_json: bool) -> int:
-    """List the runs in FOLDER (default: runs, the default --out): name, state, model, key
-    options, epochs done of planned, best test accuracy and age, oldest first."""
+def runs(folder: str | None, as_json: bool) -> int:
+    """List the runs in FOLDER (default: --out, `runs` unless the settings file says another):
+    name, state (a run whose process is gone is `crashed`), model, key options, epochs done of
+    planned, best test accuracy and age, oldest first."""
+    from pathlib import Path
+
     from .catalog import RunSummary, find_runs, listing, render
+    given, folder = folder is not None, folder or user_defaults(_settings()).out
+    where = Path(folder).expanduser()
+    if (not given and not where.exists()) or (where.is_dir() and not any(where.iterdir())):
+        _print("[]\n" if as_json else f"no runs yet in {folder} (smtui --no-ui trains one)\n")
+        return 0
     summaries = [RunSummary.from_dir(r) for r in find_runs([folder])]
     summaries.sort(key=lambda s: s.updated or 0.0)
     rows = listing(summaries)

@@ -137,6 +137,24 @@ def valid_metrics_row(row: Any) -> str | None:
     return None
 
 
+def process_alive(pid: int | None) -> bool:
+    """True when a process with this pid exists (on this machine)."""
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _pid(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 \
+        else None
+
+
 class RunDir:
     """One run's folder. Creating it checks that the output folder is writable."""
 
@@ -249,6 +267,16 @@ class RunDir:
         except SmtuiError:
             if not _overwrite_in_place(self.status_path, data):
                 raise
+
+    def state(self, status: dict[str, Any] | None = None) -> str:
+        """The run's state as a tracker says it: status.json's, except that a run whose
+        writing process is gone (killed with `kill -9`, its machine rebooted) while it said
+        `starting` or `running` is `crashed`, wherever runs are listed or watched."""
+        status = self.read_status() if status is None else status
+        state = status.get("state", "")
+        if state in ("starting", "running") and not process_alive(_pid(status.get("pid"))):
+            return "crashed"
+        return state
 
     def read_status(self) -> dict[str, Any]:
         """status.json, or {} when absent or malformed (noted in `problems`). A state that is not

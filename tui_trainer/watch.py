@@ -29,19 +29,6 @@ class CheckpointPredictions:
     templates: Any = None   # (W, b) of a linear model, for the weights tab
 
 
-def process_alive(pid: int | None) -> bool:
-    """True when a process with this pid exists (on this machine)."""
-    if not pid:
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
-
-
 class RunWatcher:
     """Turns a run directory's files into training events, one poll at a time."""
 
@@ -77,11 +64,9 @@ class RunWatcher:
                                    row.get("lr") or 0.0, None, None, {
                                        k: row[k] for k in MACHINE_FIELDS
                                        if isinstance(row.get(k), (int, float))}))
-        state = status.get("state", "running")
+        state = self.run.state(status) if status.get("state") else "running"
         if state == "starting":
             state = "running"
-        if state == "running" and status and not process_alive(_int(status.get("pid"))):
-            state = "crashed"
         progress = [_int(status.get(k)) for k in ("epoch", "batch", "num_batches")]
         if state == "running" and None not in progress and progress[2] > 0:
             speed = _float(status.get("examples_per_s"))   # nan: a writer without the pace

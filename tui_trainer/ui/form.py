@@ -217,17 +217,21 @@ class ConfigForm(VerticalScroll):
             event.stop()
             self.post_message(self.StartPressed())
 
-    def resuming(self, run_dir: str | None, epochs_done: int = 0) -> None:
-        """Say on the form what Start will do: resume `run_dir` (its settings are in the
-        fields; epochs may grow), or, with None, start a new run."""
+    def resuming(self, run_dir: str | None, epochs_done: int | None = None,
+                 batch: int = 0) -> None:
+        """Say on the form what Start will do: resume `run_dir` after `epochs_done` epochs
+        and `batch` batches of the next, where known (its settings are in the fields; epochs
+        may grow), or, with None, start a new run."""
         button = self.query_one("#start", Button)
         note = self.query_one("#form-resume", Static)
         if run_dir is None:
             button.label, note.display = "Start (s)", False
             return
         button.label = "Resume (s)"
-        note.update(Text(f"Start resumes {run_dir} after its {epochs_done} epoch(s): raise "
-                         "epochs to train more; r (reset) starts a new run instead."))
+        where = ("" if epochs_done is None else f" at epoch {epochs_done + 1}, batch {batch}"
+                 if batch else f" after epoch {epochs_done}")
+        note.update(Text(f"Start resumes {run_dir}{where}: raise epochs to train more; "
+                         "r (reset) starts a new run instead."))
         note.display = True
 
     def watch_disabled(self, disabled: bool) -> None:

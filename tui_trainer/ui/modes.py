@@ -32,8 +32,11 @@ class TrainMode:
     resume_refusal: str | None = None       # why the Runs tab cannot resume a run here
 
     def mount(self, app: App) -> None:
-        """Set the app up for this mode, once its widgets exist."""
+        """Set the app up for this mode, once its widgets exist: the runs already in the
+        --out folder are listed in the Runs tab, as a tracker lists a project's runs."""
         app.log_message("smtui ready. Edit the settings, then press s (or Start) to train.")
+        if not app.comparison.records:
+            app.list_out_folder()
         app.watch_machine()
 
     def core_loaded(self, app: App) -> None:

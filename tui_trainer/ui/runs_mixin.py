@@ -22,6 +22,7 @@ from .runs_panel import RunsPanel
 
 
 MAX_OVERLAYS = 8   # curves of other runs drawn at once; the legend says how many more
+MAX_LISTED = 500   # runs of the --out folder listed at start: a folder of years stays quick
 
 
 class RunsMixin:
@@ -35,9 +36,27 @@ class RunsMixin:
         self.runs_note.update(Text(
             f"{len(shown)} of {len(c.records)} runs · enter: resume · p: pin · h: hide · "
             f"v: compare {'train loss' if c.metric == 'test acc' else 'test acc'}"
-            if c.records else "No runs yet: finished runs of this session, and runs named "
-            "with smtui compare, are listed here."))
+            if c.records else f"No runs yet: the runs in {self.config.out}, those of this "
+            "session and those named with smtui compare are listed here."))
         self.update_overlays()
+
+    def list_out_folder(self) -> None:
+        """The runs in the --out folder (the newest MAX_LISTED), into the Runs tab, each once;
+        their curves are overlaid when o asks. A folder that is missing or unreadable lists
+        nothing: the first run creates it."""
+        from ..catalog import find_runs
+        from ..errors import SmtuiError
+        from .runs_panel import RunRecord
+        try:
+            found = find_runs([self.config.out])
+        except SmtuiError:
+            return
+        newest = sorted(found, key=lambda p: p.name)[-MAX_LISTED:]
+        self.comparison.add([RunRecord.from_dir(p) for p in newest])
+        self.refresh_runs()
+        more = f" (the newest {MAX_LISTED} of {len(found)})" if len(found) > MAX_LISTED else ""
+        self.log_message(f"{len(newest)} run(s) in {self.config.out}{more}: the Runs tab (5) "
+                         "lists them, o overlays their curves.")
 
     def update_overlays(self) -> None:
         """Overlay the other runs' test accuracy (or train loss: v) when the overlay is on:
@@ -157,14 +176,16 @@ class RunsMixin:
             refusal = script_refusal(record.path)
             if refusal:
                 raise SmtuiError(refusal)
-            saved = load_checkpoint(record.path).get("config", {})
+            state = load_checkpoint(record.path)
         except SmtuiError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return
-        config, _ = TrainConfig.from_saved(saved)
+        config, _ = TrainConfig.from_saved(state.get("config", {}))
         self.state.resume = record.path
         self.form.set_values(config)
-        self.form.resuming(record.path, len(record.epochs))
+        self.form.resuming(record.path, int(state.get("epoch", 0)), int(state.get("batch", 0)))
         self.tabs.active = "setup"
-        self.form.query_one("#field-epochs").focus()   # what a resume most often changes
+        # The Resume button, not a field: `s` resumes, as the form says, where a text field
+        # would have taken the key as text.
+        self.form.query_one("#start").focus()
         self.log_message(f"Start resumes the run in {record.path}.")

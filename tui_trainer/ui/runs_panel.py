@@ -98,6 +98,17 @@ class Comparison:
     hidden: set[str] = field(default_factory=set)    # runs left off the plot
     metric: str = "test acc"          # or "train loss" (v)
 
+    def add(self, records: list[RunRecord]) -> None:
+        """List `records`, each once: a run already listed (the same directory: a run found
+        in the --out folder, then resumed and finished here) is replaced by its newer record,
+        in its place, so no run is drawn against itself."""
+        for record in records:
+            at = next((i for i, r in enumerate(self.records) if r.key == record.key), None)
+            if at is None:
+                self.records.append(record)
+            else:
+                self.records[at] = record
+
     def toggle_metric(self) -> str:
         """v: the other metric; returns it."""
         self.metric = "train loss" if self.metric == "test acc" else "test acc"

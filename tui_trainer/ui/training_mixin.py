@@ -171,7 +171,7 @@ class TrainingMixin:
     def add_run_dirs(self, run_dirs: list[str], checkpoint: str | None) -> None:
         """A sweep's runs join the Runs tab, each resumable alone; the best one's directory is
         the run's."""
-        self.comparison.records.extend(RunRecord.from_dir(d) for d in run_dirs)
+        self.comparison.add([RunRecord.from_dir(d) for d in run_dirs])
         self.refresh_runs()
         if checkpoint:
             self.state.run_dir = str(Path(checkpoint).parent)
@@ -197,8 +197,12 @@ class TrainingMixin:
         """Back to idle after a run ended, however it ended."""
         if self.state.current is not None:
             self.state.current.status = state
-            if self.state.current.test_acc:
-                self.comparison.records.append(self.state.current)
+            current = self.state.current
+            if current.test_acc:
+                # A run with a directory is read back whole: a resumed run's epochs from
+                # before this session are in its files, not in what this session drew.
+                self.comparison.add([RunRecord.from_dir(current.path) if current.path and
+                                     Path(current.path).is_dir() else current])
             self.state.current = None
             self.refresh_runs()
         self.state.end(state)
