@@ -22,6 +22,7 @@ from .config import TrainConfig, is_model_file, model_label
 from .console import (STOP_SIGNALS, SafeStream, epoch_line, eta_seconds, fmt_duration,
                       next_steps, plural)
 from .events import BatchEnd, Control, EpochEnd, Event, Message, RunEnded, RunStarted
+from .suspend import SuspendClock
 
 
 def describe_model(c: dict) -> str:
@@ -136,9 +137,12 @@ class StopOnSignals:
     def __enter__(self) -> StopOnSignals:
         self.previous = {s: signal.signal(s, self.on_signal) for s in STOP_SIGNALS
                          if signal.getsignal(s) != signal.SIG_IGN}
+        # ctrl+z's stop, until fg: not training time (suspend.py)
+        self.suspended = SuspendClock(lambda: self.control).install()
         return self
 
     def __exit__(self, *exc) -> None:
+        self.suspended.uninstall()
         for s, handler in self.previous.items():
             signal.signal(s, handler)
 

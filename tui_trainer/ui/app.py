@@ -103,7 +103,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         Binding("9", "tab('train')", "train", show=False),
         Binding("ctrl+c", "copy_or_quit", "quit", show=False, priority=True),
         Binding("f1", "help", "help", show=False),
-        Binding("ctrl+z", "suspend_process", "suspend", show=False),   # fg comes back
+        Binding("ctrl+z", "suspend", "suspend", show=False),   # fg comes back
     ]
 
     def __init__(self, config: TrainConfig | None = None, resume: str | None = None, *,
@@ -125,6 +125,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.pending_probs = None  # an epoch's test predictions, drawn at the next redraw tick
         self.pending_templates = None   # (templates, epoch) of a linear model, likewise
         self.signal_code: int | None = None   # 128 + the signal that asked the app to quit
+        self.suspend_clock = None               # ctrl+z's time, left out of training's
         self.last_size = (0, 0)
         self.key_order = KeyOrder(self)
         on_crash(self, self.stop_runs_on_crash)
@@ -569,6 +570,11 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         """SIGTERM and SIGHUP (a closed terminal or SSH connection) quit as `q` does: the run
         stops at its next batch with a checkpoint, the terminal is restored, and the exit code is
         143 or 129. A SIGHUP that was ignored when smtui started (nohup) stays ignored."""
+        from ..suspend import SuspendClock
+        try:   # over the driver's own handlers, which restore the terminal
+            self.suspend_clock = SuspendClock(lambda: self.state.control).install()
+        except ValueError:   # not the main thread: no signals here
+            pass
         loop = asyncio.get_running_loop()
         for name in ("SIGTERM", "SIGHUP"):
             signum = getattr(signal, name, None)
@@ -578,6 +584,29 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
                 loop.add_signal_handler(signum, self.on_stop_signal, signum)
             except (NotImplementedError, RuntimeError, ValueError):
                 pass
+
+    def action_suspend(self) -> None:
+        """ctrl+z: stop smtui with what started it (make, bash -c), so the shell's `fg`
+        brings both back (suspend.py); where no shell with job control could, say so instead
+        of freezing the terminal. The time stopped is not counted as training."""
+        from textual.app import SuspendNotSupported
+
+        from ..suspend import job_control, stop_job
+        if not job_control():
+            self.notify("ctrl+z: no shell with job control started smtui here (tmux's or a "
+                        "script's own command), so nothing could bring it back; q quits "
+                        "(a run is saved and resumes with --resume)", severity="warning",
+                        timeout=8, markup=False)
+            return
+        try:
+            with self.suspend():   # the terminal given back, then restored after fg
+                stop_job(self.suspend_clock)
+        except SuspendNotSupported:
+            self.notify("ctrl+z: this terminal cannot be suspended", severity="warning")
+
+    def on_unmount(self) -> None:
+        if self.suspend_clock is not None:
+            self.suspend_clock.uninstall()
 
     def on_stop_signal(self, signum: int) -> None:
         if self.signal_code is None:

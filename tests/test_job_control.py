@@ -1,0 +1,85 @@
+"""ctrl+z through every way smtui is started: from an interactive shell (directly, under make,
+under `bash -c`), where `fg` brings it back, and as tmux's own command, where nothing could and
+the app says so instead of freezing; and the time stopped left out of the epochs' seconds."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from helpers import Tmux, start_headless, tmux_only, wait_for_epoch, wait_until
+from procs import finish
+
+SMTUI = f"{sys.executable} -m tui_trainer"
+
+
+def interactive_shell(tmp_path) -> Tmux:
+    """tmux running an interactive bash (job control on) in `tmp_path`, prompt `READY>`."""
+    tmux = Tmux(f"cd {tmp_path} && env PS1='READY> ' bash --norc -i", 100, 30)
+    tmux.wait_for("READY>", timeout=30)
+    return tmux
+
+
+@tmux_only
+@pytest.mark.parametrize("how", ["direct", "make", "bash -c"])
+def test_ctrl_z_stops_smtui_with_what_started_it_and_fg_brings_it_back(data_dir, tmp_path, how):
+    (tmp_path / "Makefile").write_text(f"tui:\n\t{SMTUI} --out runs\n")
+    command = {"direct": f"{SMTUI} --out runs", "make": "make -s tui",
+               "bash -c": f"bash -c '{SMTUI} --out runs; echo AFTER'"}[how]
+    tmux = interactive_shell(tmp_path)
+    try:
+        tmux.keys(command, "Enter")
+        tmux.wait_for("press s (or Start)", "Setup", timeout=90)
+        tmux.keys("C-z")
+        screen = tmux.wait_for("Stopped", timeout=30)   # the shell has the terminal back
+        assert screen.rstrip().endswith("READY>")
+        tmux.keys("fg", "Enter")
+        tmux.wait_for("Setup", timeout=30)              # the app drawn again
+        tmux.keys("q")
+        screen = tmux.wait_for("AFTER" if how == "bash -c" else "READY>", timeout=60)
+        assert "Traceback" not in screen
+    finally:
+        tmux.kill()
+
+
+@tmux_only
+def test_ctrl_z_where_nothing_could_continue_smtui_says_so(tmp_path):
+    """tmux's own command (no job-control shell above): stopping would leave a blank pane that
+    only `kill -CONT` from elsewhere could bring back; the app stays and says why."""
+    tmux = Tmux(f"cd {tmp_path} && {SMTUI} --out runs", 100, 30)
+    try:
+        tmux.wait_for("Setup", timeout=90)
+        tmux.keys("C-z")
+        tmux.wait_for("no shell with job control", timeout=30)
+        tmux.keys("q")
+        wait_until(lambda: not tmux.alive(), timeout=60, what="the app to quit")
+    finally:
+        tmux.kill()
+
+
+def test_the_time_stopped_by_ctrl_z_is_not_an_epochs_time(data_dir, tmp_path):
+    """Headless, stopped for 4 s in the middle of its epochs and continued: no epoch's seconds
+    hold those 4 s (they did: 21.8 s against 3.1 s)."""
+    proc = start_headless(data_dir, tmp_path / "runs", "--epochs", "6", "--batch-size", "16")
+    try:
+        wait_for_epoch(proc, 1, timeout=120)
+        os.kill(proc.pid, signal.SIGTSTP)
+        stopped = time.monotonic()
+        time.sleep(4.0)   # the stimulus: how long the process stays stopped
+        os.kill(proc.pid, signal.SIGCONT)
+        assert time.monotonic() - stopped >= 4.0
+        out, err = finish(proc, timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    (run,) = (tmp_path / "runs").iterdir()
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 6
+    assert max(row["seconds"] for row in rows) < 3.0, [row["seconds"] for row in rows]
