@@ -172,6 +172,24 @@ def test_filters_read_as_a_tracker_search_box():
         parse_filter("lr 0.1")
 
 
+def test_a_filter_takes_the_tables_own_columns_and_names_the_keys_it_knows():
+    """`run` and `recipe` are the Runs table's column titles and `loss` what a tracker sorts
+    by: each filters; a key nobody knows says which keys exist (it gave "0 of 7 runs")."""
+    from tui_trainer.catalog import matching, parse_filter
+
+    runs = [RunSummary("20261130-b64-mlp", {"model": "mlp", "optimizer": "adam"}, [1],
+                       [0.8], "finished", train_loss=[0.4]),
+            RunSummary("20261130-b256", {"model": "scratch", "optimizer": "sgd"}, [1], [0.7],
+                       "finished", train_loss=[0.6])]
+    names = lambda text: [r.name for r in matching(runs, parse_filter(text))]  # noqa: E731
+    assert names("run~b64") == ["20261130-b64-mlp"]
+    assert names("recipe~mlp") == ["20261130-b64-mlp"] and names("recipe~sgd") == ["20261130-b256"]
+    assert names("loss<0.5") == ["20261130-b64-mlp"] and names("test_acc<0.75") == ["20261130-b256"]
+    with pytest.raises(ValueError) as info:
+        parse_filter("colour=red")
+    assert str(info.value).startswith("unknown key 'colour': filter by run, name, recipe, model")
+
+
 def test_runs_follows_the_settings_out_and_says_when_there_are_none_yet(tmp_path, monkeypatch,
                                                                          capsys):
     """`smtui runs` lists the settings file's --out; before any run, "no runs yet" and exit 0,

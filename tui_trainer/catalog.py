@@ -273,16 +273,37 @@ def parse_filter(text: str) -> list[Condition]:
         if not found:
             raise ValueError(f"cannot read {text[at:].split()[0]!r}: write key=value, key>value, "
                              "key<value or key~text, e.g. lr>0.05 model=mlp")
-        key = found[1].replace("-", "_")
-        conditions.append(Condition(SHORT_KEYS.get(key, key), found[2], found[3]))
+        key = found[1].replace("-", "_").lower()
+        key = SHORT_KEYS.get(key, key)
+        if key not in filter_keys():
+            raise ValueError(f"unknown key {found[1]!r}: filter by "
+                             + ", ".join(FILTER_SHOWN) + " or any option (weight_decay, seed, ...)")
+        conditions.append(Condition(key, found[2], found[3]))
         at = found.end()
     return conditions
 
 
+# The keys a filter names first: the Runs table's own columns, then what trackers filter by.
+FILTER_SHOWN = ("run", "name", "recipe", "model", "optimizer", "lr", "batch", "epochs", "acc",
+                "test_acc", "loss", "state")
+
+
+def filter_keys() -> set[str]:
+    """Every key a filter may name: the options, and what `filter_fields` adds."""
+    from .config import FIELDS
+    return set(FIELDS) | {"run", "name", "recipe", "state", "best_test_acc", "test_acc",
+                          "loss"}
+
+
 def filter_fields(run: RunSummary) -> dict[str, Any]:
-    """What a filter can test of a run."""
-    return {**run.config, "state": run.status, "best_test_acc": run.best,
-            "name": run.given_name or run.name}
+    """What a filter can test of a run: its options, its state, its name and directory, the
+    recipe the Runs table shows, its best and last test accuracy and its last train loss."""
+    from .config import model_label
+    c = run.config
+    return {**c, "state": run.status, "best_test_acc": run.best,
+            "name": run.given_name or run.name, "run": run.name,
+            "recipe": f"{model_label(c.get('model', '?'))} {c.get('optimizer', '?')}",
+            "test_acc": run.final, "loss": run.train_loss[-1] if run.train_loss else None}
 
 
 def matching(runs: list, conditions: list[Condition]) -> list:
