@@ -290,6 +290,13 @@ async def test_compare_of_many_runs_stays_readable_filters_pins_and_hides(tmp_pa
         app.runs_table.move_cursor(row=0)          # lr 0.01, the worst: pinned, drawn first
         await pilot.press("p")
         await wait_for(pilot, lambda: app.curves.overlays[0][0] == "lr 0.01")
+        app.runs_table.move_cursor(row=3)          # lr 0.04: pinned, moved up, the cursor on it
+        await pilot.press("p")
+        await wait_for(pilot, lambda: str(app.runs_table.get_row_at(1)[0]).startswith("*"))
+        assert [str(app.runs_table.get_row_at(i)[0])[0] for i in range(2)] == ["*", "*"]
+        assert app.runs_table.records[app.runs_table.cursor_row].config["lr"] == 0.04
+        await pilot.press("p")                     # and unpinned
+        await wait_for(pilot, lambda: not str(app.runs_table.get_row_at(1)[0]).startswith("*"))
         app.runs_table.move_cursor(row=4)          # lr 0.05: hidden
         await pilot.press("h")
         await wait_for(pilot, lambda: len(app.curves.overlays) == 4)
@@ -353,3 +360,38 @@ async def test_a_fresh_app_lists_the_out_folders_runs_and_a_resumed_one_once(sma
         assert sorted(keys) == sorted({str(stopped.run.path), str(other.run.path)}), keys
         record = next(r for r in app.comparison.records if r.key == str(stopped.run.path))
         assert record.status == "finished" and record.epochs == [1, 2, 3]
+
+
+async def test_tab_keys_and_the_palettes_tab_commands_work_from_every_focus(tmp_path):
+    """From the Runs table (after a pin), the tabs bar and each tab's own focus, every tab key
+    switches and keeps the switch; `2` from the table kept the Runs tab and moved the focus
+    into the filter, which then took the next key as text. The palette's commands too."""
+    from tui_trainer.ui.commands import TABS
+    dirs = many_runs(tmp_path, 5)
+    app = SmtuiApp(TrainConfig(device="cpu"), compare=dirs)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        for tab, key in TABS:
+            if tab == "train":
+                continue   # needs a big terminal
+            await pilot.press("5")
+            await settle(pilot)
+            assert app.focused is app.runs_table          # 5 puts p, h, Enter on the rows
+            await pilot.press("p")
+            await pilot.press(key)
+            await settle(pilot)
+            assert app.tabs.active == tab, (key, app.tabs.active, app.focused)
+            assert app.query_one("#runs-filter").value == ""
+            await pilot.press(key)                           # from the tab's own focus
+            await settle(pilot)
+            assert app.tabs.active == tab
+        for tab, _ in TABS:
+            if tab == "train":
+                continue
+            app.runs_table.focus()
+            await settle(pilot)
+            command = next(c for c in app.get_system_commands(app.screen)
+                           if c.title == f"Go to the {tab.title()} tab")
+            command.callback()
+            await settle(pilot)
+            assert app.tabs.active == tab, tab

@@ -492,9 +492,19 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
             self.notify(f"The Train view needs a terminal of {DASH_W}x{DASH_H} or more; "
                         "the other tabs show the same.")
             return
+        from textual.widgets import Tabs
+        # A focused widget of the pane being hidden (the Runs table) would hand the focus to the
+        # next one of that pane (its filter), whose focus takes the tab back: the key switched
+        # nothing and the next key was typed into the filter. The tabs bar takes the focus
+        # first, so the switch holds from every focus.
+        bar = self.tabs.query(Tabs)
+        if bar and self.focused is not None and self.focused is not bar.first():
+            self.screen.set_focus(bar.first())   # now: `focus()` would come after the switch
         self.tabs.active = tab
         if tab == "predictions":
             self.grid.focus()
+        elif tab == "runs" and self.runs_table.row_count:
+            self.runs_table.focus()   # p, h, v and Enter act on its rows at once
 
     @on(TabbedContent.TabActivated)
     def on_tab_activated(self, event: TabbedContent.TabActivated) -> None:

@@ -165,20 +165,23 @@ class RunsPanel(DataTable):
             self.post_message(self.Marked(self.records[self.cursor_row], mark))
 
     def show(self, records: list[RunRecord]) -> None:
-        """Replace the rows; a pinned run's name is marked *, a hidden one's -."""
+        """Replace the rows, the pinned runs first (marked *, as they are drawn first); a hidden
+        run's name is marked -."""
         pinned, hidden = self.comparison.pinned, self.comparison.hidden
         row = self.cursor_row
+        at = self.records[row].key if 0 <= row < len(self.records) else None
         self.clear()
-        self.records = list(records)
-        for r in records:
+        self.records = sorted(records, key=lambda r: r.key not in pinned)   # stable
+        row = next((i for i, r in enumerate(self.records) if r.key == at), row)   # it follows
+        for r in self.records:
             c = r.config
             mark = "*" if r.key in pinned else "-" if r.key in hidden else ""
             self.add_row(*map(_cell, (
                 mark + r.label, r.recipe, c.get("lr"), c.get("batch_size"), c.get("epochs"),
                 f"{r.test_acc[-1]:.4f}" if r.test_acc else "–",
                 f"{max(r.test_acc):.4f}" if r.test_acc else "–", r.status)))
-        if records:
-            self.move_cursor(row=min(row, len(records) - 1))   # a pin or a filter keeps it
+        if self.records:
+            self.move_cursor(row=min(row, len(self.records) - 1))   # a pin or a filter keeps it
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
