@@ -131,9 +131,10 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         on_crash(self, self.stop_runs_on_crash)
 
     def get_system_commands(self, screen):
-        """The command palette: smtui's commands (commands.py), then Textual's."""
+        """The command palette: smtui's commands (commands.py), then Textual's, less its
+        Screenshot (smtui's says where the file went)."""
         yield from smtui_commands(self)
-        yield from super().get_system_commands(screen)
+        yield from (c for c in super().get_system_commands(screen) if c.title != "Screenshot")
 
     def watch_theme(self, theme: str) -> None:
         """A theme the user picks is remembered for the next session."""

@@ -20,6 +20,8 @@ ACTIONS = (
     ("Reset", "stop, clear the curves and predictions, unlock the form", "reset", "r"),
     ("Save a checkpoint", "now when paused, else at the next batch", "save_checkpoint", "c"),
     ("Overlay other runs", "their test accuracy on the curves (toggle)", "overlay", "o"),
+    ("Compare train loss or test accuracy", "the other runs' curves: the other metric",
+     "compare_metric", "v"),
     ("New sample images", "draw other test images in the predictions", "new_samples", "n"),
     ("Misclassified only", "show only the images the model gets wrong (toggle)",
      "misclassified", "m"),
@@ -45,5 +47,12 @@ def smtui_commands(app) -> Iterable[SystemCommand]:
         for record in app.resumable():
             yield SystemCommand(f"Resume {record.label}", f"Start resumes {record.path}",
                                 partial(app.resume_run, record))
+    table = app.runs_table
+    if 0 <= table.cursor_row < len(table.records):   # the Runs tab's selected run
+        name = table.records[table.cursor_row].label
+        yield SystemCommand(f"Pin or unpin {name}", "drawn first on the overlay, listed first "
+                            "(p in the Runs tab)", partial(table.action_mark, "pin"))
+        yield SystemCommand(f"Hide or show {name}", "left off the overlay (h in the Runs tab)",
+                            partial(table.action_mark, "hide"))
     yield SystemCommand("Screenshot", "save the screen as an SVG file in this folder",
                         app.action_save_screenshot)
