@@ -56,7 +56,7 @@ class HelpScreen(ModalScreen):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen VerticalScroll { width: 90; max-width: 100%; height: auto; max-height: 100%;
-                                border: round $accent; padding: 1 2; background: $surface; }
+                                border: round $accent; padding: 0 1; background: $surface; }
     HelpScreen Static { height: auto; }
     """
 
