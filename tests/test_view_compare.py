@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from helpers import GOOD, make_app, make_run, settle, smtui, train_to_end, wait_for
+from helpers import (GOOD, Tmux, make_app, make_run, settle, smtui, tmux_only, train_to_end,
+                     wait_for)
 from tui_trainer.config import TrainConfig
 from tui_trainer.events import EpochEnd, Message, RunEnded, RunStarted
 from tui_trainer.train import fit, prepare
@@ -395,3 +396,27 @@ async def test_tab_keys_and_the_palettes_tab_commands_work_from_every_focus(tmp_
             command.callback()
             await settle(pilot)
             assert app.tabs.active == tab, tab
+
+
+def test_view_without_a_run_and_none_yet_is_one_line(tmp_path):
+    r = smtui("view", cwd=tmp_path)
+    assert r.returncode == 1 and r.stderr.strip() == (
+        "smtui: error: no runs yet in runs: smtui --no-ui trains one, or name a run directory: "
+        "smtui view RUN_DIR")
+
+
+@tmux_only
+def test_view_without_a_run_opens_the_newest_in_out(small_data_dir, tmp_path):
+    """`smtui view` alone, as `wandb leet run`: the newest run of --out (lr 0.5 here)."""
+    for lr in (0.1, 0.5):
+        fit(prepare(TrainConfig(data_dir=str(small_data_dir), out=str(tmp_path / "runs"),
+                                epochs=1, batch_size=16, lr=lr, device="cpu")), lambda e: None)
+    tmux = Tmux(f"cd {tmp_path} && {sys.executable} -m tui_trainer view", 100, 30)
+    try:
+        tmux.wait_for("finished", timeout=90)
+        tmux.keys("1")
+        screen = tmux.wait_for("batch size", timeout=30)
+        lr_row = next(line for line in screen.splitlines() if line.strip().startswith("lr "))
+        assert "0.5" in lr_row, lr_row
+    finally:
+        tmux.kill()

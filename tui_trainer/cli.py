@@ -157,14 +157,21 @@ def _need_terminal() -> None:
 
 
 @cli.command()
-@click.argument("run_dir")
-def view(run_dir: str) -> int:
-    """Watch RUN_DIR live, read-only: a run that `smtui --no-ui` is writing (or has written).
+@click.argument("run_dir", required=False)
+def view(run_dir: str | None) -> int:
+    """Watch RUN_DIR live, read-only: a run that `smtui --no-ui` is writing (or has written);
+    an --out folder, its newest run; without RUN_DIR, the newest run in --out (`runs` unless
+    the settings file says another), as a tracker opens the latest run.
 
     Curves, predictions from its latest checkpoint, and its status. The run may not have started
     yet, may be going on, finished, stopped or crashed.
     """
     from pathlib import Path
+    if run_dir is None:
+        run_dir = user_defaults(_settings()).out
+        if not Path(run_dir).expanduser().is_dir():
+            raise SmtuiError(f"no runs yet in {run_dir}: smtui --no-ui trains one, or name a "
+                             "run directory: smtui view RUN_DIR")
     if Path(run_dir).expanduser().is_file():
         raise SmtuiError(f"{run_dir} is a file, not a run directory (a folder with config.json, "
                          "or an --out folder of runs)")
