@@ -109,6 +109,11 @@ class Tmux:
                            text=True)
         return r.stdout
 
+    def screen_with_styles(self) -> str:
+        """The screen with its escape sequences (colours, backgrounds) as tmux has them."""
+        return subprocess.run([*self.tmux, "capture-pane", "-p", "-e", "-t", self.name],
+                              capture_output=True, text=True).stdout
+
     def keys(self, *keys: str) -> None:
         subprocess.run([*self.tmux, "send-keys", "-t", self.name, *keys], check=True)
 

@@ -231,3 +231,23 @@ def test_a_run_whose_process_is_gone_is_crashed_wherever_runs_are_listed(tmp_pat
     assert [r["state"] for r in json.loads(out)] == ["crashed", "running"]
     assert RunRecord.from_dir(run).status == "crashed"
     assert comparison([RunSummary.from_dir(run)])[0]["state"] == "crashed"
+
+
+def test_runs_fits_a_terminal_of_80_columns(three_runs, tmp_path):
+    """`smtui runs` printed 112 columns, every row wrapped: on a terminal it leaves out the
+    least needed columns until it fits, never the run, its state, epochs or best accuracy."""
+    from tui_trainer.catalog import fit_columns
+    runs = [RunSummary.from_dir(p) for p in find_runs([str(three_runs)])]
+    rows = listing(runs)
+    for row in rows:
+        row.update(epochs=f"{row['epochs_done']}/{row['epochs']}", best=row["best_test_acc"],
+                   batch=row["batch_size"], optimizer="torch-sgd")
+    columns = ["run", "name", "state", "model", "optimizer", "lr", "batch", "epochs", "best",
+               "age"]
+    drop = ("age", "optimizer", "batch", "lr", "name", "model")
+    assert fit_columns(rows, columns, None, drop) == columns
+    for width in (80, 60):
+        kept = fit_columns(rows, columns, width, drop)
+        assert max(len(line) for line in render(rows, "table", kept).splitlines()) <= width
+        assert {"run", "state", "epochs", "best"} <= set(kept) and "age" not in kept
+        assert kept == [c for c in columns if c in kept]      # in the table's order

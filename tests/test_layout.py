@@ -9,6 +9,8 @@ own events, so each snapshot is the same on every run: no timing, no clock.
 from __future__ import annotations
 
 
+import re
+
 import pytest
 import torch
 
@@ -161,3 +163,25 @@ async def test_shrinking_below_the_train_view_falls_back_to_the_curves():
         assert app.tabs.active == "train"
         await pilot.resize_terminal(100, 30)
         await wait_for(pilot, lambda: app.tabs.active == "curves")   # at the redraw tick
+
+
+@pytest.mark.parametrize("width", [60, 80, 140])
+async def test_the_status_bar_drops_whole_parts_never_a_unit(width):
+    """At 80 columns the status bar cut `mem 653` without its unit and a viewer's figures to
+    `· ru`: now whole parts go, the least needed first; state, pace, ETA and data stay."""
+    app = SmtuiApp(TrainConfig(device="cpu"))
+    async with app.run_test(size=(width, 24)) as pilot:
+        bar = app.status_bar
+        bar.state, bar.device, bar.dataset, bar.threads = "training", "cpu", "full", 2
+        bar.machine = "run: cpu 183% · mem 1.2 GB"
+        bar.progress(3, 10, 50, 100, 24160.0, 65.0)
+        await pilot.pause()
+        line = bar.render().plain.splitlines()[1]
+        parts = line.split(" · ")
+        assert parts[:4] == ["training", "24,160 img/s", "ETA 1:05", "full data"], line
+        whole = re.compile(r"training|[\d,]+ img/s|ETA \d+:\d+|full data|2 threads|"
+                           r"(run: )?cpu \d+%|mem [\d.]+ (MB|GB)")
+        assert all(whole.fullmatch(p) for p in parts) and len(line) <= width - 2, line
+        assert sum("cpu" in p for p in parts) <= 1, line   # "cpu" says one thing
+        if width >= 140:
+            assert len(parts) == 7, line

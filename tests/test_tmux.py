@@ -146,3 +146,25 @@ def test_ctrl_z_suspends_to_the_shell_and_fg_draws_the_app_again(tmp_path):
         assert "Traceback" not in tmux.screen() and "error" not in tmux.screen()
     finally:
         tmux.kill()
+
+
+@pytest.mark.parametrize("theme", ["textual-light", "textual-dark"])
+def test_no_tab_draws_on_the_terminals_default_background(tmux_app, tmp_path, theme):
+    """Each tab, with a run's predictions and templates drawn, in a light and a dark theme: no
+    cell left to the terminal's own background (ESC[49m), which drew dark patches on the
+    Predictions (24 lines) and Weights (19) tabs of a light app."""
+    t = tmux_app("--dataset", "subset", "--epochs", "2", "--theme", theme)
+    t.wait_for("idle")
+    t.keys("s")
+    t.wait_for("finished", timeout=120)
+    for key, seen in (("1", "batch size"), ("2", "train loss"), ("3", "class probabilities"),
+                      ("4", "threshold"), ("5", "runs"), ("6", "softmax"), ("7", "finished"),
+                      ("8", "class templates")):
+        t.keys(key)
+        t.wait_for(seen, timeout=30)
+        screen = t.screen_with_styles()
+        default_bg = [line for line in screen.splitlines() if "\x1b[49m" in line or ";49m" in
+                      line]
+        assert default_bg == [], (key, len(default_bg))
+    t.keys("q")
+    assert wait_exit(tmp_path / "exit") == "EXIT=0"

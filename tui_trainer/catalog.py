@@ -28,7 +28,8 @@ DISTINGUISHING = (("name", ""), ("model", ""), ("softmax", ""), ("optimizer", ""
 # Fields that say where a run ran or how it was read, not what it trained: never "an option
 # that differs".
 BOOKKEEPING = {"out", "data_dir", "device", "threads", "num_workers", "tensorboard", "loader",
-               "run_format", "dataset_used", "data_source", "gradient", "sweep"}
+               "run_format", "dataset_used", "data_source", "device_used", "gradient",
+               "sweep"}
 
 
 @dataclass
@@ -205,6 +206,20 @@ def listing(runs: list[RunSummary], now: float | None = None) -> list[dict[str, 
                      "epochs": c.get("epochs"), "best_test_acc": _metric(run.best),
                      "updated": run.updated, "age": run.age(now)})
     return rows
+
+
+def fit_columns(rows: list[dict[str, Any]], columns: list[str], width: int | None,
+                drop: tuple[str, ...]) -> list[str]:
+    """`columns` less those of `drop`, in its order, until the table fits `width` (a
+    terminal's; None: all of them)."""
+    columns = list(columns)
+    for name in drop:
+        table = render(rows, "table", columns)
+        if width is None or max(map(len, table.splitlines()), default=0) <= width:
+            break
+        if name in columns:
+            columns.remove(name)
+    return columns
 
 
 def render(rows: list[dict[str, Any]], fmt: str, columns: list[str] | None = None) -> str:

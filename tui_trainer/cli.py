@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import sys
 
 import click
@@ -230,12 +231,21 @@ def runs(folder: str | None, as_json: bool) -> int:
     summaries = [RunSummary.from_dir(r) for r in find_runs([folder])]
     summaries.sort(key=lambda s: s.updated or 0.0)
     rows = listing(summaries)
-    if not as_json:
-        for row in rows:
-            row["epochs"] = f"{row['epochs_done']}/{row['epochs'] or '?'}"
-    _print(render(rows, "json" if as_json else "table", None if as_json else [
-        "run", "name", "state", "model", "optimizer", "lr", "batch_size", "epochs",
-        "best_test_acc", "age"]))
+    if as_json:
+        _print(render(rows, "json"))
+        return 0
+    from .catalog import fit_columns
+    from .config import model_label
+    for row in rows:
+        row.update(epochs=f"{row['epochs_done']}/{row['epochs'] or '?'}", best=row[
+            "best_test_acc"], batch=row["batch_size"], model=model_label(row["model"]))
+    columns = ["run", "name", "state", "model", "optimizer", "lr", "batch", "epochs", "best",
+               "age"]
+    if not any(row["name"] for row in rows):
+        columns.remove("name")
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    _print(render(rows, "table", fit_columns(rows, columns, width, drop=(
+        "age", "optimizer", "batch", "lr", "name", "model"))))
     return 0
 
 

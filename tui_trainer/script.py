@@ -69,6 +69,7 @@ def session_for(net, train_iter, test_iter, loss, num_epochs: int, updater,
         run = RunDir.create(out, config.run_name)
         run.acquire_lock()
         run.write_config(config.to_dict(), dataset_used=fashion.name, data_source=fashion.source,
+                         device_used=str(device),
                          trained_by=trained_by, lr_known=lr is not None)
         run.write_status("starting", epoch=0, epochs=config.epochs)
     return Session(config, fashion, device, model, updater, train_iter, test_iter,

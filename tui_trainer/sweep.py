@@ -130,7 +130,8 @@ def prepare_sweep(config: TrainConfig, lrs: list[float], *,
             m.run = RunDir.create(config.out, f"{config.run_name}-lr{m.lr:g}")
         names = [m.run.path.name for m in members]
         for m in members:
-            open_run(m.run, m.config.to_dict(), config.epochs, dataset_used=front.data.name,
+            open_run(m.run, m.config.to_dict(), config.epochs, device_used=str(front.device),
+                     dataset_used=front.data.name,
                      data_source=front.data.source, sweep={"lrs": lrs, "runs": names})
     except BaseException as exc:
         for m in members:

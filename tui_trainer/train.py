@@ -114,7 +114,8 @@ def prepare(config: TrainConfig, *, data: data_mod.FashionMNIST | None = None,
                                            config.weight_decay)
     session = Session(config, front.data, front.device, model, updater, front.train_iter,
                       front.test_iter, front.generator, run=None)
-    extra = {"dataset_used": front.data.name, "data_source": front.data.source}
+    extra = {"dataset_used": front.data.name, "data_source": front.data.source,
+             "device_used": str(front.device)}   # what --device auto chose, for the viewer
     if state is not None:
         restore(session, state, resume, own_updater is not None)
         run = RunDir.open(resume)

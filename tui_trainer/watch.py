@@ -140,7 +140,9 @@ class RunWatcher:
         except Exception as exc:  # the watcher still shows curves without the images
             self.data = None
             return events + [Message(f"test images unavailable: {exc}", "warning")]
-        return events + [RunStarted(self.config.to_dict(), "watched", self.data.name, self.data.source,
+        device = saved.get("device_used")   # what the run's --device (auto) chose
+        device = device if isinstance(device, str) and device else self.config.device
+        return events + [RunStarted(self.config.to_dict(), device, self.data.name, self.data.source,
                            len(self.data.train_labels), len(self.data.test_labels), 0,
                            str(self.run.path), self.data.test_images, self.data.test_labels)]
 

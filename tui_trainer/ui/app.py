@@ -83,12 +83,14 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         Binding("s", "start", "start"),
         Binding("space", "pause", "pause"),
         Binding("x", "stop", "stop"),
+        # quit and help before the rest: a footer of 80 columns drops its last keys, and these
+        # two must always show
+        Binding("q", "quit", "quit"),
+        Binding("question_mark", "help", "help", key_display="?"),
         Binding("r", "reset", "reset"),
         Binding("n", "new_samples", "new"),
         Binding("m", "misclassified", "wrong"),
         Binding("c", "save_checkpoint", "ckpt"),
-        Binding("q", "quit", "quit"),
-        Binding("question_mark", "help", "help", key_display="?"),
         Binding("o", "overlay", "overlay", show=False),
         Binding("v", "compare_metric", "loss/acc", show=False),
         Binding("escape", "leave_field", "leave field", show=False),
@@ -502,10 +504,14 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         if bar and self.focused is not None and self.focused is not bar.first():
             self.screen.set_focus(bar.first())   # now: `focus()` would come after the switch
         self.tabs.active = tab
+        # The tab's own focus, now too (`focus()` lands later, after a key typed next may have
+        # switched again, and its pane's focus would take the tab back).
         if tab == "predictions":
-            self.grid.focus()
+            self.screen.set_focus(self.grid)
         elif tab == "runs" and self.runs_table.row_count:
-            self.runs_table.focus()   # p, h, v and Enter act on its rows at once
+            self.screen.set_focus(self.runs_table)   # p, h, v and Enter act on its rows at once
+        elif tab == "analysis":
+            self.screen.set_focus(self.analysis)
 
     @on(TabbedContent.TabActivated)
     def on_tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -522,7 +528,8 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
             self.call_after_refresh(self.log_view.rewrap)
         elif event.pane.id == "analysis":
             self.call_after_refresh(self.analysis.refresh_if_stale)
-            self.analysis.focus()
+            if self.tabs.active == "analysis":   # still: not after a later key switched away
+                self.screen.set_focus(self.analysis)
 
     def action_leave_field(self) -> None:
         """Escape: leave a text field, so the keys in the footer act again. The focus goes to

@@ -102,9 +102,13 @@ class WatchMode(TrainMode):
                                 (epochs - event.epoch) * event.seconds)
 
     def run_ended(self, app: App, event: Any) -> None:
-        """The other process says its run is over."""
+        """The other process says its run is over; a finished run's bar is full (it stayed at
+        the last progress the run wrote, 65%, beside "finished")."""
         app.status_bar.state = event.status
         app.state.last_status = event.status
+        if event.status == "finished":
+            epochs = app.state.epochs
+            app.status_bar.progress(epochs, epochs, 1, 1, 0.0, None)
         if app.state.current is not None:
             app.state.current.status = event.status
             app.refresh_runs()

@@ -139,10 +139,10 @@ class SampleGrid(Widget, can_focus=True):
         if not self.images:
             lines = EMPTY.wrap(self.app.console, max(1, width))
             segments = list(lines[y].render(self.app.console)) if y < len(lines) else []
-            return line_strip(segments, width)
+            return line_strip(segments, width, self.rich_style)
         cols, row, line = self.columns, self.top_row + y // CELL_H, y % CELL_H
         if y // CELL_H >= self.rows_shown:
-            return blank_strip(width)
+            return blank_strip(width, self.rich_style)
         start = row * cols
         cells = range(start, min(start + cols, len(self.images)))
         segments: list[Segment] = []
@@ -156,7 +156,7 @@ class SampleGrid(Widget, can_focus=True):
             else:
                 break
             segments.append(GAP)
-        return line_strip(segments, width)
+        return line_strip(segments, width, self.rich_style)
 
     def on_resize(self) -> None:
         # Fewer cells may fit now: keep the selected one on screen.

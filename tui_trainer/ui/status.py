@@ -54,14 +54,28 @@ class StatusBar(Widget):
         text.append(BAR * filled, style="green")
         text.append(BAR * (width - filled), style="grey23")
         text.append(f" {self.fraction * 100:3.0f}%\n")
+        parts = self.line_parts()
+        room = self.size.width - 2 if self.size.width else 10_000
+        # Whole parts are dropped, least needed first, until the line fits: never a figure
+        # without its unit ("mem 653"), never the state, pace, ETA or data set before the rest.
+        while len(parts) > 1 and len(" · ".join(p for _, p in parts)) > room:
+            parts.remove(max(parts, key=lambda part: part[0]))
+        line = " · ".join(p for _, p in parts)
+        text.append(line[:room], style="dim" if self.dataset != "subset" else "yellow")
+        return text
+
+    def line_parts(self) -> list[tuple[int, str]]:
+        """The second line's parts, each with its rank (0: kept longest)."""
         live = self.state in ("training", "watching")   # paused, stopped, crashed: no stale pace
         eta = fmt_duration(self.eta) if self.eta is not None and live else "–"
         speed = f"{self.speed:,.0f} img/s" if live and self.speed > 0 else "– img/s"
         data = {"full": "full data", "subset": "EMBEDDED SUBSET"}.get(self.dataset,
                                                                      "data: not loaded")
-        device = self.device + (f" ×{self.threads}" if self.threads else "")
-        text.append(f"{self.state} · {speed} · ETA {eta} · {device} · "
-                    f"{data}", style="dim" if self.dataset != "subset" else "yellow")
-        if self.machine:
-            text.append(f" · {self.machine}", style="dim")
-        return text
+        if self.device == "cpu":   # "cpu" is the machine's figure below: threads say the device
+            device = f"{self.threads} thread{'s' if self.threads != 1 else ''}" \
+                if self.threads else "CPU"
+        else:
+            device = self.device
+        parts = [(0, self.state), (1, speed), (2, f"ETA {eta}"), (3, data), (4, device)]
+        figures = [p for p in self.machine.split(" · ") if p]
+        return parts + [(5 + i, figure) for i, figure in enumerate(figures)]

@@ -104,17 +104,20 @@ class WeightsPanel(Widget):
         if not self.tiles:
             lines = Text(self.note, style="dim").wrap(self.app.console, max(1, width))
             segments = list(lines[y].render(self.app.console)) if y < len(lines) else []
-            return line_strip(segments, width)
+            return line_strip(segments, width, self.rich_style)
         if y == 0:
-            head = Text(f"class templates, epoch {self.epoch}: ", style="bold")
+            # The scale first after the epoch: a narrow terminal cuts the end of the line, and
+            # the scale is what the colours mean.
+            head = Text(f"class templates, epoch {self.epoch}, scale ±{self.scale:.3g}: ",
+                        style="bold")
             head.append("red", style=Style(color=diverging(1, 1), bold=True))
-            head.append(" pixels raise the score, ")
+            head.append(" raises a score, ")
             head.append("blue", style=Style(color=diverging(-1, 1), bold=True))
-            head.append(f" lower it; one scale, ±{self.scale:.3g}")
+            head.append(" lowers it")
             segments = list(head.render(self.app.console))
-            return line_strip(segments, width)
+            return line_strip(segments, width, self.rich_style)
         if y == 1:
-            return blank_strip(width)
+            return blank_strip(width, self.rich_style)
         cols = self.columns
         row, line = (y - 2) // CELL_H, (y - 2) % CELL_H
         segments: list[Segment] = []
@@ -127,4 +130,4 @@ class WeightsPanel(Widget):
             else:
                 segments.append(Segment(f"b {self.biases[k]:+.3f}"[:CELL_W - 1].ljust(CELL_W),
                                         Style(dim=True)))
-        return line_strip(segments, width)
+        return line_strip(segments, width, self.rich_style)
