@@ -42,8 +42,15 @@ def test_ctrl_z_stops_smtui_with_what_started_it_and_fg_brings_it_back(data_dir,
         tmux.keys("fg", "Enter")
         tmux.wait_for("Setup", timeout=30)              # the app drawn again
         tmux.keys("q")
-        screen = tmux.wait_for("AFTER" if how == "bash -c" else "READY>", timeout=60)
-        assert "Traceback" not in screen
+        # Gone for good: the app's screen away and the shell's prompt last (an earlier prompt
+        # line is on the screen all along), and no smtui process left behind.
+        screen = tmux.wait_screen(lambda screen: "Setup" not in screen and screen.rstrip()
+                                  .endswith("READY>"), "the app gone, the prompt back")
+        assert "Traceback" not in screen and ("AFTER" in screen) == (how == "bash -c")
+        tmux.keys("jobs", "Enter")
+        screen = tmux.wait_screen(lambda screen: screen.rstrip().endswith("READY>") and
+                                  "jobs" in screen, "jobs listed")
+        assert "Stopped" not in screen.split("jobs")[-1], screen
     finally:
         tmux.kill()
 
