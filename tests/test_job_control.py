@@ -90,3 +90,46 @@ def test_the_time_stopped_by_ctrl_z_is_not_an_epochs_time(data_dir, tmp_path):
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 6
     assert max(row["seconds"] for row in rows) < 3.0, [row["seconds"] for row in rows]
+
+
+@tmux_only
+@pytest.mark.parametrize("redirect", ["< /dev/null", "0<&-"])
+def test_a_tui_without_a_terminal_on_stdin_is_one_line(tmp_path, redirect):
+    """stdout on the terminal but stdin not: the app drew a screen no key could reach and spun
+    a core (`< /dev/null`), or ended in a traceback (`0<&-`); now one line and exit 2, for the
+    app and for `smtui view`."""
+    for command in ("", "view runs"):
+        (tmp_path / "runs").mkdir(exist_ok=True)
+        out = tmp_path / f"out{len(command)}"
+        tmux = Tmux(f"cd {tmp_path} && {SMTUI} {command} {redirect} 2>{out}; echo EXIT=$?; "
+                    "sleep 30", 100, 30)
+        try:
+            tmux.wait_for("EXIT=", timeout=60)
+            assert "EXIT=2" in tmux.screen()
+        finally:
+            tmux.kill()
+        assert out.read_text().strip() == ("smtui: error: the TUI needs a terminal, and stdin "
+                                           "is not one; use --no-ui for headless training")
+
+
+@tmux_only
+def test_train_ch3_from_a_thread_on_a_terminal_prints_its_epochs(small_data_dir, tmp_path):
+    """The app needs the main thread (signals): from another thread train_ch3 prints a line per
+    epoch where it gave a Textual traceback and trained nothing."""
+    (tmp_path / "prog.py").write_text(
+        "import threading, torch\nfrom torch import nn\nfrom tui_trainer import d2l\n"
+        "train_iter, test_iter = d2l.load_data_fashion_mnist(10)\n"
+        "net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))\n"
+        "def work():\n"
+        "    try:\n"
+        "        d2l.train_ch3(net, train_iter, test_iter, nn.CrossEntropyLoss(reduction='none'),"
+        " 2, torch.optim.SGD(net.parameters(), lr=0.1))\n"
+        "    except AssertionError:\n        pass\n"
+        "t = threading.Thread(target=work); t.start(); t.join(); print('JOINED')\n")
+    tmux = Tmux(f"cd {tmp_path} && SMTUI_DATA_DIR={small_data_dir} {sys.executable} prog.py; "
+                "sleep 30", 100, 30)
+    try:
+        screen = tmux.wait_for("JOINED", "Traceback", timeout=120)
+        assert "Traceback" not in screen and "epoch 2/2" in screen, screen
+    finally:
+        tmux.kill()

@@ -153,8 +153,20 @@ def _configure_threads(text: str | None) -> None:
 
 
 def _need_terminal() -> None:
-    if not sys.stdout.isatty():
-        raise SmtuiError("the TUI needs a terminal; use --no-ui for headless training", exit_code=2)
+    """The TUI reads its keys from stdin and draws on stdout: both must be the terminal (with
+    `< /dev/null` it drew a screen no key could reach and spun a core until killed)."""
+    streams = [name for name, stream in (("stdin", sys.stdin), ("stdout", sys.stdout))
+               if not _isatty(stream)]
+    if streams:
+        raise SmtuiError(f"the TUI needs a terminal, and {' and '.join(streams)} is not one; "
+                         "use --no-ui for headless training", exit_code=2)
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream) and stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 @cli.command()
@@ -201,7 +213,7 @@ def compare(run_dirs: tuple[str, ...], no_ui: bool, fmt: str | None) -> int:
     """
     from .catalog import find_runs
     runs = find_runs(list(run_dirs))
-    if fmt is None and not no_ui and sys.stdout.isatty():
+    if fmt is None and not no_ui and _isatty(sys.stdout) and _isatty(sys.stdin):
         from .ui.app import run_tui
         return run_tui(None, compare=[str(r) for r in runs])
     from .catalog import RunSummary, comparison, differing_options, render

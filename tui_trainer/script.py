@@ -95,10 +95,13 @@ class EpochLines:
 
 def _live() -> bool:
     """Whether to show the app: stdin, stdout and stderr are a terminal (`2>err.log` keeps
-    the script's lines, not an app drawn into the file), and not asked otherwise."""
+    the script's lines, not an app drawn into the file), this is the main thread (from
+    another, one line per epoch), and not asked otherwise."""
     import os
     if os.environ.get("SMTUI_NO_UI") or os.environ.get("TERM") == "dumb":
         return False
+    if threading.current_thread() is not threading.main_thread():
+        return False   # the app takes signals and the terminal: the main thread's alone
     try:
         return sys.stdout.isatty() and sys.stdin.isatty() and sys.stderr.isatty()
     except (AttributeError, ValueError):
