@@ -185,3 +185,18 @@ async def test_the_status_bar_drops_whole_parts_never_a_unit(width):
         assert sum("cpu" in p for p in parts) <= 1, line   # "cpu" says one thing
         if width >= 140:
             assert len(parts) == 7, line
+
+
+async def test_the_status_bar_keeps_two_rows_at_any_epoch_count():
+    """`epoch 97/100000` at 100x30: the percentage stays on the bar's row and the state, pace
+    and ETA on theirs (the bar pushed them off)."""
+    app = SmtuiApp(TrainConfig(device="cpu"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        bar = app.status_bar
+        bar.state = "training"
+        bar.progress(97, 100000, 3, 10, 27488.0, 900.0)
+        await pilot.pause()
+        rows = bar.render().plain.splitlines()
+        assert len(rows) == 2 and rows[0].startswith("epoch 97/100000 ")
+        assert rows[0].endswith(" 30%") and len(rows[0]) <= 98, rows[0]
+        assert rows[1].startswith("training · 27,488 img/s · ETA 15:00"), rows[1]

@@ -48,9 +48,12 @@ class StatusBar(Widget):
         self.refresh()
 
     def render(self) -> Text:
-        width = max(10, self.size.width - 20)
+        label = f"{self.epoch_text:<12} "
+        # The bar takes what the label and the percentage leave: `epoch 97/100000` pushed a
+        # bar of fixed width onto the next row, over the state, pace and ETA.
+        width = max(1, (self.size.width or 80) - 2 - len(label) - 5)
         filled = int(width * self.fraction)
-        text = Text(f"{self.epoch_text:<12} ")
+        text = Text(label)
         text.append(BAR * filled, style="green")
         text.append(BAR * (width - filled), style="grey23")
         text.append(f" {self.fraction * 100:3.0f}%\n")
