@@ -294,3 +294,63 @@ def test_a_checkpoint_from_elsewhere_is_one_line_everywhere(small_data_dir, tmp_
     assert err[0].startswith("smtui: error: ") and "smtui checkpoint of format version" in err[0]
     warnings = [e.text for e in RunWatcher(session.run.path).poll() if isinstance(e, Message)]
     assert any(expected in text for text in warnings), warnings
+
+
+@pytest.mark.parametrize("planted", [".lock", "log.txt", "metrics.jsonl", "status.json",
+                                     ".checkpoint.pt.tmp{pid}"])
+def test_a_resume_never_writes_through_a_link_planted_in_the_run(small_data_dir, tmp_path,
+                                                                 planted):
+    """A `.lock` linked to ~/.bashrc was truncated to the pid, a `log.txt` link appended to:
+    every file smtui writes in a run directory is opened without following links (refused in
+    one line, or replaced as a link itself), and the linked file is left as it was."""
+    import subprocess
+    import sys
+
+    from procs import child_env
+    from tui_trainer.config import TrainConfig
+    from tui_trainer.train import fit, prepare
+    session = prepare(TrainConfig(data_dir=str(small_data_dir), out=str(tmp_path / "runs"),
+                                  epochs=1, batch_size=16, device="cpu", threads="1"))
+    fit(session, lambda e: None)
+    session.run.release_lock()
+    precious = tmp_path / "bashrc"
+    precious.write_text("export PATH=precious\n")
+    run = session.run.path
+    r = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                       capture_output=True, text=True)
+    name = planted.format(pid=r.stdout.strip())   # a pid that is gone
+    (run / name).unlink(missing_ok=True)
+    (run / name).symlink_to(precious)
+    r = subprocess.run([sys.executable, "-m", "tui_trainer", "--no-ui", "--resume", str(run),
+                        "--epochs", "2", "--data-dir", str(small_data_dir)], capture_output=True,
+                       text=True, env=child_env(), timeout=300)
+    assert precious.read_text() == "export PATH=precious\n", (planted, r.stderr)
+    if planted == ".lock":   # the others are replaced (a rename), the link itself
+        assert r.returncode != 0 and "is a symbolic link" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
+    else:
+        assert r.returncode == 0, r.stderr
+
+
+def test_a_killed_writes_temporary_files_are_removed_on_the_next_start(small_data_dir,
+                                                                      tmp_path):
+    """`kill -9` during a checkpoint's write left `.checkpoint.pt.tmpPID` for good (three kills,
+    6.7 MB): those of a process that is gone are removed once a process holds the run."""
+    import subprocess
+    import sys
+
+    from tui_trainer.config import TrainConfig
+    from tui_trainer.train import fit, prepare
+    session = prepare(TrainConfig(data_dir=str(small_data_dir), out=str(tmp_path / "runs"),
+                                  epochs=1, batch_size=16, device="cpu", threads="1"))
+    fit(session, lambda e: None)
+    session.run.release_lock()
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    run = session.run.path
+    (run / f".checkpoint.pt.tmp{gone}").write_bytes(b"x" * 1000)
+    (run / f".status.json.tmp{os.getppid()}").write_bytes(b"mine")   # a live process's
+    resumed = prepare(session.config.replace(epochs=2), resume=str(run))
+    assert not (run / f".checkpoint.pt.tmp{gone}").exists()
+    assert (run / f".status.json.tmp{os.getppid()}").exists()
+    resumed.run.release_lock()

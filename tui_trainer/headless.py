@@ -81,10 +81,15 @@ class ConsoleReporter:
 
     def open_log(self, path: Path) -> None:
         """Copy every later line to `path` (appended: a resumed run's log goes on)."""
+        from .errors import SmtuiError
+        from .runs import open_no_follow
         try:
+            fd = open_no_follow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
             # A path's undecodable bytes are escaped, not a reason to silence the log.
-            self.logs.append(SafeStream(open(path, "a", encoding="utf-8",
-                                             errors="backslashreplace")))
+            self.logs.append(SafeStream(os.fdopen(fd, "a", encoding="utf-8",
+                                                  errors="backslashreplace")))
+        except SmtuiError as exc:   # a planted link: not written through, and said
+            self.err.write(f"smtui: warning: {exc}; the log is not kept there\n")
         except OSError:
             pass   # the run's own files will report an unwritable folder
 

@@ -22,6 +22,7 @@ another program), so readers check their shape and say what is wrong instead of 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
@@ -42,11 +43,32 @@ RUN_FORMAT_VERSION = 1   # of the run directory's files (config.json says which)
 STATUS_SIZE = 2048   # status.json's padded size: room for the final status on a full disk
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temp file and rename: readers see the old or the new file."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+TMP_MARK = ".tmp"   # `.checkpoint.pt.tmp1234`: a write in progress of process 1234
+
+
+def open_no_follow(path: Path, flags: int, mode: int = 0o644) -> int:
+    """`os.open` that never writes through a link: a run directory may hold files another
+    account planted (a `.lock` or `log.txt` linked to ~/.bashrc truncated or appended to it).
+    A link is refused with one line."""
     try:
-        with open(tmp, "wb") as fh:
+        return os.open(path, flags | NOFOLLOW, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SmtuiError(f"{path} is a symbolic link: smtui does not write through links in "
+                             "a run directory (remove it)") from None
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` via a temp file and rename: readers see the old or the new file.
+    The temp file is created afresh (never a link or a file left there); the rename replaces a
+    link at `path` itself, never what it points to."""
+    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
+    try:
+        tmp.unlink(missing_ok=True)
+        fd = open_no_follow(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -60,7 +82,7 @@ def _overwrite_in_place(path: Path, data: bytes) -> bool:
     """Write `data` over an existing file no shorter than it (padded with spaces to the file's
     length), needing no new disk blocks; False when that cannot be done."""
     try:
-        fd = os.open(path, os.O_WRONLY)
+        fd = os.open(path, os.O_WRONLY | NOFOLLOW)
     except OSError:
         return False
     try:
@@ -307,7 +329,7 @@ class RunDir:
         except ImportError:   # no flock on this platform: no protection, but no failure either
             return
         try:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = open_no_follow(self.lock_path, os.O_RDWR | os.O_CREAT)
         except OSError as exc:
             raise SmtuiError(f"cannot lock {self.path}: {exc.strerror or exc}") from None
         try:
@@ -321,6 +343,24 @@ class RunDir:
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._lock_fd = fd
+        self.remove_stale_temporaries()
+
+    def remove_stale_temporaries(self) -> None:
+        """Remove the temp files of writes that a killed process left (`kill -9` during a
+        checkpoint's write left `.checkpoint.pt.tmpPID` for good): those of a process that is
+        gone. Called once this process holds the run's lock."""
+        try:
+            entries = list(self.path.iterdir())
+        except OSError:
+            return
+        for entry in entries:
+            head, mark, pid = entry.name.rpartition(TMP_MARK)
+            if head.startswith(".") and mark and pid.isdigit() and int(pid) != os.getpid() \
+                    and not process_alive(int(pid)):
+                try:
+                    entry.unlink()
+                except OSError:
+                    pass
 
     def release_lock(self) -> None:
         """Let another process train in this directory (idempotent)."""
@@ -341,7 +381,7 @@ class RunDir:
         try:
             for path, text in ((self.metrics_path, line), (self.csv_path, buf.getvalue())):
                 # One os.write of the whole text: a kill leaves the line whole or absent.
-                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                fd = open_no_follow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
                 try:
                     os.write(fd, text.encode())
                     os.fsync(fd)
