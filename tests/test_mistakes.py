@@ -214,3 +214,53 @@ def test_a_model_files_weight_without_requires_grad_is_warned_before_training(sm
     warning = ("smtui: warning: W (784, 10): read by the net but created without "
                "requires_grad=True, so never trained")
     assert warning in out and out.index(warning) < out.index("epoch 1/1"), out
+
+
+@pytest.mark.parametrize("where", ["import", "net"])
+def test_a_model_files_sys_exit_is_a_failed_run_not_a_success(small_data_dir, tmp_path, where):
+    """sys.exit(0) in a --model file, at import or inside its net: exit 0 and no word (and at
+    import no run directory); now one line naming the file and line, exit 1."""
+    body = {"import": "import sys\nsys.exit(0)\n",
+            "net": "calls = [0]\ndef bad(X):\n    calls[0] += 1\n    if calls[0] > 3:\n"
+                   "        import sys; sys.exit(0)\n    return net(X)\n"}[where]
+    (tmp_path / "my_net.py").write_text(textwrap.dedent("""
+        import torch
+        W = torch.normal(0, 0.01, size=(784, 10), requires_grad=True)
+        b = torch.zeros(10, requires_grad=True)
+        def net(X):
+            return torch.matmul(X.reshape((-1, 784)), W) + b
+    """) + body)
+    spec = "my_net.py" if where == "import" else "my_net.py:bad"
+    proc = subprocess.Popen([sys.executable, "-m", "tui_trainer", "--no-ui", "--model", spec,
+                             "--epochs", "1", "--batch-size", "8", "--data-dir",
+                             str(small_data_dir), "--out", "runs"], cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env())
+    _, err = finish(proc)
+    assert proc.returncode == 1, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("smtui: error: my_net.py, line ") and \
+        "your code called sys.exit(0): the run stopped there" in last, err
+
+
+def test_a_model_files_threads_and_helpers_are_its_own(small_data_dir, tmp_path):
+    """A helper module beside the file imports (as under `python my_net.py`); a thread it
+    starts and never ends no longer keeps a finished run's process alive: one line, exit 0."""
+    (tmp_path / "helpers_of_mine.py").write_text("SIDE = 784\n")
+    (tmp_path / "my_net.py").write_text(textwrap.dedent("""
+        import threading, time, torch
+        from helpers_of_mine import SIDE
+        W = torch.normal(0, 0.01, size=(SIDE, 10), requires_grad=True)
+        b = torch.zeros(10, requires_grad=True)
+        def net(X):
+            return torch.matmul(X.reshape((-1, SIDE)), W) + b
+        threading.Thread(target=lambda: time.sleep(3600), name="forever").start()
+    """))
+    proc = subprocess.Popen([sys.executable, "-m", "tui_trainer", "--no-ui", "--model",
+                             "my_net.py", "--epochs", "1", "--batch-size", "8", "--data-dir",
+                             str(small_data_dir), "--out", "runs"], cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env())
+    out, err = finish(proc, timeout=300)
+    assert proc.returncode == 0, err
+    assert "epoch 1/1" in out
+    assert err.strip().splitlines()[-1] == ("smtui: 1 thread(s) still running (forever), "
+                                            "started by your code: exiting without them")

@@ -426,4 +426,21 @@ def main(argv: list[str] | None = None) -> None:
                  "(set SMTUI_DEBUG=1 for details)")
             rv = 70
     _finish_output()
+    _leave_threads_behind(rv if isinstance(rv, int) else 0)
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _leave_threads_behind(code: int) -> None:
+    """A learner's model file may start threads that never end: the run is over, so say so in
+    one line and exit with the run's code rather than wait for them forever (a batch job hung
+    after "training finished")."""
+    import threading
+    left = [t for t in threading.enumerate()
+            if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    if not left:
+        return
+    names = ", ".join(t.name for t in left[:3]) + (", ..." if len(left) > 3 else "")
+    _say(f"smtui: {len(left)} thread(s) still running ({names}), started by your code: "
+         "exiting without them")
+    _finish_output()
+    os._exit(code)

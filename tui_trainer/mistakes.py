@@ -95,10 +95,18 @@ def explain(exc: BaseException, hint: str = "") -> BaseException:
     """A `Model.explain`: an exception whose traceback passes through the learner's files
     becomes a one-line `UserCodeError` naming their last frame; any other, and every one while
     `SMTUI_DEBUG` is set, is left as it is."""
-    if isinstance(exc, (SmtuiError, KeyboardInterrupt, SystemExit)) or debugging():
+    if isinstance(exc, (SmtuiError, KeyboardInterrupt)) or debugging():
         return exc
-    if not learner_frames(exc.__traceback__):
+    frames = learner_frames(exc.__traceback__)
+    if not frames:
         return exc
+    if isinstance(exc, SystemExit):   # their exit ends the run, never as a success
+        f = frames[-1]
+        error = UserCodeError(f"{Path(f.filename).name}, line {f.lineno}, in {f.name}: your "
+                              f"code called sys.exit({exc.code!r}): the run stopped there "
+                              f"{HINT}")
+        error.__cause__ = exc
+        return error
     error = UserCodeError(one_line(exc, hint=hint))
     error.__cause__ = exc
     return error

@@ -183,12 +183,15 @@ def load_file(spec: str) -> OwnCode:
     loader_spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(loader_spec)
     sys.modules[module_name] = module   # dataclasses and pickling look modules up here
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:   # its helpers beside it import, as under `python FILE.py`
+        sys.path.insert(0, folder)
     try:
         loader_spec.loader.exec_module(module)
     except SyntaxError as exc:
         raise SmtuiError(f"--model {spec}: {path.name}, line {exc.lineno}: SyntaxError: "
                          f"{exc.msg}") from None
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:   # sys.exit at import: an error, not a success
         raise explain(exc) from None
     net = getattr(module, name, None)
     if net is None:
