@@ -151,8 +151,9 @@ def test_the_settings_file_gives_defaults_and_a_broken_one_is_one_warning(small_
               "--out", tmp_path / "other", env=env)
     assert r.returncode == 0, r.stderr
     warnings = [line for line in r.stderr.splitlines() if "warning" in line]
-    assert warnings == [f"smtui: warning: settings file {settings} is not valid JSON (line 1: "
-                        "Expecting property name enclosed in double quotes): ignored"]
+    assert warnings == [f"smtui: warning: settings file {settings} is not valid JSON "
+                        "(Expecting property name enclosed in double quotes: line 1 column 2 "
+                        "(char 1)): ignored"]
 
 
 def test_filters_read_as_a_tracker_search_box():

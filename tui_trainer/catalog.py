@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .console import inert
 from .errors import SmtuiError
 from .runs import RunDir
 
@@ -60,7 +61,7 @@ class RunSummary:
                 updated = run.path.stat().st_mtime
             except OSError:
                 updated = None
-        return cls(run.path.name, config, [r["epoch"] for r in rows],
+        return cls(inert(run.path.name), config, [r["epoch"] for r in rows],
                    [r["test_acc"] for r in rows], run.state(status), list(run.problems),
                    [r["train_loss"] for r in rows], str(run.path), updated)
 

@@ -365,9 +365,11 @@ def _standard_streams() -> None:
 
 
 def _say(text: str) -> None:
-    """Print an error line on stderr, if stderr can still be written."""
+    """Print an error line on stderr, if stderr can still be written; what it quotes from files
+    (a checkpoint's config, a run's name) shown `inert`."""
+    from .console import inert
     try:
-        click.echo(text, err=True)
+        click.echo(inert(text), err=True)
     except (OSError, ValueError):
         from .console import silence
         silence(sys.stderr)

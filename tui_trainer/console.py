@@ -8,9 +8,10 @@ closed); nothing here imports torch or textual.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import signal
-from typing import TextIO
+from typing import Any, TextIO
 
 from .events import BatchEnd
 
@@ -74,6 +75,25 @@ class SafeStream:
             return not self.dead and self.stream.isatty()
         except (OSError, ValueError):
             return False
+
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def inert(value: Any) -> Any:
+    """Text that came from a file (a run directory, the settings file, a learner's program)
+    made safe to print: every control character shown escaped (`\\x1b`), so no escape
+    sequence another account planted (an OSC 52 clipboard write, a window title, a cursor move)
+    reaches a terminal through a log line, a table or a legend. Dicts (keys too) and lists
+    recursively; numbers as they are. The one sanitiser: readers apply it as they read."""
+    if isinstance(value, str):
+        return CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100
+                           else f"\\u{ord(m[0]):04x}", value)
+    if isinstance(value, dict):
+        return {inert(k): inert(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [inert(v) for v in value]
+    return value
 
 
 def encodable(text: str, encoding: str | None = "utf-8") -> str:

@@ -84,7 +84,8 @@ def one_line(exc: BaseException, site: traceback.FrameSummary | None = None,
         where += f", in {frame.name}: " if frame.name != "<module>" else ": "
     what = _first_line(exc) if isinstance(exc, SmtuiError) else \
         f"{type(exc).__name__}: {_first_line(exc)}".rstrip(": ")
-    return f"{where}{what}{'; ' + hint if hint else ''} {HINT}"
+    from .console import inert   # the learner's message, printed as text, never as escapes
+    return inert(f"{where}{what}{'; ' + hint if hint else ''} {HINT}")
 
 
 class UserCodeError(SmtuiError):

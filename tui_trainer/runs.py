@@ -27,6 +27,7 @@ import io
 import json
 import math
 import os
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -120,22 +121,69 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (dumps(obj, indent=2) + "\n").encode())
 
 
-def read_json_object(path: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """(the JSON object in `path`, None), or (None, what is wrong) for a missing file, bytes
-    that are not UTF-8 JSON, or JSON that is not an object."""
+MAX_JSON_BYTES = 1 << 20    # config.json, status.json, settings.json: a few KB as smtui writes
+MAX_LINE_BYTES = 1 << 16    # a metrics row is about 200 bytes
+MAX_ROWS = 200_000          # rows of one metrics.jsonl a reader keeps (a listing stays small)
+
+
+def regular_file_problem(path: Path) -> str | None:
+    """Why `path` cannot be read as a file, or None: a FIFO blocks a reader forever, a device
+    (a link to /dev/zero) never ends."""
     try:
-        value = json.loads(path.read_bytes().decode("utf-8"))
+        mode = os.stat(path).st_mode
     except FileNotFoundError:
-        return None, f"{path} does not exist"
+        return f"{path} does not exist"
     except OSError as exc:
-        return None, f"{path} cannot be read: {exc.strerror or exc}"
+        return f"{path} cannot be read: {exc.strerror or exc}"
+    return None if stat.S_ISREG(mode) else f"{path} is not a regular file"
+
+
+def read_json_object(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(the JSON object in `path`, None), or (None, what is wrong) for a missing file, one that
+    is not a regular file or is too large, bytes that are not UTF-8 JSON, JSON nested too
+    deeply or that is not an object. What it holds comes back `inert` (console.py): no string
+    from a file reaches a terminal with its control characters."""
+    from .console import inert
+    problem = regular_file_problem(path)
+    if problem:
+        return None, inert(problem)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_JSON_BYTES + 1)
+        if len(data) > MAX_JSON_BYTES:
+            return None, inert(f"{path} is larger than {MAX_JSON_BYTES // 1024} KB: not a file "
+                               "smtui wrote")
+        value = json.loads(data.decode("utf-8"))
+    except OSError as exc:
+        return None, inert(f"{path} cannot be read: {exc.strerror or exc}")
     except UnicodeDecodeError:
-        return None, f"{path} is not UTF-8 text"
+        return None, inert(f"{path} is not UTF-8 text")
+    except RecursionError:
+        return None, inert(f"{path} is nested too deeply to be JSON smtui wrote")
     except ValueError as exc:
-        return None, f"{path} is not valid JSON ({exc})"
+        return None, inert(f"{path} is not valid JSON ({exc})")
     if not isinstance(value, dict):
-        return None, f"{path} holds a JSON {type(value).__name__}, not an object"
-    return value, None
+        return None, inert(f"{path} holds a JSON {type(value).__name__}, not an object")
+    return inert(value), None
+
+
+def bounded_lines(fh, limit: int = MAX_LINE_BYTES):
+    """(line, end offset) for each line of a binary file from its position, a line longer than
+    `limit` as (None, end offset): a 1 GB line is skipped, never held in memory."""
+    at = fh.tell()
+    while True:
+        line = fh.readline(limit + 1)
+        if not line:
+            return
+        if len(line) > limit and not line.endswith(b"\n"):
+            while line and not line.endswith(b"\n"):   # the rest of the long line
+                at += len(line)
+                line = fh.readline(limit + 1)
+            at += len(line)
+            yield None, at
+            continue
+        at += len(line)
+        yield line, at
 
 
 def _number(value: Any) -> bool:
@@ -405,38 +453,56 @@ class RunDir:
         next: the end of the last complete line, so a viewer of a long run reads only what was
         appended (a line still being written waits for the next read). `whole`: to the end of
         the file, a last line without its newline included when it is a row."""
+        from .console import inert
+        if not self.metrics_path.exists():
+            return [], offset
+        problem = regular_file_problem(self.metrics_path)
+        if problem:
+            self._note(inert(problem))
+            return [], offset
+        rows, bad, first, end = [], 0, "", offset
         try:
             with open(self.metrics_path, "rb") as fh:
                 fh.seek(offset)
-                raw = fh.read()
-        except FileNotFoundError:
-            return [], offset
+                for i, (line, at) in enumerate(bounded_lines(fh)):
+                    complete = line is None or line.endswith(b"\n")
+                    if not complete and not whole:
+                        break    # still being written: the next read takes it whole
+                    end = at
+                    if line is not None and not line.strip():
+                        continue
+                    row, reason = self._row(line, complete)
+                    if reason == "torn":
+                        continue
+                    if reason:
+                        bad += 1
+                        first = first or (f"line {i + 1}: {reason}" if offset == 0 else reason)
+                        continue
+                    if len(rows) == MAX_ROWS:
+                        self._note(inert(f"{self.metrics_path}: only its first {MAX_ROWS:,} "
+                                         "rows are read"))
+                        break
+                    rows.append(inert(row))
         except OSError as exc:
-            self._note(f"{self.metrics_path} cannot be read: {exc.strerror or exc}")
+            self._note(inert(f"{self.metrics_path} cannot be read: {exc.strerror or exc}"))
             return [], offset
-        end = len(raw) if whole else raw.rfind(b"\n") + 1
-        rows, bad, first = [], 0, ""
-        lines = raw[:end].split(b"\n")
-        for i, line in enumerate(lines):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line.decode("utf-8"))
-                reason = valid_metrics_row(row)
-            except UnicodeDecodeError:
-                reason = "not UTF-8 text"
-            except ValueError:
-                if i == len(lines) - 1:   # no newline after it: torn by a kill mid-append
-                    continue
-                reason = "not JSON"
-            if reason:
-                bad += 1
-                first = first or (f"line {i + 1}: {reason}" if offset == 0 else reason)
-                continue
-            rows.append(row)
         if bad:
-            self._note(f"{self.metrics_path}: skipped {bad} malformed row(s) ({first})")
-        return rows, offset + end
+            self._note(inert(f"{self.metrics_path}: skipped {bad} malformed row(s) ({first})"))
+        return rows, end
+
+    @staticmethod
+    def _row(line: bytes | None, complete: bool) -> tuple[Any, str | None]:
+        """(a line of metrics.jsonl as JSON, what is wrong with it as a row or None); "torn"
+        for a last line a kill cut short (no newline after it, not JSON)."""
+        if line is None:
+            return None, f"longer than {MAX_LINE_BYTES // 1024} KB"
+        try:
+            row = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            return None, "not UTF-8 text"
+        except (ValueError, RecursionError):
+            return None, "not JSON" if complete else "torn"
+        return row, valid_metrics_row(row)
 
     def truncate_metrics(self, epochs: int) -> None:
         """Keep only rows for epochs <= `epochs` (after resuming from an earlier checkpoint)."""

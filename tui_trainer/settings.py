@@ -40,18 +40,12 @@ class Settings:
 def load(path: Path | None = None) -> Settings:
     """Read the settings file; a missing file is no settings, a broken one a warning."""
     path = path or settings_path()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    from .runs import read_json_object
+    if not path.exists():
         return Settings()
-    except (OSError, UnicodeDecodeError) as exc:
-        return Settings(warnings=[f"settings file {path} cannot be read "
-                                  f"({getattr(exc, 'strerror', None) or exc}): ignored"])
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return Settings(warnings=[f"settings file {path} is not valid JSON (line {exc.lineno}: "
-                                  f"{exc.msg}): ignored"])
+    raw, problem = read_json_object(path)   # bounded, and inert: as a run's files are read
+    if problem:
+        return Settings(warnings=[f"settings file {problem}: ignored"])
     if not isinstance(raw, dict):
         return Settings(warnings=[f"settings file {path} must hold a JSON object: ignored"])
     settings = Settings(raw=raw)

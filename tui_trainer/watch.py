@@ -29,6 +29,18 @@ class CheckpointPredictions:
     templates: Any = None   # (W, b) of a linear model, for the weights tab
 
 
+def _said_inertly(event):
+    """`event` with its words (a Message's text, a RunEnded's message) made inert."""
+    from dataclasses import replace
+
+    from .console import inert
+    if isinstance(event, Message):
+        return replace(event, text=inert(event.text))
+    if isinstance(event, RunEnded):
+        return replace(event, message=inert(event.message))
+    return event
+
+
 class RunWatcher:
     """Turns a run directory's files into training events, one poll at a time."""
 
@@ -46,7 +58,11 @@ class RunWatcher:
         self.reported: set[str] = set()   # problems already reported: each is said once
 
     def poll(self, evaluate: bool = True) -> list:
-        """Events for everything new in the run directory since the last poll."""
+        """Events for everything new in the run directory since the last poll; what they say
+        in words is `inert` (paths and messages from another account's files)."""
+        return [_said_inertly(event) for event in self._poll(evaluate)]
+
+    def _poll(self, evaluate: bool) -> list:
         events: list = []
         if not self.started:
             self.run = RunDir(self._resolve())

@@ -28,7 +28,8 @@ from ..config import TrainConfig, model_label
 from ..errors import SmtuiError
 from ..machine import ProcessMeter, describe
 from ..events import Control
-from ..console import STOP_SIGNALS, SafeStream, encodable, next_steps, plural, sweep_steps
+from ..console import (STOP_SIGNALS, SafeStream, encodable, inert, next_steps, plural,
+                       sweep_steps)
 from .curves import CurvesPanel
 from .form import ConfigForm
 from .help import HelpScreen
@@ -402,6 +403,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
                markup: bool = True) -> None:
         """A notification, also written to the Log tab: a toast vanishes after a few seconds,
         the Log keeps what it said."""
+        message = inert(message) if isinstance(message, str) else message   # paths, names
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
         if getattr(self, "log_view", None) is not None:
             text = str(message)
@@ -417,7 +419,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         """Add a line to the log tab. `text` is shown as it is, never read as markup: it may
         hold a path, a value the user typed or an exception's message."""
         line = Text.assemble((time.strftime("%H:%M:%S"), "dim"), " ",
-                             Text(encodable(text), style=style or ""))
+                             Text(encodable(inert(text)), style=style or ""))
         self.log_view.add(line, shown=self.tabs.active == "log")
 
     # ------------------------------------------------------------------ controls

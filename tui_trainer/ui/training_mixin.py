@@ -17,7 +17,7 @@ from textual import work
 from ..config import TrainConfig
 from ..events import BatchEnd, Control, EpochEnd, Message, RunEnded, RunStarted, SweepEpoch
 from ..watch import CheckpointPredictions
-from ..console import eta_seconds
+from ..console import eta_seconds, inert
 from .messages import TrainingEvent, TrainingFailed
 from .run_state import RESETTING
 from .runs_panel import RunRecord
@@ -114,7 +114,8 @@ class TrainingMixin:
         self.state.epochs = self.config.epochs
         self.state.num_train = event.num_train
         self.curves.reset(self.state.epochs)
-        self.state.current = RunRecord(Path(event.run_dir).name, event.config, status="running")
+        self.state.current = RunRecord(inert(Path(event.run_dir).name), event.config,
+                                       status="running")
         self.comparison.records = [self.state.current]
         self.refresh_runs()
 
