@@ -133,3 +133,35 @@ def test_train_ch3_from_a_thread_on_a_terminal_prints_its_epochs(small_data_dir,
         assert "Traceback" not in screen and "epoch 2/2" in screen, screen
     finally:
         tmux.kill()
+
+
+@tmux_only
+def test_the_app_survives_stop_and_continue_and_quits_on_q(tmp_path):
+    """kill -STOP / -CONT three times, then ctrl+z and fg twice from an interactive shell: one
+    key reader throughout (each SIGCONT started another, and q then hung joining them), and q
+    quits with exit code 0."""
+    tmux = interactive_shell(tmp_path)
+    try:
+        tmux.keys(f"{SMTUI} --out runs; echo RC=$?", "Enter")
+        tmux.wait_for("Setup", timeout=90)
+        pid = int(subprocess.run(["pgrep", "-n", "-f", "tui_trainer --out runs"],
+                                 capture_output=True, text=True).stdout.split()[0])
+        threads = lambda: len(os.listdir(f"/proc/{pid}/task"))  # noqa: E731
+        before = threads()
+        for _ in range(3):
+            os.kill(pid, signal.SIGSTOP)
+            wait_until(lambda: open(f"/proc/{pid}/stat").read().split()[2] == "T",
+                       what="the app stopped")
+            os.kill(pid, signal.SIGCONT)
+        tmux.keys("1")   # a key read after the continues
+        tmux.wait_for("Setup", timeout=30)
+        assert threads() <= before, (before, threads())
+        for _ in range(2):
+            tmux.keys("C-z")
+            tmux.wait_for("Stopped", timeout=30)
+            tmux.keys("clear; fg", "Enter")
+            tmux.wait_for("Setup", timeout=30)
+        tmux.keys("q")
+        wait_until(lambda: not os.path.exists(f"/proc/{pid}"), timeout=60, what="the app's exit")
+    finally:
+        tmux.kill()

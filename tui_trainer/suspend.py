@@ -84,12 +84,17 @@ class SuspendClock:
         signal.signal(signum, self.on_stop)
 
     def on_cont(self, signum: int, frame: Any) -> None:
-        """Continued: the time stopped is not training time."""
-        if self.stopped_at is not None:
-            control = self.control()
-            if control is not None:
-                control.paused_seconds += time.perf_counter() - self.stopped_at
-            self.stopped_at = None
+        """Continued: the time stopped is not training time. The handler before (Textual's
+        driver, which gives the terminal back to the app) runs only after a stop this clock saw
+        (ctrl+z, SIGTSTP): a bare `kill -STOP` never took the terminal, and restarting the
+        app's terminal mode then started another key reader each time (four after three),
+        which q could no longer end."""
+        if self.stopped_at is None:
+            return
+        control = self.control()
+        if control is not None:
+            control.paused_seconds += time.perf_counter() - self.stopped_at
+        self.stopped_at = None
         before = self.previous.get(signum)
         if callable(before):
             before(signum, frame)
