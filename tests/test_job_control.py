@@ -137,15 +137,18 @@ def test_train_ch3_from_a_thread_on_a_terminal_prints_its_epochs(small_data_dir,
 
 @tmux_only
 def test_the_app_survives_stop_and_continue_and_quits_on_q(tmp_path):
-    """kill -STOP / -CONT three times, then ctrl+z and fg twice from an interactive shell: one
-    key reader throughout (each SIGCONT started another, and q then hung joining them), and q
-    quits with exit code 0."""
-    tmux = interactive_shell(tmp_path)
+    """kill -STOP / -CONT three times (tmux's own command: no shell takes the terminal), then
+    ctrl+z and fg twice from an interactive shell: one key reader throughout (each SIGCONT
+    started another, and q then hung joining them), and q quits each time."""
+    def app_pid() -> int:
+        found = subprocess.run(["pgrep", "-n", "-f", f"tui_trainer --out {tmp_path}/runs"],
+                               capture_output=True, text=True).stdout.split()
+        return int(found[0])
+
+    tmux = Tmux(f"{SMTUI} --out {tmp_path}/runs; sleep 30", 100, 30)
     try:
-        tmux.keys(f"{SMTUI} --out runs; echo RC=$?", "Enter")
         tmux.wait_for("Setup", timeout=90)
-        pid = int(subprocess.run(["pgrep", "-n", "-f", "tui_trainer --out runs"],
-                                 capture_output=True, text=True).stdout.split()[0])
+        pid = app_pid()
         threads = lambda: len(os.listdir(f"/proc/{pid}/task"))  # noqa: E731
         before = threads()
         for _ in range(3):
@@ -153,9 +156,18 @@ def test_the_app_survives_stop_and_continue_and_quits_on_q(tmp_path):
             wait_until(lambda: open(f"/proc/{pid}/stat").read().split()[2] == "T",
                        what="the app stopped")
             os.kill(pid, signal.SIGCONT)
-        tmux.keys("1")   # a key read after the continues
-        tmux.wait_for("Setup", timeout=30)
+        tmux.keys("5")   # a key read after the continues
+        tmux.wait_for("filter, e.g.", timeout=30)   # the Runs tab
         assert threads() <= before, (before, threads())
+        tmux.keys("q")
+        wait_until(lambda: not os.path.exists(f"/proc/{pid}"), timeout=60, what="the app's exit")
+    finally:
+        tmux.kill()
+    tmux = interactive_shell(tmp_path)
+    try:
+        tmux.keys(f"{SMTUI} --out {tmp_path}/runs", "Enter")
+        tmux.wait_for("Setup", timeout=90)
+        pid = app_pid()
         for _ in range(2):
             tmux.keys("C-z")
             tmux.wait_for("Stopped", timeout=30)
