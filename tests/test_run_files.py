@@ -168,9 +168,13 @@ def test_checkpoint_with_pickled_code_is_refused(tmp_path):
             return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
 
     torch.save({"format": "smtui-checkpoint", "x": Evil()}, tmp_path / "evil.pt")
-    with pytest.raises(SmtuiError, match="not a readable smtui checkpoint"):
+    with pytest.raises(SmtuiError) as info:
         load_checkpoint(tmp_path / "evil.pt")
     assert not (tmp_path / "pwned").exists()
+    # said whole (it was cut mid-word: "...in torch.load fr)")
+    assert str(info.value) == (f"{tmp_path / 'evil.pt'} holds code, not only weights: smtui "
+                               "runs no code from a checkpoint (train the run again, or ask "
+                               "whoever wrote it)")
 
 
 def test_torn_metrics_line_is_skipped(tmp_path):

@@ -539,12 +539,18 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise SmtuiError(f"no checkpoint at {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, OSError,
-            ValueError) as exc:
+    except pickle.UnpicklingError:   # weights_only refused what it would have to run
+        raise SmtuiError(f"{path} holds code, not only weights: smtui runs no code from a "
+                         "checkpoint (train the run again, or ask whoever wrote it)") from None
+    except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SmtuiError(f"{path} is not a readable smtui checkpoint ({reason[:120]})") from None
+        raise SmtuiError(f"{path} is not a readable smtui checkpoint "
+                         f"({_first_words(reason, 120)})") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise SmtuiError(f"{path} is not an smtui checkpoint")
+    from .console import inert
+    if isinstance(state.get("config"), dict):
+        state["config"] = inert(state["config"])   # shown in the form and in error lines
     problem = checkpoint_problem(state)
     if problem:
         version = state.get("version")
@@ -552,6 +558,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
                          f"this smtui (format version {CHECKPOINT_VERSION}) cannot use: "
                          f"{problem}")
     return state
+
+
+def _first_words(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters at a word's end, with "..." when cut (the
+    refusal of a checkpoint ended "...in torch.load fr)")."""
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " ..."
 
 
 def checkpoint_problem(state: dict[str, Any]) -> str | None:
