@@ -539,10 +539,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise SmtuiError(f"no checkpoint at {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:   # weights_only refused what it would have to run
-        raise SmtuiError(f"{path} holds code, not only weights: smtui runs no code from a "
-                         "checkpoint (train the run again, or ask whoever wrote it)") from None
-    except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, OSError,
+            ValueError) as exc:
+        if "weights only load failed" in str(exc).lower():   # what it would have to run
+            raise SmtuiError(f"{path} holds code, not only weights: smtui runs no code from a "
+                             "checkpoint (train the run again, or ask whoever wrote it)") \
+                from None
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SmtuiError(f"{path} is not a readable smtui checkpoint "
                          f"({_first_words(reason, 120)})") from None
