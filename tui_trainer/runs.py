@@ -541,7 +541,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, OSError,
             ValueError) as exc:
-        if "weights only load failed" in str(exc).lower():   # what it would have to run
+        if "global" in str(exc).lower() and "weights only" in str(exc).lower():   # code
             raise SmtuiError(f"{path} holds code, not only weights: smtui runs no code from a "
                              "checkpoint (train the run again, or ask whoever wrote it)") \
                 from None
