@@ -141,3 +141,27 @@ def test_a_model_file_run_resumes_from_any_folder(small_data_dir, tmp_path, monk
     monkeypatch.chdir(tmp_path / "ch3")
     again = prepare(config.replace(epochs=3), resume=str(session.run.path))
     assert again.config.model == saved["model"] and again.epoch == 2
+
+
+def test_a_model_file_that_changed_is_not_resumed_unless_asked(small_data_dir, tmp_path,
+                                                              monkeypatch):
+    """The run records its file's hash: another file at that path (another folder's net.py ran,
+    trained, exit 0, no word) or an edited one is refused in one line naming the variable that
+    resumes anyway; the same file resumes."""
+    from tui_trainer.errors import SmtuiError
+    net = tmp_path / "net.py"
+    net.write_text(NET_FILE)
+    config = TrainConfig(model=str(net), data_dir=str(small_data_dir), out=str(tmp_path / "runs"),
+                         epochs=1, batch_size=16, device="cpu", threads="1")
+    session = prepare(config)
+    fit(session, lambda e: None)
+    net.write_text(NET_FILE + "\n# edited\n")
+    with pytest.raises(SmtuiError) as info:
+        prepare(config.replace(epochs=2), resume=str(session.run.path))
+    assert "is not the file" in str(info.value) and "SMTUI_MODEL_CHANGED=1" in str(info.value)
+    monkeypatch.setenv("SMTUI_MODEL_CHANGED", "1")
+    resumed = prepare(config.replace(epochs=2), resume=str(session.run.path))
+    assert fit(resumed, lambda e: None).status == "finished"
+    monkeypatch.delenv("SMTUI_MODEL_CHANGED")
+    again = prepare(config.replace(epochs=3), resume=str(session.run.path))   # now recorded
+    assert again.epoch == 2

@@ -241,7 +241,8 @@ def write_model(folder: Path, text: str, name: str = "my_model.py") -> Path:
     return path
 
 
-def test_model_file_trains_resumes_and_refuses_other_shapes(small_data_dir, tmp_path):
+def test_model_file_trains_resumes_and_refuses_other_shapes(small_data_dir, tmp_path,
+                                                            monkeypatch):
     path = write_model(tmp_path, BOOK_NET)
     config = TrainConfig(model=str(path), epochs=1, batch_size=16, data_dir=str(small_data_dir),
                          out=str(tmp_path / "runs"), threads="1")
@@ -261,6 +262,7 @@ def test_model_file_trains_resumes_and_refuses_other_shapes(small_data_dir, tmp_
                                            "b = torch.zeros(10, requires_grad=True)\n"
                                            "c = torch.zeros(10, requires_grad=True)\n"
                                            "params = [W, b, c]"))
+    monkeypatch.setenv("SMTUI_MODEL_CHANGED", "1")   # past the changed file: its shapes
     with pytest.raises(SmtuiError, match="does not fit this model: the checkpoint holds 2"):
         prepare(config.replace(epochs=3), resume=str(session.run.path))
 

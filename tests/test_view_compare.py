@@ -12,7 +12,7 @@ import pytest
 from helpers import (GOOD, Tmux, make_app, make_run, settle, smtui, tmux_only, train_to_end,
                      wait_for)
 from tui_trainer.config import TrainConfig
-from tui_trainer.events import EpochEnd, Message, RunEnded, RunStarted
+from tui_trainer.events import BatchEnd, EpochEnd, Message, RunEnded, RunStarted
 from tui_trainer.train import fit, prepare
 from tui_trainer.ui.app import SmtuiApp
 from tui_trainer.ui.predictions import SampleGrid
@@ -420,3 +420,29 @@ def test_view_without_a_run_opens_the_newest_in_out(small_data_dir, tmp_path):
         assert "0.5" in lr_row, lr_row
     finally:
         tmux.kill()
+
+
+def test_the_viewer_says_stalled_when_a_live_runs_record_stops_moving(small_data_dir, tmp_path):
+    """12 s after a SIGSTOP of the trainer the viewer still said `training · 27,488 img/s`:
+    a run whose process lives but whose status has not moved for a minute is `stalled`, with
+    why; once it writes again, its progress comes back."""
+    import os
+    import time as time_
+    session = prepare(TrainConfig(data_dir=str(small_data_dir), out=str(tmp_path), epochs=3,
+                                  batch_size=16, device="cpu"))
+    run = session.run
+    progress = {"pid": os.getpid(), "epoch": 1, "batch": 2, "num_batches": 5, "examples": 32,
+                "examples_per_s": 27488.0}
+    (run.path / "status.json").write_text(json.dumps(
+        {"state": "running", "updated": time_.time() - 75, **progress}))
+    watcher = RunWatcher(run.path)
+    events = watcher.poll(evaluate=False)
+    (ended,) = [e for e in events if isinstance(e, RunEnded)]
+    assert ended.status == "stalled" and "nothing written for 75 s" in ended.message
+    assert not [e for e in events if isinstance(e, BatchEnd)]
+    (run.path / "status.json").write_text(json.dumps(
+        {"state": "running", "updated": time_.time(), **progress}))
+    events = watcher.poll(evaluate=False)
+    assert [e for e in events if isinstance(e, BatchEnd)] and \
+        not [e for e in events if isinstance(e, RunEnded)]
+    session.run.release_lock()

@@ -29,8 +29,8 @@ DISTINGUISHING = (("name", ""), ("model", ""), ("softmax", ""), ("optimizer", ""
 # Fields that say where a run ran or how it was read, not what it trained: never "an option
 # that differs".
 BOOKKEEPING = {"out", "data_dir", "device", "threads", "num_workers", "tensorboard", "loader",
-               "run_format", "dataset_used", "data_source", "device_used", "gradient",
-               "sweep"}
+               "run_format", "dataset_used", "data_source", "device_used", "model_sha256",
+               "gradient", "sweep"}
 
 
 @dataclass

@@ -8,6 +8,7 @@ RESUME_FIXED and RESUME_AT_EPOCH.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from .config import TrainConfig, absolute_model
@@ -68,10 +69,43 @@ def script_refusal(resume: str) -> str | None:
             "it (its net lives in the script)")
 
 
+MODEL_CHANGED_VAR = "SMTUI_MODEL_CHANGED"   # set to 1: resume with a model file that changed
+
+
+def model_digest(spec: str) -> str | None:
+    """The SHA-256 of a model file's bytes (`--model my_net.py[:net]`), None when unreadable."""
+    import hashlib
+
+    from .config import MODEL_FILE
+    try:
+        return hashlib.sha256(Path(MODEL_FILE.fullmatch(spec)["path"]).expanduser()
+                              .read_bytes()).hexdigest()
+    except (OSError, TypeError):
+        return None
+
+
+def model_file_changed(resume: str, config: TrainConfig) -> str | None:
+    """Why a `--model` run may not resume with the file found now, or None: the run recorded
+    its file's hash, and this file's differs (edited, or another file at that path), so the
+    weights would train on under other code. SMTUI_MODEL_CHANGED=1 asks to go on anyway."""
+    import os
+
+    from .config import is_model_file
+    saved = RunDir.open(resume).read_config().get("model_sha256")
+    if not is_model_file(config.model) or not isinstance(saved, str) or \
+            os.environ.get(MODEL_CHANGED_VAR):
+        return None
+    now = model_digest(config.model)
+    if now is None or now == saved:
+        return None
+    return (f"{config.model} is not the file {resume} was trained with (its contents changed "
+            f"since); {MODEL_CHANGED_VAR}=1 resumes with it anyway")
+
+
 def read_resume(resume: str, config: TrainConfig) -> tuple[dict[str, Any], dict[str, list]]:
     """(checkpoint state, changed options) of the run `resume`, refused where it cannot go on
     with `config`."""
-    refusal = script_refusal(resume)
+    refusal = script_refusal(resume) or model_file_changed(resume, config)
     if refusal:
         raise SmtuiError(refusal)
     state = load_checkpoint(resume)

@@ -24,7 +24,7 @@ from .lifecycle import RunLife, checkpoint_state, divergence_message, open_run
 from .metrics import Accumulator, correct_count
 from .models import Model, build_model, class_templates
 from .probes import training_probe
-from .resume import check_data, read_resume, restore, resumed_record
+from .resume import check_data, model_digest, read_resume, restore, resumed_record
 from .runs import RunDir
 from .skeleton import Loop, NonFiniteLoss, run_loop
 from .updaters import build_updater, current_lr, scheduled_lr, set_lr
@@ -116,6 +116,8 @@ def prepare(config: TrainConfig, *, data: data_mod.FashionMNIST | None = None,
                       front.test_iter, front.generator, run=None)
     extra = {"dataset_used": front.data.name, "data_source": front.data.source,
              "device_used": str(front.device)}   # what --device auto chose, for the viewer
+    if is_model_file(config.model):   # the file it trained, to know it again on --resume
+        extra["model_sha256"] = model_digest(config.model)
     if state is not None:
         restore(session, state, resume, own_updater is not None)
         run = RunDir.open(resume)

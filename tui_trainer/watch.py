@@ -11,6 +11,7 @@ warning, while everything valid is still drawn.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,18 @@ class CheckpointPredictions:
     epoch: int
     probs: Any
     templates: Any = None   # (W, b) of a linear model, for the weights tab
+
+
+STALL_S = 60.0   # a training run writes its progress every second or so, epochs included
+
+
+def stalled_for(status: dict) -> float | None:
+    """Seconds since a running run last wrote its status, when more than STALL_S, else None."""
+    updated = status.get("updated")
+    if not isinstance(updated, (int, float)) or isinstance(updated, bool):
+        return None
+    quiet = time.time() - updated
+    return quiet if quiet > STALL_S else None
 
 
 def _said_inertly(event):
@@ -83,6 +96,8 @@ class RunWatcher:
         state = self.run.state(status) if status.get("state") else "running"
         if state == "starting":
             state = "running"
+        if state == "running" and stalled_for(status) is not None:
+            state = "stalled"   # its process lives, its record stopped moving
         progress = [_int(status.get(k)) for k in ("epoch", "batch", "num_batches")]
         if state == "running" and None not in progress and progress[2] > 0:
             speed = _float(status.get("examples_per_s"))   # nan: a writer without the pace
@@ -99,7 +114,11 @@ class RunWatcher:
         self.run.problems.clear()
         if state != self.last_state:
             self.last_state = state
-            if state != "running":
+            if state == "stalled":
+                events.append(RunEnded("stalled", self.rows_seen, (
+                    f"nothing written for {stalled_for(status):.0f} s while its process "
+                    f"(pid {status.get('pid')}) lives: stopped (kill -STOP, ctrl+z) or stuck")))
+            elif state != "running":
                 message = status.get("message")
                 events.append(RunEnded(state, self.rows_seen, message if isinstance(message, str)
                                        and message else

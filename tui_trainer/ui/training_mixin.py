@@ -129,6 +129,10 @@ class TrainingMixin:
                                  event.examples_per_s, eta_seconds(event, self.state.epochs)
                                  if event.examples_per_s > 0 else None)   # 0: pace unknown
         self.status_bar.threads = event.threads
+        if self.status_bar.state == "stalled":   # a watched run that moves again
+            self.status_bar.state = "training"
+            if self.state.current is not None:
+                self.state.current.status = "running"
 
     def on_epoch_end(self, event: EpochEnd) -> None:
         """An epoch is done: its test accuracy, predictions and log line."""
