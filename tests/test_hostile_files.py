@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 
+from pathlib import Path
+
 import pytest
 
 from helpers import settle, smtui
@@ -44,6 +46,15 @@ def clean(text: str) -> bool:
     return not any(c in text for c in RAW)
 
 
+def flat(value) -> str:
+    """Every key and string of `value`, joined as they are (json.dumps would escape them)."""
+    if isinstance(value, dict):
+        return " ".join(flat(k) + " " + flat(v) for k, v in value.items())
+    if isinstance(value, list):
+        return " ".join(flat(v) for v in value)
+    return str(value)
+
+
 @pytest.mark.parametrize("args", [["compare", "--format", "table"], ["compare", "--format", "csv"],
                                   ["compare", "--format", "json"], ["compare", "--no-ui"],
                                   ["runs"], ["runs", "--json"]])
@@ -60,10 +71,11 @@ def test_the_viewers_events_and_summaries_are_inert(tmp_path):
     run = hostile_run(tmp_path / "runs")
     events = RunWatcher(run).poll(evaluate=False)
     texts = [str(getattr(e, "text", "")) + str(getattr(e, "message", "")) +
-             json.dumps(getattr(e, "config", {}) or {}) for e in events]
+             flat(getattr(e, "config", {}) or {}) for e in events]
     assert all(clean(t) for t in texts), texts
     summary = RunSummary.from_dir(run)
-    assert clean(summary.name) and clean(json.dumps(summary.config))
+    assert clean(summary.name) and clean(flat(summary.config))
+    assert not clean(flat(json.loads((Path(run) / "config.json").read_text())))   # planted
 
 
 async def test_no_tab_of_compare_shows_a_planted_sequence(tmp_path):
@@ -108,3 +120,15 @@ def test_malformed_run_files_are_one_warning_and_the_listing_goes_on(tmp_path, k
     assert row["run"] == "20261130-100000-scratch"
     summary = RunSummary.from_dir(run)
     assert len(summary.problems) == 1, summary.problems
+
+
+def test_a_settings_file_nested_too_deeply_is_one_warning(tmp_path):
+    """The same `[` x 100,000 as settings.json made every run exit 70 (RecursionError)."""
+    from tui_trainer.settings import load
+    path = tmp_path / "settings.json"
+    path.write_text("[" * 100_000)
+    settings = load(path)
+    assert settings.defaults == {} and settings.warnings == [
+        f"settings file {path} is nested too deeply to be JSON smtui wrote: ignored"]
+    path.write_text(json.dumps({"defaults": {"out": "runs" + OSC_CLIPBOARD}}))
+    assert clean(load(path).defaults["out"])
