@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 from pathlib import Path
 
@@ -16,7 +14,6 @@ import pytest
 from helpers import settle, smtui
 from tui_trainer.catalog import RunSummary
 from tui_trainer.config import TrainConfig
-from tui_trainer.runs import RunDir
 from tui_trainer.ui.app import SmtuiApp
 from tui_trainer.watch import RunWatcher
 
