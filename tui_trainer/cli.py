@@ -437,6 +437,8 @@ def _leave_threads_behind(code: int) -> None:
     one line and exit with the run's code rather than wait for them forever (a batch job hung
     after "training finished")."""
     import threading
+    if not any(name.startswith("smtui_model_") for name in sys.modules):
+        return   # no learner's file was loaded: every thread is smtui's own (or its host's)
     left = [t for t in threading.enumerate()
             if t is not threading.main_thread() and not t.daemon and t.is_alive()]
     if not left:
