@@ -77,6 +77,18 @@ def run_program(folder: Path, data_dir: Path, text: str, **env: str):
     return proc.returncode, out, err
 
 
+def train_model_file(folder: Path, data_dir: Path, spec: str, merged: bool = False):
+    """`smtui --no-ui --model SPEC` for one epoch in `folder`: (exit code, stdout, stderr);
+    `merged`: both streams in stdout, in the order they were written."""
+    proc = subprocess.Popen([sys.executable, "-m", "tui_trainer", "--no-ui", "--model", spec,
+                             "--epochs", "1", "--batch-size", "8", "--data-dir", str(data_dir),
+                             "--out", "runs"], cwd=folder, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT if merged else subprocess.PIPE,
+                            env=child_env())
+    out, err = finish(proc, timeout=300)
+    return proc.returncode, out, err
+
+
 def line_of(text: str, code: str) -> int:
     """The 1-based line of `code` in the program `text`."""
     return text.splitlines().index(code) + 1
@@ -205,22 +217,20 @@ def test_a_model_files_weight_without_requires_grad_is_warned_before_training(sm
         def net(X):
             return torch.matmul(X.reshape((-1, 784)), W) + b
     """))
-    proc = subprocess.Popen([sys.executable, "-m", "tui_trainer", "--no-ui", "--model",
-                             "my_net.py", "--epochs", "1", "--batch-size", "8", "--data-dir",
-                             str(small_data_dir), "--out", "runs"], cwd=tmp_path, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=child_env())
-    out, _ = finish(proc)   # both streams, in the order they were written
-    assert proc.returncode == 0, out
+    rc, out, _ = train_model_file(tmp_path, small_data_dir, "my_net.py", merged=True)
+    assert rc == 0, out
     warning = ("smtui: warning: W (784, 10): read by the net but created without "
                "requires_grad=True, so never trained")
     assert warning in out and out.index(warning) < out.index("epoch 1/1"), out
 
 
-@pytest.mark.parametrize("where", ["import", "net"])
+@pytest.mark.parametrize("where", ["import", "check", "net"])
 def test_a_model_files_sys_exit_is_a_failed_run_not_a_success(small_data_dir, tmp_path, where):
-    """sys.exit(0) in a --model file, at import or inside its net: exit 0 and no word (and at
-    import no run directory); now one line naming the file and line, exit 1."""
+    """sys.exit(0) in a --model file, at import, in its net's first call (the check before
+    training) or later: exit 0 and no word (and at import no run directory); now one line
+    naming the file and line, exit 1."""
     body = {"import": "import sys\nsys.exit(0)\n",
+            "check": "def bad(X):\n    import sys; sys.exit(0)\n    return net(X)\n",
             "net": "calls = [0]\ndef bad(X):\n    calls[0] += 1\n    if calls[0] > 3:\n"
                    "        import sys; sys.exit(0)\n    return net(X)\n"}[where]
     (tmp_path / "my_net.py").write_text(textwrap.dedent("""
@@ -231,12 +241,8 @@ def test_a_model_files_sys_exit_is_a_failed_run_not_a_success(small_data_dir, tm
             return torch.matmul(X.reshape((-1, 784)), W) + b
     """) + body)
     spec = "my_net.py" if where == "import" else "my_net.py:bad"
-    proc = subprocess.Popen([sys.executable, "-m", "tui_trainer", "--no-ui", "--model", spec,
-                             "--epochs", "1", "--batch-size", "8", "--data-dir",
-                             str(small_data_dir), "--out", "runs"], cwd=tmp_path, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env())
-    _, err = finish(proc)
-    assert proc.returncode == 1, err
+    rc, _, err = train_model_file(tmp_path, small_data_dir, spec)
+    assert rc == 1, err
     last = err.strip().splitlines()[-1]
     assert last.startswith("smtui: error: my_net.py, line ") and \
         "your code called sys.exit(0): the run stopped there" in last, err
@@ -255,12 +261,8 @@ def test_a_model_files_threads_and_helpers_are_its_own(small_data_dir, tmp_path)
             return torch.matmul(X.reshape((-1, SIDE)), W) + b
         threading.Thread(target=lambda: time.sleep(3600), name="forever").start()
     """))
-    proc = subprocess.Popen([sys.executable, "-m", "tui_trainer", "--no-ui", "--model",
-                             "my_net.py", "--epochs", "1", "--batch-size", "8", "--data-dir",
-                             str(small_data_dir), "--out", "runs"], cwd=tmp_path, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env())
-    out, err = finish(proc, timeout=300)
-    assert proc.returncode == 0, err
+    rc, out, err = train_model_file(tmp_path, small_data_dir, "my_net.py")
+    assert rc == 0, err
     assert "epoch 1/1" in out
     assert err.strip().splitlines()[-1] == ("smtui: 1 thread(s) still running (forever), "
                                             "started by your code: exiting without them")

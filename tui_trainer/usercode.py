@@ -276,11 +276,11 @@ def own_model(code: OwnCode, X: torch.Tensor, y: torch.Tensor, where: str) -> Mo
     updater = code.updater if code.updater is not None else (lambda batch_size: None)
     try:
         probabilities, loss = _tried(code, updater, X[:PROBE], y[:PROBE], where)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:   # sys.exit in the net: theirs too
         if len(X) > PROBE:
             try:
                 _tried(code, updater, X, y, where)
-            except Exception as again:
+            except (Exception, SystemExit) as again:
                 exc = again
         raise _in_one_line(exc, X, where) from None
     return Model(code.net, loss, (lambda p: p) if probabilities else softmax_stable, "own",
@@ -302,7 +302,7 @@ def _in_one_line(exc: BaseException, X: torch.Tensor, where: str) -> BaseExcepti
     """What the check's failure raises: smtui's own words as they are, the learner's error as
     one line (their file and line where the traceback passes through it, else `where`), with
     what to do about images that reach a matrix product unflattened."""
-    if isinstance(exc, (SmtuiError, KeyboardInterrupt, SystemExit)) or debugging():
+    if isinstance(exc, (SmtuiError, KeyboardInterrupt)) or debugging():
         return exc
     hint = ""
     if "cannot be multiplied" in str(exc) and X.dim() > 2:
