@@ -54,19 +54,42 @@ def run_example(name: str, data_dir) -> str:
     return r.stdout
 
 
+def epoch_rows(lines: list[str]) -> list[tuple[float, float, float]]:
+    """(train loss, train acc, test acc) of each `epoch k/n` line a book program printed."""
+    import re
+    pattern = r"epoch +\d+/\d+ +train loss (\d\.\d+) +train acc (\d\.\d+) +test acc (\d\.\d+).*"
+    return [tuple(float(x) for x in found.groups()) for line in lines
+            if (found := re.fullmatch(pattern, line))]
+
+
 def test_the_books_4_2_4_5_and_6_6_reach_the_books_numbers(full_data_dir):
     """4.2's MLP from scratch (the book: test acc about 0.85 after 10 epochs), 4.5's weight
     decay (its four trainings, each ending with w's norm; with decay the norm is far smaller)
-    and 6.6's LeNet (about 0.78 after 10 epochs at lr 0.9), each unchanged but its import."""
+    and 6.6's LeNet (about 0.78 after 10 epochs at lr 0.9), each unchanged but its import.
+
+    The book's programs seed nothing, so each run differs. Their last test accuracy swings by
+    several points from epoch to epoch (4.2's ended between 0.80 and 0.85 over six runs here, its
+    train loss between 0.381 and 0.385), so the checks hold what is stable: the train loss and
+    accuracy, the best test accuracy of the last five epochs, and the book's own 0.7 gate on the
+    last one."""
     import re
-    lines = run_example("mlp_scratch_4_2.py", full_data_dir).splitlines()
-    last = [line for line in lines if line.startswith("epoch 10/10")][0]
-    assert float(re.search(r"test acc (\d\.\d+)", last)[1]) > 0.82, last
+    rows = epoch_rows(run_example("mlp_scratch_4_2.py", full_data_dir).splitlines())
+    assert len(rows) == 10, rows
+    loss, train_acc, test_acc = rows[-1]
+    assert loss < 0.42 and train_acc > 0.85 and test_acc > 0.7, rows[-1]
+    assert max(row[2] for row in rows[5:]) > 0.83, rows[5:]
+    assert rows[-1][0] < rows[0][0] / 2, rows     # it learned, epoch after epoch
     norms = [float(line.split(":")[1]) for line in
              run_example("weight_decay_4_5.py", full_data_dir).splitlines()
              if line.startswith("L2 norm of w:")]
     assert len(norms) == 4 and norms[1] < norms[0] / 5 and norms[3] < norms[2] / 5, norms
     lines = run_example("lenet_6_6.py", full_data_dir).splitlines()
+    rows = epoch_rows(lines)
+    assert len(rows) == 10, lines
     found = re.fullmatch(r"loss (\d\.\d+), train acc (\d\.\d+), test acc (\d\.\d+)", lines[-2])
-    assert found and float(found[3]) > 0.7, lines[-3:]
+    assert found and all(abs(float(x) - y) < 6e-4      # the book's summary: 3 decimals
+                         for x, y in zip(found.groups(), rows[-1])), lines[-12:]
+    loss, train_acc, test_acc = rows[-1]
+    assert loss < 0.6 and train_acc > 0.75 and test_acc > 0.7, rows[-1]
+    assert max(row[2] for row in rows[5:]) > 0.75, rows[5:]
     assert re.fullmatch(r"\d+\.\d examples/sec on cpu", lines[-1]), lines[-1]
