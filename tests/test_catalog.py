@@ -252,3 +252,25 @@ def test_runs_fits_a_terminal_of_80_columns(three_runs, tmp_path):
         assert max(len(line) for line in render(rows, "table", kept).splitlines()) <= width
         assert {"run", "state", "epochs", "best"} <= set(kept) and "age" not in kept
         assert kept == [c for c in columns if c in kept]      # in the table's order
+
+
+def test_names_tell_every_run_apart_and_name_the_table_only_for_runs_alike():
+    """Whatever mix of fields differs, each run's name is its own, and a run gets its table name
+    beside its settings only when another run has the same settings. (Three runs where two
+    fields differ once came out as `scratch, sgd (181611-scratch)` twice: the table names had
+    counted as telling them apart before any field was chosen.)"""
+    import itertools
+    base = TrainConfig().to_dict()
+    choices = [{"lr": 0.03}, {"model": "mlp", "optimizer": "adam"}, {"batch_size": 64},
+               {"epochs": 5}, {}, {"lr": 0.03, "batch_size": 64}]
+    for picked in itertools.combinations_with_replacement(range(len(choices)), 3):
+        configs = [{**base, **choices[k]} for k in picked]
+        fallback = [f"18161{i}-scratch" for i in range(3)]
+        names = names_by_difference(configs, fallback)
+        assert len(set(names)) == 3, (picked, names)
+        for i, name in enumerate(names):
+            alike = sum(c == configs[i] for c in configs) > 1
+            assert (fallback[i] in name) == alike, (picked, names)
+    three = [base, {**base, "lr": 0.03}, {**base, "model": "mlp", "optimizer": "adam"}]
+    assert names_by_difference(three, ["a", "b", "c"]) == ["scratch, lr 0.1", "scratch, lr 0.03",
+                                                          "mlp, lr 0.1"]

@@ -138,7 +138,9 @@ def names_by_difference(configs: list[dict], fallback: list[str]) -> list[str]:
     differing = [(k, short) for k, short in DISTINGUISHING if k != "name"
                  and len({repr(c.get(k)) for c in configs}) > 1]
 
-    def labels(fields: list[tuple[str, str]]) -> list[str]:
+    def labels(fields: list[tuple[str, str]], bare: bool = False) -> list[str]:
+        """Each run's name from `fields`; `bare`: a run they say nothing of is "", not its
+        fallback (a fallback tells every run apart and would end the choosing before it began)."""
         fields = [f for f in differing if f in fields]   # in the order of DISTINGUISHING
         names = []
         for config, name, own in zip(configs, fallback, given):
@@ -148,20 +150,23 @@ def names_by_difference(configs: list[dict], fallback: list[str]) -> list[str]:
             parts = ([own] if own is not None else []) + [
                 f"{short} {_shown(config[key])}".strip() for key, short in fields
                 if config.get(key) is not None]
-            names.append(", ".join(parts) if parts else name)
+            names.append(", ".join(parts) if parts else "" if bare else name)
         return names
 
+    def groups(fields: list[tuple[str, str]]) -> int:
+        return len(set(labels(fields, bare=True)))
+
     chosen: list[tuple[str, str]] = []
-    while len(set(labels(chosen))) < len(configs) and len(chosen) < len(differing):
-        best = max((f for f in differing if f not in chosen),
-                   key=lambda f: len(set(labels(chosen + [f]))))
-        if len(set(labels(chosen + [best]))) <= len(set(labels(chosen))):
+    while groups(chosen) < len(configs) and len(chosen) < len(differing):
+        best = max((f for f in differing if f not in chosen), key=lambda f: groups(chosen + [f]))
+        if groups(chosen + [best]) <= groups(chosen):
             break
         chosen.append(best)
     chosen += [f for f in differing if f not in chosen][:max(0, 2 - len(chosen))]
     names = labels(chosen)
-    if len(set(names)) < len(names):    # the same settings: the fallback tells them apart
-        names = [f"{n} ({f})" if n != f else n for n, f in zip(names, fallback)]
+    # Runs of the same settings: their fallback (the Runs table's name) tells them apart.
+    names = [f"{n} ({f})" if names.count(n) > 1 and n != f else n
+             for n, f in zip(names, fallback)]
     return names
 
 
