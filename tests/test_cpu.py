@@ -245,3 +245,21 @@ def test_beside_the_apps_drawing_one_thread_is_kept_unless_more_train_faster():
     g.start()
     m.train(g, 5.0)
     assert set(m.trained_with) == {2}
+
+
+@pytest.mark.parametrize("setting, threads", [("auto", 1), ("3", 3)])
+def test_a_gpu_run_keeps_one_cpu_thread_unless_told(setting, threads):
+    """A GPU run's CPU has nothing to share out; idle torch threads would spin on it."""
+    import torch
+
+    from tui_trainer.config import TrainConfig
+    from tui_trainer.probes import thread_plan
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        plan, governor = thread_plan(TrainConfig(threads=setting), torch.device("cuda"),
+                                     lambda: (lambda: None))
+        assert (plan, governor) == (None, None) and torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)

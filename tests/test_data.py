@@ -102,6 +102,13 @@ def test_tensor_loader_book_semantics(small_data_dir):
     assert torch.equal(y, d.test_labels[:8])
     ys = torch.cat([y for _, y in train])
     assert sorted(ys.tolist()) == sorted(d.train_labels.tolist())
+    # The shuffled split, held as float32: each image exactly ToTensor's scaling of its own.
+    assert train.images.dtype == torch.float32 and test.images.dtype == torch.uint8
+    by_bytes = {bytes(img.numpy()): img.float() / 255 for img in d.train_images}
+    Xs = torch.cat([X for X, _ in train])[:, 0]
+    scaled = {bytes((x * 255).round().to(torch.uint8).numpy()): x for x in Xs}
+    assert len(scaled) == len(by_bytes) and all(torch.equal(x, by_bytes[k])
+                                                for k, x in scaled.items())
     assert ys.tolist() != torch.cat([y for _, y in train]).tolist()  # a new order each epoch
     resized = TensorLoader(d.test_images, d.test_labels, 4, shuffle=False, resize=14)
     assert next(iter(resized))[0].shape == (4, 1, 14, 14)

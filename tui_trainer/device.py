@@ -35,12 +35,12 @@ def resolve_device(name: str) -> torch.device:
 
 def reporting_intervals(num_batches: int, device_type: str) -> tuple[int, int]:
     """(check_every, report_every): how many batches pass between reading the loss back to check
-    it for inf/nan, and between progress reports. Every batch on the CPU, where a read is free;
-    every ~5% of an epoch on a GPU, where each read is a host-device synchronisation. Progress
-    ~50 times an epoch: enough for any progress bar, cheap for the loop. Reports fall on checks,
-    so an epoch on a GPU synchronises about 20 times, plus once for its evaluation."""
-    check_every = 1 if device_type == "cpu" else max(1, math.ceil(num_batches / 20))
-    report_every = max(check_every, num_batches // 50, 1)
-    if report_every % check_every:
-        report_every += check_every - report_every % check_every
-    return check_every, report_every
+    it for inf/nan, and between progress reports. They are the same: a check settles the
+    pending batches' losses and accuracy (fastpath.py computes them in bulk then), and a report
+    shows checked figures. Progress ~50 times an epoch on the CPU, enough for any progress bar;
+    ~20 on a GPU, where each read is a host-device synchronisation: an epoch there synchronises
+    once a report, plus for its evaluation. The batch a loss became inf or nan at is still named
+    exactly: a check reads each pending batch's loss."""
+    parts = 50 if device_type == "cpu" else 20
+    every = max(1, math.ceil(num_batches / parts))
+    return every, every

@@ -11,11 +11,16 @@ the book's update: smtui's linear models (scratch with the stable loss, concise)
 book's `sgd` or torch's plain SGD (weight decay allowed; no momentum). Elsewhere `linear_step`
 returns None and the loop runs the book's `backward()`. Tests check the two paths against each
 other: the same losses, accuracies and weights to float tolerance.
+
+The step launches as few kernels as it can (each costs a few microseconds on a CPU and a launch
+on a GPU, and a batch's arithmetic is smaller than that): the forward writes its logits straight
+into the epoch's buffer, the softmax becomes the gradient in place, and the bias's gradient is
+one `addmv`. The book's train loss and accuracy are computed from that buffer in bulk when the
+loop settles its pending batches (`settle`), a few kernels for many batches, with the same
+per-batch sums as a step that computed them itself.
 """
 
 from __future__ import annotations
-
-from typing import Callable
 
 import torch
 from torch import nn
@@ -45,32 +50,84 @@ def _weight_decay(updater) -> float | None:
     return None
 
 
-def linear_step(model: Model, updater) -> Callable | None:
-    """`step(X, y) -> (logits, per-example losses)` that trains `model` by one batch as the
-    book's loop would with `updater`, or None where this path does not apply."""
+class LinearStep:
+    """The book's step for a linear model with cross-entropy, written out (see the module's
+    docstring); `settle` gives the batches' losses and accuracy since the last settle."""
+
+    def __init__(self, W: torch.Tensor, b: torch.Tensor, updater, decay: float,
+                 num_examples: int, batch_size: int) -> None:
+        self.W, self.b, self.updater, self.decay = W, b, updater, decay
+        options = dict(dtype=W.dtype, device=W.device)
+        # The epoch's logits and labels, row by row as the batches come (from the resume point
+        # of an interrupted epoch): the metrics' only input.
+        self.logits = torch.empty(num_examples, W.shape[0], **options)
+        self.labels = torch.empty(num_examples, dtype=torch.long, device=W.device)
+        self.minus_one = torch.full((batch_size, 1), -1.0, **options)
+        self.ones = torch.ones(batch_size, **options)
+        self.filled = self.settled = 0      # rows written this epoch, rows already counted
+        self.sizes: list[int] = []          # the unsettled batches' sizes
+
+    def begin_epoch(self) -> None:
+        self.filled = self.settled = 0
+        self.sizes = []
+
+    @torch.no_grad()
+    def __call__(self, X: torch.Tensor, y: torch.Tensor) -> None:
+        """Train by one batch: forward into the buffer, then the update."""
+        W, b = self.W, self.b
+        B = X.shape[0]
+        X = X.reshape(B, -1)
+        if self.filled + B > len(self.labels) or B > len(self.ones):
+            self._grow(self.filled + B, B)
+        rows = slice(self.filled, self.filled + B)
+        O = torch.addmm(b, X, W.t(), out=self.logits[rows])
+        self.labels[rows] = y
+        G = torch.softmax(O, dim=1)                            # softmax(o) ...
+        G.scatter_add_(1, y.view(-1, 1), self.minus_one[:B])   # ... minus one-hot: d(sum)/d(o)
+        lr = current_lr(self.updater)
+        if self.decay:   # torch's SGD: p -= lr * (grad of the mean + decay * p)
+            W.mul_(1 - lr * self.decay)
+            b.mul_(1 - lr * self.decay)
+        # The book's sgd steps lr / B times the gradient of the sum; torch's SGD lr times the
+        # gradient of the mean: the same step.
+        W.addmm_(G.t(), X, alpha=-lr / B)
+        b.addmv_(G.t(), self.ones[:B], alpha=-lr / B)
+        self.filled += B
+        self.sizes.append(B)
+
+    def _grow(self, rows: int, batch: int) -> None:
+        """Room for a loader larger than announced (a learner's own iterator), kept."""
+        more = max(rows, 2 * len(self.labels))
+        logits, labels = self.logits, self.labels
+        self.logits = logits.new_empty(more, logits.shape[1])
+        self.labels = labels.new_empty(more)
+        self.logits[:self.filled], self.labels[:self.filled] = logits[:self.filled], \
+            labels[:self.filled]
+        batch = max(batch, len(self.ones))
+        self.minus_one = self.minus_one.new_full((batch, 1), -1.0)
+        self.ones = self.ones.new_ones(batch)
+
+    @torch.no_grad()
+    def settle(self) -> tuple[list[float], int, int]:
+        """(each unsettled batch's loss sum, correct predictions, examples) in one read-back."""
+        rows = slice(self.settled, self.filled)
+        O, y = self.logits[rows], self.labels[rows]
+        losses = -torch.log_softmax(O, dim=1).gather(1, y.view(-1, 1)).squeeze(1)
+        sums = [part.sum() for part in losses.split(self.sizes)]   # each batch's, as a step's
+        correct = (O.argmax(dim=1) == y).sum().to(O.dtype)
+        values = torch.stack(sums + [correct]).tolist()
+        examples = self.filled - self.settled
+        self.settled, self.sizes = self.filled, []
+        return values[:-1], int(values[-1]), examples
+
+
+def linear_step(model: Model, updater, num_examples: int = 0,
+                batch_size: int = 0) -> LinearStep | None:
+    """The written-out step that trains `model` as the book's loop would with `updater`, for
+    epochs of `num_examples` in batches of at most `batch_size`, or None where this path does
+    not apply."""
     weights = _linear_weights(model.net)
     decay = _weight_decay(updater)
     if weights is None or decay is None or model.kind not in ("scratch", "concise"):
         return None
-    W, b = weights
-
-    @torch.no_grad()
-    def step(X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        X = X.reshape(X.shape[0], -1)
-        B = X.shape[0]
-        O = torch.addmm(b, X, W.t())
-        log_p = torch.log_softmax(O, dim=1)
-        index = y.view(-1, 1)
-        loss = -log_p.gather(1, index).squeeze(1)
-        G = log_p.exp_()                                   # softmax(o) ...
-        G.scatter_add_(1, index, torch.full((B, 1), -1.0, dtype=G.dtype, device=G.device))
-        lr = current_lr(updater)                           # ... minus one-hot: d(sum)/d(o)
-        if decay:   # torch's SGD: p -= lr * (grad of the mean + decay * p)
-            W.mul_(1 - lr * decay)
-            b.mul_(1 - lr * decay)
-        # The book's sgd steps lr / B times the gradient of the sum; torch's SGD lr times the
-        # gradient of the mean: the same step.
-        W.addmm_(G.t(), X, alpha=-lr / B)
-        b.sub_(G.sum(0), alpha=lr / B)
-        return O, loss
-    return step
+    return LinearStep(*weights, updater, decay, num_examples, batch_size)

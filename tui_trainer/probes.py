@@ -73,6 +73,10 @@ def thread_plan(cfg: TrainConfig, device: torch.device, make_probe: Callable[[],
                 prefer_fewer: bool = False):
     """(plan, governor) of a run's CPU threads: None, None on a GPU.
 
+    A GPU run computes nothing on the CPU that a second thread would speed up (a shuffle, the
+    epoch's record), while torch's idle threads spin after each small CPU op: four busy cores
+    were seen for one GPU run. It gets one thread, unless --threads names a number.
+
     See cpu.py: the budget of threads, and with --threads auto a governor that uses fewer while
     other processes share the CPU, timing `make_probe()`. A thread count the caller set (a
     library user's torch.set_num_threads) is kept; one thread is taken as the governor's own
@@ -80,6 +84,7 @@ def thread_plan(cfg: TrainConfig, device: torch.device, make_probe: Callable[[],
     `prefer_fewer`: one thread is kept unless more train faster (a learner's net in the app).
     """
     if device.type != "cpu":
+        torch.set_num_threads(cpu.plan_for(cfg.threads).threads if cfg.threads != "auto" else 1)
         return None, None
     plan = cpu.plan_for(cfg.threads)
     if plan.adaptive and torch.get_num_threads() not in (plan.threads, 1):

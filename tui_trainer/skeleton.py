@@ -94,10 +94,15 @@ class Loop:
         when it resumes an interrupted one, whose shuffle the loop replays."""
         raise NotImplementedError
 
-    def step(self, X: torch.Tensor, y: torch.Tensor, index: int) -> torch.Tensor:
-        """Train on batch `index` (0-based) of the epoch; returns its loss sum on the device:
-        a 0-d tensor, or one per model."""
+    def step(self, X: torch.Tensor, y: torch.Tensor, index: int) -> torch.Tensor | None:
+        """Train on batch `index` (0-based) of the epoch; returns its loss sum on the device (a
+        0-d tensor, or one per model), or None where `settle` computes it later."""
         raise NotImplementedError
+
+    def settle(self, losses: list[torch.Tensor | None]) -> list[list[float]]:
+        """The pending batches' loss sums as numbers (a row per batch, a value per model), in
+        one read-back; the epoch's running figures now count them."""
+        return read_back(losses)
 
     def non_finite(self, batch: int, k: int, value: float) -> None:
         """Model k's loss became `value` at `batch`: a single run ends (NonFiniteLoss)."""
@@ -149,7 +154,7 @@ class _Between:
         self.num_batches = len(loop.session.train_iter)
         self.check_every, self.report_every = reporting_intervals(
             self.num_batches, loop.session.device.type)
-        self.pending: list[tuple[int, torch.Tensor]] = []
+        self.pending: list[tuple[int, torch.Tensor | None]] = []
 
     def check(self) -> None:
         """Read the pending losses back (one synchronisation); hand each non-finite value of a
@@ -157,12 +162,12 @@ class _Between:
         if not self.pending:
             return
         pending, self.pending = self.pending, []
-        for (batch, _), row in zip(pending, read_back([l for _, l in pending])):
+        for (batch, _), row in zip(pending, self.loop.settle([l for _, l in pending])):
             for k, value in enumerate(row):
                 if not math.isfinite(value):
                     self.loop.non_finite(batch, k, value)
 
-    def after(self, batch: int, losses: torch.Tensor) -> None:
+    def after(self, batch: int, losses: torch.Tensor | None) -> None:
         """After batch `batch`: check when due, write a checkpoint when asked, report when due."""
         self.loop.session.batch = batch
         self.pending.append((batch, losses))

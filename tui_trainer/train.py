@@ -173,8 +173,8 @@ class SingleLoop(Loop):
         self.total_batches = self.num_batches * cfg.epochs
         self.scheduled = cfg.schedule != "constant"
         # The book's update written out where it applies (fastpath.py); the book's backward else.
-        self.fast = linear_step(session.model, session.updater) \
-            if cfg.gradient == "analytic" else None
+        self.fast = linear_step(session.model, session.updater, len(session.data.train_labels),
+                                cfg.batch_size) if cfg.gradient == "analytic" else None
         self.metric = Accumulator(3)   # the epoch's loss sum, correct, examples
 
     def probe(self):
@@ -199,6 +199,8 @@ class SingleLoop(Loop):
             s.generator.set_state(s.epoch_rng_state)
         self.metric = Accumulator(3)
         self.metric.add(*s.partial)
+        if self.fast is not None:
+            self.fast.begin_epoch()
         if isinstance(s.model.net, torch.nn.Module):
             s.model.net.train()
         return s.batch, int(s.partial[2])
@@ -214,12 +216,20 @@ class SingleLoop(Loop):
         if self.scheduled:
             set_lr(s.updater, self.lr_at(s.epoch, index))
         if self.fast is not None:
-            y_hat, l = self.fast(X, y)
-        else:
-            y_hat, l = book_step(s.model.net, s.model.loss, s.updater, X, y)
+            return self.fast(X, y)          # its loss and accuracy: at `settle`
+        y_hat, l = book_step(s.model.net, s.model.loss, s.updater, X, y)
         l_sum = l.detach().sum()
         self.metric.add(l_sum, correct_count(y_hat.detach(), y), y.numel())
         return l_sum
+
+    def settle(self, losses: list[torch.Tensor | None]) -> list[list[float]]:
+        if self.fast is None:
+            return super().settle(losses)
+        sums, correct, examples = self.fast.settle()
+        for value in sums:   # batch by batch, as a step that summed its own would
+            self.metric.add(value, 0, 0)
+        self.metric.add(0.0, correct, examples)
+        return [[value] for value in sums]
 
     def running(self) -> tuple[int, float, float]:
         m = self.metric
