@@ -91,6 +91,46 @@ def tmux_throughput(config: TrainConfig, timeout: float = 120.0) -> float | None
     return steady_ips(out)
 
 
+def tmux_start_and_quit(wait: float, repeat: int = 3) -> tuple[float, float] | None:
+    """(first frame, exit after q) in seconds, medians, of `smtui` in a real terminal (tmux,
+    120x40): from starting the command to the footer on screen, and from sending q, `wait`
+    seconds after that, to the process's end. None without tmux.
+
+    Before the first frame: Python, Textual and the app's modules (no torch), the settings file
+    and a listing of the --out folder's runs. torch is imported after it, in a thread of its
+    own. After q: Textual's shutdown, the terminal restored, the exit functions, and the process
+    ended without the interpreter's teardown (cli.run)."""
+    if shutil.which("tmux") is None:
+        return None
+    paints, quits = [], []
+    for _ in range(repeat):
+        out = Path(tempfile.mkdtemp())
+        marker = out / "exited"
+        tmux = ["tmux", "-L", f"smtui-start-{os.getpid()}"]
+        command = shlex.join(SMTUI + ["--out", str(out)]) + f"; touch {shlex.quote(str(marker))}"
+        start = time.monotonic()
+        subprocess.run(tmux + ["new-session", "-d", "-x", "120", "-y", "40", "-c", str(ROOT),
+                               command], check=True)
+        try:
+            while "quit" not in subprocess.run(tmux + ["capture-pane", "-p"],
+                                               capture_output=True, text=True).stdout:
+                if time.monotonic() - start > 60:
+                    raise RuntimeError("smtui in tmux drew no frame in 60 s")
+                time.sleep(0.01)
+            paints.append(time.monotonic() - start)
+            time.sleep(wait)
+            sent = time.monotonic()
+            subprocess.run(tmux + ["send-keys", "q"], check=True)
+            while not marker.exists():
+                if time.monotonic() - sent > 60:
+                    raise RuntimeError("smtui in tmux did not exit 60 s after q")
+                time.sleep(0.01)
+            quits.append(time.monotonic() - sent)
+        finally:
+            subprocess.run(tmux + ["kill-server"], capture_output=True)
+    return statistics.median(paints), statistics.median(quits)
+
+
 def run_throughput(config: TrainConfig, ui: bool) -> tuple[float, float]:
     """(images/s, curves redraws per second) of one run in a fresh process, as a user starts it:
     `smtui --no-ui`, or the app (headless terminal) with the Start key pressed."""
@@ -357,6 +397,13 @@ def run(quick: bool) -> dict:
 
     row("smtui --help", wall(SMTUI + ["--help"]), "s", "< 0.5")
     row("TUI first paint (Ready event)", time_to_print("first-paint"), "s", "< 1.5")
+    at_once, idle = tmux_start_and_quit(0.0), tmux_start_and_quit(4.0)
+    if at_once and idle:
+        row("TUI first frame in tmux", statistics.median([at_once[0], idle[0]]), "s", "<= 1.0",
+            "from the command to the footer on screen")
+        row("TUI exit after q in tmux, torch loaded", idle[1], "s", "<= 1.0", "q 4 s after")
+        row("TUI exit after q in tmux, at once", at_once[1], "s", "<= 1.0",
+            "q at the first frame, torch still loading")
     row("headless: first trained batch", time_to_print("first-batch"), "s")
     with tempfile.TemporaryDirectory() as out:
         row("peak RSS, 10-epoch headless run",

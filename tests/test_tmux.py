@@ -70,6 +70,25 @@ def test_real_tui_trains_on_the_subset_and_quits(tmux_app, tmp_path):
     assert (run_dir / "checkpoint.pt").is_file()
 
 
+def test_the_first_frame_and_quitting_need_no_torch(tmp_path):
+    """A torch whose import never ends (a fake package first on the path): the app still draws
+    its first frame, and q still ends the process. The app imports torch in the background only;
+    its exit waits for no import (it once waited in asyncio's executor until torch had loaded)."""
+    fake = tmp_path / "fake" / "torch"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("import time\nwhile True:\n    time.sleep(1)\n")
+    env = f"PYTHONPATH={tmp_path}/fake SMTUI_NO_DOWNLOAD=1 TERM=xterm-256color"
+    t = Tmux(f"cd {os.getcwd()} && {env} {sys.executable} -m tui_trainer --out {tmp_path}/runs; "
+             f"echo EXIT=$? > {tmp_path}/exit; sleep 1", 100, 30)
+    try:
+        screen = t.wait_for("Setup  Curves  Predictions")
+        assert "loading torch" in screen               # the import is still under way
+        t.keys("q")
+        assert wait_exit(tmp_path / "exit") == "EXIT=0"
+    finally:
+        t.kill()
+
+
 def test_real_tui_quit_mid_run_is_quick_and_keeps_the_run(tmux_app, tmp_path):
     t = tmux_app("--dataset", "subset", "--epochs", "500", "--batch-size", "8")
     t.wait_for("idle")

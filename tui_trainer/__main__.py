@@ -1,5 +1,5 @@
 """`python -m tui_trainer` runs the `smtui` command."""
 
-from .cli import main
+from .cli import run
 
-main()
+run()

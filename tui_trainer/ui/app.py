@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+import threading
 import time
 
 from rich.errors import MarkupError
 from rich.text import Text
-from textual import events, on, work
+from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -269,16 +270,21 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         self.set_interval(MACHINE_S, self.show_machine)
 
     # ------------------------------------------------------------------ torch in the background
-    @work(thread=True, exit_on_error=False, group="core")
     def load_core(self) -> None:
-        """Import torch and the core after the first paint."""
-        start = time.perf_counter()
-        import torch
+        """Import torch and the core after the first paint, in a daemon thread of its own: a
+        worker would run in asyncio's default executor, which the app's exit waits for, so a q
+        pressed during the import (seconds on a small machine) waited for it to end."""
+        def load() -> None:
+            start = time.perf_counter()
+            try:
+                import torch
 
-        from .. import train  # noqa: F401  (warm the import for the first run)
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.post_message(CoreLoaded(time.perf_counter() - start, device))
+                from .. import train  # noqa: F401  (warm the import for the first run)
+            except Exception:   # a broken install: the run's own import says what is wrong
+                return
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+            self.post_message(CoreLoaded(time.perf_counter() - start, device))
+        threading.Thread(target=load, name="smtui-load-core", daemon=True).start()
 
     def on_core_loaded(self, message: CoreLoaded) -> None:
         serial_here()
