@@ -18,6 +18,7 @@ from idxdata import write_small_idx
 from procs import child_env, finish
 
 from tui_trainer import data as data_mod
+from tui_trainer.catalog import runs_in
 from tui_trainer.config import TrainConfig
 from tui_trainer.events import BatchEnd, SweepEpoch
 from tui_trainer.runs import load_checkpoint
@@ -209,10 +210,12 @@ def test_sweep_command_prints_a_column_per_lr_and_writes_a_run_each(capsys, tmp_
     assert header.split()[1:4] == ["0.03", "0.3", "3000"]
     epoch_lines = [line for line in out.splitlines() if line.lstrip().startswith(("1/2", "2/2"))]
     assert len(epoch_lines) == 2 and all(line.split()[3] == "-" for line in epoch_lines)
-    runs = sorted((tmp_path / "runs").iterdir())
+    [folder] = (tmp_path / "runs").iterdir()           # the sweep's runs in one folder
+    runs = sorted(folder.iterdir())
     assert [json.loads((r / "config.json").read_text())["lr"] for r in runs] == [0.03, 0.3, 3000]
     assert [status_of(r)["state"] for r in runs] == ["finished", "finished", "diverged"]
-    assert "smtui compare" in out and "smtui view" in out
+    assert f"smtui: compare them with: smtui compare {folder}\n" in out and "smtui view" in out
+    assert runs_in(tmp_path / "runs") == runs         # where runs and the Runs tab look
     assert "test accuracy by learning rate" in (runs[0] / "log.txt").read_text()
     assert "lr 3000" in err   # the divergence is told when it happens
 
@@ -225,13 +228,13 @@ def test_sigterm_stops_a_sweep_with_a_checkpoint_in_every_run(tmp_path):
                              "--data-dir", str(folder), "--out", str(out), "--batch-size", "2",
                              "--epochs", "1000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=child_env())
-    wait_until(lambda: out.is_dir() and len(list(out.glob("*/metrics.jsonl"))) == 2,
+    wait_until(lambda: out.is_dir() and len(list(out.glob("*/*/metrics.jsonl"))) == 2,
                what="a first epoch")
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = finish(proc)
     assert proc.returncode == 143, stderr
     assert "Traceback" not in stderr
-    for run_dir in out.iterdir():
+    for run_dir in runs_in(out):
         status = status_of(run_dir)
         assert status["state"] == "stopped" and "SIGTERM" in status["reason"]
         assert load_checkpoint(run_dir)["epoch"] >= 1

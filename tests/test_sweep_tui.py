@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from helpers import make_app, wait_for
+from tui_trainer.catalog import runs_in
 from tui_trainer.runs import RunDir
 from tui_trainer.ui.curves import CurvesPanel
 from tui_trainer.ui.form import ConfigForm
@@ -33,7 +34,7 @@ async def test_a_sweep_from_the_form_draws_a_curve_per_lr_and_records_each_run(d
         assert len(named["lr 0.03"]) == len(named["lr 0.3"]) == 2   # two epochs each
         assert all(0 <= y <= 1 for y in named["lr 0.3"])
         assert str(curves.legend()).count("lr ") == 3
-        runs = sorted((tmp_path / "runs").iterdir())
+        runs = runs_in(tmp_path / "runs")
         assert len(runs) == 3
         lrs = sorted(json.loads((r / "config.json").read_text())["lr"] for r in runs)
         assert lrs == [0.03, 0.3, 3000]
@@ -88,7 +89,7 @@ async def test_reset_during_a_sweep_clears_its_curves_and_keeps_its_runs(data_di
         await wait_for(pilot, lambda: not app.state.running)
         assert curves.overlays == []
         assert app.state.last_status == "stopped"
-        for run in (tmp_path / "runs").iterdir():
+        for run in runs_in(tmp_path / "runs"):
             status = json.loads((run / "status.json").read_text())
             assert status["state"] == "stopped" and "resume" in status
         assert {r.config["lr"] for r in app.comparison.records} == {0.01, 0.1}
@@ -106,6 +107,18 @@ def test_leaving_after_a_sweep_names_every_run_and_how_to_go_on(capsys, tmp_path
     assert f"smtui: compare them with: smtui compare {a} '{b}'" in err
     say_where_sweep({a: "finished"})
     assert "resume" not in capsys.readouterr().err
+    # a folder that holds these runs and no other is named instead of them
+    folder = tmp_path / "20261205-000000-b256-sweep"
+    runs = [folder / f"20261205-000000-b256-lr{lr}" for lr in (0.1, 0.3)]
+    for run in runs:
+        run.mkdir(parents=True)
+        (run / "config.json").write_text("{}")
+    say_where_sweep({str(r): "finished" for r in runs})
+    assert f"smtui: compare them with: smtui compare {folder}\n" in capsys.readouterr().err
+    (folder / "another").mkdir()
+    (folder / "another" / "config.json").write_text("{}")
+    say_where_sweep({str(r): "finished" for r in runs})   # not the sweep's alone: each named
+    assert f"smtui compare {runs[0]} {runs[1]}\n" in capsys.readouterr().err
 
 
 async def test_the_app_knows_every_run_of_a_sweep_from_its_start(data_dir, tmp_path):

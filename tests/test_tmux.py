@@ -10,6 +10,7 @@ import time
 
 import pytest
 from helpers import Tmux, wait_exit, wait_until
+from tui_trainer.catalog import runs_in
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None and not os.environ.get("CI"),
                                 reason="tmux not installed")
@@ -139,7 +140,7 @@ def test_real_tui_applies_a_burst_of_keys_in_order_and_sweeps(tmux_app, tmp_path
     t.keys("q")
     assert wait_exit(tmp_path / "exit") == "EXIT=0"
     lrs = sorted(json.loads((d / "config.json").read_text())["lr"]
-                 for d in (tmp_path / "runs").iterdir())
+                 for d in runs_in(tmp_path / "runs"))
     assert lrs == [0.05, 0.5]
 
 

@@ -94,6 +94,36 @@ def is_run_dir(path: Path) -> bool:
     return (path / "config.json").is_file() or (path / "metrics.jsonl").is_file()
 
 
+def runs_in(folder: Path) -> list[Path]:
+    """The run directories in an --out folder, by name: those in it, and those of the sweeps
+    in it (a sweep keeps its runs in a folder of its own: `smtui compare` takes that folder)."""
+    runs = []
+    for p in sorted(folder.iterdir()):
+        if not p.is_dir():
+            continue
+        if is_run_dir(p):
+            runs.append(p)
+        elif not p.is_symlink():
+            try:
+                runs += sorted(q for q in p.iterdir() if q.is_dir() and not q.is_symlink()
+                               and is_run_dir(q))
+            except OSError:   # a folder this user cannot read holds no run of theirs
+                continue
+    return runs
+
+
+def sweep_folder(run_dirs: list[str]) -> str | None:
+    """The folder that holds these run directories and no other (a sweep's), else None."""
+    parents = {str(Path(d).parent) for d in run_dirs}
+    if len(parents) != 1:
+        return None
+    folder = parents.pop()
+    try:
+        return folder if {str(p) for p in runs_in(Path(folder))} == set(run_dirs) else None
+    except OSError:
+        return None
+
+
 def find_runs(paths: list[str]) -> list[Path]:
     """The run directories named by `paths`: each a run directory, or a folder of them (an
     --out folder), in order, each once. Anything else is an error naming it."""
@@ -116,7 +146,7 @@ def _runs_at(text: str) -> list[Path]:
         raise SmtuiError(f"{text} does not exist")
     if is_run_dir(path):
         return [path]
-    runs = sorted(p for p in path.iterdir() if p.is_dir() and is_run_dir(p))
+    runs = runs_in(path)
     if not runs:
         raise SmtuiError(f"{text} is not a run directory and holds none (no config.json "
                          "or metrics.jsonl)")

@@ -150,13 +150,14 @@ def next_steps(run_dir: str, state: str, *, tui: bool = False) -> list[str]:
 
 
 def sweep_steps(states: dict[str, str], best: str | None = None, *,
-                tui: bool = False) -> list[str]:
+                tui: bool = False, folder: str | None = None) -> list[str]:
     """The commands that go on with a sweep's run directories ({directory: state}): compare
-    them, resume one that stopped, or look at the best (`best`) when all are done."""
+    them (by their `folder` when it holds them alone), resume one that stopped, or look at the
+    best (`best`) when all are done."""
     lines = []
     if len(states) > 1:
         lines.append("smtui: compare them with: smtui compare "
-                     + " ".join(shlex.quote(d) for d in states))
+                     + " ".join(shlex.quote(d) for d in ([folder] if folder else states)))
     unfinished = [d for d, state in states.items() if state in RESUMABLE]
     if unfinished:
         lines.append(f"smtui: resume one with: {_resume(shlex.quote(unfinished[0]), tui)}   "

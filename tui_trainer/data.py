@@ -304,10 +304,14 @@ class TensorLoader:
         moved.images, moved.labels = self.images.to(device), self.labels.to(device)
         return moved
 
+    def order(self) -> torch.Tensor:
+        """The next epoch's permutation, on the split's device: what `__iter__` draws (the same
+        generator, so an epoch trained from it goes on as the loader's would)."""
+        return torch.randperm(len(self.labels), generator=self.generator).to(self.labels.device)
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.labels)
-        order = torch.randperm(n, generator=self.generator).to(self.labels.device) \
-            if self.shuffle else None
+        order = self.order() if self.shuffle else None
         for start in range(0, n, self.batch_size):
             if order is None:
                 images = self.images[start:start + self.batch_size]

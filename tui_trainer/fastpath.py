@@ -67,9 +67,20 @@ class LinearStep:
         self.filled = self.settled = 0      # rows written this epoch, rows already counted
         self.sizes: list[int] = []          # the unsettled batches' sizes
 
-    def begin_epoch(self) -> None:
-        self.filled = self.settled = 0
+    def begin_epoch(self, first_row: int = 0) -> None:
+        """An epoch from row `first_row` of the buffers (a chunked epoch keeps each batch's rows
+        where its captured graph writes them: batch i at i * batch size)."""
+        self.filled = self.settled = first_row
         self.sizes = []
+
+    def advance(self, batches: int, batch_size: int) -> None:
+        """`batches` of `batch_size` were trained outside `__call__` (a replayed graph)."""
+        self.filled += batches * batch_size
+        self.sizes += [batch_size] * batches
+
+    def rewind(self, filled: int, sizes: list[int]) -> None:
+        """Back to an earlier bookkeeping (a capture ran the step without training)."""
+        self.filled, self.sizes = filled, list(sizes)
 
     @torch.no_grad()
     def __call__(self, X: torch.Tensor, y: torch.Tensor) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .catalog import sweep_folder
 from .config import TrainConfig
 from .events import Control, Event, RunEnded, RunStarted, SweepEpoch
 from .console import plural, sweep_steps
@@ -71,7 +72,9 @@ class SweepReporter(ConsoleReporter):
                   if m.run and (m.history or m.status == "stopped")}
         finished = [m for m in members if m.status == "finished" and m.run and m.history]
         best = max(finished, key=lambda m: m.history[-1]["test_acc"]) if finished else None
-        for line in sweep_steps(states, str(best.run.path) if best else None):
+        for line in sweep_steps(states, str(best.run.path) if best else None,
+                                folder=sweep_folder([str(m.run.path) for m in members
+                                                     if m.run])):
             self.line(line)
 
 

@@ -99,6 +99,12 @@ class Loop:
         0-d tensor, or one per model), or None where `settle` computes it later."""
         raise NotImplementedError
 
+    def chunks(self, start: int, every: int, say: Callable[[str], None]):
+        """None, or the epoch from batch index `start` as (first, last, train) chunks of at
+        most `every` batches (replay.py): `train()` trains batches first..last (numbered from
+        1); `say` tells the user something once (a capture that failed)."""
+        return None
+
     def settle(self, losses: list[torch.Tensor | None]) -> list[list[float]]:
         """The pending batches' loss sums as numbers (a row per batch, a value per model), in
         one read-back; the epoch's running figures now count them."""
@@ -167,9 +173,11 @@ class _Between:
                 if not math.isfinite(value):
                     self.loop.non_finite(batch, k, value)
 
-    def after(self, batch: int, losses: torch.Tensor | None) -> None:
-        """After batch `batch`: check when due, write a checkpoint when asked, report when due."""
+    def after(self, batch: int, losses: torch.Tensor | None, first: int | None = None) -> None:
+        """After batch `batch` (after the chunk `first`..`batch`): check when due, write a
+        checkpoint when asked, report when due."""
         self.loop.session.batch = batch
+        self.pending += [(b, None) for b in range(first, batch)] if first is not None else []
         self.pending.append((batch, losses))
         last = batch == self.num_batches
         report = last or batch % self.report_every == 0
@@ -224,14 +232,24 @@ def _epoch(loop: Loop, listener: Listener, control: Control, threads: int, gover
     clock = clock_box[0] = training_clock(control)
     between = _Between(loop, listener, control, epoch, clock, done_before, threads, governor)
     control.while_paused = between.save_if_asked   # a checkpoint asked for while paused: at once
-    batches = itertools.islice(iter(session.train_iter), start, None)
-    for batch, (X, y) in enumerate(batches, start=start + 1):
-        between.before(batch)
-        X = X.to(session.device, non_blocking=True)
-        y = y.to(session.device, non_blocking=True)
-        between.after(batch, loop.step(X, y, batch - 1))
-        if not loop.alive():
-            return
+    chunks = loop.chunks(start, between.check_every,
+                         lambda text: listener(Message(text, "warning")))
+    if chunks is not None:
+        for first, last, train in chunks:
+            between.before(first)
+            train()
+            between.after(last, None, first)
+            if not loop.alive():
+                return
+    else:
+        batches = itertools.islice(iter(session.train_iter), start, None)
+        for batch, (X, y) in enumerate(batches, start=start + 1):
+            between.before(batch)
+            X = X.to(session.device, non_blocking=True)
+            y = y.to(session.device, non_blocking=True)
+            between.after(batch, loop.step(X, y, batch - 1))
+            if not loop.alive():
+                return
     between.check()
     trained = clock()
     probs = predict_probs(loop.eval_model, session.test_iter, session.device, control)

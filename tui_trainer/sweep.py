@@ -126,8 +126,11 @@ def prepare_sweep(config: TrainConfig, lrs: list[float], *,
     if not create_runs:
         return session
     try:
+        # The sweep's runs in a folder of their own: `smtui compare FOLDER` names all of them
+        # (64 at most) and nothing else; `smtui runs` and the Runs tab look inside it.
+        folder = RunDir.create(config.out, f"{config.run_name}-sweep").path
         for m in members:
-            m.run = RunDir.create(config.out, f"{config.run_name}-lr{m.lr:g}")
+            m.run = RunDir.create(folder, f"{config.run_name}-lr{m.lr:g}")
         names = [m.run.path.name for m in members]
         for m in members:
             open_run(m.run, m.config.to_dict(), config.epochs, device_used=str(front.device),

@@ -18,12 +18,14 @@ from .config import TrainConfig, absolute_model, is_model_file
 from . import data as data_mod
 from .errors import SmtuiError
 from .events import BatchEnd, Control, EpochEnd, Listener, RunEnded
+from .device import reporting_intervals
 from .fastpath import linear_step
 from .front import open_front, refuse_invalid
 from .lifecycle import RunLife, checkpoint_state, divergence_message, open_run
 from .metrics import Accumulator, correct_count
 from .models import Model, build_model, class_templates
 from .probes import training_probe
+from .replay import Chunks, chunkable
 from .resume import check_data, model_digest, read_resume, restore, resumed_record
 from .runs import RunDir
 from .skeleton import Loop, NonFiniteLoss, run_loop
@@ -176,6 +178,14 @@ class SingleLoop(Loop):
         self.fast = linear_step(session.model, session.updater, len(session.data.train_labels),
                                 cfg.batch_size) if cfg.gradient == "analytic" else None
         self.metric = Accumulator(3)   # the epoch's loss sum, correct, examples
+        # The epoch in chunks where the step and the loader allow (replay.py): CUDA graphs
+        # replayed on a GPU, the same steps eagerly on a CPU.
+        self.replay = None
+        if chunkable(self.fast, session.train_iter, session.device):
+            every = reporting_intervals(self.num_batches, session.device.type)[0]
+            self.replay = Chunks(self.fast, self.step, session.train_iter, every,
+                                 graphs=session.device.type == "cuda",
+                                 scheduled=self.scheduled)
 
     def probe(self):
         s = self.session
@@ -200,7 +210,7 @@ class SingleLoop(Loop):
         self.metric = Accumulator(3)
         self.metric.add(*s.partial)
         if self.fast is not None:
-            self.fast.begin_epoch()
+            self.fast.begin_epoch(s.batch * s.config.batch_size if self.replay else 0)
         if isinstance(s.model.net, torch.nn.Module):
             s.model.net.train()
         return s.batch, int(s.partial[2])
@@ -221,6 +231,11 @@ class SingleLoop(Loop):
         l_sum = l.detach().sum()
         self.metric.add(l_sum, correct_count(y_hat.detach(), y), y.numel())
         return l_sum
+
+    def chunks(self, start: int, every: int, say):
+        if self.replay is None or every != self.replay.every:
+            return None
+        return self.replay.epoch(start, say)
 
     def settle(self, losses: list[torch.Tensor | None]) -> list[list[float]]:
         if self.fast is None:

@@ -151,7 +151,8 @@ class RunWatcher:
         folder), so a run that has not started yet is picked up when it appears."""
         if (self.root / "config.json").is_file() or not self.root.is_dir():
             return self.root
-        runs = [p for p in self.root.iterdir() if (p / "config.json").is_file()]
+        from .catalog import runs_in
+        runs = [p for p in runs_in(self.root) if (p / "config.json").is_file()]
         return max(runs, key=lambda p: p.stat().st_mtime) if runs else self.root
 
     def _start(self) -> list:

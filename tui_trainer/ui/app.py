@@ -723,7 +723,8 @@ def say_where_sweep(states: dict[str, str]) -> None:
     err.write(f"smtui: last sweep: {len(states)} run directories\n")
     for run_dir, state in states.items():
         err.write(f"  {state:<9} {run_dir}\n")
-    for line in sweep_steps(states, tui=True):
+    from ..catalog import sweep_folder
+    for line in sweep_steps(states, tui=True, folder=sweep_folder(list(states))):
         err.write(line + "\n")
 
 

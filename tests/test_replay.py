@@ -1,0 +1,122 @@
+"""The epoch in chunks (replay.py) against the loop that takes the loader's batches one by one:
+the same numbers to the bit on the CPU, across stops and resumes; a failed CUDA graph capture
+said once, the run unchanged; on a GPU, the replayed graphs against the eager steps."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from helpers import deterministic
+from tui_trainer import train as train_mod
+from tui_trainer.config import TrainConfig
+from tui_trainer.events import BatchEnd, Control, EpochEnd, Message
+from tui_trainer.train import SingleLoop, fit, prepare
+from tui_trainer.skeleton import run_loop
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    """126 batches of 8 (the last of 4): chunks of 3 on the CPU, the last one cut short."""
+    from idxdata import write_small_idx
+    write_small_idx(tmp_path / "idx", n_train=1004, n_test=40)
+    return tmp_path / "idx"
+
+
+def trained(data_dir, out, chunked: bool = True, graphs: bool | None = None,
+            control: Control | None = None, resume: str | None = None, **kw):
+    """(metrics rows, weights, events, loop) of a run, chunked or batch by batch."""
+    config = TrainConfig(data_dir=str(data_dir), out=str(out), batch_size=8, epochs=2,
+                         threads="1", **kw)
+    session = prepare(config, resume=resume)
+    loop = SingleLoop(session)
+    if not chunked:
+        loop.replay = None
+    elif graphs is not None:
+        loop.replay.graphs_wanted = graphs
+    events = []
+    run_loop(loop, events.append, control)
+    rows = [e.metrics() for e in events if isinstance(e, EpochEnd)]
+    weights = [p.detach().clone().cpu() for p in session.model.net.parameters()]
+    return rows, weights, events, loop
+
+
+@pytest.mark.parametrize("kw", [dict(model="scratch"), dict(model="concise"),
+                                dict(optimizer="torch-sgd", weight_decay=0.01),
+                                dict(schedule="cosine", lr=0.3)],
+                         ids=["scratch", "concise", "weight decay", "cosine schedule"])
+def test_chunks_train_as_the_loader_batch_by_batch(data_dir, tmp_path, kw):
+    rows, weights, _, loop = trained(data_dir, tmp_path / "a", **kw)
+    assert loop.replay is not None and loop.replay.every > 1     # chunks were taken
+    batch_rows, batch_weights, _, _ = trained(data_dir, tmp_path / "b", chunked=False, **kw)
+    assert deterministic(rows) == deterministic(batch_rows)
+    assert all(torch.equal(a, b) for a, b in zip(weights, batch_weights))
+
+
+def test_a_stop_between_chunks_resumes_to_the_same_run(data_dir, tmp_path):
+    """A stop falls between two chunks; the resumed epoch begins with the rest of its chunk
+    (a resume need not fall on a chunk's edge) and ends as the run that was never stopped."""
+    whole_rows, whole_weights, _, _ = trained(data_dir, tmp_path / "whole")
+    control = Control()
+    seen = []
+
+    def stop_at_first_report(event) -> None:
+        seen.append(event)
+        if isinstance(event, BatchEnd) and event.epoch == 1:
+            control.request_stop()
+
+    config = TrainConfig(data_dir=str(data_dir), out=str(tmp_path / "cut"), batch_size=8,
+                         epochs=2, threads="1")
+    session = prepare(config)
+    loop = SingleLoop(session)
+    ended = run_loop(loop, stop_at_first_report, control)
+    assert ended.status == "stopped" and 0 < session.batch < loop.num_batches
+    rows, weights, _, _ = trained(data_dir, tmp_path / "cut", resume=str(session.run.path))
+    assert deterministic(rows) == deterministic(whole_rows)
+    assert all(torch.equal(a, b) for a, b in zip(weights, whole_weights))
+
+
+def test_a_capture_that_fails_is_said_once_and_changes_nothing(data_dir, tmp_path):
+    """On a machine without CUDA every capture fails at its first CUDA call: the run says so
+    once and trains on, eagerly, to the same numbers."""
+    rows, weights, events, loop = trained(data_dir, tmp_path / "a", graphs=True)
+    said = [e.text for e in events if isinstance(e, Message) and "CUDA graphs" in e.text]
+    assert len(said) == 1 and said[0].endswith("training with eager steps"), said
+    assert not loop.replay.graphs_wanted and not loop.replay.graphs
+    eager_rows, eager_weights, _, _ = trained(data_dir, tmp_path / "b", graphs=False)
+    assert deterministic(rows) == deterministic(eager_rows)
+    assert all(torch.equal(a, b) for a, b in zip(weights, eager_weights))
+
+
+def test_chunks_are_not_taken_where_the_loader_is_not_the_fast_one(data_dir, tmp_path):
+    for kw in (dict(resize=14), dict(gradient="autograd"), dict(model="mlp")):
+        session = prepare(TrainConfig(data_dir=str(data_dir), batch_size=8, **kw),
+                          create_run=False)
+        assert SingleLoop(session).replay is None, kw
+
+
+@pytest.mark.cuda
+@needs_cuda
+@pytest.mark.parametrize("model", ["scratch", "concise"])
+def test_replayed_graphs_train_as_the_eager_steps(data_dir, tmp_path, model):
+    rows, weights, events, loop = trained(data_dir, tmp_path / "a", device="cuda",
+                                          model=model)
+    assert loop.replay.graphs, [e for e in events if isinstance(e, Message)]   # replayed
+    eager_rows, eager_weights, _, _ = trained(data_dir, tmp_path / "b", device="cuda",
+                                              model=model, graphs=False)
+    for ours, theirs in zip(rows, eager_rows):
+        for key in ("train_loss", "train_acc", "test_acc"):
+            assert ours[key] == pytest.approx(theirs[key], rel=1e-5, abs=1e-6), key
+    for ours, theirs in zip(weights, eager_weights):
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.cuda
+@needs_cuda
+def test_fit_on_the_gpu_replays(data_dir, tmp_path):
+    session = prepare(TrainConfig(data_dir=str(data_dir), out=str(tmp_path), batch_size=8,
+                                  epochs=1, device="cuda"), create_run=False)
+    assert fit(session, lambda e: None).status == "finished"
+    assert train_mod.chunkable(SingleLoop(session).fast, session.train_iter, session.device)
