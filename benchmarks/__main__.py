@@ -409,6 +409,13 @@ def run(quick: bool) -> dict:
         row("peak RSS, 10-epoch headless run",
             peak_rss_mb(SMTUI + ["--no-ui", "--out", out, "--device", str(device)]), "MB",
             "< 1200")
+        # What the run's process used of the CPU each epoch (metrics.jsonl's cpu_percent): a
+        # GPU run needs one core at most.
+        epochs = [json.loads(line) for line in
+                  next(Path(out).iterdir()).joinpath("metrics.jsonl").read_text().splitlines()]
+        row("CPU use of a run's epoch, % of one core",
+            statistics.median(e["cpu_percent"] for e in epochs[1:] or epochs), "%",
+            "<= 120" if device.type == "cuda" else "", "median of its epochs, the first apart")
 
     if device.type == "cpu":
         shared_cpu(row, quick)

@@ -6,12 +6,13 @@
 # Each step's output is saved in $OUT (default gpu-check/); a failing step does not stop the
 # others. Prepared here by benchmarks/gpu_prepare.sh (.gpu/: data and wheels).
 #
-#     bash benchmarks/gpu_check.sh [--quick]      (--quick: fewer epochs everywhere)
+#     bash benchmarks/gpu_check.sh [--full]      (--full: the benchmarks' full rounds, longer)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu-check}
 mkdir -p "$OUT"
-quick=${1:-}
+quick=${1:---quick}          # the benchmarks' shorter form by default: the call stays in 5 min
+[ "$quick" = --full ] && quick=
 if [ -d .gpu/wheels ] && ls .gpu/wheels/*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/smtui-site .gpu/wheels/*.whl
@@ -34,7 +35,8 @@ step gpu nvidia-smi
 step versions "$py" -c "import torch, textual; print(torch.__version__, torch.version.cuda, \
 torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '-', \
 textual.__version__)"
-step cuda-tests "$py" -m pytest -q -p no:cacheprovider -m cuda tests/test_cuda.py
+step cuda-tests "$py" -m pytest -q -p no:cacheprovider -m cuda tests/test_cuda.py \
+  tests/test_replay.py
 epochs=(); [ "$quick" = --quick ] && epochs=(--epochs 2)
 for preset in book linear-tuned mlp; do
   step "preset-$preset" "$py" -m tui_trainer --no-ui --preset "$preset" --device cuda \

@@ -92,7 +92,8 @@ class Chunks:
                 self.warmed = True
             step.rewind(filled, sizes)
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, pool=self.pool):
+            # thread_local: the app's own thread may ask the device for figures meanwhile
+            with torch.cuda.graph(graph, pool=self.pool, capture_error_mode="thread_local"):
                 for i in range(begin, end):
                     step(*self._batch(i))
         except Exception as exc:   # any failure: the eager steps are the same arithmetic
