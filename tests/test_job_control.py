@@ -148,6 +148,9 @@ def test_the_app_survives_stop_and_continue_and_quits_on_q(tmp_path):
     tmux = Tmux(f"{SMTUI} --out {tmp_path}/runs; sleep 30", 100, 30)
     try:
         tmux.wait_for("Setup", timeout=90)
+        # Counted once torch has loaded: its import, in a thread of its own, starts threads of
+        # torch's own and then ends.
+        tmux.wait_for("idle", timeout=90)
         pid = app_pid()
         threads = lambda: len(os.listdir(f"/proc/{pid}/task"))  # noqa: E731
         before = threads()
