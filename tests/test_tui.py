@@ -73,6 +73,40 @@ async def test_pause_and_resume(data_dir, tmp_path):
         await wait_for(pilot, lambda: app.state.last_status == "stopped")
 
 
+async def test_the_bar_shows_exactly_where_a_run_paused_and_stopped(data_dir, tmp_path):
+    """Progress is posted four times a second, but never the point a run pauses or stops at
+    (the bar stayed at the last epoch's 100% while the run waited mid-epoch)."""
+    app = make_app(data_dir, tmp_path / "runs", epochs=500, batch_size=4)
+    async with app.run_test(size=(100, 30)) as pilot:
+        bar = app.query_one(StatusBar)
+
+        def expected(state: dict) -> tuple[str, float]:
+            epoch, batch, num_batches = state["epoch"], state["batch"], 2000 // 4   # data_dir
+            return (f"epoch {epoch + 1}/500", batch / num_batches) if batch else \
+                (f"epoch {epoch}/500", 1.0)
+
+        await pilot.press("s")
+        await wait_for(pilot, lambda: bar.state == "training")
+        control = app.state.control
+        try:
+            await pilot.press("space")
+            await wait_for(pilot, lambda: control.paused_seconds > 0, what="the loop waiting")
+            run_dir = next((tmp_path / "runs").iterdir())
+            await pilot.press("c")                     # a checkpoint of the point it waits at
+            await wait_for(pilot, lambda: (run_dir / "checkpoint.pt").exists())
+            state = load_checkpoint(run_dir)
+            await wait_for(pilot, lambda: (bar.epoch_text, bar.fraction) == expected(state),
+                           what=f"the bar at the pause {expected(state)}")
+            await pilot.press("space")
+            await pilot.press("x")
+            await wait_for(pilot, lambda: app.state.last_status == "stopped")
+            state = load_checkpoint(run_dir)
+            await wait_for(pilot, lambda: (bar.epoch_text, bar.fraction) == expected(state),
+                           what=f"the bar at the stop {expected(state)}")
+        finally:
+            control.request_stop()   # a failed check leaves no paused loop behind
+
+
 async def test_stop_saves_a_checkpoint(data_dir, tmp_path):
     app = make_app(data_dir, tmp_path / "runs", epochs=500, batch_size=4)
     async with app.run_test(size=(100, 30)) as pilot:

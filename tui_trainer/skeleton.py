@@ -215,11 +215,13 @@ class _Between:
     def before(self, batch: int) -> None:
         """Before batch `batch`: report up to the last batch done before a pause, wait out the
         pause, and stop when asked (the losses checked first)."""
-        if self.control.paused and self.pending:
-            self.check()
+        if self.control.paused and batch > 1:   # even right after a report: the UI may
+            self.check()                          # have skipped that one (it posts 4 a second)
             self.report(batch - 1)
         if self.control.should_stop():
             self.check()
+            if batch > 1:   # the progress shown ends where the run stopped
+                self.report(batch - 1)
             raise Stopped
 
 

@@ -47,7 +47,10 @@ class TrainingMixin:
                 board(event)
             if isinstance(event, BatchEnd):
                 now = time.monotonic()
-                if now - last_post < PROGRESS_POST_S and event.batch != event.num_batches:
+                # Throttled, but never the point where the run pauses or stops: the bar
+                # shows it, exactly, while it waits.
+                if now - last_post < PROGRESS_POST_S and event.batch != event.num_batches \
+                        and not control.paused and not control.stop.is_set():
                     return
                 last_post = now
             self.post_message(TrainingEvent(event))
