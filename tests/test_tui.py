@@ -107,6 +107,20 @@ async def test_the_bar_shows_exactly_where_a_run_paused_and_stopped(data_dir, tm
             control.request_stop()   # a failed check leaves no paused loop behind
 
 
+async def test_closing_the_app_on_a_paused_run_leaves_no_loop_waiting(data_dir, tmp_path):
+    """An app closed while its run is paused (a test that failed mid-run, a program embedding
+    the app) stops the run: its thread ends and its checkpoint is written."""
+    app = make_app(data_dir, tmp_path / "runs", epochs=500, batch_size=4)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.query_one(StatusBar).state == "training")
+        control = app.state.control
+        await pilot.press("space")
+        await wait_for(pilot, lambda: control.paused_seconds > 0, what="the loop waiting")
+    assert control.finished.wait(60), "the paused loop is still waiting"
+    assert load_checkpoint(next((tmp_path / "runs").iterdir()))["epoch"] < 500
+
+
 async def test_stop_saves_a_checkpoint(data_dir, tmp_path):
     app = make_app(data_dir, tmp_path / "runs", epochs=500, batch_size=4)
     async with app.run_test(size=(100, 30)) as pilot:

@@ -631,6 +631,13 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
             self.notify("ctrl+z: this terminal cannot be suspended", severity="warning")
 
     def on_unmount(self) -> None:
+        """The app is gone: no run may wait behind it. A paused loop would wait for a key that
+        never comes, and whatever closes the app (run_tui, a test harness, an embedding
+        program) would wait for that loop's thread forever; a stop here ends it with a
+        checkpoint, as quitting does (the reason a quit or a signal gave is kept)."""
+        for control in self.state.controls:
+            if not control.finished.is_set():
+                control.request_stop()
         if self.suspend_clock is not None:
             self.suspend_clock.uninstall()
 
