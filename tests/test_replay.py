@@ -56,8 +56,7 @@ def test_chunks_train_as_the_loader_batch_by_batch(data_dir, tmp_path, kw):
 
 
 def test_a_stop_between_chunks_resumes_to_the_same_run(data_dir, tmp_path):
-    """A stop falls between two chunks; the resumed epoch begins with the rest of its chunk
-    (a resume need not fall on a chunk's edge) and ends as the run that was never stopped."""
+    """A stop falls between two chunks; the resumed run ends as the run never stopped."""
     whole_rows, whole_weights, _, _ = trained(data_dir, tmp_path / "whole")
     control = Control()
     seen = []
@@ -74,6 +73,31 @@ def test_a_stop_between_chunks_resumes_to_the_same_run(data_dir, tmp_path):
     ended = run_loop(loop, stop_at_first_report, control)
     assert ended.status == "stopped" and 0 < session.batch < loop.num_batches
     rows, weights, _, _ = trained(data_dir, tmp_path / "cut", resume=str(session.run.path))
+    assert deterministic(rows) == deterministic(whole_rows)
+    assert all(torch.equal(a, b) for a, b in zip(weights, whole_weights))
+
+
+def test_a_resume_off_a_chunks_edge_goes_on_to_the_same_run(data_dir, tmp_path):
+    """A run stopped after batch 7 (by the batch-by-batch loop; chunks are of 3) resumes in
+    chunks: a first chunk of two batches, then aligned ones, to the uninterrupted run's end."""
+    whole_rows, whole_weights, _, _ = trained(data_dir, tmp_path / "whole")
+    config = TrainConfig(data_dir=str(data_dir), out=str(tmp_path / "cut"), batch_size=8,
+                         epochs=2, threads="1")
+    session = prepare(config)
+    loop = SingleLoop(session)
+    loop.replay = None
+    control = Control()
+    step = loop.step
+
+    def stopping_step(X, y, index):
+        if session.epoch == 0 and index == 6:
+            control.request_stop()
+        return step(X, y, index)
+    loop.step = stopping_step
+    assert run_loop(loop, lambda e: None, control).status == "stopped"
+    assert (session.epoch, session.batch) == (0, 7)
+    rows, weights, _, resumed = trained(data_dir, tmp_path / "cut", resume=str(session.run.path))
+    assert resumed.replay is not None and resumed.replay.every == 3
     assert deterministic(rows) == deterministic(whole_rows)
     assert all(torch.equal(a, b) for a, b in zip(weights, whole_weights))
 
