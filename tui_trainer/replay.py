@@ -82,20 +82,8 @@ class Chunks:
         saved = [t.clone() for t in (step.W, step.b)]
         filled, sizes = step.filled, list(step.sizes)
         try:
-            if not self.warmed:   # lazy initialisation (cuBLAS, the allocator) before capture
-                side = torch.cuda.Stream()
-                side.wait_stream(torch.cuda.current_stream())
-                with torch.cuda.stream(side):
-                    step(*self._batch(begin))
-                torch.cuda.current_stream().wait_stream(side)
-                self.pool = torch.cuda.graph_pool_handle()
-                self.warmed = True
-            step.rewind(filled, sizes)
-            graph = torch.cuda.CUDAGraph()
-            # thread_local: the app's own thread may ask the device for figures meanwhile
-            with torch.cuda.graph(graph, pool=self.pool, capture_error_mode="thread_local"):
-                for i in range(begin, end):
-                    step(*self._batch(i))
+            with torch.cuda.device(step.W.device):   # --device cuda:N: streams of that GPU
+                graph = self._record(begin, end, filled, sizes)
         except Exception as exc:   # any failure: the eager steps are the same arithmetic
             self.graphs_wanted = False
             say(f"CUDA graphs unavailable ({type(exc).__name__}: {str(exc)[:120]}); "
@@ -108,4 +96,24 @@ class Chunks:
                 step.b.copy_(saved[1])
         if graph is not None:
             self.graphs[begin] = graph
+        return graph
+
+    def _record(self, begin: int, end: int, filled: int, sizes: list[int]):
+        """Warm up once, then capture batches begin..end-1 into a graph (what `_capture` undoes
+        afterwards: the weights the warm-up stepped, the step's bookkeeping)."""
+        step = self.step
+        if not self.warmed:   # lazy initialisation (cuBLAS, the allocator) before capture
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                step(*self._batch(begin))
+            torch.cuda.current_stream().wait_stream(side)
+            self.pool = torch.cuda.graph_pool_handle()
+            self.warmed = True
+        step.rewind(filled, sizes)
+        graph = torch.cuda.CUDAGraph()
+        # thread_local: the app's own thread may ask the device for figures meanwhile
+        with torch.cuda.graph(graph, pool=self.pool, capture_error_mode="thread_local"):
+            for i in range(begin, end):
+                step(*self._batch(i))
         return graph
