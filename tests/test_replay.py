@@ -144,3 +144,32 @@ def test_fit_on_the_gpu_replays(data_dir, tmp_path):
                                   epochs=1, device="cuda"), create_run=False)
     assert fit(session, lambda e: None).status == "finished"
     assert train_mod.chunkable(SingleLoop(session).fast, session.train_iter, session.device)
+
+
+def test_a_replay_is_checked_against_the_eager_steps(data_dir, tmp_path):
+    """`agrees` on the CPU, with stand-ins for a graph's replay: the eager steps themselves
+    agree; a replay that steps at another rate does not; either way the weights and the step's
+    bookkeeping are left as they were."""
+    session = prepare(TrainConfig(data_dir=str(data_dir), batch_size=8, threads="1"),
+                      create_run=False)
+    loop = SingleLoop(session)
+    chunks, step = loop.replay, loop.fast
+    step.begin_epoch()
+    chunks.perm.copy_(chunks.loader.order())
+    before = [t.clone() for t in (step.W, step.b)]
+
+    def same():
+        for i in range(0, 3):
+            step(*chunks._batch(i))
+
+    def faster():
+        rate = session.updater.lr
+        session.updater.lr = rate * 2
+        try:
+            same()
+        finally:
+            session.updater.lr = rate
+    assert chunks.agrees(0, 3, same)
+    assert not chunks.agrees(0, 3, faster)
+    assert torch.equal(step.W, before[0]) and torch.equal(step.b, before[1])
+    assert (step.filled, step.sizes) == (0, [])

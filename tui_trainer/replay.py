@@ -8,7 +8,8 @@ the static buffer the graphs gather from. Reports, checks, pauses and stops come
 as they come between batches elsewhere (skeleton.py). The last partial batch, a chunk that a
 resume cut short, and every step under a learning-rate schedule (its rate changes each batch; a
 graph holds the rate it was captured with) run eagerly. A capture that fails is said once, and
-the run goes on with eager chunks.
+the run goes on with eager chunks; so does one whose first graph, replayed once from the same
+weights, does not train as the eager steps do.
 
 On a CPU the chunks are the same steps run eagerly: each batch gathered from the split by its
 slice of the permutation, as the loader would, without the loader's generator in between.
@@ -48,6 +49,7 @@ class Chunks:
         self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
         self.pool = None
         self.warmed = False
+        self.verified = False     # the run's first graph replayed against the eager steps
 
     def epoch(self, start: int, say: Callable[[str], None]) -> Iterator[tuple[int, int, Callable[[], None]]]:
         """(first, last, train) for each chunk of the epoch from batch index `start`: batches
@@ -84,6 +86,14 @@ class Chunks:
         try:
             with torch.cuda.device(step.W.device):   # --device cuda:N: streams of that GPU
                 graph = self._record(begin, end, filled, sizes)
+            if not self.verified:
+                step.rewind(filled, sizes)
+                with torch.no_grad():
+                    step.W.copy_(saved[0])
+                    step.b.copy_(saved[1])
+                if not self.agrees(begin, end, graph.replay):
+                    raise RuntimeError("the replayed graph and the eager steps disagree")
+                self.verified = True
         except Exception as exc:   # any failure: the eager steps are the same arithmetic
             self.graphs_wanted = False
             say(f"CUDA graphs unavailable ({type(exc).__name__}: {str(exc)[:120]}); "
@@ -97,6 +107,27 @@ class Chunks:
         if graph is not None:
             self.graphs[begin] = graph
         return graph
+
+    @torch.no_grad()
+    def agrees(self, begin: int, end: int, replay: Callable[[], None]) -> bool:
+        """Whether `replay` trains batches begin..end-1 as the eager steps do (weights and
+        logits to float tolerance), both from the weights as they are now, which it leaves as
+        they were: the first graph of a run is checked so before it trains anything."""
+        step = self.step
+        start = [t.clone() for t in (step.W, step.b)]
+        filled, sizes = step.filled, list(step.sizes)
+        rows = slice(filled, filled + (end - begin) * self.batch_size)
+        results = []
+        for run in (lambda: [step(*self._batch(i)) for i in range(begin, end)], replay):
+            step.rewind(filled, sizes)
+            step.W.copy_(start[0])
+            step.b.copy_(start[1])
+            run()
+            results.append([step.W.clone(), step.b.clone(), step.logits[rows].clone()])
+        step.rewind(filled, sizes)
+        step.W.copy_(start[0])
+        step.b.copy_(start[1])
+        return all(torch.allclose(a, b, rtol=1e-5, atol=1e-6) for a, b in zip(*results))
 
     def _record(self, begin: int, end: int, filled: int, sizes: list[int]):
         """Warm up once, then capture batches begin..end-1 into a graph (what `_capture` undoes
