@@ -309,24 +309,28 @@ class TensorLoader:
         generator, so an epoch trained from it goes on as the loader's would)."""
         return torch.randperm(len(self.labels), generator=self.generator).to(self.labels.device)
 
+    def batch(self, order: torch.Tensor | None, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch `index` of an epoch drawn in `order` (None: the split's own order)."""
+        start = index * self.batch_size
+        if order is None:
+            images = self.images[start:start + self.batch_size]
+            labels = self.labels[start:start + self.batch_size]
+        else:
+            # Gather one batch at a time: cheaper than permuting the whole split, which
+            # allocates (and page-faults) a fresh copy every epoch.
+            idx = order[start:start + self.batch_size]
+            images, labels = self.images.index_select(0, idx), self.labels.index_select(0, idx)
+        X = images.unsqueeze(1) if self.scaled else images.unsqueeze(1).div(255.0)
+        if self.resize:
+            X = torch.nn.functional.interpolate(X, size=(self.resize, self.resize),
+                                                mode="bilinear", antialias=True,
+                                                align_corners=False)
+        return X, labels
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        n = len(self.labels)
         order = self.order() if self.shuffle else None
-        for start in range(0, n, self.batch_size):
-            if order is None:
-                images = self.images[start:start + self.batch_size]
-                labels = self.labels[start:start + self.batch_size]
-            else:
-                # Gather one batch at a time: cheaper than permuting the whole split, which
-                # allocates (and page-faults) a fresh copy every epoch.
-                idx = order[start:start + self.batch_size]
-                images, labels = self.images.index_select(0, idx), self.labels.index_select(0, idx)
-            X = images.unsqueeze(1) if self.scaled else images.unsqueeze(1).div(255.0)
-            if self.resize:
-                X = torch.nn.functional.interpolate(X, size=(self.resize, self.resize),
-                                                    mode="bilinear", antialias=True,
-                                                    align_corners=False)
-            yield X, labels
+        for index in range(len(self)):
+            yield self.batch(order, index)
 
 
 def torchvision_root(folder: Path, subset: bool) -> Path:

@@ -78,9 +78,17 @@ class LinearStep:
         self.filled += batches * batch_size
         self.sizes += [batch_size] * batches
 
-    def rewind(self, filled: int, sizes: list[int]) -> None:
-        """Back to an earlier bookkeeping (a capture ran the step without training)."""
-        self.filled, self.sizes = filled, list(sizes)
+    def snapshot(self) -> tuple:
+        """The weights and the bookkeeping as they are, for `restore`."""
+        return self.W.clone(), self.b.clone(), self.filled, list(self.sizes)
+
+    @torch.no_grad()
+    def restore(self, state: tuple) -> None:
+        """Back to a `snapshot` (a capture, or a check of one, ran steps that must not count)."""
+        W, b, self.filled, sizes = state
+        self.W.copy_(W)
+        self.b.copy_(b)
+        self.sizes = list(sizes)
 
     @torch.no_grad()
     def __call__(self, X: torch.Tensor, y: torch.Tensor) -> None:

@@ -51,7 +51,8 @@ class Chunks:
         self.warmed = False
         self.verified = False     # the run's first graph replayed against the eager steps
 
-    def epoch(self, start: int, say: Callable[[str], None]) -> Iterator[tuple[int, int, Callable[[], None]]]:
+    def epoch(self, start: int,
+              say: Callable[[str], None]) -> Iterator[tuple[int, int, Callable[[], None]]]:
         """(first, last, train) for each chunk of the epoch from batch index `start`: batches
         numbered from 1 as the skeleton numbers them; `train()` trains them."""
         self.perm.copy_(self.loader.order())
@@ -62,8 +63,7 @@ class Chunks:
             index = end
 
     def _batch(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rows = self.perm[i * self.batch_size:(i + 1) * self.batch_size]
-        return self.loader.images.index_select(0, rows), self.loader.labels.index_select(0, rows)
+        return self.loader.batch(self.perm, i)
 
     def _train(self, begin: int, end: int, say: Callable[[str], None]) -> None:
         full = (end - begin == self.every and end * self.batch_size <= self.num_examples)
@@ -81,29 +81,21 @@ class Chunks:
         """The graph of batches begin..end-1, captured without changing the weights; None, said
         once, where capture fails (the eager chunks then go on)."""
         step = self.step
-        saved = [t.clone() for t in (step.W, step.b)]
-        filled, sizes = step.filled, list(step.sizes)
+        before = step.snapshot()
         try:
             with torch.cuda.device(step.W.device):   # --device cuda:N: streams of that GPU
-                graph = self._record(begin, end, filled, sizes)
-            if not self.verified:
-                step.rewind(filled, sizes)
-                with torch.no_grad():
-                    step.W.copy_(saved[0])
-                    step.b.copy_(saved[1])
-                if not self.agrees(begin, end, graph.replay):
-                    raise RuntimeError("the replayed graph and the eager steps disagree")
-                self.verified = True
+                graph = self._record(begin, end, before)
+            step.restore(before)
+            if not self.verified and not self.agrees(begin, end, graph.replay):
+                raise RuntimeError("the replayed graph and the eager steps disagree")
+            self.verified = True
         except Exception as exc:   # any failure: the eager steps are the same arithmetic
             self.graphs_wanted = False
             say(f"CUDA graphs unavailable ({type(exc).__name__}: {str(exc)[:120]}); "
                 "training with eager steps")
             graph = None
         finally:
-            step.rewind(filled, sizes)
-            with torch.no_grad():
-                step.W.copy_(saved[0])
-                step.b.copy_(saved[1])
+            step.restore(before)
         if graph is not None:
             self.graphs[begin] = graph
         return graph
@@ -114,22 +106,17 @@ class Chunks:
         logits to float tolerance), both from the weights as they are now, which it leaves as
         they were: the first graph of a run is checked so before it trains anything."""
         step = self.step
-        start = [t.clone() for t in (step.W, step.b)]
-        filled, sizes = step.filled, list(step.sizes)
-        rows = slice(filled, filled + (end - begin) * self.batch_size)
+        before = step.snapshot()
+        rows = slice(step.filled, step.filled + (end - begin) * self.batch_size)
         results = []
         for run in (lambda: [step(*self._batch(i)) for i in range(begin, end)], replay):
-            step.rewind(filled, sizes)
-            step.W.copy_(start[0])
-            step.b.copy_(start[1])
+            step.restore(before)
             run()
             results.append([step.W.clone(), step.b.clone(), step.logits[rows].clone()])
-        step.rewind(filled, sizes)
-        step.W.copy_(start[0])
-        step.b.copy_(start[1])
+        step.restore(before)
         return all(torch.allclose(a, b, rtol=1e-5, atol=1e-6) for a, b in zip(*results))
 
-    def _record(self, begin: int, end: int, filled: int, sizes: list[int]):
+    def _record(self, begin: int, end: int, before: tuple):
         """Warm up once, then capture batches begin..end-1 into a graph (what `_capture` undoes
         afterwards: the weights the warm-up stepped, the step's bookkeeping)."""
         step = self.step
@@ -141,7 +128,7 @@ class Chunks:
             torch.cuda.current_stream().wait_stream(side)
             self.pool = torch.cuda.graph_pool_handle()
             self.warmed = True
-        step.rewind(filled, sizes)
+        step.restore(before)
         graph = torch.cuda.CUDAGraph()
         # thread_local: the app's own thread may ask the device for figures meanwhile
         with torch.cuda.graph(graph, pool=self.pool, capture_error_mode="thread_local"):
