@@ -37,9 +37,9 @@ import torch
 from benchmarks import probes
 from benchmarks.loops import (bare_epochs, book_epochs, floor_epochs, machine, smtui_epochs,
                               steady)
-from tui_trainer import data as data_mod
-from tui_trainer.config import PRESETS, TrainConfig
-from tui_trainer.train import fit, prepare
+from tui_trainer.core import data as data_mod
+from tui_trainer.core.config import PRESETS, TrainConfig
+from tui_trainer.loop.train import fit, prepare
 
 ROOT = Path(__file__).resolve().parent.parent
 SMTUI = [sys.executable, "-m", "tui_trainer"]
@@ -300,7 +300,7 @@ SWEEP_LRS = [0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5]
 def sweep_against_single(data, config: TrainConfig, repeat: int) -> tuple[float, float]:
     """(median of sweep time / one run's time, median sweep time): 8 learning rates in one pass
     against the single run of the first, both writing their run directories, alternated."""
-    from tui_trainer.sweep import fit_sweep, prepare_sweep
+    from tui_trainer.loop.sweep import fit_sweep, prepare_sweep
 
     ratios, sweeps_s = [], []
     with tempfile.TemporaryDirectory() as out:

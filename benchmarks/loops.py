@@ -14,13 +14,13 @@ from pathlib import Path
 
 import torch
 
-from tui_trainer import data as data_mod
-from tui_trainer.config import TrainConfig
-from tui_trainer.events import EpochEnd
-from tui_trainer.metrics import Accumulator, accuracy, evaluate_accuracy
-from tui_trainer.models import cross_entropy, softmax
-from tui_trainer.train import fit, prepare
-from tui_trainer.updaters import sgd
+from tui_trainer.core import data as data_mod
+from tui_trainer.core.config import TrainConfig
+from tui_trainer.core.events import EpochEnd
+from tui_trainer.core.metrics import Accumulator, accuracy, evaluate_accuracy
+from tui_trainer.core.models import cross_entropy, softmax
+from tui_trainer.loop.train import fit, prepare
+from tui_trainer.core.updaters import sgd
 
 
 def machine() -> dict:

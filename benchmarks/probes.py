@@ -18,9 +18,9 @@ def tui_run(config_json: str) -> float:
     import json
     import time
 
-    from tui_trainer.config import TrainConfig
+    from tui_trainer.core.config import TrainConfig
     from tui_trainer.ui.app import SmtuiApp
-    from tui_trainer.ui.curves import CurvesPanel
+    from tui_trainer.ui.panels.curves import CurvesPanel
 
     redraws: list[float] = []
     original = CurvesPanel.redraw
@@ -65,9 +65,9 @@ def first_batch() -> float:
     """The wall-clock time at which the book's run has trained its first batch."""
     import time
 
-    from tui_trainer.config import TrainConfig
-    from tui_trainer.events import BatchEnd, Control
-    from tui_trainer.train import fit, prepare
+    from tui_trainer.core.config import TrainConfig
+    from tui_trainer.core.events import BatchEnd, Control
+    from tui_trainer.loop.train import fit, prepare
 
     control = Control()
     stamp: list[float] = []
@@ -85,7 +85,7 @@ def bare(epochs: str) -> float:
     import torch
 
     from benchmarks.loops import bare_epochs, steady
-    from tui_trainer import data
+    from tui_trainer.core import data
 
     d = data.load_fashion_mnist(dataset="full")
     return steady(bare_epochs(d, int(epochs), torch.device("cpu")))
@@ -98,9 +98,9 @@ def script_run(mode: str, epochs: str) -> float:
     import asyncio
 
     from benchmarks.loops import steady
-    from tui_trainer.book import book_scratch_session
-    from tui_trainer.script import EpochLines
-    from tui_trainer.train import fit
+    from tui_trainer.learner.book_3_6 import book_scratch_session
+    from tui_trainer.learner.script import EpochLines
+    from tui_trainer.loop.train import fit
 
     session = book_scratch_session(int(epochs))
     if mode == "live":

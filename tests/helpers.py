@@ -54,7 +54,7 @@ async def settle(pilot, timeout: float = 20.0) -> None:
 
 def make_app(data_dir, out, **kw):
     """The app with a small, quick config (batch 16, 2 epochs, lr 0.5, CPU) writing to `out`."""
-    from tui_trainer.config import TrainConfig
+    from tui_trainer.core.config import TrainConfig
     from tui_trainer.ui.app import SmtuiApp
 
     base = dict(data_dir=str(data_dir), out=str(out), batch_size=16, epochs=2, lr=0.5,
@@ -208,8 +208,8 @@ def epochs_done(run_dir: Path) -> int:
 
 def small_session(data_dir, out, **kw):
     """A prepared single run of one epoch at batch 16 on the CPU."""
-    from tui_trainer.config import TrainConfig
-    from tui_trainer.train import prepare
+    from tui_trainer.core.config import TrainConfig
+    from tui_trainer.loop.train import prepare
 
     return prepare(TrainConfig(**{"data_dir": str(data_dir), "out": str(out), "batch_size": 16,
                                   "epochs": 1, "device": "cpu", **kw}))
@@ -262,7 +262,7 @@ def long_app(data_dir, out, **kw):
 
 def deterministic(rows: list[dict]) -> list[dict]:
     """Metrics rows without what depends on the machine's pace (seconds, CPU use, memory)."""
-    from tui_trainer.runs import MACHINE_FIELDS
+    from tui_trainer.store.rundir import MACHINE_FIELDS
 
     return [{k: v for k, v in r.items() if k != "seconds" and k not in MACHINE_FIELDS}
             for r in rows]

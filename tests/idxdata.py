@@ -10,7 +10,7 @@ def write_small_idx(folder: Path, n_train: int = 60, n_test: int = 20, seed: int
     """Write four small IDX .gz files whose classes are learnable; return the tensors."""
     import torch
 
-    from tui_trainer.data import SPLIT_FILES, write_idx
+    from tui_trainer.core.data import SPLIT_FILES, write_idx
 
     g = torch.Generator().manual_seed(seed)
     out = []

@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from helpers import make_app, train_to_end, wait_for
-from tui_trainer.analysis import confusion_matrix, per_class_accuracy, reject_curve, topk_accuracy
-from tui_trainer.config import TrainConfig
-from tui_trainer.train import fit, prepare
-from tui_trainer.ui.analysis_panel import AnalysisPanel
+from tui_trainer.labs.analysis import (confusion_matrix, per_class_accuracy, reject_curve,
+                                       topk_accuracy)
+from tui_trainer.core.config import TrainConfig
+from tui_trainer.loop.train import fit, prepare
+from tui_trainer.ui.panels.analysis import AnalysisPanel
 
 
 # Four images, three classes: predictions 0, 1, 1, 2 with confidences 0.9, 0.6, 0.5, 0.4.
@@ -72,8 +73,8 @@ def test_the_reject_options_shares_add_up(coverage):
     """The analysis tab's line: answers X% and abstains on Y%, with X + Y = 100.0 as shown."""
     import re
 
-    from tui_trainer.analysis import reject_curve
-    from tui_trainer.ui.analysis_panel import rule_summary
+    from tui_trainer.labs.analysis import reject_curve
+    from tui_trainer.ui.panels.analysis import rule_summary
 
     n = 10000
     answered = round(coverage * n)

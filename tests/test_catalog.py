@@ -10,10 +10,10 @@ import json
 import pytest
 
 from helpers import run_cli, smtui
-from tui_trainer.catalog import RunSummary, comparison, find_runs, listing, names_by_difference, \
-    render
-from tui_trainer.config import TrainConfig
-from tui_trainer.errors import SmtuiError
+from tui_trainer.store.catalog import (RunSummary, comparison, find_runs, listing,
+                                       names_by_difference, render)
+from tui_trainer.core.config import TrainConfig
+from tui_trainer.core.errors import SmtuiError
 
 
 def write_run(folder, rows: list[tuple[float, float]], state="finished", updated=1000.0, **config):
@@ -122,7 +122,7 @@ def test_a_named_run_is_named_in_its_folder_and_everywhere(small_data_dir, tmp_p
     assert run.name.endswith("-first-try")
     listed = json.loads(smtui("runs", out, "--json").stdout)
     assert listed[0]["name"] == "first-try" and listed[0]["state"] == "finished"
-    from tui_trainer.ui.runs_panel import RunRecord
+    from tui_trainer.ui.panels.runs import RunRecord
     assert RunRecord.from_dir(run).label == "first-try"
     bad = smtui("--no-ui", "--name", "../elsewhere")
     assert bad.returncode == 2 and bad.stderr.startswith("smtui: error: --name must be")
@@ -157,7 +157,7 @@ def test_the_settings_file_gives_defaults_and_a_broken_one_is_one_warning(small_
 
 
 def test_filters_read_as_a_tracker_search_box():
-    from tui_trainer.catalog import matching, parse_filter
+    from tui_trainer.store.catalog import matching, parse_filter
 
     runs = [RunSummary("a", {"lr": 0.1, "model": "mlp", "batch_size": 64}, [1], [0.8],
                        "finished"),
@@ -176,7 +176,7 @@ def test_filters_read_as_a_tracker_search_box():
 def test_a_filter_takes_the_tables_own_columns_and_names_the_keys_it_knows():
     """`run` and `recipe` are the Runs table's column titles and `loss` what a tracker sorts
     by: each filters; a key nobody knows says which keys exist (it gave "0 of 7 runs")."""
-    from tui_trainer.catalog import matching, parse_filter
+    from tui_trainer.store.catalog import matching, parse_filter
 
     runs = [RunSummary("20261130-b64-mlp", {"model": "mlp", "optimizer": "adam"}, [1],
                        [0.8], "finished", train_loss=[0.4]),
@@ -218,7 +218,7 @@ def test_a_run_whose_process_is_gone_is_crashed_wherever_runs_are_listed(tmp_pat
     import subprocess
     import sys
 
-    from tui_trainer.ui.runs_panel import RunRecord
+    from tui_trainer.ui.panels.runs import RunRecord
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     run = write_run(tmp_path / "runs" / "20261130-100000-scratch", [(0.8, 0.7)], epochs=3)
@@ -237,7 +237,7 @@ def test_a_run_whose_process_is_gone_is_crashed_wherever_runs_are_listed(tmp_pat
 def test_runs_fits_a_terminal_of_80_columns(three_runs, tmp_path):
     """`smtui runs` printed 112 columns, every row wrapped: on a terminal it leaves out the
     least needed columns until it fits, never the run, its state, epochs or best accuracy."""
-    from tui_trainer.catalog import fit_columns
+    from tui_trainer.store.catalog import fit_columns
     runs = [RunSummary.from_dir(p) for p in find_runs([str(three_runs)])]
     rows = listing(runs)
     for row in rows:

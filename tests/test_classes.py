@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from helpers import make_app, run_cli, wait_for
-from tui_trainer.classes import (BATCH, INPUTS, ClassesRow, measure, parse_classes, report,
-                                 sampled_logits)
+from tui_trainer.labs.many_classes import (BATCH, INPUTS, ClassesRow, measure, parse_classes,
+                                           report, sampled_logits)
 
 
 def test_parse_classes_reads_lists_and_refuses_what_is_not_a_count():
@@ -98,7 +98,7 @@ def test_classes_lab_bad_input_is_one_line(capsys, args, message):
 
 
 def test_a_layer_too_large_for_memory_is_one_line(capsys, monkeypatch):
-    from tui_trainer import classes
+    from tui_trainer.labs import many_classes as classes
 
     def refuse(v, samples):
         raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate "

@@ -40,8 +40,8 @@ def test_core_does_not_import_textual():
     """Every module outside ui/ (the core, the drivers without a UI, the drop-in d2l) imports
     without Textual or rich: each is imported, found by walking the package."""
     code = ("import importlib, pkgutil, sys, tui_trainer; names = [m.name for m in "
-            "pkgutil.iter_modules(tui_trainer.__path__) if m.name not in ('ui', '__main__')]; "
-            "[importlib.import_module('tui_trainer.' + n) for n in names]; "
+            "pkgutil.walk_packages(tui_trainer.__path__, 'tui_trainer.') if m.name.split('.')[1] "
+            "not in ('ui', '__main__')]; [importlib.import_module(n) for n in names]; "
             "print(len(names), 'textual' in sys.modules, 'rich' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     count, textual, rich = out.stdout.split()
@@ -140,9 +140,9 @@ def test_subset_forced(tmp_path):
 def test_progress_bar_on_a_terminal():
     import io
 
-    from tui_trainer.events import BatchEnd, EpochEnd
-    from tui_trainer.console import fmt_duration
-    from tui_trainer.headless import ConsoleReporter
+    from tui_trainer.core.events import BatchEnd, EpochEnd
+    from tui_trainer.core.console import fmt_duration
+    from tui_trainer.headless.single import ConsoleReporter
 
     out, err = io.StringIO(), io.StringIO()
     reporter = ConsoleReporter(2, out=out, err=err, interactive=True)

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from helpers import small_session, smtui
-from tui_trainer.train import fit
+from tui_trainer.loop.train import fit
 
 
 LONG = "x" * 300

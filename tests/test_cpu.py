@@ -10,9 +10,10 @@ import sys
 
 import pytest
 
-from tui_trainer import cpu
-from tui_trainer.cpu import (ThreadGovernor, ThreadPlan, available_cpus, cgroup_cpu_limit,
-                             parse_cgroup_v1, parse_cgroup_v2_max, plan_threads)
+from tui_trainer.loop import cpu_threads as cpu
+from tui_trainer.loop.cpu_threads import (ThreadGovernor, ThreadPlan, available_cpus,
+                                          cgroup_cpu_limit, parse_cgroup_v1, parse_cgroup_v2_max,
+                                          plan_threads)
 
 
 @pytest.mark.parametrize("text, cpus", [("200000 100000", 2.0), ("150000 100000", 1.5),
@@ -95,7 +96,7 @@ def test_configure_exports_the_budget_but_keeps_the_users_variable():
 def test_the_budget_reaches_torch_in_a_fresh_process():
     """A container quota of one CPU on a machine of several: torch must start one thread, which
     it only does if the variable is set before it loads."""
-    code = ("import os; from tui_trainer import cpu\n"
+    code = ("import os; from tui_trainer.loop import cpu_threads as cpu\n"
             "cpu.available_cpus = lambda *a, **k: 1\n"
             "assert 'torch' not in __import__('sys').modules\n"
             "cpu.configure('auto')\n"
@@ -252,8 +253,8 @@ def test_a_gpu_run_keeps_one_cpu_thread_unless_told(setting, threads):
     """A GPU run's CPU has nothing to share out; idle torch threads would spin on it."""
     import torch
 
-    from tui_trainer.config import TrainConfig
-    from tui_trainer.probes import thread_plan
+    from tui_trainer.core.config import TrainConfig
+    from tui_trainer.loop.thread_probe import thread_plan
 
     before = torch.get_num_threads()
     try:

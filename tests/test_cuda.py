@@ -14,13 +14,13 @@ import pytest
 import torch
 
 from idxdata import write_small_idx
-from tui_trainer import data as data_mod
-from tui_trainer.config import TrainConfig
-from tui_trainer.errors import SmtuiError
-from tui_trainer.runs import load_checkpoint
-from tui_trainer import skeleton
-from tui_trainer.device import reporting_intervals, resolve_device
-from tui_trainer.train import fit, prepare
+from tui_trainer.core import data as data_mod
+from tui_trainer.core.config import TrainConfig
+from tui_trainer.core.errors import SmtuiError
+from tui_trainer.store.checkpoint import load_checkpoint
+from tui_trainer.loop import run_loop as skeleton
+from tui_trainer.loop.device import reporting_intervals, resolve_device
+from tui_trainer.loop.train import fit, prepare
 
 cuda = pytest.mark.cuda
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")

@@ -6,10 +6,10 @@ import struct
 import pytest
 import torch
 
-from tui_trainer import data as data_mod
-from tui_trainer.data import (TensorLoader, get_fashion_mnist_labels, load_fashion_mnist, locate,
-                              make_loaders, read_folder, read_idx, write_idx)
-from tui_trainer.errors import DataError
+from tui_trainer.core import data as data_mod
+from tui_trainer.core.data import (TensorLoader, get_fashion_mnist_labels, load_fashion_mnist,
+                                   locate, make_loaders, read_folder, read_idx, write_idx)
+from tui_trainer.core.errors import DataError
 
 from idxdata import write_small_idx
 
@@ -128,7 +128,7 @@ def test_decompressed_files_are_cached_by_path_size_and_time(tmp_path, monkeypat
     import gzip
     import os
 
-    from tui_trainer import data as data_mod
+    from tui_trainer.core import data as data_mod
     images, labels, *_ = write_small_idx(tmp_path / "idx")
     path = tmp_path / "idx" / "train-images-idx3-ubyte.gz"
     first = data_mod.read_idx(path)

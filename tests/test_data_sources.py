@@ -12,8 +12,8 @@ import torch
 
 from helpers import smtui
 from idxdata import write_small_idx
-from tui_trainer import data as data_mod
-from tui_trainer.errors import DataError
+from tui_trainer.core import data as data_mod
+from tui_trainer.core.errors import DataError
 
 
 def test_the_book_loader_never_reuses_another_folders_files(tmp_path):
@@ -60,7 +60,7 @@ def test_data_that_is_not_fashion_mnist_shaped(tmp_path, n_train, side, message)
 
 def test_offline_without_data_and_full_refused(tmp_path):
     r = subprocess.run([sys.executable, "-c",
-                        "import tui_trainer.data as d, pathlib, sys; "
+                        "import tui_trainer.core.data as d, pathlib, sys; "
                         f"d.DEBIAN_DIR = pathlib.Path({str(tmp_path / 'none')!r}); "
                         "from tui_trainer import cli; "
                         "cli.main(['--no-ui', '--dataset', 'full', '--out', "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tui_trainer.config import TrainConfig
+from tui_trainer.core.config import TrainConfig
 from tui_trainer.ui.app import SmtuiApp
 from tui_trainer.ui.help import KEYS
 

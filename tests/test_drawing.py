@@ -7,8 +7,9 @@ import re
 
 import pytest
 
-from tui_trainer import d2l, drawing
-from tui_trainer.drawing import clip_line, clip_segment, nice_ticks, nonsingular
+from tui_trainer import d2l
+from tui_trainer.learner import drawing
+from tui_trainer.learner.drawing import clip_line, clip_segment, nice_ticks, nonsingular
 
 
 def test_a_segment_is_cut_where_it_crosses_the_box():

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from helpers import deterministic
-from tui_trainer.config import TrainConfig
-from tui_trainer.events import EpochEnd
-from tui_trainer.fastpath import linear_step
-from tui_trainer.train import fit, prepare
+from tui_trainer.core.config import TrainConfig
+from tui_trainer.core.events import EpochEnd
+from tui_trainer.loop.fastpath import linear_step
+from tui_trainer.loop.train import fit, prepare
 
 
 def trained(data_dir, tmp_path, **kw):

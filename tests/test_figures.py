@@ -15,8 +15,9 @@ import pytest
 import torch
 
 from procs import child_env, finish
-from tui_trainer import d2l, drawing
-from tui_trainer.errors import SmtuiError
+from tui_trainer import d2l
+from tui_trainer.learner import drawing
+from tui_trainer.core.errors import SmtuiError
 
 # Every name the PyTorch cells of chapters 3-7 (d2l r0.17) call on `d2l`, with a section that
 # calls it: read from the book's sources, cell by cell.

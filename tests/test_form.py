@@ -6,15 +6,15 @@ from __future__ import annotations
 import pytest
 
 from helpers import long_app, wait_for
-from tui_trainer.config import TrainConfig
-from tui_trainer.errors import SmtuiError
-from tui_trainer.ui.form import ConfigForm
+from tui_trainer.core.config import TrainConfig
+from tui_trainer.core.errors import SmtuiError
+from tui_trainer.ui.panels.form import ConfigForm
 
 
 async def test_the_form_shows_the_preset_in_effect(tmp_path):
     from textual.widgets import Select
 
-    from tui_trainer.config import PRESETS
+    from tui_trainer.core.config import PRESETS
     from tui_trainer.ui.app import SmtuiApp
 
     for config, expected in ((TrainConfig(), "book"),
@@ -244,7 +244,7 @@ async def test_the_command_palette_offers_smtuis_commands(tmp_path):
 async def test_a_theme_picked_is_remembered_in_the_settings_file(tmp_path, monkeypatch):
     import json
 
-    from tui_trainer.settings import load
+    from tui_trainer.store.settings import load
     from tui_trainer.ui.app import SmtuiApp, known_theme
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
@@ -289,7 +289,7 @@ async def test_the_form_shows_every_rule_a_run_enforces_as_it_is_typed(tmp_path)
 
 
 def test_preflight_names_what_a_run_would_refuse_before_torch_loads(tmp_path):
-    from tui_trainer.config import preflight
+    from tui_trainer.core.config import preflight
 
     assert preflight(TrainConfig(out=str(tmp_path))) == {}
     problems = preflight(TrainConfig(model=str(tmp_path / "mine.py"), out=str(tmp_path),

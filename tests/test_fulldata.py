@@ -5,8 +5,8 @@ import subprocess
 import sys
 
 
-from tui_trainer.config import TrainConfig
-from tui_trainer.train import fit, prepare
+from tui_trainer.core.config import TrainConfig
+from tui_trainer.loop.train import fit, prepare
 
 
 def test_one_epoch_headless_on_full_data(full_data_dir, tmp_path):

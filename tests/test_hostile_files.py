@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from helpers import settle, smtui
-from tui_trainer.catalog import RunSummary
-from tui_trainer.config import TrainConfig
+from tui_trainer.store.catalog import RunSummary
+from tui_trainer.core.config import TrainConfig
 from tui_trainer.ui.app import SmtuiApp
-from tui_trainer.watch import RunWatcher
+from tui_trainer.store.watch import RunWatcher
 
 OSC_TITLE = "\x1b]2;pwned\x1b\\"
 OSC_CLIPBOARD = "\x1b]52;c;Y3VybCBldmlsIHwgc2g=\x07"
@@ -121,7 +121,7 @@ def test_malformed_run_files_are_one_warning_and_the_listing_goes_on(tmp_path, k
 
 def test_a_settings_file_nested_too_deeply_is_one_warning(tmp_path):
     """The same `[` x 100,000 as settings.json made every run exit 70 (RecursionError)."""
-    from tui_trainer.settings import load
+    from tui_trainer.store.settings import load
     path = tmp_path / "settings.json"
     path.write_text("[" * 100_000)
     settings = load(path)

@@ -8,8 +8,8 @@ from __future__ import annotations
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from tui_trainer.config import TrainConfig
-from tui_trainer.train import SingleLoop, prepare
+from tui_trainer.core.config import TrainConfig
+from tui_trainer.loop.train import SingleLoop, prepare
 
 VIEWS = {"slice", "t", "view", "unsqueeze", "reshape", "_reshape_alias", "expand", "squeeze",
          "select", "as_strided", "alias", "detach"}

@@ -15,13 +15,13 @@ import pytest
 import torch
 
 from helpers import fix_machine, wait_for
-from tui_trainer.config import TrainConfig
-from tui_trainer.events import EpochEnd, RunEnded, RunStarted
+from tui_trainer.core.config import TrainConfig
+from tui_trainer.core.events import EpochEnd, RunEnded, RunStarted
 from tui_trainer.ui.app import SmtuiApp
 from tui_trainer.ui.messages import TrainingEvent
-from tui_trainer.ui.predictions import SampleGrid
-from tui_trainer.ui.runs_panel import RunRecord
-from tui_trainer.ui.status import StatusBar
+from tui_trainer.ui.panels.predictions import SampleGrid
+from tui_trainer.ui.panels.runs import RunRecord
+from tui_trainer.ui.panels.status import StatusBar
 
 SIZE = (80, 24)
 

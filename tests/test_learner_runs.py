@@ -12,12 +12,12 @@ from textual.widgets import Select
 
 from helpers import settle, wait_for
 from tui_trainer import d2l
-from tui_trainer.config import TrainConfig
-from tui_trainer.events import Control
-from tui_trainer.sweep import fit_sweep, prepare_sweep
-from tui_trainer.train import fit, prepare
+from tui_trainer.core.config import TrainConfig
+from tui_trainer.core.events import Control
+from tui_trainer.loop.sweep import fit_sweep, prepare_sweep
+from tui_trainer.loop.train import fit, prepare
 from tui_trainer.ui.app import SmtuiApp
-from tui_trainer.ui.runs_panel import RunsPanel
+from tui_trainer.ui.panels.runs import RunsPanel
 
 NET_FILE = textwrap.dedent("""
     import torch
@@ -122,7 +122,7 @@ async def test_compare_and_the_runs_tab_on_every_kind(runs):
 def test_a_model_file_run_resumes_from_any_folder(small_data_dir, tmp_path, monkeypatch):
     """The run records the file's absolute path: resumed from another folder, the net is
     found; from its own folder, `--model my_net.py` is the same file and may be given."""
-    from tui_trainer.runs import load_checkpoint
+    from tui_trainer.store.checkpoint import load_checkpoint
 
     (tmp_path / "ch3").mkdir()
     (tmp_path / "ch3" / "my_net.py").write_text(NET_FILE)
@@ -148,7 +148,7 @@ def test_a_model_file_that_changed_is_not_resumed_unless_asked(small_data_dir, t
     """The run records its file's hash: another file at that path (another folder's net.py ran,
     trained, exit 0, no word) or an edited one is refused in one line naming the variable that
     resumes anyway; the same file resumes."""
-    from tui_trainer.errors import SmtuiError
+    from tui_trainer.core.errors import SmtuiError
     net = tmp_path / "net.py"
     net.write_text(NET_FILE)
     config = TrainConfig(model=str(net), data_dir=str(small_data_dir), out=str(tmp_path / "runs"),

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from helpers import smtui, wait_for
-from tui_trainer.config import TrainConfig
-from tui_trainer.machine import ProcessMeter, describe, resident_bytes
+from tui_trainer.core.config import TrainConfig
+from tui_trainer.loop.meter import ProcessMeter, describe, resident_bytes
 
 linux = pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads /proc")
 

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from tui_trainer.metrics import Accumulator, accuracy, evaluate_accuracy
-from tui_trainer.updaters import BookSGD, build_updater, scheduled_lr, set_lr, sgd
+from tui_trainer.core.metrics import Accumulator, accuracy, evaluate_accuracy
+from tui_trainer.core.updaters import BookSGD, build_updater, scheduled_lr, set_lr, sgd
 
 
 def test_accuracy_is_a_count():

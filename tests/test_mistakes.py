@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from procs import child_env, finish
-from tui_trainer import mistakes
-from tui_trainer.usercode import FunctionNet, never_trained
+from tui_trainer.core import mistakes
+from tui_trainer.loop.usercode import FunctionNet, never_trained
 
 HINT = "(SMTUI_DEBUG=1 shows the whole traceback)"
 
@@ -191,7 +191,7 @@ def test_never_trained_names_frozen_weights_and_those_no_optimizer_holds():
     (False, True, True, False)], ids=["terminal", "2>file", "pipe", "stdin not a tty"])
 def test_the_live_app_only_when_every_standard_stream_is_a_terminal(monkeypatch, stdin, stdout,
                                                                      stderr, live):
-    from tui_trainer import script
+    from tui_trainer.learner import script
 
     class Stream:
         def __init__(self, tty: bool) -> None:

@@ -5,8 +5,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-from tui_trainer.models import (SoftmaxScratch, build_model, cross_entropy, cross_entropy_stable,
-                                log_softmax_stable, softmax, softmax_stable)
+from tui_trainer.core.models import (SoftmaxScratch, build_model, cross_entropy,
+                                     cross_entropy_stable, log_softmax_stable, softmax,
+                                     softmax_stable)
 
 
 def test_softmax_hand_computed():

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tui_trainer.numerics import compare, parse_logits, report
+from tui_trainer.labs.numerics import compare, parse_logits, report
 
 
 def test_numerics_overflow_log0_and_agreement():

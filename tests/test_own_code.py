@@ -20,12 +20,14 @@ from torch import nn
 
 from helpers import Tmux, tmux_only, wait_until
 from procs import child_env, finish
-from tui_trainer import d2l, script
-from tui_trainer.config import TrainConfig
-from tui_trainer.errors import SmtuiError
-from tui_trainer.events import Control
-from tui_trainer.runs import RunDir, load_checkpoint
-from tui_trainer.train import fit, prepare
+from tui_trainer import d2l
+from tui_trainer.learner import script
+from tui_trainer.core.config import TrainConfig
+from tui_trainer.core.errors import SmtuiError
+from tui_trainer.core.events import Control
+from tui_trainer.store.rundir import RunDir
+from tui_trainer.store.checkpoint import load_checkpoint
+from tui_trainer.loop.train import fit, prepare
 
 BOOK_NET = textwrap.dedent("""
     import torch
@@ -270,7 +272,7 @@ def test_model_file_trains_resumes_and_refuses_other_shapes(small_data_dir, tmp_
 def test_model_file_templates_and_probabilities(small_data_dir, tmp_path):
     """The book's net returns probabilities: shown as they are; its 784x10 W is the Weights
     tab's template."""
-    from tui_trainer.events import EpochEnd
+    from tui_trainer.core.events import EpochEnd
     path = write_model(tmp_path, BOOK_NET)
     config = TrainConfig(model=str(path), epochs=1, batch_size=16, data_dir=str(small_data_dir),
                          out=str(tmp_path / "runs"), threads="1")
@@ -389,7 +391,7 @@ def test_train_ch3_live_in_tmux_stops_with_keyboard_interrupt(d2l_data, tmp_path
 def test_the_thread_probe_leaves_a_function_nets_weights_and_gradients(small_data_dir, tmp_path):
     """The governor times a step of a learner's net on the net itself (its weights are globals
     no copy can redirect): the weights and the gradients it finds are put back."""
-    from tui_trainer.probes import training_probe
+    from tui_trainer.loop.thread_probe import training_probe
     path = write_model(tmp_path, BOOK_NET)
     config = TrainConfig(model=str(path), epochs=1, batch_size=16, data_dir=str(small_data_dir),
                          out=str(tmp_path / "runs"))
@@ -426,8 +428,8 @@ def test_the_viewer_draws_a_model_file_runs_curves_without_running_its_code(smal
                                                                           tmp_path):
     """`smtui view` of a --model run: its curves, and one line saying why no predictions (the
     viewer never imports the learner's file)."""
-    from tui_trainer.events import EpochEnd, Message
-    from tui_trainer.watch import RunWatcher
+    from tui_trainer.core.events import EpochEnd, Message
+    from tui_trainer.store.watch import RunWatcher
     path = write_model(tmp_path, BOOK_NET)
     session = prepare(TrainConfig(model=str(path), epochs=1, batch_size=16, threads="1",
                                   data_dir=str(small_data_dir), out=str(tmp_path / "runs")))
@@ -456,7 +458,7 @@ def test_a_learners_net_in_the_app_keeps_one_thread_unless_two_are_faster(
         small_data_dir, tmp_path, monkeypatch, model, beside_ui, prefer):
     """Beside the app's drawing, a learner's Python-heavy net prefers one thread (two gained
     it nothing and cost the drawing its core); headless, and smtui's own step, the budget."""
-    from tui_trainer import cpu
+    from tui_trainer.loop import cpu_threads as cpu
 
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     monkeypatch.setenv(cpu.PLAN_VARIABLE, "auto:2")     # an adaptive plan of two threads

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from helpers import deterministic
-from tui_trainer import train as train_mod
-from tui_trainer.config import TrainConfig
-from tui_trainer.events import BatchEnd, Control, EpochEnd, Message
-from tui_trainer.train import SingleLoop, fit, prepare
-from tui_trainer.skeleton import run_loop
+from tui_trainer.loop import train as train_mod
+from tui_trainer.core.config import TrainConfig
+from tui_trainer.core.events import BatchEnd, Control, EpochEnd, Message
+from tui_trainer.loop.train import SingleLoop, fit, prepare
+from tui_trainer.loop.run_loop import run_loop
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 

@@ -16,12 +16,13 @@ from helpers import (GOOD, assert_run_files_whole, epochs_done, small_session, s
                      start_headless, the_run, train_to_end, wait_for, wait_for_epoch,
                      wait_until, make_app)
 from procs import finish
-from tui_trainer.config import TrainConfig
-from tui_trainer.errors import SmtuiError
-from tui_trainer.events import BatchEnd, Control
-from tui_trainer.runs import RunDir, load_checkpoint
-from tui_trainer.train import fit, prepare
-from tui_trainer.updaters import BookSGD
+from tui_trainer.core.config import TrainConfig
+from tui_trainer.core.errors import SmtuiError
+from tui_trainer.core.events import BatchEnd, Control
+from tui_trainer.store.rundir import RunDir
+from tui_trainer.store.checkpoint import load_checkpoint
+from tui_trainer.loop.train import fit, prepare
+from tui_trainer.core.updaters import BookSGD
 
 
 @pytest.fixture
@@ -88,7 +89,7 @@ def test_resume_with_fewer_epochs_from_the_command_line(trained):
 
 
 def test_batch_size_changes_only_at_an_epoch_boundary(small_data_dir, tmp_path):
-    from tui_trainer.events import Control
+    from tui_trainer.core.events import Control
 
     session = small_session(small_data_dir, tmp_path, epochs=3, batch_size=4)
     control = Control()
@@ -193,7 +194,7 @@ async def test_a_run_is_resumed_from_the_runs_tab(small_data_dir, tmp_path):
     offers the same."""
     from textual.widgets import Button
 
-    from tui_trainer.ui.runs_panel import RunsPanel
+    from tui_trainer.ui.panels.runs import RunsPanel
 
     app = make_app(small_data_dir, tmp_path / "runs")
     async with app.run_test(size=(120, 40)) as pilot:

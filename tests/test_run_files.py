@@ -16,13 +16,15 @@ import torch
 from helpers import (GOOD, make_run, small_session, start_headless, status_of, the_run,
                      wait_until)
 from procs import finish
-from tui_trainer import runs as runs_mod
-from tui_trainer.config import TrainConfig
-from tui_trainer.errors import SmtuiError
-from tui_trainer.events import EpochEnd, Message, RunEnded
-from tui_trainer.runs import RunDir, atomic_write_json, dumps, load_checkpoint
-from tui_trainer.train import fit, prepare
-from tui_trainer.watch import RunWatcher
+from tui_trainer.store import files as runs_mod
+from tui_trainer.core.config import TrainConfig
+from tui_trainer.core.errors import SmtuiError
+from tui_trainer.core.events import EpochEnd, Message, RunEnded
+from tui_trainer.store.rundir import RunDir
+from tui_trainer.store.files import atomic_write_json, dumps
+from tui_trainer.store.checkpoint import load_checkpoint
+from tui_trainer.loop.train import fit, prepare
+from tui_trainer.store.watch import RunWatcher
 
 
 MALFORMED_ROWS = {
@@ -41,7 +43,7 @@ def strict_loads(text: str):
 
 
 def test_an_error_inside_the_loop_marks_the_run_failed(small_data_dir, tmp_path, monkeypatch):
-    from tui_trainer import train as train_mod
+    from tui_trainer.loop import train as train_mod
 
     session = small_session(small_data_dir, tmp_path)
 
@@ -59,7 +61,7 @@ def test_an_error_inside_the_loop_marks_the_run_failed(small_data_dir, tmp_path,
 
 
 def test_an_internal_error_exit_70_leaves_status_failed(small_data_dir, tmp_path):
-    code = ("from tui_trainer import train, cli\n"
+    code = ("from tui_trainer import cli\nfrom tui_trainer.loop import train\n"
             "def broken(*a, **k): raise RuntimeError('a bug')\n"
             "train.SingleLoop.step = broken\n"
             f"cli.main(['--no-ui', '--data-dir', {str(small_data_dir)!r}, '--out', "
@@ -134,7 +136,7 @@ def test_disk_full_while_saving_keeps_the_old_checkpoint(small_data_dir, tmp_pat
 def test_disk_full_mid_run_is_one_line(small_data_dir, tmp_path):
     code = (
         "import errno, os, sys\n"
-        "from tui_trainer import runs, cli\n"
+        "from tui_trainer import cli\nfrom tui_trainer.store import rundir as runs\n"
         "real = runs.RunDir.save_checkpoint\n"
         "def full(self, state): raise runs.SmtuiError(f'cannot write {self.checkpoint_path}: "
         "No space left on device')\n"
@@ -245,7 +247,7 @@ def test_a_full_disk_leaves_a_status_that_says_so(small_data_dir, small_disk):
     one line, exit 1, the last good checkpoint loads, and status.json, which cannot be
     replaced without a temporary file, still says failed, not running; the viewer's watcher
     reports it."""
-    from tui_trainer.watch import RunWatcher
+    from tui_trainer.store.watch import RunWatcher
     out = small_disk / "runs"
     proc = start_headless(small_data_dir, out, "--batch-size", "16")
     run_dir = the_run(out)
@@ -285,7 +287,7 @@ def test_a_checkpoint_from_elsewhere_is_one_line_everywhere(small_data_dir, tmp_
     is wrong, on --resume (headless and the TUI's base config) and in the viewer."""
     import torch as torch_
     from tui_trainer.cli import main
-    from tui_trainer.watch import RunWatcher
+    from tui_trainer.store.watch import RunWatcher
     session = small_session(small_data_dir, tmp_path)
     fit(session, lambda e: None)
     state = torch_.load(session.run.checkpoint_path, weights_only=True)
@@ -311,8 +313,8 @@ def test_a_resume_never_writes_through_a_link_planted_in_the_run(small_data_dir,
     import sys
 
     from procs import child_env
-    from tui_trainer.config import TrainConfig
-    from tui_trainer.train import fit, prepare
+    from tui_trainer.core.config import TrainConfig
+    from tui_trainer.loop.train import fit, prepare
     session = prepare(TrainConfig(data_dir=str(small_data_dir), out=str(tmp_path / "runs"),
                                   epochs=1, batch_size=16, device="cpu", threads="1"))
     fit(session, lambda e: None)
@@ -343,8 +345,8 @@ def test_a_killed_writes_temporary_files_are_removed_on_the_next_start(small_dat
     import subprocess
     import sys
 
-    from tui_trainer.config import TrainConfig
-    from tui_trainer.train import fit, prepare
+    from tui_trainer.core.config import TrainConfig
+    from tui_trainer.loop.train import fit, prepare
     session = prepare(TrainConfig(data_dir=str(small_data_dir), out=str(tmp_path / "runs"),
                                   epochs=1, batch_size=16, device="cpu", threads="1"))
     fit(session, lambda e: None)

@@ -18,11 +18,11 @@ from helpers import (Tmux, assert_run_files_whole, epochs_done, long_app, small_
                      start_headless, status_of, the_run, tmux_only, wait_exit, wait_for,
                      wait_for_epoch, wait_until)
 from procs import finish
-from tui_trainer.config import TrainConfig
-from tui_trainer.events import BatchEnd, Control, EpochEnd, Message
-from tui_trainer.runs import load_checkpoint
-from tui_trainer.train import fit, prepare
-from tui_trainer.ui.status import StatusBar
+from tui_trainer.core.config import TrainConfig
+from tui_trainer.core.events import BatchEnd, Control, EpochEnd, Message
+from tui_trainer.store.checkpoint import load_checkpoint
+from tui_trainer.loop.train import fit, prepare
+from tui_trainer.ui.panels.status import StatusBar
 
 
 def only_run(out: Path) -> Path:
@@ -123,7 +123,7 @@ def test_output_that_cannot_be_written_never_stops_training(small_data_dir, tmp_
 
 
 def test_a_stop_before_the_first_batch_says_so(small_data_dir, tmp_path):
-    from tui_trainer.events import Control
+    from tui_trainer.core.events import Control
 
     session = small_session(small_data_dir, tmp_path)
     control = Control()
@@ -142,7 +142,7 @@ def test_a_stop_signal_never_finds_a_lock_of_the_loop_held(paused):
     would hang for good. (Seen once in five suite runs under load: SIGINT, no exit in 30 s.)
     Emulated here: at every line run inside `should_stop`, threading's own code included, the
     handler's locks must be free, and the handler then runs there."""
-    from tui_trainer.events import Control
+    from tui_trainer.core.events import Control
 
     class Watched(threading.Event):
         """An Event that knows while one of its methods that take its lock runs."""

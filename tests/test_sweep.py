@@ -17,15 +17,15 @@ import torch
 from idxdata import write_small_idx
 from procs import child_env, finish
 
-from tui_trainer import data as data_mod
-from tui_trainer.catalog import runs_in
-from tui_trainer.config import TrainConfig
-from tui_trainer.events import BatchEnd, SweepEpoch
-from tui_trainer.runs import load_checkpoint
-from tui_trainer.config import parse_lrs
-from tui_trainer.models import StackedNet
-from tui_trainer.sweep import fit_sweep, prepare_sweep
-from tui_trainer.train import fit, prepare
+from tui_trainer.core import data as data_mod
+from tui_trainer.store.catalog import runs_in
+from tui_trainer.core.config import TrainConfig
+from tui_trainer.core.events import BatchEnd, SweepEpoch
+from tui_trainer.store.checkpoint import load_checkpoint
+from tui_trainer.core.config import parse_lrs
+from tui_trainer.core.models import StackedNet
+from tui_trainer.loop.sweep import fit_sweep, prepare_sweep
+from tui_trainer.loop.train import fit, prepare
 
 from helpers import run_cli, status_of, wait_until
 
@@ -81,7 +81,7 @@ def test_each_model_of_a_sweep_equals_its_own_single_run(data, tmp_path, kw, lrs
 
 def test_every_model_starts_from_the_seeds_weights(tmp_path):
     torch.manual_seed(5)
-    from tui_trainer.models import build_model
+    from tui_trainer.core.models import build_model
     template = build_model("mlp")
     net = StackedNet(template.net, 4)
     for k in range(4):
@@ -97,7 +97,7 @@ def test_every_model_starts_from_the_seeds_weights(tmp_path):
 @pytest.mark.parametrize("model", ["scratch", "concise"])
 @pytest.mark.parametrize("mean", [False, True])
 def test_hand_written_gradients_equal_autograds(model, mean):
-    from tui_trainer.models import build_model
+    from tui_trainer.core.models import build_model
     torch.manual_seed(3)
     net = StackedNet(build_model(model).net, 3)
     with torch.no_grad():   # three different models, as after some training
@@ -119,7 +119,7 @@ def test_hand_written_gradients_equal_autograds(model, mean):
 
 
 def test_the_naive_and_mlp_models_leave_their_gradients_to_autograd():
-    from tui_trainer.models import build_model
+    from tui_trainer.core.models import build_model
     X, y = torch.rand(4, 1, 28, 28), torch.randint(0, 10, (4,))
     for model, softmax in (("scratch", "naive"), ("mlp", "stable")):
         net = StackedNet(build_model(model, softmax).net, 2)
@@ -154,7 +154,7 @@ def test_a_stopped_sweep_resumes_model_by_model(data, tmp_path):
     def stop_mid_epoch(event):
         if isinstance(event, BatchEnd) and event.epoch == 2 and event.batch == 3:
             control_.request_stop()
-    from tui_trainer.events import Control
+    from tui_trainer.core.events import Control
     control_ = Control()
     ended = fit_sweep(session, stop_mid_epoch, control_)
     assert ended.status == "stopped"
@@ -242,7 +242,7 @@ def test_sigterm_stops_a_sweep_with_a_checkpoint_in_every_run(tmp_path):
 
 
 def test_a_sweep_with_auto_threads_has_the_governor_of_a_single_run(data, tmp_path, monkeypatch):
-    from tui_trainer import cpu
+    from tui_trainer.loop import cpu_threads as cpu
     started, start = [], cpu.ThreadGovernor.start
 
     def recorded_start(self):

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 
 from helpers import make_app, wait_for
-from tui_trainer.catalog import runs_in
-from tui_trainer.runs import RunDir
-from tui_trainer.ui.curves import CurvesPanel
-from tui_trainer.ui.form import ConfigForm
-from tui_trainer.ui.runs_panel import RunsPanel
+from tui_trainer.store.catalog import runs_in
+from tui_trainer.store.rundir import RunDir
+from tui_trainer.ui.panels.curves import CurvesPanel
+from tui_trainer.ui.panels.form import ConfigForm
+from tui_trainer.ui.panels.runs import RunsPanel
 
 
 async def start_sweep(app, pilot, rates: str) -> None:
@@ -131,7 +131,7 @@ async def test_the_app_knows_every_run_of_a_sweep_from_its_start(data_dir, tmp_p
 
 
 async def test_a_sweep_is_refused_while_start_would_resume_a_run(data_dir, tmp_path):
-    from tui_trainer.config import TrainConfig
+    from tui_trainer.core.config import TrainConfig
     from tui_trainer.ui.app import SmtuiApp
 
     app = SmtuiApp(TrainConfig(data_dir=str(data_dir), out=str(tmp_path / "runs"),
@@ -148,10 +148,10 @@ async def test_a_sweep_is_refused_while_start_would_resume_a_run(data_dir, tmp_p
 async def test_a_sweep_of_64_rates_leaves_a_readable_plot(tmp_path):
     """Its eight best curves are drawn, in the order of their rates, and the legend says how
     many more."""
-    from tui_trainer.config import TrainConfig
+    from tui_trainer.core.config import TrainConfig
     from tui_trainer.ui.app import SmtuiApp
     from tui_trainer.ui.runs_mixin import MAX_OVERLAYS
-    from tui_trainer.ui.runs_panel import SweepCurves
+    from tui_trainer.ui.panels.runs import SweepCurves
 
     lrs = [0.01 * (k + 1) for k in range(64)]
     app = SmtuiApp(TrainConfig(out=str(tmp_path)))

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from helpers import train_to_end
-from tui_trainer.config import TrainConfig
+from tui_trainer.core.config import TrainConfig
 from tui_trainer.ui.app import SmtuiApp
 
 
@@ -42,7 +42,7 @@ def test_tensorboard_export(small_data_dir, tmp_path):
 def test_tensorboard_frames_say_right_and_wrong():
     import torch
 
-    from tui_trainer.tensorboard import framed
+    from tui_trainer.store.tensorboard import framed
 
     images = torch.full((2, 28, 28), 255, dtype=torch.uint8)
     out = framed(images, torch.tensor([True, False]))

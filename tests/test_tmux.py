@@ -10,7 +10,7 @@ import time
 
 import pytest
 from helpers import Tmux, wait_exit, wait_until
-from tui_trainer.catalog import runs_in
+from tui_trainer.store.catalog import runs_in
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None and not os.environ.get("CI"),
                                 reason="tmux not installed")

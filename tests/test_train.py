@@ -7,14 +7,14 @@ import pytest
 import torch
 
 from helpers import deterministic
-from tui_trainer.config import TrainConfig
-from tui_trainer.errors import SmtuiError
-from tui_trainer.events import BatchEnd, Control, EpochEnd, Message, RunEnded, RunStarted
-from tui_trainer.models import build_model
-from tui_trainer.runs import load_checkpoint
-from tui_trainer.metrics import predict_ch3, quality_check
-from tui_trainer.train import fit, prepare, train_epoch
-from tui_trainer.updaters import BookSGD
+from tui_trainer.core.config import TrainConfig
+from tui_trainer.core.errors import SmtuiError
+from tui_trainer.core.events import BatchEnd, Control, EpochEnd, Message, RunEnded, RunStarted
+from tui_trainer.core.models import build_model
+from tui_trainer.store.checkpoint import load_checkpoint
+from tui_trainer.core.metrics import predict_ch3, quality_check
+from tui_trainer.loop.train import fit, prepare, train_epoch
+from tui_trainer.core.updaters import BookSGD
 
 
 def test_train_epoch_first_step_hand_computed():
@@ -74,7 +74,7 @@ def test_fit_events_and_run_directory(small_data_dir, tmp_path):
 
 
 def test_subset_fallback_is_announced_and_recorded(tmp_path, monkeypatch):
-    from tui_trainer import data as data_mod
+    from tui_trainer.core import data as data_mod
     monkeypatch.setattr(data_mod, "DEBIAN_DIR", tmp_path / "nowhere")
     events = []
     session = prepare(TrainConfig(out=str(tmp_path / "runs"), epochs=1, device="cpu"))

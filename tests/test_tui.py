@@ -7,13 +7,13 @@ import time
 import pytest
 from helpers import fix_machine, make_app, settle, train_to_end, wait_for
 
-from tui_trainer.config import TrainConfig
-from tui_trainer.runs import load_checkpoint
+from tui_trainer.core.config import TrainConfig
+from tui_trainer.store.checkpoint import load_checkpoint
 from tui_trainer.ui.app import SmtuiApp
-from tui_trainer.ui.curves import CurvesPanel, downsample
-from tui_trainer.ui.form import ConfigForm
-from tui_trainer.ui.predictions import PredictionsPanel, SampleGrid
-from tui_trainer.ui.status import StatusBar
+from tui_trainer.ui.panels.curves import CurvesPanel, downsample
+from tui_trainer.ui.panels.form import ConfigForm
+from tui_trainer.ui.panels.predictions import PredictionsPanel, SampleGrid
+from tui_trainer.ui.panels.status import StatusBar
 
 
 async def test_start_to_epoch_end_updates_curves_and_predictions(data_dir, tmp_path):
@@ -272,7 +272,7 @@ def test_accuracy_axis_fits_the_data():
 
 
 async def test_resume_from_the_tui(data_dir, tmp_path):
-    from tui_trainer.train import fit, prepare
+    from tui_trainer.loop.train import fit, prepare
     session = prepare(TrainConfig(data_dir=str(data_dir), out=str(tmp_path / "runs"),
                                   batch_size=16, epochs=1, lr=0.5, device="cpu"))
     fit(session, lambda e: None)
@@ -293,7 +293,7 @@ async def test_training_thread_keeps_torch_threads_and_matches_headless(data_dir
 
     import torch
 
-    from tui_trainer import train
+    from tui_trainer.loop import train
 
     default = torch.get_num_threads()
     seen: list[int] = []
@@ -320,7 +320,7 @@ async def test_training_thread_keeps_torch_threads_and_matches_headless(data_dir
 
 
 def test_halfblock_lines_colour_two_pixel_rows_per_cell():
-    from tui_trainer.ui.predictions import halfblock_lines
+    from tui_trainer.ui.panels.predictions import halfblock_lines
 
     pixels = [[0, 255], [10, 20], [30, 40], [50, 60]]
     lines = halfblock_lines(pixels)
@@ -341,7 +341,7 @@ async def test_sample_grid_lines_show_labels_and_reuse_drawings(data_dir, tmp_pa
         assert first.cell_length == grid.size.width
         assert first.text.startswith("▀" * 14)
         labels = grid.render_line(7).text + grid.render_line(8).text
-        from tui_trainer.labels import TEXT_LABELS
+        from tui_trainer.core.labels import TEXT_LABELS
         assert TEXT_LABELS[grid.trues[0]] in labels and TEXT_LABELS[grid.preds[0]] in labels
         assert set(grid.cache) >= set(grid.keys[:grid.columns])   # drawn once, kept by index
         cached = grid.cache[grid.keys[0]]

@@ -9,9 +9,9 @@ import time
 
 
 from helpers import make_app, wait_for
-from tui_trainer import skeleton
-from tui_trainer.ui.form import ConfigForm
-from tui_trainer.ui.status import StatusBar
+from tui_trainer.loop import run_loop as skeleton
+from tui_trainer.ui.panels.form import ConfigForm
+from tui_trainer.ui.panels.status import StatusBar
 
 
 async def test_divergence_is_shown_and_the_app_stays_responsive(data_dir, tmp_path):

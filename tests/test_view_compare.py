@@ -11,13 +11,13 @@ import pytest
 
 from helpers import (GOOD, Tmux, make_app, make_run, settle, smtui, tmux_only, train_to_end,
                      wait_for)
-from tui_trainer.config import TrainConfig
-from tui_trainer.events import BatchEnd, EpochEnd, Message, RunEnded, RunStarted
-from tui_trainer.train import fit, prepare
+from tui_trainer.core.config import TrainConfig
+from tui_trainer.core.events import BatchEnd, EpochEnd, Message, RunEnded, RunStarted
+from tui_trainer.loop.train import fit, prepare
 from tui_trainer.ui.app import SmtuiApp
-from tui_trainer.ui.predictions import SampleGrid
-from tui_trainer.ui.runs_panel import RunsPanel
-from tui_trainer.watch import CheckpointPredictions, RunWatcher
+from tui_trainer.ui.panels.predictions import SampleGrid
+from tui_trainer.ui.panels.runs import RunsPanel
+from tui_trainer.store.watch import CheckpointPredictions, RunWatcher
 
 
 @pytest.mark.parametrize("config, status", [
@@ -39,7 +39,7 @@ def test_malformed_config_and_status_never_break_the_watcher(tmp_path, config, s
 
 
 def test_compare_keeps_what_is_valid(tmp_path):
-    from tui_trainer.ui.runs_panel import RunRecord
+    from tui_trainer.ui.panels.runs import RunRecord
 
     run = make_run(tmp_path / "run", [json.dumps(GOOD).encode(), b"[]"], b"[]", b"nope")
     record = RunRecord.from_dir(run)
@@ -112,7 +112,7 @@ async def test_the_viewer_shows_the_watched_runs_settings_not_its_own(small_data
     viewer's defaults: model scratch, sgd 0.1, 10 epochs, and an empty Runs tab)."""
     from textual.widgets import Button
 
-    from tui_trainer.ui.dashboard import settings_text
+    from tui_trainer.ui.panels.dashboard import settings_text
 
     session = prepare(TrainConfig(data_dir=str(small_data_dir), out=str(tmp_path), epochs=3,
                                   batch_size=32, model="mlp", optimizer="adam", lr=0.002,
@@ -138,8 +138,8 @@ async def test_the_viewer_shows_the_watched_runs_settings_not_its_own(small_data
 def test_a_running_runs_pace_reaches_the_viewer(small_data_dir, tmp_path):
     """status.json carries the pace of the epoch going on, so the viewer's status bar shows
     the run's img/s and ETA (it showed 0 img/s and ETA 0:00)."""
-    from tui_trainer.events import BatchEnd
-    from tui_trainer.lifecycle import RunLife
+    from tui_trainer.core.events import BatchEnd
+    from tui_trainer.loop.lifecycle import RunLife
 
     session = prepare(TrainConfig(data_dir=str(small_data_dir), out=str(tmp_path), epochs=3,
                                   batch_size=16, device="cpu"))
@@ -187,13 +187,13 @@ async def test_session_runs_are_compared(tmp_path):
 
 
 def test_run_names_in_legends():
-    from tui_trainer.ui.runs_panel import RunRecord
+    from tui_trainer.ui.panels.runs import RunRecord
     assert RunRecord("20261124-045518-scratch", {}).short_name == "045518-scratch"
     assert RunRecord("my-run", {}).short_name == "my-run"
 
 
 def test_runs_are_named_by_what_differs():
-    from tui_trainer.catalog import names_by_difference
+    from tui_trainer.store.catalog import names_by_difference
 
     base = TrainConfig().to_dict()
     configs = [{**base, "lr": 0.1}, {**base, "lr": 0.03}]
@@ -226,8 +226,9 @@ def test_the_watcher_reads_only_what_was_appended(tmp_path, monkeypatch):
     """A long run's metrics.jsonl: each poll reads the bytes appended since the last one (not
     the whole file twice a second), a line still being written waits, and a file rewritten
     shorter by a resume is read again without showing a row twice."""
-    from tui_trainer.runs import RunDir, dumps
-    from tui_trainer.watch import RunWatcher
+    from tui_trainer.store.rundir import RunDir
+    from tui_trainer.store.files import dumps
+    from tui_trainer.store.watch import RunWatcher
 
     run = make_run(tmp_path / "run", [dumps({**GOOD, "epoch": e}).encode() for e in
                                       range(1, 1001)])

@@ -15,7 +15,7 @@ MARKUP = "runs[/]x[bold]"
 
 
 def test_the_status_bar_shows_no_stale_pace():
-    from tui_trainer.ui.status import StatusBar
+    from tui_trainer.ui.panels.status import StatusBar
 
     bar = StatusBar()
     bar.progress(2, 10, 5, 10, 123456.0, 65.0)
@@ -28,7 +28,7 @@ def test_the_status_bar_shows_no_stale_pace():
 
 
 def test_tiles_and_bars_say_truth_and_prediction_without_colour():
-    from tui_trainer.ui.predictions import ProbabilityBars, SampleGrid
+    from tui_trainer.ui.panels.predictions import ProbabilityBars, SampleGrid
 
     grid = SampleGrid()
     grid.show([[[0] * 14] * 14] * 2, [9, 0], [9, 6])
@@ -47,7 +47,7 @@ def test_tiles_and_bars_say_truth_and_prediction_without_colour():
 
 
 def test_the_loss_axis_fits_the_loss_after_the_first_epoch():
-    from tui_trainer.ui.curves import CurvesPanel
+    from tui_trainer.ui.panels.curves import CurvesPanel
 
     panel = CurvesPanel()
     panel.reset(10)
@@ -60,7 +60,7 @@ def test_the_loss_axis_fits_the_loss_after_the_first_epoch():
 
 
 def test_the_x_axis_spans_the_runs_shown_and_the_legend_is_outside():
-    from tui_trainer.ui.curves import CurvesPanel
+    from tui_trainer.ui.panels.curves import CurvesPanel
 
     panel = CurvesPanel()
     panel.reset(10)                                      # the form's 10 epochs, no run yet
@@ -109,8 +109,8 @@ def test_a_dumb_terminal_gets_plain_lines_headless(monkeypatch):
     """TERM=dumb: no carriage returns or erase codes, only whole lines, even on a terminal."""
     import io
 
-    from tui_trainer.events import BatchEnd
-    from tui_trainer.headless import ConsoleReporter
+    from tui_trainer.core.events import BatchEnd
+    from tui_trainer.headless.single import ConsoleReporter
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
@@ -181,7 +181,7 @@ def test_a_crash_inside_the_ui_stops_the_run_with_a_checkpoint(tmp_path):
     program = tmp_path / "crash.py"
     program.write_text(
         "import sys\n"
-        "from tui_trainer.events import EpochEnd\n"
+        "from tui_trainer.core.events import EpochEnd\n"
         "from tui_trainer.ui import training_mixin\n"
         "def broken(self, event):\n"
         "    raise RuntimeError('drawing failed')\n"
@@ -210,9 +210,9 @@ def test_a_crash_inside_the_ui_stops_the_run_with_a_checkpoint(tmp_path):
 async def test_the_log_text_can_be_selected_with_the_mouse_and_copied(tmp_path):
     """A drag over the Log tab selects its text, drawn in the selection style; ctrl+c then
     copies it (and does not quit, as it does with nothing selected)."""
-    from tui_trainer.config import TrainConfig
+    from tui_trainer.core.config import TrainConfig
     from tui_trainer.ui.app import SmtuiApp
-    from tui_trainer.ui.log_panel import LogPanel
+    from tui_trainer.ui.panels.log import LogPanel
 
     app = SmtuiApp(TrainConfig(out=str(tmp_path)))
     async with app.run_test(size=(100, 30)) as pilot:
@@ -242,7 +242,7 @@ async def test_the_log_text_can_be_selected_with_the_mouse_and_copied(tmp_path):
 async def test_a_notification_is_kept_in_the_log_whatever_its_markup(tmp_path):
     """Every notification is also a Log line; text that is not valid markup (`[/]`) is kept as
     written rather than ending the app."""
-    from tui_trainer.config import TrainConfig
+    from tui_trainer.core.config import TrainConfig
     from tui_trainer.ui.app import SmtuiApp
 
     app = SmtuiApp(TrainConfig(out=str(tmp_path)))

@@ -6,9 +6,9 @@ from __future__ import annotations
 import torch
 
 from helpers import wait_for
-from tui_trainer.config import TrainConfig
-from tui_trainer.models import build_model, class_templates
-from tui_trainer.ui.weights import NEUTRAL, WeightsPanel, diverging
+from tui_trainer.core.config import TrainConfig
+from tui_trainer.core.models import build_model, class_templates
+from tui_trainer.ui.panels.weights import NEUTRAL, WeightsPanel, diverging
 
 
 def test_templates_are_the_models_own_weights():

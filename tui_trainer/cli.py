@@ -15,8 +15,8 @@ import sys
 
 import click
 
-from .config import PRESETS, TrainConfig, parse_field, preflight
-from .errors import SmtuiError, out_of_memory
+from .core.config import PRESETS, TrainConfig, parse_field, preflight
+from .core.errors import SmtuiError, out_of_memory
 
 
 def _option_name(field_name: str) -> str:
@@ -98,13 +98,13 @@ def cli(ctx: click.Context, no_ui: bool, preset: str | None, resume: str | None,
         return 0
     settings = _settings()
     if resume:
-        from .runs import load_checkpoint
+        from .store.checkpoint import load_checkpoint
         base = TrainConfig.from_dict(load_checkpoint(resume).get("config", {}))
     else:
         base = user_defaults(settings)
     config = build_config(values, preset, base)
     if no_ui:
-        from .headless import run_headless
+        from .headless.single import run_headless
         return run_headless(config, resume=resume, check=check)
     _need_terminal()
     from .ui.app import run_tui
@@ -114,7 +114,7 @@ def cli(ctx: click.Context, no_ui: bool, preset: str | None, resume: str | None,
 
 def _settings():
     """The user's settings file, its problems said once, on stderr, one line each."""
-    from .settings import load
+    from .store.settings import load
     settings = load()
     for warning in settings.warnings:
         _say(f"smtui: warning: {warning}")
@@ -124,7 +124,7 @@ def _settings():
 def user_defaults(settings) -> TrainConfig:
     """The book's defaults with the settings file's own over them; a value that is not valid is
     a warning and is left out."""
-    from .settings import settings_path
+    from .store.settings import settings_path
     config = TrainConfig()
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     for name, value in settings.defaults.items():
@@ -146,8 +146,8 @@ def user_defaults(settings) -> TrainConfig:
 def _configure_threads(text: str | None) -> None:
     """Before anything loads torch (a checkpoint to resume, the view's evaluations): OpenMP reads
     its thread count once, then. A bad --threads is reported later, with the other options."""
-    from .config import MAX_THREADS
-    from .cpu import configure
+    from .core.config import MAX_THREADS
+    from .loop.cpu_threads import configure
     threads = (text or "auto").strip()
     configure(threads if threads.isdigit() and 0 < int(threads) <= MAX_THREADS else "auto")
 
@@ -211,12 +211,12 @@ def compare(run_dirs: tuple[str, ...], no_ui: bool, fmt: str | None) -> int:
     name, the options that differ, how far it got, its final and best test accuracy and its
     final train loss.
     """
-    from .catalog import find_runs
+    from .store.catalog import find_runs
     runs = find_runs(list(run_dirs))
     if fmt is None and not no_ui and _isatty(sys.stdout) and _isatty(sys.stdin):
         from .ui.app import run_tui
         return run_tui(None, compare=[str(r) for r in runs])
-    from .catalog import RunSummary, comparison, differing_options, render
+    from .store.catalog import RunSummary, comparison, differing_options, render
     summaries = [RunSummary.from_dir(r) for r in runs]
     rows = comparison(summaries)
     options = differing_options([s.config for s in summaries])
@@ -234,7 +234,7 @@ def runs(folder: str | None, as_json: bool) -> int:
     planned, best test accuracy and age, oldest first."""
     from pathlib import Path
 
-    from .catalog import RunSummary, find_runs, listing, render
+    from .store.catalog import RunSummary, find_runs, listing, render
     given, folder = folder is not None, folder or user_defaults(_settings()).out
     where = Path(folder).expanduser()
     if (not given and not where.exists()) or (where.is_dir() and not any(where.iterdir())):
@@ -246,8 +246,8 @@ def runs(folder: str | None, as_json: bool) -> int:
     if as_json:
         _print(render(rows, "json"))
         return 0
-    from .catalog import fit_columns
-    from .config import model_label
+    from .store.catalog import fit_columns
+    from .core.config import model_label
     for row in rows:
         row.update(epochs=f"{row['epochs_done']}/{row['epochs'] or '?'}", best=row[
             "best_test_acc"], batch=row["batch_size"], model=model_label(row["model"]))
@@ -263,7 +263,7 @@ def runs(folder: str | None, as_json: bool) -> int:
 
 def _print(text: str) -> None:
     """Write a command's output through the encoding-safe console."""
-    from .console import SafeStream
+    from .core.console import SafeStream
     SafeStream(sys.stdout).write(text)
 
 
@@ -283,7 +283,7 @@ def sweep(lrs: str, preset: str | None, **values: str | None) -> int:
     the seed's weights, gets its own run directory (resumable alone) and stops alone if it
     diverges. Other options as for a single run; e.g. smtui sweep --lr 0.01,0.1,1 --epochs 5
     """
-    from .config import parse_lrs, sweep_refusal
+    from .core.config import parse_lrs, sweep_refusal
     _configure_threads(values.get("threads"))
     try:
         rates = parse_lrs(lrs)
@@ -293,7 +293,7 @@ def sweep(lrs: str, preset: str | None, **values: str | None) -> int:
     refusal = sweep_refusal(config)
     if refusal:   # before torch loads
         raise SmtuiError(refusal, exit_code=2)
-    from .headless_sweep import run_sweep_headless
+    from .headless.sweep import run_sweep_headless
     return run_sweep_headless(config, rates)
 
 
@@ -313,7 +313,7 @@ def numerics(logits: str, label: int, classes: str | None, samples: int | None) 
         return _classes_lab(classes, samples)
     if samples is not None:
         raise SmtuiError("--samples goes with --classes", exit_code=2)
-    from .numerics import compare as compare_forms, parse_logits, report
+    from .labs.numerics import compare as compare_forms, parse_logits, report
     try:
         values = parse_logits(logits)
         click.echo(report(compare_forms(values, label)))
@@ -323,7 +323,7 @@ def numerics(logits: str, label: int, classes: str | None, samples: int | None) 
 
 
 def _classes_lab(text: str, samples: int | None) -> int:
-    from .classes import MAX_SAMPLES, SAMPLES, measure, parse_classes, report
+    from .labs.many_classes import MAX_SAMPLES, SAMPLES, measure, parse_classes, report
     try:
         values = parse_classes(text)
     except ValueError as exc:
@@ -360,25 +360,25 @@ def _standard_streams() -> None:
     for name, mode in (("stdin", "r"), ("stdout", "w"), ("stderr", "w")):
         if getattr(sys, name) is None:   # Python found the descriptor closed at start-up
             setattr(sys, name, open(os.devnull, mode))
-    from .console import reconfigure_errors
+    from .core.console import reconfigure_errors
     reconfigure_errors(sys.stdout, sys.stderr)
 
 
 def _say(text: str) -> None:
     """Print an error line on stderr, if stderr can still be written; what it quotes from files
     (a checkpoint's config, a run's name) shown `inert`."""
-    from .console import inert
+    from .core.console import inert
     try:
         click.echo(inert(text), err=True)
     except (OSError, ValueError):
-        from .console import silence
+        from .core.console import silence
         silence(sys.stderr)
 
 
 def _finish_output() -> None:
     """Flush stdout and stderr now, so that a reader gone away (`| head -1`, a dropped SSH
     connection) cannot make the interpreter's last flush print a traceback or change the code."""
-    from .console import silence
+    from .core.console import silence
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -31,15 +31,15 @@ import numpy as np
 import torch
 from torch.utils import data as torch_data
 
-from . import data as data_mod
-from .data import get_fashion_mnist_labels  # noqa: F401  (the book's name)
-from .metrics import Accumulator, accuracy  # noqa: F401  (the book's names)
-from .metrics import evaluate_accuracy as _evaluate_accuracy
-from .errors import SmtuiError
-from .figures import plt
-from .mistakes import in_learners_words, install_hooks
-from .train import train_epoch
-from .updaters import sgd  # noqa: F401  (the book's name)
+from .core import data as data_mod
+from .core.data import get_fashion_mnist_labels  # noqa: F401  (the book's name)
+from .core.metrics import Accumulator, accuracy  # noqa: F401  (the book's names)
+from .core.metrics import evaluate_accuracy as _evaluate_accuracy
+from .core.errors import SmtuiError
+from .learner.figures import plt
+from .core.mistakes import in_learners_words, install_hooks
+from .loop.train import train_epoch
+from .core.updaters import sgd  # noqa: F401  (the book's name)
 
 install_hooks()   # a mistake the script does not catch ends in one line (mistakes.py)
 
@@ -314,7 +314,7 @@ def train_epoch_ch3(net, train_iter, loss, updater):
 def train_ch3(net, train_iter, test_iter, loss, num_epochs, updater, *, out: str | None = None):
     """The book's `train_ch3`, through smtui's loop: live on a terminal, one line per epoch
     otherwise, then the book's asserts. `out`: a folder to record a run directory in."""
-    from .script import train_script
+    from .learner.script import train_script
 
     history = train_script(net, train_iter, test_iter, loss, num_epochs, updater, out=out)
     train_loss, train_acc, test_acc = (history[-1]["train_loss"], history[-1]["train_acc"],
@@ -380,7 +380,7 @@ def train_ch6(net, train_iter, test_iter, num_epochs, lr, device, *, out: str | 
     terminal, one line per epoch otherwise; then the book's two closing lines. Its examples/sec
     count the training batches' time, as the book's timer does (the test set's evaluation
     left out)."""
-    from .script import train_script
+    from .learner.script import train_script
 
     def init_weights(m):
         if type(m) in (torch.nn.Linear, torch.nn.Conv2d):
@@ -410,7 +410,7 @@ def _check(ok: bool, text: str) -> None:
 
 
 def _say(text: str) -> None:
-    from .console import SafeStream
+    from .core.console import SafeStream
     SafeStream(sys.stderr).write(text + "\n")
 
 
@@ -430,7 +430,7 @@ def predict_ch3(net, test_iter, n: int = 6):
 def show_images(imgs, num_rows: int, num_cols: int, titles=None, scale: float = 1.5):
     """The book's grid of images, drawn in the terminal with half blocks (two pixel rows per
     character), each titled below; without a terminal, the titles alone."""
-    from .drawing import image_grid
+    from .learner.drawing import image_grid
 
     images = [torch.as_tensor(np.asarray(img.detach().cpu() if torch.is_tensor(img) else img))
               for img in imgs][: num_rows * num_cols]
@@ -444,7 +444,7 @@ class Animator:
     def __init__(self, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
                  xscale="linear", yscale="linear", fmts=("-", "m--", "g-.", "r:"), nrows=1,
                  ncols=1, figsize=(3.5, 2.5)) -> None:
-        from .drawing import Plot
+        from .learner.drawing import Plot
 
         self.legend = list(legend) if legend else []
         self.X: list[list[float]] | None = None

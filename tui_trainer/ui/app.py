@@ -25,33 +25,33 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
 
-from ..config import TrainConfig, model_label
-from ..errors import SmtuiError
-from ..machine import ProcessMeter, describe
-from ..events import Control
-from ..console import (STOP_SIGNALS, SafeStream, encodable, inert, next_steps, plural,
-                       sweep_steps)
-from .curves import CurvesPanel
-from .form import ConfigForm
+from ..core.config import TrainConfig, model_label
+from ..core.errors import SmtuiError
+from ..loop.meter import ProcessMeter, describe
+from ..core.events import Control
+from ..core.console import (STOP_SIGNALS, SafeStream, encodable, inert, next_steps, plural,
+                            sweep_steps)
+from .panels.curves import CurvesPanel
+from .panels.form import ConfigForm
 from .help import HelpScreen
 from .commands import smtui_commands
 from .keys import KeyOrder
-from .log_panel import LogPanel
+from .panels.log import LogPanel
 from .run_state import PAUSED, QUITTING, RESETTING, RUNNING, STOPPING, RunState
 from .runs_mixin import RunsMixin
 from .training_mixin import TrainingMixin
 from .messages import CoreLoaded
-from .analysis_panel import AnalysisPanel
-from .numerics_panel import NumericsPanel
-from .predictions import PredictionsPanel, SampleGrid
-from .runs_panel import Comparison, RunRecord, RunsPanel, SweepCurves
-from .status import StatusBar
+from .panels.analysis import AnalysisPanel
+from .panels.numerics import NumericsPanel
+from .panels.predictions import PredictionsPanel, SampleGrid
+from .panels.runs import Comparison, RunRecord, RunsPanel, SweepCurves
+from .panels.status import StatusBar
 from .modes import ScriptMode, TrainMode, WatchMode
 from .terminal import quiet_driver
 from .textual_private import on_crash
 from .threads import serial_here
-from .dashboard import DASH_H, DASH_W, MirrorCurves, TrainView, settings_text
-from .weights import WeightsPanel
+from .panels.dashboard import DASH_H, DASH_W, MirrorCurves, TrainView, settings_text
+from .panels.weights import WeightsPanel
 
 MIN_WIDTH, MIN_HEIGHT = 60, 20
 MACHINE_S = 1.0         # the status bar's CPU and memory figures
@@ -143,7 +143,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
     def watch_theme(self, theme: str) -> None:
         """A theme the user picks is remembered for the next session."""
         if self.remember_theme:
-            from ..settings import save_theme
+            from ..store.settings import save_theme
             problem = save_theme(theme)
             if problem:
                 self.notify(f"Theme not remembered: {problem}", severity="warning",
@@ -279,7 +279,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
             try:
                 import torch
 
-                from .. import train  # noqa: F401  (warm the import for the first run)
+                from ..loop import train  # noqa: F401  (warm the import for the first run)
             except Exception:   # a broken install: the run's own import says what is wrong
                 return
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -596,7 +596,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         """SIGTERM and SIGHUP (a closed terminal or SSH connection) quit as `q` does: the run
         stops at its next batch with a checkpoint, the terminal is restored, and the exit code is
         143 or 129. A SIGHUP that was ignored when smtui started (nohup) stays ignored."""
-        from ..suspend import SuspendClock
+        from ..core.suspend import SuspendClock
         try:   # over the driver's own handlers, which restore the terminal
             self.suspend_clock = SuspendClock(lambda: self.state.control).install()
         except ValueError:   # not the main thread: no signals here
@@ -617,7 +617,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         of freezing the terminal. The time stopped is not counted as training."""
         from textual.app import SuspendNotSupported
 
-        from ..suspend import job_control, stop_job
+        from ..core.suspend import job_control, stop_job
         if not job_control():
             self.notify("ctrl+z: no shell with job control started smtui here (tmux's or a "
                         "script's own command), so nothing could bring it back; q quits "
@@ -658,7 +658,7 @@ def run_tui(config: TrainConfig | None, resume: str | None = None, *, watch: str
     app = SmtuiApp(config, resume, watch=watch, compare=compare, theme=known_theme(
         theme, theme_given))
     if theme_given:
-        from ..settings import save_theme
+        from ..store.settings import save_theme
         save_theme(theme)   # --theme is remembered, as a theme picked in the palette
     app.run()
     # The app's loop is closed and its signal handlers with it: a further hang-up (a shell
@@ -671,7 +671,7 @@ def run_tui(config: TrainConfig | None, resume: str | None = None, *, watch: str
                                  if app.signal_code else None)
             control.finished.wait(120)
     if app.state.run_dir and not watch:
-        from ..runs import RunDir
+        from ..store.rundir import RunDir
         states = {d: RunDir(d).read_status().get("state", app.state.last_status)
                   for d in app.state.sweep_dirs or [app.state.run_dir]}
         if app.state.sweep_dirs:
@@ -700,8 +700,8 @@ def run_script(session):
     run ends; returns its RunEnded. The window is gone before anything is raised or printed:
     an exception from the learner's code is raised here, and the epochs stay in the
     scrollback as headless lines."""
-    from ..console import epoch_line
-    from ..events import RunEnded
+    from ..core.console import epoch_line
+    from ..core.events import RunEnded
 
     app = SmtuiApp(session.config, script=session)
     app.run()
@@ -730,7 +730,7 @@ def say_where_sweep(states: dict[str, str]) -> None:
     err.write(f"smtui: last sweep: {len(states)} run directories\n")
     for run_dir, state in states.items():
         err.write(f"  {state:<9} {run_dir}\n")
-    from ..catalog import sweep_folder
+    from ..store.catalog import sweep_folder
     for line in sweep_steps(states, tui=True, folder=sweep_folder(list(states))):
         err.write(line + "\n")
 

@@ -10,7 +10,7 @@ from functools import partial
 
 from textual.app import SystemCommand
 
-from ..config import PRESETS
+from ..core.config import PRESETS
 
 # (title, help, action, its key): the app's own actions, by name.
 ACTIONS = (

@@ -6,7 +6,7 @@ from typing import Any
 
 from textual.message import Message
 
-from ..events import BatchEnd
+from ..core.events import BatchEnd
 
 
 class TrainingEvent(Message):

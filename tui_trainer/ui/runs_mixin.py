@@ -13,12 +13,13 @@ from pathlib import Path
 
 from textual import work
 
-from ..events import Message
+from ..core.events import Message
 from .messages import TrainingEvent
 from rich.text import Text
 
-from ..catalog import matching, names_by_difference, parse_filter
-from .runs_panel import RunsPanel
+from ..store.catalog import matching, names_by_difference, parse_filter
+from .panels.runs import RunsPanel
+from ..store.rundir import RunDir
 
 
 MAX_OVERLAYS = 8   # curves of other runs drawn at once; the legend says how many more
@@ -44,9 +45,9 @@ class RunsMixin:
         """The runs in the --out folder (the newest MAX_LISTED), into the Runs tab, each once;
         their curves are overlaid when o asks. A folder that is missing or unreadable lists
         nothing: the first run creates it."""
-        from ..catalog import find_runs
-        from ..errors import SmtuiError
-        from .runs_panel import RunRecord
+        from ..store.catalog import find_runs
+        from ..core.errors import SmtuiError
+        from .panels.runs import RunRecord
         try:
             found = find_runs([self.config.out])
         except SmtuiError:
@@ -128,7 +129,7 @@ class RunsMixin:
         """Poll a run directory and post what changed, until the app quits."""
         from textual.worker import get_current_worker
 
-        from ..watch import RunWatcher
+        from ..store.watch import RunWatcher
 
         worker = get_current_worker()
         watcher = RunWatcher(path)
@@ -151,7 +152,7 @@ class RunsMixin:
     def resumable(self) -> list:
         """The runs of the Runs tab that --resume would take: a checkpoint in their folder."""
         return [r for r in self.comparison.records
-                if r.path and (Path(r.path) / "checkpoint.pt").is_file()]
+                if r.path and RunDir(r.path).checkpoint_path.is_file()]
 
     def on_runs_panel_resume_asked(self, message: RunsPanel.ResumeAsked) -> None:
         self.resume_run(message.record)
@@ -164,14 +165,14 @@ class RunsMixin:
             self.notify("Stop the run going on first (x)." if self.state.running else
                         self.mode.resume_refusal, severity="warning")
             return
-        if not record.path or not (Path(record.path) / "checkpoint.pt").is_file():
+        if not record.path or not RunDir(record.path).checkpoint_path.is_file():
             self.notify(f"{record.label}: no checkpoint to resume from.", severity="warning",
                         markup=False)
             return
-        from ..config import TrainConfig
-        from ..errors import SmtuiError
-        from ..resume import script_refusal
-        from ..runs import load_checkpoint
+        from ..core.config import TrainConfig
+        from ..core.errors import SmtuiError
+        from ..loop.resume import script_refusal
+        from ..store.checkpoint import load_checkpoint
         try:
             refusal = script_refusal(record.path)
             if refusal:

@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..config import TrainConfig
+from ..core.config import TrainConfig
 from .app import SmtuiApp
 
 
@@ -61,7 +61,7 @@ def mlp_4_2_session():
     from torch import nn
 
     from .. import d2l
-    from ..script import session_for
+    from ..learner.script import session_for
 
     train_iter, test_iter = d2l.load_data_fashion_mnist(256)
     W1 = nn.Parameter(torch.randn(784, 256, requires_grad=True) * 0.01)
@@ -81,7 +81,7 @@ def mlp_4_2_session():
 async def take_own(out_dir: Path, size: tuple[int, int] = (110, 34)) -> list[Path]:
     """The app as `d2l.train_ch3` opens it for a learner's own net: the book's scratch
     softmax (3.6), and 4.2's MLP."""
-    from ..book import book_scratch_session
+    from ..learner.book_3_6 import book_scratch_session
 
     session = book_scratch_session(20)
     session.config = session.config.replace(model="softmax_scratch.py")

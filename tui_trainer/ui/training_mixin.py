@@ -14,13 +14,13 @@ from pathlib import Path
 
 from textual import work
 
-from ..config import TrainConfig
-from ..events import BatchEnd, Control, EpochEnd, Message, RunEnded, RunStarted, SweepEpoch
-from ..watch import CheckpointPredictions
-from ..console import eta_seconds, inert
+from ..core.config import TrainConfig
+from ..core.events import BatchEnd, Control, EpochEnd, Message, RunEnded, RunStarted, SweepEpoch
+from ..store.watch import CheckpointPredictions
+from ..core.console import eta_seconds, inert
 from .messages import TrainingEvent, TrainingFailed
 from .run_state import RESETTING
-from .runs_panel import RunRecord
+from .panels.runs import RunRecord
 from .threads import parallel_here, serial_here
 
 PROGRESS_POST_S = 0.25  # the worker posts progress at most four times a second
@@ -34,9 +34,9 @@ class TrainingMixin:
               lrs: list[float] | None = None, session=None) -> None:
         """The worker: prepare and fit (a sweep of `lrs` when given; a script's `session` as it
         was prepared), posting every event to the UI."""
-        from ..errors import SmtuiError
-        from ..sweep import fit_sweep, prepare_sweep
-        from ..train import fit, prepare
+        from ..core.errors import SmtuiError
+        from ..loop.sweep import fit_sweep, prepare_sweep
+        from ..loop.train import fit, prepare
 
         last_post = 0.0
         board = None
@@ -60,7 +60,7 @@ class TrainingMixin:
         try:
             parallel_here()
             if config.tensorboard:
-                from ..tensorboard import TensorBoardListener
+                from ..store.tensorboard import TensorBoardListener
                 board = TensorBoardListener(config.tensorboard, say=lambda e: self.post_message(
                     TrainingEvent(e)))
             if lrs:

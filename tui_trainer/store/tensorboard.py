@@ -1,0 +1,114 @@
+"""Opt-in TensorBoard export (`--tensorboard DIR`, or the form's field): what TensorBoard users
+expect of a training script.
+
+- Each run writes to its own subfolder, named like its run directory (`DIR/20261124-...-scratch`),
+  so runs appear side by side in TensorBoard instead of one zig-zag line whose steps restart;
+  a resumed run goes on in the same subfolder.
+- The book's curves as scalars per epoch (`train_loss`, `train_acc`, `test_acc`, `lr`).
+- The hyper-parameters with the run's final metrics (HParams tab), written when the run ends.
+- Sample test images each epoch, framed green where the prediction is right and red where it is
+  wrong, with a table of their true and predicted labels (Text tab): both change as it learns.
+
+TensorBoard is never a dependency: the writer is imported only when asked for, and a missing
+package is a one-line error that says how to install it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ..core.console import encodable
+from ..core.errors import SmtuiError
+from ..core.events import EpochEnd, Message, RunEnded, RunStarted
+from ..core.labels import TEXT_LABELS
+
+SAMPLES = 16
+HPARAMS = ("model", "softmax", "optimizer", "lr", "batch_size", "epochs", "weight_decay",
+           "schedule", "loader", "resize", "seed", "device")
+
+
+def framed(images, right):
+    """(N, 28, 28) uint8 images as (N, 3, 32, 32) floats with a 2-pixel frame, green where
+    `right` is True and red where it is False."""
+    import torch
+
+    n, h, w = images.shape
+    out = torch.zeros(n, 3, h + 4, w + 4)
+    out[:, :, 2:-2, 2:-2] = images[:, None].float() / 255
+    colour = torch.tensor([[0.1, 0.8, 0.2], [0.9, 0.15, 0.1]])[(~right).long()]   # (N, 3)
+    frame = torch.ones(h + 4, w + 4, dtype=torch.bool)
+    frame[2:-2, 2:-2] = False
+    out[:, :, frame] = colour[:, :, None]
+    return out
+
+
+class TensorBoardListener:
+    """A listener that writes one run's scalars, labelled images and hyper-parameters."""
+
+    def __init__(self, log_dir: str, say=None) -> None:
+        """`say` (a listener) is told where the event files are and how to open them."""
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise SmtuiError("--tensorboard needs the tensorboard package "
+                             "(pip install tensorboard)") from None
+        self.make_writer = SummaryWriter
+        self.root = Path(log_dir).expanduser()
+        try:   # TensorBoard writes its event files' names as UTF-8, strictly
+            str(self.root.resolve()).encode("utf-8")
+        except UnicodeEncodeError:
+            raise SmtuiError(f"--tensorboard {encodable(str(self.root))}: TensorBoard needs a "
+                             "folder whose path is UTF-8 text; choose another") from None
+        self.say = say
+        self.writer = None
+        self.images = self.labels = None
+        self.config: dict = {}
+        self.last: EpochEnd | None = None
+
+    @property
+    def log_dir(self) -> Path | None:
+        return Path(self.writer.log_dir) if self.writer is not None else None
+
+    def __call__(self, event) -> None:
+        if isinstance(event, RunStarted):
+            name = Path(event.run_dir).name if event.run_dir else \
+                time.strftime("%Y%m%d-%H%M%S-") + event.config.get("model", "run")
+            try:
+                self.writer = self.make_writer(str(self.root / name))
+            except OSError as exc:
+                raise SmtuiError(f"--tensorboard {self.root} cannot be written: "
+                                 f"{exc.strerror or exc}") from None
+            if self.say is not None:
+                self.say(Message(f"TensorBoard: event files in {self.root / name}; open them "
+                                 f"with: tensorboard --logdir {self.root}"))
+            self.config = event.config
+            self.images = event.test_images[:SAMPLES]
+            self.labels = event.test_labels[:SAMPLES]
+        elif isinstance(event, EpochEnd) and self.writer is not None:
+            self.last = event
+            for name in ("train_loss", "train_acc", "test_acc"):
+                self.writer.add_scalar(name, getattr(event, name), event.epoch)
+            self.writer.add_scalar("lr", event.lr, event.epoch)
+            if self.images is not None and event.test_probs is not None:
+                preds = event.test_probs[:SAMPLES].argmax(dim=1)
+                right = preds == self.labels
+                self.writer.add_images("test_images (green: right, red: wrong)",
+                                       framed(self.images, right), event.epoch)
+                rows = [f"| {i + 1} | {TEXT_LABELS[int(t)]} | {TEXT_LABELS[int(p)]} | "
+                        f"{'right' if ok else '**wrong**'} |"
+                        for i, (t, p, ok) in enumerate(zip(self.labels, preds, right))]
+                self.writer.add_text("test_predictions", "| image | true | predicted | |\n"
+                                     "|---|---|---|---|\n" + "\n".join(rows), event.epoch)
+            self.writer.flush()
+        elif isinstance(event, RunEnded) and self.writer is not None:
+            if self.last is not None:
+                hparams = {k: (v if isinstance(v, (int, float, str, bool)) else str(v))
+                           for k, v in self.config.items() if k in HPARAMS}
+                self.writer.add_hparams(
+                    hparams, {"hparam/test_acc": self.last.test_acc,
+                              "hparam/train_loss": self.last.train_loss,
+                              "hparam/train_acc": self.last.train_acc},
+                    run_name=".", global_step=self.last.epoch)
+            self.writer.close()
+            self.writer = None

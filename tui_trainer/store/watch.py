@@ -1,0 +1,234 @@
+"""Follow a run directory that another process is writing: the core of `smtui view`.
+
+`RunWatcher.poll()` reads what changed since the last call (config, new metrics rows, status,
+a newer checkpoint) and returns the same events the training loop emits, so the TUI draws a
+watched run with the code that draws its own. Files are only read, never written; each is replaced
+atomically or appended by whole lines by the writer, so a read never sees half a file. Files
+from elsewhere may be malformed: bad rows are skipped and each problem is reported once, as a
+warning, while everything valid is still drawn.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..core.config import TrainConfig, is_model_file
+from ..core.events import BatchEnd, EpochEnd, Message, RunEnded, RunStarted
+from .rundir import MACHINE_FIELDS, RUN_FORMAT_VERSION, RunDir
+
+
+@dataclass
+class CheckpointPredictions:
+    """Test-set probabilities computed from the run's latest checkpoint."""
+
+    epoch: int
+    probs: Any
+    templates: Any = None   # (W, b) of a linear model, for the weights tab
+
+
+STALL_S = 60.0   # a training run writes its progress every second or so, epochs included
+
+
+def stalled_for(status: dict) -> float | None:
+    """Seconds since a running run last wrote its status, when more than STALL_S, else None."""
+    updated = status.get("updated")
+    if not isinstance(updated, (int, float)) or isinstance(updated, bool):
+        return None
+    quiet = time.time() - updated
+    return quiet if quiet > STALL_S else None
+
+
+def _said_inertly(event):
+    """`event` with its words (a Message's text, a RunEnded's message) made inert."""
+    from dataclasses import replace
+
+    from ..core.console import inert
+    if isinstance(event, Message):
+        return replace(event, text=inert(event.text))
+    if isinstance(event, RunEnded):
+        return replace(event, message=inert(event.message))
+    return event
+
+
+class RunWatcher:
+    """Turns a run directory's files into training events, one poll at a time."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.root = Path(path).expanduser()
+        self.run = RunDir(self.root)
+        self.started = False
+        self.rows_seen = 0        # rows turned into events
+        self.offset = 0           # bytes of metrics.jsonl read so far
+        self.rows_read = 0        # rows in those bytes
+        self.last_state: str | None = None
+        self.checkpoint_mtime = 0.0
+        self.data = None
+        self.config: TrainConfig | None = None
+        self.reported: set[str] = set()   # problems already reported: each is said once
+
+    def poll(self, evaluate: bool = True) -> list:
+        """Events for everything new in the run directory since the last poll; what they say
+        in words is `inert` (paths and messages from another account's files)."""
+        return [_said_inertly(event) for event in self._poll(evaluate)]
+
+    def _poll(self, evaluate: bool) -> list:
+        events: list = []
+        if not self.started:
+            self.run = RunDir(self._resolve())
+        if not self.run.path.is_dir() or not self.run.config_path.is_file():
+            if self.last_state != "waiting":
+                self.last_state = "waiting"
+                events.append(Message(f"waiting for a run to start in {self.run.path}"))
+            return events
+        if not self.started:
+            events += self._start()
+        status = self.run.read_status()
+        for row in self._new_rows():
+            events.append(EpochEnd(int(row["epoch"]), row["train_loss"], row["train_acc"],
+                                   row["test_acc"], row.get("seconds") or 0.0,
+                                   row.get("lr") or 0.0, None, None, {
+                                       k: row[k] for k in MACHINE_FIELDS
+                                       if isinstance(row.get(k), (int, float))}))
+        state = self.run.state(status) if status.get("state") else "running"
+        if state == "starting":
+            state = "running"
+        if state == "running" and stalled_for(status) is not None:
+            state = "stalled"   # its process lives, its record stopped moving
+        progress = [_int(status.get(k)) for k in ("epoch", "batch", "num_batches")]
+        if state == "running" and None not in progress and progress[2] > 0:
+            speed = _float(status.get("examples_per_s"))   # nan: a writer without the pace
+            events.append(BatchEnd(progress[0] + 1, progress[1], progress[2],
+                                   _int(status.get("examples")) or 0,
+                                   speed if speed == speed else 0.0,
+                                   _float(status.get("running_loss")),
+                                   _float(status.get("running_acc")),
+                                   _int(status.get("threads")) or 0))
+        for problem in self.run.problems:
+            if problem not in self.reported:
+                self.reported.add(problem)
+                events.append(Message(f"skipped what is malformed: {problem}", "warning"))
+        self.run.problems.clear()
+        if state != self.last_state:
+            self.last_state = state
+            if state == "stalled":
+                events.append(RunEnded("stalled", self.rows_seen, (
+                    f"nothing written for {stalled_for(status):.0f} s while its process "
+                    f"(pid {status.get('pid')}) lives: stopped (kill -STOP, ctrl+z) or stuck")))
+            elif state != "running":
+                message = status.get("message")
+                events.append(RunEnded(state, self.rows_seen, message if isinstance(message, str)
+                                       and message else
+                                       ("the training process is gone without saying why"
+                                        if state == "crashed" else state)))
+        if evaluate:
+            events += self._evaluate_checkpoint()
+        return events
+
+    def _new_rows(self) -> list[dict[str, Any]]:
+        """Rows appended to metrics.jsonl since the last poll: only those bytes are read (a run
+        of 100,000 epochs made every poll re-read the whole file). A file that shrank, rewritten
+        by a resume from an earlier checkpoint, is read again from its start, and rows already
+        shown are not shown twice."""
+        try:
+            size = self.run.metrics_path.stat().st_size
+        except OSError:
+            return []
+        if size < self.offset:
+            self.offset = self.rows_read = 0
+        rows, self.offset = self.run.read_metrics_from(self.offset)
+        first = self.rows_read
+        self.rows_read += len(rows)
+        new = rows[max(0, self.rows_seen - first):]
+        self.rows_seen = max(self.rows_seen, self.rows_read)
+        return new
+
+    def _resolve(self) -> Path:
+        """The run to follow: `root` itself, or the newest run directory inside it (an --out
+        folder), so a run that has not started yet is picked up when it appears."""
+        if RunDir(self.root).config_path.is_file() or not self.root.is_dir():
+            return self.root
+        from .catalog import runs_in
+        runs = [p for p in runs_in(self.root) if RunDir(p).config_path.is_file()]
+        return max(runs, key=lambda p: p.stat().st_mtime) if runs else self.root
+
+    def _start(self) -> list:
+        from ..core import data as data_mod
+
+        saved = self.run.read_config()
+        self.config, replaced = TrainConfig.from_saved(saved)
+        self.started = True
+        events: list = []
+        if replaced:
+            version = saved.get("run_format", "none")
+            events.append(Message(f"{self.run.config_path} (run format version {version}; "
+                                  f"this smtui reads {RUN_FORMAT_VERSION}): ignored invalid "
+                                  f"{', '.join(replaced)} (defaults shown)", "warning"))
+        dataset = saved.get("dataset_used", "full")
+        source = saved.get("data_source")
+        try:
+            self.data = data_mod.read_folder(Path(source), subset=dataset == "subset") \
+                if isinstance(source, str) and source else data_mod.load_fashion_mnist(
+                    self.config.data_dir, "subset" if dataset == "subset" else "auto")
+        except Exception as exc:  # the watcher still shows curves without the images
+            self.data = None
+            return events + [Message(f"test images unavailable: {exc}", "warning")]
+        device = saved.get("device_used")   # what the run's --device (auto) chose
+        device = device if isinstance(device, str) and device else self.config.device
+        return events + [RunStarted(self.config.to_dict(), device, self.data.name, self.data.source,
+                           len(self.data.train_labels), len(self.data.test_labels), 0,
+                           str(self.run.path), self.data.test_images, self.data.test_labels)]
+
+    def _evaluate_checkpoint(self) -> list:
+        """Predictions of a checkpoint newer than the last one evaluated."""
+        path = self.run.checkpoint_path
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return []
+        if mtime <= self.checkpoint_mtime or self.data is None or self.config is None:
+            return []
+        self.checkpoint_mtime = mtime
+        if is_model_file(self.config.model):   # the learner's code: not run by a viewer
+            problem = (f"predictions are not drawn for a run of {self.config.model}: the viewer "
+                       "does not run your code (the curves are the run's own)")
+            if problem in self.reported:
+                return []
+            self.reported.add(problem)
+            return [Message(problem)]
+        from ..core.errors import SmtuiError
+        from ..core.models import build_model
+        from .checkpoint import load_checkpoint
+        from ..core.metrics import predict_probs
+        from ..core.data import TensorLoader
+
+        try:
+            state = load_checkpoint(path)
+            config, _ = TrainConfig.from_saved(state.get("config") or {})
+            model = build_model(config.model, config.softmax,
+                                num_inputs=(config.resize or 28) ** 2)
+            model.net.load_state_dict(state["model"])
+            epoch = int(state.get("epoch", 0))
+        except (SmtuiError, RuntimeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            problem = f"checkpoint not readable: {exc}"
+            if problem in self.reported:
+                return []
+            self.reported.add(problem)
+            return [Message(problem, "warning")]
+        loader = TensorLoader(self.data.test_images, self.data.test_labels, 1000, shuffle=False,
+                              resize=config.resize)
+        from ..core.models import class_templates
+        return [CheckpointPredictions(epoch, predict_probs(model, loader),
+                                      class_templates(model.net))]
+
+
+def _int(value: Any) -> int | None:
+    """`value` when it is a whole number (status.json may come from elsewhere), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _float(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        else float("nan")

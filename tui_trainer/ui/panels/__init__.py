@@ -1,0 +1,2 @@
+"""The app's widgets, one panel a module: they draw what they are given and read no run state
+themselves."""
