@@ -6,7 +6,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run tui test bench clean
+.PHONY: run tui test bench screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(ARGS)
+
+screenshots: $(STAMP)  ## the README's SVG screenshots, from a real run in the app
+	$(BIN)/python -m tui_trainer.ui.screenshot assets
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -65,9 +65,9 @@ def make_app(data_dir, out, **kw):
 async def train_to_end(pilot, app, timeout: float = 60.0) -> None:
     """Press Start and wait until the run has ended; it must have finished."""
     await pilot.press("s")
-    await wait_for(pilot, lambda: not app.state.running and app.state.last_status != "idle",
+    await wait_for(pilot, lambda: not app.controller.state.running and app.controller.state.last_status != "idle",
                    timeout)
-    assert app.state.last_status == "finished", f"the run ended {app.state.last_status}"
+    assert app.controller.state.last_status == "finished", f"the run ended {app.controller.state.last_status}"
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:

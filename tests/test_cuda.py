@@ -236,7 +236,7 @@ async def test_the_tui_trains_on_the_gpu(gpu_data_dir, tmp_path):
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("s")
         deadline = time.monotonic() + 120
-        while app.state.last_status != "finished":
+        while app.controller.state.last_status != "finished":
             assert time.monotonic() < deadline, "the run did not finish"
             await pilot.pause(0.1)
     run_dir = next((tmp_path / "runs").iterdir())

@@ -43,7 +43,7 @@ async def test_typing_past_a_presets_value_never_rewrites_the_form(tmp_path):
 
     app = SmtuiApp(TrainConfig(out=str(tmp_path), lr=0.3, epochs=3))
     async with app.run_test(size=(100, 40)) as pilot:
-        form, lr = app.form, app.query_one("#field-lr")
+        form, lr = app.panels.form, app.query_one("#field-lr")
         app.query_one("#field-epochs").value = "10"
         lr.value = "0.1"
         form.validate_form()                 # the book's recipe: the preset shows it
@@ -151,8 +151,8 @@ async def test_keys_after_escape_act_as_keys_not_as_text(tmp_path):
         field.cursor_position = len(field.value)
         await pilot.pause()
         key_burst(app, "5", "escape", "2")
-        await wait_for(pilot, lambda: app.tabs.active == "curves")
-        assert field.value == "5" and app.tabs.active == "curves"   # focus selected the 10
+        await wait_for(pilot, lambda: app.panels.tabs.active == "curves")
+        assert field.value == "5" and app.panels.tabs.active == "curves"   # focus selected the 10
 
 
 async def test_keys_after_enter_on_start_reach_the_run_it_started(small_data_dir, tmp_path):
@@ -163,15 +163,15 @@ async def test_keys_after_enter_on_start_reach_the_run_it_started(small_data_dir
     app = SmtuiApp(TrainConfig(out=str(tmp_path), data_dir=str(small_data_dir), epochs=50,
                                batch_size=16))
     async with app.run_test(size=(100, 40)) as pilot:
-        await wait_for(pilot, lambda: app.core_loaded)
+        await wait_for(pilot, lambda: app.controller.state.core_loaded)
         app.query_one("#start").focus()
         await pilot.pause()
         key_burst(app, "enter", "space")
-        await wait_for(pilot, lambda: app.state.control is not None
-                     and app.state.control.paused)
-        assert app.state.running and app.state.control.paused
+        await wait_for(pilot, lambda: app.controller.state.control is not None
+                     and app.controller.state.control.paused)
+        assert app.controller.state.running and app.controller.state.control.paused
         app.action_stop()
-        await wait_for(pilot, lambda: not app.state.running)
+        await wait_for(pilot, lambda: not app.controller.state.running)
 
 
 async def test_escape_leaves_a_text_field_and_the_keys_work_again(tmp_path):
@@ -182,12 +182,12 @@ async def test_escape_leaves_a_text_field_and_the_keys_work_again(tmp_path):
         await pilot.pause()
         app.query_one("#field-lr").focus()
         await pilot.press("2")                 # typed into the field, not a tab switch
-        assert app.tabs.active == "setup" and app.query_one("#field-lr").value.endswith("2")
+        assert app.panels.tabs.active == "setup" and app.query_one("#field-lr").value.endswith("2")
         await pilot.press("escape")
         from textual.widgets import Tabs
         assert isinstance(app.focused, Tabs)            # the focus stays visible, on the tabs
         await pilot.press("2")
-        assert app.tabs.active == "curves"
+        assert app.panels.tabs.active == "curves"
 
 
 async def test_markup_in_a_form_field_is_shown_literally(data_dir, tmp_path):
@@ -227,8 +227,8 @@ async def test_the_command_palette_offers_smtuis_commands(tmp_path):
                 options.first().get_option_at_index(0).prompt)
         await wait_for(pilot, found)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.tabs.active == "curves")
-        assert app.tabs.active == "curves"
+        await wait_for(pilot, lambda: app.panels.tabs.active == "curves")
+        assert app.panels.tabs.active == "curves"
         app.use_preset("mlp")
         await wait_for(pilot, lambda: app.query_one("#field-model").value == "mlp")
         assert app.query_one("#field-lr").value == "0.002"
@@ -245,7 +245,8 @@ async def test_a_theme_picked_is_remembered_in_the_settings_file(tmp_path, monke
     import json
 
     from tui_trainer.store.settings import load
-    from tui_trainer.ui.app import SmtuiApp, known_theme
+    from tui_trainer.ui.app import SmtuiApp
+    from tui_trainer.ui.launch import known_theme
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     app = SmtuiApp(TrainConfig(out=str(tmp_path)))
@@ -269,7 +270,7 @@ async def test_the_form_shows_every_rule_a_run_enforces_as_it_is_typed(tmp_path)
 
     app = SmtuiApp(TrainConfig(out=str(tmp_path)))
     async with app.run_test(size=(160, 50)) as pilot:
-        form = app.form
+        form = app.panels.form
         (tmp_path / "a-file").write_text("x")
         cases = {"#field-weight_decay": ("0.1", "weight_decay",
                                          "applies to optimizer torch-sgd or adam"),

@@ -81,10 +81,10 @@ async def test_no_tab_of_compare_shows_a_planted_sequence(tmp_path):
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         shown = [line.plain for line in app.log_view.texts]
-        shown += [str(cell) for i in range(app.runs_table.row_count)
-                  for cell in app.runs_table.get_row_at(i)]
-        shown += [label for label, _, _ in app.curves.overlays]
-        shown += [str(app.curves.legend())]
+        shown += [str(cell) for i in range(app.panels.runs_table.row_count)
+                  for cell in app.panels.runs_table.get_row_at(i)]
+        shown += [label for label, _, _ in app.panels.curves.overlays]
+        shown += [str(app.panels.curves.legend())]
     assert all(clean(text) for text in shown), [t for t in shown if not clean(t)]
 
 

@@ -50,13 +50,13 @@ async def with_data(pilot) -> None:
     app.log_message = lambda text, style=None: None     # the log's times would change
 
     fix_machine(app)                                     # nor may the machine's figures
-    app.comparison.records = [RunRecord(f"20261124-10000{i}-scratch", {**TrainConfig().to_dict(), "lr": lr},
+    app.runs.comparison.records = [RunRecord(f"20261124-10000{i}-scratch", {**TrainConfig().to_dict(), "lr": lr},
                              [1.0, 2.0, 3.0], [0.7 + i / 50, 0.75 + i / 50, 0.77 + i / 50],
                              "finished") for i, lr in enumerate((0.1, 0.03))]
-    app.refresh_runs()
+    app.runs.refresh()
     for event in made_up_events():
         app.post_message(TrainingEvent(event))
-    await wait_for(pilot, lambda: app.state.last_status == "finished")   # the last event
+    await wait_for(pilot, lambda: app.controller.state.last_status == "finished")   # the last event
     app.redraw(force=True)
     await pilot.pause()
 
@@ -65,7 +65,7 @@ async def show_tab(pilot, tab: str) -> None:
     """Switch to `tab` and wait until it is shown and drawn from the latest data."""
     app = pilot.app
     app.action_tab(tab)
-    await wait_for(pilot, lambda: app.tabs.active == tab)
+    await wait_for(pilot, lambda: app.panels.tabs.active == tab)
     await pilot.pause()                     # the tab's call_after_refresh work
     app.redraw(force=True)
     await pilot.pause()
@@ -136,14 +136,14 @@ async def test_the_train_view_is_offered_on_big_terminals_only(size, shown, smal
         await pilot.pause()
         assert app.query_one("#--content-tab-train").display is shown
         await pilot.press("s")
-        assert app.tabs.active == ("train" if shown else "curves")
-        await wait_for(pilot, lambda: not app.state.running)
-        assert app.state.last_status == "finished"
+        assert app.panels.tabs.active == ("train" if shown else "curves")
+        await wait_for(pilot, lambda: not app.controller.state.running)
+        assert app.controller.state.last_status == "finished"
         if shown:
             app.redraw(force=True)
-            await wait_for(pilot, lambda: app.dash_curves.series.get("test acc", ([],))[0])
-            assert app.dash_curves.series["test acc"][0] == [1]   # mirrors the curves
-            assert app.dash_preds.probs is not None
+            await wait_for(pilot, lambda: app.panels.dash_curves.series.get("test acc", ([],))[0])
+            assert app.panels.dash_curves.series["test acc"][0] == [1]   # mirrors the curves
+            assert app.panels.dash_preds.probs is not None
 
 
 async def test_the_train_key_says_why_on_a_small_terminal():
@@ -151,7 +151,7 @@ async def test_the_train_key_says_why_on_a_small_terminal():
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await pilot.press("9")
-        assert app.tabs.active != "train"
+        assert app.panels.tabs.active != "train"
         assert any("140x40" in line.plain for line in app.log_view.texts)
 
 
@@ -160,9 +160,9 @@ async def test_shrinking_below_the_train_view_falls_back_to_the_curves():
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause()
         await pilot.press("9")
-        assert app.tabs.active == "train"
+        assert app.panels.tabs.active == "train"
         await pilot.resize_terminal(100, 30)
-        await wait_for(pilot, lambda: app.tabs.active == "curves")   # at the redraw tick
+        await wait_for(pilot, lambda: app.panels.tabs.active == "curves")   # at the redraw tick
 
 
 @pytest.mark.parametrize("width", [60, 80, 140])
@@ -171,7 +171,7 @@ async def test_the_status_bar_drops_whole_parts_never_a_unit(width):
     `· ru`: now whole parts go, the least needed first; state, pace, ETA and data stay."""
     app = SmtuiApp(TrainConfig(device="cpu"))
     async with app.run_test(size=(width, 24)) as pilot:
-        bar = app.status_bar
+        bar = app.panels.status_bar
         bar.state, bar.device, bar.dataset, bar.threads = "training", "cpu", "full", 2
         bar.machine = "run: cpu 183% · mem 1.2 GB"
         bar.progress(3, 10, 50, 100, 24160.0, 65.0)
@@ -192,7 +192,7 @@ async def test_the_status_bar_keeps_two_rows_at_any_epoch_count():
     and ETA on theirs (the bar pushed them off)."""
     app = SmtuiApp(TrainConfig(device="cpu"))
     async with app.run_test(size=(100, 30)) as pilot:
-        bar = app.status_bar
+        bar = app.panels.status_bar
         bar.state = "training"
         bar.progress(97, 100000, 3, 10, 27488.0, 900.0)
         await pilot.pause()

@@ -78,14 +78,14 @@ async def test_the_viewer_opens_every_kind_of_run(runs):
     for kind in KINDS:
         app = SmtuiApp(None, watch=runs[kind])
         async with app.run_test(size=(100, 30)) as pilot:
-            await wait_for(pilot, lambda: app.state.last_status == "finished", what=kind)
-            assert app.curves.series["test acc"][0] == [1], kind
+            await wait_for(pilot, lambda: app.controller.state.last_status == "finished", what=kind)
+            assert app.panels.curves.series["test acc"][0] == [1], kind
             select = app.query_one("#field-model", Select)
             assert select.value == app.config.model, kind
             shown = str(select.query_one("SelectCurrent Static#label").render())
             assert "/" not in shown, (kind, shown)     # a file by its name, not its path
             await pilot.press("5")
-            await wait_for(pilot, lambda: app.runs_table.row_count == 1, what=kind)
+            await wait_for(pilot, lambda: app.panels.runs_table.row_count == 1, what=kind)
 
 
 async def test_compare_and_the_runs_tab_on_every_kind(runs):
@@ -109,12 +109,12 @@ async def test_compare_and_the_runs_tab_on_every_kind(runs):
         await settle(pilot)
         said = [line.plain for line in app.log_view.texts]
         assert any("trained by a script's d2l.train_ch6" in line for line in said), said
-        assert app.state.resume is None
+        assert app.controller.state.resume is None
         model_row = next(i for i, r in enumerate(panel.records) if r.path == runs["model file"])
         panel.move_cursor(row=model_row)
         await pilot.press("enter")
         await settle(pilot)
-        assert app.state.resume == runs["model file"]
+        assert app.controller.state.resume == runs["model file"]
         assert app.query_one("#field-model", Select).value.endswith("dropout_mod.py")
         assert not app.query_one("#field-optimizer").parent.display   # the file's own updater
 

@@ -73,6 +73,6 @@ async def test_the_status_bar_shows_the_process_cpu_and_memory(tmp_path):
 
     app = SmtuiApp(TrainConfig(out=str(tmp_path)))
     async with app.run_test(size=(120, 30)) as pilot:
-        await wait_for(pilot, lambda: "mem " in app.status_bar.machine)
-        assert app.status_bar.machine.startswith("cpu ")
-        assert "mem " in str(app.status_bar.render())
+        await wait_for(pilot, lambda: "mem " in app.panels.status_bar.machine)
+        assert app.panels.status_bar.machine.startswith("cpu ")
+        assert "mem " in str(app.panels.status_bar.render())

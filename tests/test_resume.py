@@ -204,12 +204,12 @@ async def test_a_run_is_resumed_from_the_runs_tab(small_data_dir, tmp_path):
                 if r.title.startswith("Resume ")]                 # offered in the palette
         await pilot.press("5")
         table = app.query_one(RunsPanel)
-        await wait_for(pilot, lambda: app.tabs.active == "runs")
+        await wait_for(pilot, lambda: app.panels.tabs.active == "runs")
         table.focus()
         await wait_for(pilot, lambda: app.focused is table)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.state.resume == str(run_dir))
-        await wait_for(pilot, lambda: app.tabs.active == "setup")   # the tab switch settles
+        await wait_for(pilot, lambda: app.controller.state.resume == str(run_dir))
+        await wait_for(pilot, lambda: app.panels.tabs.active == "setup")   # the tab switch settles
         assert str(app.query_one("#start", Button).label) == "Resume (s)"
         assert "resumes" in str(app.query_one("#form-resume").render())
         assert app.focused is app.query_one("#start")   # s resumes, not types into a field

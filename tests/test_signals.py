@@ -243,10 +243,10 @@ async def test_start_then_stop_at_once_never_leaves_a_running_run(data_dir, tmp_
     """Start followed at once by stop, reset or quit, before the data has loaded."""
     app = long_app(data_dir, tmp_path / "runs")
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.core_loaded)
+        await wait_for(pilot, lambda: app.controller.state.core_loaded)
         await pilot.press("s", key)
-        await wait_for(pilot, lambda: not app.state.running or not app.is_running)
-    for control in app.state.controls:
+        await wait_for(pilot, lambda: not app.controller.state.running or not app.is_running)
+    for control in app.controller.state.controls:
         assert control.finished.wait(30)
     out = tmp_path / "runs"
     if out.exists():

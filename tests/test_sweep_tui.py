@@ -26,8 +26,8 @@ async def test_a_sweep_from_the_form_draws_a_curve_per_lr_and_records_each_run(d
     app = make_app(data_dir, tmp_path / "runs", lr=0.1, threads="1")
     async with app.run_test(size=(100, 30)) as pilot:
         await start_sweep(app, pilot, "0.03, 0.3,3000")
-        await wait_for(pilot, lambda: app.state.last_status in ("finished", "failed"))
-        assert app.state.last_status == "finished"
+        await wait_for(pilot, lambda: app.controller.state.last_status in ("finished", "failed"))
+        assert app.controller.state.last_status == "finished"
         curves = app.query_one(CurvesPanel)
         named = {name: ys for name, _, ys in curves.overlays}
         assert set(named) == {"lr 0.03", "lr 0.3", "lr 3000"}
@@ -40,11 +40,11 @@ async def test_a_sweep_from_the_form_draws_a_curve_per_lr_and_records_each_run(d
         assert lrs == [0.03, 0.3, 3000]
         # The runs tab lists the models that trained an epoch, with their own lr.
         table = app.query_one(RunsPanel)
-        assert table.row_count == len([r for r in app.comparison.records])
-        trained = {r.config["lr"]: r for r in app.comparison.records}
+        assert table.row_count == len([r for r in app.runs.comparison.records])
+        trained = {r.config["lr"]: r for r in app.runs.comparison.records}
         assert {0.03, 0.3} <= set(trained)
         assert trained[0.3].test_acc == named["lr 0.3"]
-        assert app.state.run_dir is not None and RunDir(app.state.run_dir).checkpoint_path.exists()
+        assert app.controller.state.run_dir is not None and RunDir(app.controller.state.run_dir).checkpoint_path.exists()
         # The overlay does not draw the sweep's runs twice.
         await pilot.press("o")
         assert len(curves.overlays) == 3
@@ -86,17 +86,17 @@ async def test_reset_during_a_sweep_clears_its_curves_and_keeps_its_runs(data_di
         await wait_for(pilot, lambda: any(ys for _, _, ys in curves.overlays))
         app.set_focus(None)
         await pilot.press("r")
-        await wait_for(pilot, lambda: not app.state.running)
+        await wait_for(pilot, lambda: not app.controller.state.running)
         assert curves.overlays == []
-        assert app.state.last_status == "stopped"
+        assert app.controller.state.last_status == "stopped"
         for run in runs_in(tmp_path / "runs"):
             status = json.loads((run / "status.json").read_text())
             assert status["state"] == "stopped" and "resume" in status
-        assert {r.config["lr"] for r in app.comparison.records} == {0.01, 0.1}
+        assert {r.config["lr"] for r in app.runs.comparison.records} == {0.01, 0.1}
 
 
 def test_leaving_after_a_sweep_names_every_run_and_how_to_go_on(capsys, tmp_path):
-    from tui_trainer.ui.app import say_where_sweep
+    from tui_trainer.ui.launch import say_where_sweep
 
     a, b = str(tmp_path / "a-lr0.1"), str(tmp_path / "b-lr[1]")
     say_where_sweep({a: "finished", b: "stopped"})
@@ -125,9 +125,9 @@ async def test_the_app_knows_every_run_of_a_sweep_from_its_start(data_dir, tmp_p
     app = make_app(data_dir, tmp_path / "runs", epochs=1, threads="1")
     async with app.run_test(size=(100, 30)) as pilot:
         await start_sweep(app, pilot, "0.01,0.1,1")
-        await wait_for(pilot, lambda: len(app.state.sweep_dirs) == 3)
-        assert sorted(d.rsplit("-", 1)[1] for d in app.state.sweep_dirs) == ["lr0.01", "lr0.1", "lr1"]
-        await wait_for(pilot, lambda: app.state.last_status == "finished")
+        await wait_for(pilot, lambda: len(app.controller.state.sweep_dirs) == 3)
+        assert sorted(d.rsplit("-", 1)[1] for d in app.controller.state.sweep_dirs) == ["lr0.01", "lr0.1", "lr1"]
+        await wait_for(pilot, lambda: app.controller.state.last_status == "finished")
 
 
 async def test_a_sweep_is_refused_while_start_would_resume_a_run(data_dir, tmp_path):
@@ -141,7 +141,7 @@ async def test_a_sweep_is_refused_while_start_would_resume_a_run(data_dir, tmp_p
         await pilot.pause()
         app.action_start()
         await pilot.pause()
-        assert not app.state.running and not (tmp_path / "runs").exists()
+        assert not app.controller.state.running and not (tmp_path / "runs").exists()
         assert any("sweep field empty" in line.plain for line in app.log_view.texts)
 
 
@@ -150,16 +150,16 @@ async def test_a_sweep_of_64_rates_leaves_a_readable_plot(tmp_path):
     many more."""
     from tui_trainer.core.config import TrainConfig
     from tui_trainer.ui.app import SmtuiApp
-    from tui_trainer.ui.runs_mixin import MAX_OVERLAYS
+    from tui_trainer.ui.runs_tab import MAX_OVERLAYS
     from tui_trainer.ui.panels.runs import SweepCurves
 
     lrs = [0.01 * (k + 1) for k in range(64)]
     app = SmtuiApp(TrainConfig(out=str(tmp_path)))
     async with app.run_test(size=(80, 24)):
-        app.state.sweep = SweepCurves(lrs)
+        app.controller.state.sweep = SweepCurves(lrs)
         for epoch in (1, 2):   # rate k reaches 0.5 + k/200: the last eight are the best
-            app.state.sweep.add([{"epoch": epoch, "test_acc": 0.5 + k / 200} for k in range(64)])
-        app.update_overlays()
-        assert [label for label, _, _ in app.curves.overlays] == [
+            app.controller.state.sweep.add([{"epoch": epoch, "test_acc": 0.5 + k / 200} for k in range(64)])
+        app.runs.update_overlays()
+        assert [label for label, _, _ in app.panels.curves.overlays] == [
             f"lr {lr:g}" for lr in lrs[-MAX_OVERLAYS:]]
-        assert app.curves.more == 64 - MAX_OVERLAYS and "+56 more" in str(app.curves.legend())
+        assert app.panels.curves.more == 64 - MAX_OVERLAYS and "+56 more" in str(app.panels.curves.legend())

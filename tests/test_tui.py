@@ -45,7 +45,7 @@ async def test_form_locked_during_run_and_start_twice(data_dir, tmp_path):
         await settle(pilot)
         assert len([w for w in app.workers if w.group == "train"]) == 1
         await pilot.press("x")
-        await wait_for(pilot, lambda: app.state.last_status == "stopped")
+        await wait_for(pilot, lambda: app.controller.state.last_status == "stopped")
         assert not app.query_one(ConfigForm).disabled
         assert len(list((tmp_path / "runs").iterdir())) == 1
 
@@ -57,7 +57,7 @@ async def test_pause_and_resume(data_dir, tmp_path):
         await wait_for(pilot, lambda: app.query_one(StatusBar).state == "training")
         await pilot.press("space")
         assert app.query_one(StatusBar).state == "paused"
-        control = app.state.control
+        control = app.controller.state.control
         await wait_for(pilot, lambda: control.paused_seconds > 0, what="the loop waiting")
         await settle(pilot)   # the reports of the batches done before the pause are drawn
         before = list(app.query_one(CurvesPanel).series["train loss"][0])
@@ -70,7 +70,7 @@ async def test_pause_and_resume(data_dir, tmp_path):
         await wait_for(pilot, lambda: len(app.query_one(CurvesPanel).series["train loss"][0])
                        > len(before))
         await pilot.press("x")
-        await wait_for(pilot, lambda: app.state.last_status == "stopped")
+        await wait_for(pilot, lambda: app.controller.state.last_status == "stopped")
 
 
 async def test_the_bar_shows_exactly_where_a_run_paused_and_stopped(data_dir, tmp_path):
@@ -87,7 +87,7 @@ async def test_the_bar_shows_exactly_where_a_run_paused_and_stopped(data_dir, tm
 
         await pilot.press("s")
         await wait_for(pilot, lambda: bar.state == "training")
-        control = app.state.control
+        control = app.controller.state.control
         try:
             await pilot.press("space")
             await wait_for(pilot, lambda: control.paused_seconds > 0, what="the loop waiting")
@@ -102,7 +102,7 @@ async def test_the_bar_shows_exactly_where_a_run_paused_and_stopped(data_dir, tm
                            what=f"the bar at the pause {expected(state)}")
             await pilot.press("space")
             await pilot.press("x")
-            await wait_for(pilot, lambda: app.state.last_status == "stopped")
+            await wait_for(pilot, lambda: app.controller.state.last_status == "stopped")
             state = load_checkpoint(run_dir)
             await wait_for(pilot, lambda: (bar.epoch_text, bar.fraction) == expected(state),
                            what=f"the bar at the stop {expected(state)}")
@@ -117,7 +117,7 @@ async def test_closing_the_app_on_a_paused_run_leaves_no_loop_waiting(data_dir, 
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("s")
         await wait_for(pilot, lambda: app.query_one(StatusBar).state == "training")
-        control = app.state.control
+        control = app.controller.state.control
         await pilot.press("space")
         await wait_for(pilot, lambda: control.paused_seconds > 0, what="the loop waiting")
     assert control.finished.wait(60), "the paused loop is still waiting"
@@ -130,7 +130,7 @@ async def test_stop_saves_a_checkpoint(data_dir, tmp_path):
         await pilot.press("s")
         await wait_for(pilot, lambda: app.query_one(StatusBar).state == "training")
         await pilot.press("x")
-        await wait_for(pilot, lambda: app.state.last_status == "stopped")
+        await wait_for(pilot, lambda: app.controller.state.last_status == "stopped")
         state = load_checkpoint(next((tmp_path / "runs").iterdir()))
         assert state["epoch"] < 500
 
@@ -164,7 +164,7 @@ async def test_invalid_input_shows_why_and_blocks_start(data_dir, tmp_path):
         app.set_focus(None)
         await pilot.press("s")
         await settle(pilot)
-        assert not app.state.running and not (tmp_path / "runs").exists()
+        assert not app.controller.state.running and not (tmp_path / "runs").exists()
         lr.value = "0.05"
         await pilot.pause()
         assert not app.query_one("#start").disabled

@@ -18,11 +18,11 @@ async def test_divergence_is_shown_and_the_app_stays_responsive(data_dir, tmp_pa
     app = make_app(data_dir, tmp_path / "runs", softmax="naive", lr=1e4, epochs=3)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("s")
-        await wait_for(pilot, lambda: app.state.last_status == "diverged")
+        await wait_for(pilot, lambda: app.controller.state.last_status == "diverged")
         assert app.query_one(StatusBar).state == "diverged"
         assert not app.query_one(ConfigForm).disabled
         await pilot.press("2", "3", "4", "1")      # still answering keys
-        assert app.tabs.active == "setup"
+        assert app.panels.tabs.active == "setup"
         status = json.loads(next((tmp_path / "runs").iterdir()).joinpath("status.json").read_text())
         assert status["state"] == "diverged" and "--softmax stable" in status["message"]
 
@@ -55,10 +55,10 @@ async def test_stop_then_start_again_makes_a_new_run(data_dir, tmp_path):
     async with app.run_test(size=(100, 30)) as pilot:
         for _ in range(2):
             await pilot.press("s")
-            await wait_for(pilot, lambda: app.status_bar.state == "training")
+            await wait_for(pilot, lambda: app.controller.state.status == "training")
             await pilot.press("x")
-            await wait_for(pilot, lambda: app.state.last_status == "stopped")
-            app.state.last_status = "idle"
+            await wait_for(pilot, lambda: app.controller.state.last_status == "stopped")
+            app.controller.state.last_status = "idle"
         assert len(list((tmp_path / "runs").iterdir())) == 2
 
 
@@ -66,13 +66,13 @@ async def test_reset_mid_run(data_dir, tmp_path):
     app = make_app(data_dir, tmp_path / "runs", epochs=500, batch_size=4)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("s")
-        await wait_for(pilot, lambda: app.status_bar.state == "training")
+        await wait_for(pilot, lambda: app.controller.state.status == "training")
         await pilot.press("r")
-        await wait_for(pilot, lambda: not app.state.running)
-        assert app.state.last_status == "stopped" and app.tabs.active == "setup"
-        assert app.curves.series["train loss"] == ([], [])   # late events of the run dropped
-        assert app.predictions.probs is None
-        assert not app.form.disabled
+        await wait_for(pilot, lambda: not app.controller.state.running)
+        assert app.controller.state.last_status == "stopped" and app.panels.tabs.active == "setup"
+        assert app.panels.curves.series["train loss"] == ([], [])   # late events of the run dropped
+        assert app.panels.predictions.probs is None
+        assert not app.panels.form.disabled
         run_dir = next((tmp_path / "runs").iterdir())
         assert (run_dir / "checkpoint.pt").is_file()       # nothing lost
 
@@ -84,14 +84,14 @@ async def test_keys_mashed_while_a_run_goes_on(data_dir, tmp_path):
     rng = random.Random(0)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("s")
-        await wait_for(pilot, lambda: app.status_bar.state == "training")
+        await wait_for(pilot, lambda: app.controller.state.status == "training")
         for _ in range(60):
             await pilot.press(rng.choice(keys))
         if app.screen is not app.screen_stack[0]:
             await pilot.press("escape")
         app.set_focus(None)
         await pilot.press("x")
-        await wait_for(pilot, lambda: not app.state.running)
+        await wait_for(pilot, lambda: not app.controller.state.running)
         await pilot.press("q")
         await wait_for(pilot, lambda: not app.is_running, timeout=5)
     for run_dir in (tmp_path / "runs").iterdir():

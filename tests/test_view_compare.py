@@ -96,14 +96,14 @@ async def test_view_mode_reads_a_run_and_is_read_only(small_data_dir, tmp_path):
     fit(session, lambda e: None)
     app = SmtuiApp(None, watch=str(session.run.path))
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.state.last_status == "finished")
-        assert app.curves.series["test acc"][0] == [1, 2, 3]
+        await wait_for(pilot, lambda: app.controller.state.last_status == "finished")
+        assert app.panels.curves.series["test acc"][0] == [1, 2, 3]
         await pilot.press("3")
         await wait_for(pilot, lambda: len(app.query_one(SampleGrid).images) > 0)
         app.set_focus(None)
         await pilot.press("s")
         await settle(pilot)
-        assert not app.state.running                                     # read-only
+        assert not app.controller.state.running                                     # read-only
         assert not any(app.check_action(a, ()) for a in ("start", "stop", "pause"))
 
 
@@ -120,7 +120,7 @@ async def test_the_viewer_shows_the_watched_runs_settings_not_its_own(small_data
     fit(session, lambda e: None)
     app = SmtuiApp(None, watch=str(session.run.path))
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.state.last_status == "finished")
+        await wait_for(pilot, lambda: app.controller.state.last_status == "finished")
         assert (app.config.model, app.config.optimizer, app.config.lr, app.config.epochs,
                 app.config.batch_size) == ("mlp", "adam", 0.002, 3, 32)
         assert app.query_one("#field-model").value == "mlp"
@@ -130,8 +130,8 @@ async def test_the_viewer_shows_the_watched_runs_settings_not_its_own(small_data
         rows = {str(k): str(v) for k, v in zip(table.columns[0]._cells, table.columns[1]._cells)}
         assert rows["optimizer"] == "adam, lr 0.002" and rows["epochs"] == "3"
         await pilot.press("5")
-        await wait_for(pilot, lambda: app.runs_table.row_count == 1)
-        row = [str(c) for c in app.runs_table.get_row_at(0)]
+        await wait_for(pilot, lambda: app.panels.runs_table.row_count == 1)
+        row = [str(c) for c in app.panels.runs_table.get_row_at(0)]
         assert row[1].startswith("mlp adam") and row[4] == "3" and row[-1] == "finished"
 
 
@@ -162,13 +162,13 @@ async def test_compare_overlays_runs(small_data_dir, tmp_path):
     app = SmtuiApp(TrainConfig(device="cpu"), compare=dirs)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
-        assert len(app.curves.overlays) == 2
+        assert len(app.panels.curves.overlays) == 2
         assert app.query_one(RunsPanel).row_count == 2
         app.set_focus(None)
         await pilot.press("o")
-        assert app.curves.overlays == []
+        assert app.panels.curves.overlays == []
         await pilot.press("o")
-        assert len(app.curves.overlays) == 2
+        assert len(app.panels.curves.overlays) == 2
 
 
 async def test_session_runs_are_compared(tmp_path):
@@ -179,11 +179,11 @@ async def test_session_runs_are_compared(tmp_path):
     async with app.run_test(size=(100, 30)) as pilot:
         for _ in range(2):
             await train_to_end(pilot, app)
-            app.state.last_status = "idle"
-        assert len(app.comparison.records) == 2
+            app.controller.state.last_status = "idle"
+        assert len(app.runs.comparison.records) == 2
         assert app.query_one(RunsPanel).row_count == 2
         await pilot.press("o")
-        assert len(app.curves.overlays) == 2
+        assert len(app.panels.curves.overlays) == 2
 
 
 def test_run_names_in_legends():
@@ -217,7 +217,7 @@ async def test_compare_of_malformed_runs_warns_once_and_draws_what_is_valid(tmp_
         await wait_for(pilot, lambda: any("malformed file(s)" in text for text in warned()),
                        what="the warning")
         await settle(pilot)
-        assert app.comparison.records[0].test_acc == [0.72]
+        assert app.runs.comparison.records[0].test_acc == [0.72]
         assert len([text for text in warned() if "malformed file(s)" in text]) == 1  # once
         assert app.is_running
 
@@ -273,41 +273,41 @@ def many_runs(folder, count: int) -> list[str]:
 async def test_compare_of_many_runs_stays_readable_filters_pins_and_hides(tmp_path):
     """60 runs at 80x24: at most MAX_OVERLAYS curves, the best first, and the legend says how
     many more; the Runs tab's filter, pins and hides choose which; v compares train loss."""
-    from tui_trainer.ui.runs_mixin import MAX_OVERLAYS
+    from tui_trainer.ui.runs_tab import MAX_OVERLAYS
 
     app = SmtuiApp(None, compare=many_runs(tmp_path / "runs", 60))
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: len(app.curves.overlays) == MAX_OVERLAYS)
-        labels = [label for label, _, _ in app.curves.overlays]
-        assert labels[0] == "lr 0.6" and app.curves.more == 60 - MAX_OVERLAYS   # the best first
-        assert f"+{60 - MAX_OVERLAYS} more" in str(app.curves.legend())
+        await wait_for(pilot, lambda: len(app.panels.curves.overlays) == MAX_OVERLAYS)
+        labels = [label for label, _, _ in app.panels.curves.overlays]
+        assert labels[0] == "lr 0.6" and app.panels.curves.more == 60 - MAX_OVERLAYS   # the best first
+        assert f"+{60 - MAX_OVERLAYS} more" in str(app.panels.curves.legend())
         await pilot.press("5")
-        await wait_for(pilot, lambda: app.tabs.active == "runs")
+        await wait_for(pilot, lambda: app.panels.tabs.active == "runs")
         app.query_one("#runs-filter").value = "lr<=0.05"
-        await wait_for(pilot, lambda: app.runs_table.row_count == 5)
-        assert sorted(label for label, _, _ in app.curves.overlays) == [
-            "lr 0.01", "lr 0.02", "lr 0.03", "lr 0.04", "lr 0.05"] and app.curves.more == 0
-        app.runs_table.focus()
-        await wait_for(pilot, lambda: app.focused is app.runs_table)
-        app.runs_table.move_cursor(row=0)          # lr 0.01, the worst: pinned, drawn first
+        await wait_for(pilot, lambda: app.panels.runs_table.row_count == 5)
+        assert sorted(label for label, _, _ in app.panels.curves.overlays) == [
+            "lr 0.01", "lr 0.02", "lr 0.03", "lr 0.04", "lr 0.05"] and app.panels.curves.more == 0
+        app.panels.runs_table.focus()
+        await wait_for(pilot, lambda: app.focused is app.panels.runs_table)
+        app.panels.runs_table.move_cursor(row=0)          # lr 0.01, the worst: pinned, drawn first
         await pilot.press("p")
-        await wait_for(pilot, lambda: app.curves.overlays[0][0] == "lr 0.01")
-        app.runs_table.move_cursor(row=3)          # lr 0.04: pinned, moved up, the cursor on it
+        await wait_for(pilot, lambda: app.panels.curves.overlays[0][0] == "lr 0.01")
+        app.panels.runs_table.move_cursor(row=3)          # lr 0.04: pinned, moved up, the cursor on it
         await pilot.press("p")
-        await wait_for(pilot, lambda: str(app.runs_table.get_row_at(1)[0]).startswith("*"))
-        assert [str(app.runs_table.get_row_at(i)[0])[0] for i in range(2)] == ["*", "*"]
-        assert app.runs_table.records[app.runs_table.cursor_row].config["lr"] == 0.04
+        await wait_for(pilot, lambda: str(app.panels.runs_table.get_row_at(1)[0]).startswith("*"))
+        assert [str(app.panels.runs_table.get_row_at(i)[0])[0] for i in range(2)] == ["*", "*"]
+        assert app.panels.runs_table.records[app.panels.runs_table.cursor_row].config["lr"] == 0.04
         await pilot.press("p")                     # and unpinned
-        await wait_for(pilot, lambda: not str(app.runs_table.get_row_at(1)[0]).startswith("*"))
-        app.runs_table.move_cursor(row=4)          # lr 0.05: hidden
+        await wait_for(pilot, lambda: not str(app.panels.runs_table.get_row_at(1)[0]).startswith("*"))
+        app.panels.runs_table.move_cursor(row=4)          # lr 0.05: hidden
         await pilot.press("h")
-        await wait_for(pilot, lambda: len(app.curves.overlays) == 4)
-        assert "lr 0.05" not in [label for label, _, _ in app.curves.overlays]
+        await wait_for(pilot, lambda: len(app.panels.curves.overlays) == 4)
+        assert "lr 0.05" not in [label for label, _, _ in app.panels.curves.overlays]
         await pilot.press("v")
-        await wait_for(pilot, lambda: app.curves.overlay_side == "left")
-        assert app.curves.overlays[0][2] == [0.999, 0.998, 0.997]      # lr 0.01's train loss
+        await wait_for(pilot, lambda: app.panels.curves.overlay_side == "left")
+        assert app.panels.curves.overlays[0][2] == [0.999, 0.998, 0.997]      # lr 0.01's train loss
         app.query_one("#runs-filter").value = "lr 0.1"
-        await wait_for(pilot, lambda: "cannot read" in str(app.runs_note.render()))
+        await wait_for(pilot, lambda: "cannot read" in str(app.panels.runs_note.render()))
 
 
 def test_snapshot_of_60_runs_compared_at_80x24(snap_compare, tmp_path):
@@ -316,7 +316,7 @@ def test_snapshot_of_60_runs_compared_at_80x24(snap_compare, tmp_path):
 
     async def run_before(pilot):
         app = pilot.app
-        await wait_for(pilot, lambda: app.status_bar.state == "idle" and app.curves.overlays)
+        await wait_for(pilot, lambda: app.controller.state.status == "idle" and app.panels.curves.overlays)
         fix_machine(app)
         app.redraw(force=True)
         await pilot.pause()
@@ -341,7 +341,7 @@ async def test_a_fresh_app_lists_the_out_folders_runs_and_a_resumed_one_once(sma
     app = make_app(small_data_dir, out, epochs=2)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        assert len(app.comparison.records) == 2
+        assert len(app.runs.comparison.records) == 2
         await pilot.press("5")
         panel = app.query_one(RunsPanel)
         await wait_for(pilot, lambda: panel.row_count == 2)
@@ -350,17 +350,17 @@ async def test_a_fresh_app_lists_the_out_folders_runs_and_a_resumed_one_once(sma
         panel.move_cursor(row=row)
         await pilot.press("enter")
         await settle(pilot)
-        assert app.state.resume == str(stopped.run.path)
+        assert app.controller.state.resume == str(stopped.run.path)
         assert app.focused is app.query_one("#start")
-        app.form.query_one("#field-epochs").value = "3"
+        app.panels.form.query_one("#field-epochs").value = "3"
         await settle(pilot)
         app.query_one("#start").focus()
         await pilot.press("s")
-        await wait_for(pilot, lambda: not app.state.running and
-                       app.state.last_status == "finished", 60)
-        keys = [r.key for r in app.comparison.records]
+        await wait_for(pilot, lambda: not app.controller.state.running and
+                       app.controller.state.last_status == "finished", 60)
+        keys = [r.key for r in app.runs.comparison.records]
         assert sorted(keys) == sorted({str(stopped.run.path), str(other.run.path)}), keys
-        record = next(r for r in app.comparison.records if r.key == str(stopped.run.path))
+        record = next(r for r in app.runs.comparison.records if r.key == str(stopped.run.path))
         assert record.status == "finished" and record.epochs == [1, 2, 3]
 
 
@@ -378,25 +378,25 @@ async def test_tab_keys_and_the_palettes_tab_commands_work_from_every_focus(tmp_
                 continue   # needs a big terminal
             await pilot.press("5")
             await settle(pilot)
-            assert app.focused is app.runs_table          # 5 puts p, h, Enter on the rows
+            assert app.focused is app.panels.runs_table          # 5 puts p, h, Enter on the rows
             await pilot.press("p")
             await pilot.press(key)
             await settle(pilot)
-            assert app.tabs.active == tab, (key, app.tabs.active, app.focused)
+            assert app.panels.tabs.active == tab, (key, app.panels.tabs.active, app.focused)
             assert app.query_one("#runs-filter").value == ""
             await pilot.press(key)                           # from the tab's own focus
             await settle(pilot)
-            assert app.tabs.active == tab
+            assert app.panels.tabs.active == tab
         for tab, _ in TABS:
             if tab == "train":
                 continue
-            app.runs_table.focus()
+            app.panels.runs_table.focus()
             await settle(pilot)
             command = next(c for c in app.get_system_commands(app.screen)
                            if c.title == f"Go to the {tab.title()} tab")
             command.callback()
             await settle(pilot)
-            assert app.tabs.active == tab, tab
+            assert app.panels.tabs.active == tab, tab
 
 
 def test_view_without_a_run_and_none_yet_is_one_line(tmp_path):

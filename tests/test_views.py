@@ -75,7 +75,7 @@ def test_the_x_axis_spans_the_runs_shown_and_the_legend_is_outside():
 
 
 def test_leaving_the_tui_says_where_the_run_is(capsys, tmp_path):
-    from tui_trainer.ui.app import say_where
+    from tui_trainer.ui.launch import say_where
 
     say_where(str(tmp_path / "runs" / "x"), "stopped")
     err = capsys.readouterr().err
@@ -92,7 +92,7 @@ async def test_markup_in_paths_and_messages_is_shown_literally(data_dir, tmp_pat
     app = long_app(data_dir, out, epochs=1, batch_size=64)
     async with app.run_test(size=(250, 30)) as pilot:     # wide: no path is wrapped
         await pilot.press("s")
-        await wait_for(pilot, lambda: app.state.last_status == "finished")
+        await wait_for(pilot, lambda: app.controller.state.last_status == "finished")
         await pilot.press("7")
         await pilot.pause()
         log = "".join(line.text for line in app.log_view.lines)   # lines may wrap
@@ -182,10 +182,10 @@ def test_a_crash_inside_the_ui_stops_the_run_with_a_checkpoint(tmp_path):
     program.write_text(
         "import sys\n"
         "from tui_trainer.core.events import EpochEnd\n"
-        "from tui_trainer.ui import training_mixin\n"
+        "from tui_trainer.ui import controller\n"
         "def broken(self, event):\n"
         "    raise RuntimeError('drawing failed')\n"
-        "training_mixin.EVENT_HANDLERS[EpochEnd] = broken\n"
+        "controller.EVENT_HANDLERS[EpochEnd] = broken\n"
         "from tui_trainer.cli import main\n"
         f"main(['--dataset', 'subset', '--epochs', '100000', '--batch-size', '8', "
         f"'--out', {str(tmp_path / 'runs')!r}])\n")
@@ -216,7 +216,7 @@ async def test_the_log_text_can_be_selected_with_the_mouse_and_copied(tmp_path):
 
     app = SmtuiApp(TrainConfig(out=str(tmp_path)))
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.status_bar.state == "idle")
+        await wait_for(pilot, lambda: app.controller.state.status == "idle")
         app.log_message("first line to copy")
         app.log_message("second line")
         await pilot.press("7")

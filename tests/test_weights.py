@@ -44,7 +44,7 @@ async def test_the_tab_draws_a_linear_models_templates_and_explains_the_mlp(smal
                                    lr=0.01 if model == "mlp" else 0.1))
         async with app.run_test(size=(100, 30)) as pilot:
             await pilot.press("s")
-            await wait_for(pilot, lambda: app.state.last_status == "finished")
+            await wait_for(pilot, lambda: app.controller.state.last_status == "finished")
             await pilot.press("8")
             panel = app.query_one(WeightsPanel)
             await wait_for(pilot, lambda: panel.epoch == 1 or panel.note != panel.EMPTY)

@@ -107,7 +107,7 @@ def cli(ctx: click.Context, no_ui: bool, preset: str | None, resume: str | None,
         from .headless.single import run_headless
         return run_headless(config, resume=resume, check=check)
     _need_terminal()
-    from .ui.app import run_tui
+    from .ui.launch import run_tui
     return run_tui(config, resume=resume, theme=theme or settings.theme,
                    theme_given=theme is not None)
 
@@ -189,7 +189,7 @@ def view(run_dir: str | None) -> int:
         raise SmtuiError(f"{run_dir} is a file, not a run directory (a folder with config.json, "
                          "or an --out folder of runs)")
     _need_terminal()
-    from .ui.app import run_tui
+    from .ui.launch import run_tui
     return run_tui(None, watch=run_dir)
 
 
@@ -214,7 +214,7 @@ def compare(run_dirs: tuple[str, ...], no_ui: bool, fmt: str | None) -> int:
     from .store.catalog import find_runs
     runs = find_runs(list(run_dirs))
     if fmt is None and not no_ui and _isatty(sys.stdout) and _isatty(sys.stdin):
-        from .ui.app import run_tui
+        from .ui.launch import run_tui
         return run_tui(None, compare=[str(r) for r in runs])
     from .store.catalog import RunSummary, comparison, differing_options, render
     summaries = [RunSummary.from_dir(r) for r in runs]

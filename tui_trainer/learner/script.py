@@ -115,7 +115,7 @@ def train_script(net, train_iter, test_iter, loss, num_epochs, updater, *,
     session = session_for(net, train_iter, test_iter, loss, num_epochs, updater, out, trained_by)
     control = Control()
     if _live():
-        from ..ui.app import run_script
+        from ..ui.launch import run_script
         ended = run_script(session)
     else:
         ended = _run_lines(session, control)

@@ -1,19 +1,19 @@
 """The smtui Textual application: the book's Animator and predict_ch3, live in a terminal.
 
-The app drives the core's loops (`train.fit`, `sweep.fit_sweep`, or a script's prepared session
-for `d2l.train_ch3`) in a thread worker (`TrainingMixin`, training_mixin.py), whose events arrive
-as `TrainingEvent` messages, each handled by its own method on the main thread; other runs
-(compare, watch) come from `RunsMixin`. What the app knows of the run is one `RunState`
-(run_state.py). This module holds the layout, the keys and the redraw timer. torch is imported
-in the background after the first paint, so the window is usable at once. Stop, pause and
-checkpoint requests reach the loop through a `Control`.
+The app composes the panels and routes the keys. Everything about the run it drives or watches
+belongs to one run controller (controller.py): its `RunState`, the worker that runs the core's
+loop (`train.fit`, `sweep.fit_sweep`, or a learner's `d2l.train_ch3`), the loop's events, which
+arrive here as `TrainingEvent` messages and are handed over, and what the panels show. The other
+runs of the Runs tab are `RunsTab`'s (runs_tab.py); what differs between training, watching and
+a learner's script is the mode's (modes.py); starting the app in a process and saying where the
+run is once it closes is launch.py's. torch is imported in the background after the first
+paint, so the window is usable at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 import threading
 import time
 
@@ -25,38 +25,36 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
 
-from ..core.config import TrainConfig, model_label
-from ..core.errors import SmtuiError
+from ..core.config import TrainConfig
+from ..core.console import STOP_SIGNALS, encodable, inert, plural
 from ..loop.meter import ProcessMeter, describe
-from ..core.events import Control
-from ..core.console import (STOP_SIGNALS, SafeStream, encodable, inert, next_steps, plural,
-                            sweep_steps)
 from .panels.curves import CurvesPanel
 from .panels.form import ConfigForm
 from .help import HelpScreen
 from .commands import smtui_commands
 from .keys import KeyOrder
 from .panels.log import LogPanel
-from .run_state import PAUSED, QUITTING, RESETTING, RUNNING, STOPPING, RunState
-from .runs_mixin import RunsMixin
-from .training_mixin import TrainingMixin
-from .messages import CoreLoaded
+from .controller import Panels, RunController
+from .run_state import RunState
+from .runs_tab import RunsTab
+from .messages import CoreLoaded, TrainingEvent, TrainingFailed
 from .panels.analysis import AnalysisPanel
 from .panels.numerics import NumericsPanel
 from .panels.predictions import PredictionsPanel, SampleGrid
-from .panels.runs import Comparison, RunRecord, RunsPanel, SweepCurves
+from .panels.runs import Comparison, RunRecord, RunsPanel
 from .panels.status import StatusBar
 from .modes import ScriptMode, TrainMode, WatchMode
 from .terminal import quiet_driver
 from .textual_private import on_crash
 from .threads import serial_here
-from .panels.dashboard import DASH_H, DASH_W, MirrorCurves, TrainView, settings_text
+from .panels.dashboard import DASH_H, DASH_W, MirrorCurves, TrainView
 from .panels.weights import WeightsPanel
 
 MIN_WIDTH, MIN_HEIGHT = 60, 20
 MACHINE_S = 1.0         # the status bar's CPU and memory figures
 
-class SmtuiApp(TrainingMixin, RunsMixin, App):
+
+class SmtuiApp(App):
     """Configure, train and watch softmax regression on Fashion-MNIST."""
 
     COMMAND_PALETTE_DISPLAY = "ctrl+p"
@@ -118,16 +116,15 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         if theme:
             self.theme = theme
         self.config = config or TrainConfig()
-        self.state = RunState(self.config.epochs, resume=resume)
         # What differs between training, watching a run and a learner's script (modes.py).
         self.mode = WatchMode(watch) if watch else \
             ScriptMode(script) if script is not None else TrainMode()
-        # The compared runs and how they are shown, handed to the Runs panel (runs_panel.py).
-        self.comparison = Comparison([RunRecord.from_dir(d) for d in compare or []],
-                                     overlay=bool(compare))
-        self.core_loaded = False
-        self.pending_probs = None  # an epoch's test predictions, drawn at the next redraw tick
-        self.pending_templates = None   # (templates, epoch) of a linear model, likewise
+        # The run's state, held by the run controller once the panels exist (on_mount); the
+        # compared runs and how they are shown, by the Runs tab's presenter.
+        state = RunState(self.config.epochs, resume=resume)
+        self.runs = RunsTab(self, state, Comparison(
+            [RunRecord.from_dir(d) for d in compare or []], overlay=bool(compare)))
+        self.controller: RunController | None = None
         self.signal_code: int | None = None   # 128 + the signal that asked the app to quit
         self.suspend_clock = None               # ctrl+z's time, left out of training's
         self.last_size = (0, 0)
@@ -152,7 +149,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
     def show_machine(self) -> None:
         """The process's CPU use and memory (and GPU) in the status bar, once a second: what
         top or nvidia-smi would say, read from what the kernel and torch already count."""
-        self.status_bar.machine = describe(self.meter.sample())
+        self.panels.status_bar.machine = describe(self.meter.sample())
 
     def on_resumed(self, _app) -> None:
         """Back from ctrl+z (`fg`): the shell drew over the screen; draw all of it again."""
@@ -162,8 +159,8 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
     def use_preset(self, name: str) -> None:
         """The palette's presets: as choosing one in the form's preset field."""
         from textual.widgets import Select
-        self.tabs.active = "setup"
-        self.form.query_one("#preset", Select).value = name
+        self.panels.tabs.active = "setup"
+        self.panels.form.query_one("#preset", Select).value = name
 
     def action_save_screenshot(self) -> None:
         """Save the screen as SVG in the working folder and say where."""
@@ -205,7 +202,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
                     yield Input(placeholder="filter, e.g. lr>0.05 model=mlp state=finished",
                                 id="runs-filter", compact=True)
                     yield Static("", id="runs-note")
-                    yield RunsPanel(self.comparison, id="runs-table")
+                    yield RunsPanel(self.runs.comparison, id="runs-table")
                 with TabPane("Numerics", id="numerics"):
                     yield NumericsPanel(id="numerics-panel")
                 with TabPane("Log", id="log"):
@@ -219,49 +216,47 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         yield Footer()
 
     def on_mount(self) -> None:
-        # Widgets are looked up once: handlers that run while the app shuts down (a last
-        # message from the worker) then touch detached widgets instead of failing a query.
-        self.curves = self.query_one(CurvesPanel)
-        self.curves_legend = self.query_one("#curves-legend", Static)
-        self.status_bar = self.query_one(StatusBar)
-        self.form = self.query_one(ConfigForm)
-        self.predictions = self.query_one("#preds", PredictionsPanel)
-        self.dash_preds = self.query_one("#dash-preds", PredictionsPanel)
-        self.prediction_panels = [self.predictions, self.dash_preds]
-        self.dash_curves = self.query_one(MirrorCurves)
-        self.dash_legend = self.query_one("#dash-legend", Static)
-        self.dash_settings = self.query_one("#dash-settings", Static)
-        self.tabs = self.query_one(TabbedContent)
-        self.log_view = self.query_one("#messages", LogPanel)
-        self.grid = self.query_one("#preds SampleGrid", SampleGrid)
-        self.analysis = self.query_one(AnalysisPanel)
-        self.runs_table = self.query_one(RunsPanel)
-        self.runs_note = self.query_one("#runs-note", Static)
-        self.weights = self.query_one(WeightsPanel)
-        self.curves.reset(self.config.epochs)
-        self.curves.redraw()
-        self.status_bar.state = "loading torch…"
-        if self.state.resume:
-            self.log_message(f"Start resumes the run in {self.state.resume}.")
-            self.form.resuming(self.state.resume)
+        def one(selector, kind=None):
+            return self.query_one(selector, kind) if kind else self.query_one(selector)
+        panels = Panels(
+            form=one(ConfigForm), tabs=one(TabbedContent), curves=one(CurvesPanel),
+            curves_legend=one("#curves-legend", Static),
+            predictions=one("#preds", PredictionsPanel),
+            dash_preds=one("#dash-preds", PredictionsPanel), dash_curves=one(MirrorCurves),
+            dash_legend=one("#dash-legend", Static), dash_settings=one("#dash-settings", Static),
+            analysis=one(AnalysisPanel), runs_table=one(RunsPanel),
+            runs_note=one("#runs-note", Static), weights=one(WeightsPanel),
+            status_bar=one(StatusBar))
+        self.panels = panels
+        self.log_view = one("#messages", LogPanel)
+        self.grid = one("#preds SampleGrid", SampleGrid)
+        self.runs.attach(panels)
+        self.controller = RunController(self, panels, self.runs.state, self.mode, self.runs)
+        state = self.controller.state
+        panels.curves.reset(self.config.epochs)
+        panels.curves.redraw()
+        self.controller.publish()
+        if state.resume:
+            self.log_message(f"Start resumes the run in {state.resume}.")
+            panels.form.resuming(state.resume)
         self.set_interval(self.mode.redraw_s, self.redraw)
         self.remember_theme = True
         self.app_resume_signal.subscribe(self, self.on_resumed)
         self.install_signal_handlers()
         self.load_core()
-        if self.comparison.records:
-            self.refresh_runs()
-            self.tabs.active = "curves"
-            self.log_message(f"Comparing {len(self.comparison.records)} runs: o toggles the "
-                             "overlay; "
+        records = self.runs.comparison.records
+        if records:
+            self.runs.refresh()
+            panels.tabs.active = "curves"
+            self.log_message(f"Comparing {len(records)} runs: o toggles the overlay; "
                              "their configs are in the Runs tab.")
-            problems = [p for r in self.comparison.records for p in r.problems]
+            problems = [p for r in records for p in r.problems]
             for problem in problems:
                 self.log_message(f"skipped what is malformed: {problem}", "yellow")
             if problems:
                 self.notify(f"{len(problems)} malformed file(s) or row(s) skipped: see the Log "
                             "tab (7).", severity="warning", timeout=8)
-        self.mode.mount(self)
+        self.mode.mount(self.controller)
 
     def watch_machine(self) -> None:
         """This process's CPU and memory in the status bar, once a second (a watched run's
@@ -288,15 +283,35 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
 
     def on_core_loaded(self, message: CoreLoaded) -> None:
         serial_here()
-        self.core_loaded = True
         self.query_one(NumericsPanel).update_report()
-        status = self.status_bar
-        status.device = self.config.device if self.config.device != "auto" else message.device
         self.log_message(f"torch loaded in {message.seconds:.1f} s; device available: "
                          f"{message.device}")
-        self.mode.core_loaded(self)
+        self.controller.core_loaded(message.device)
 
-    # ------------------------------------------------------------------ training
+    # ------------------------------------------------------------------ the run's messages
+    def on_training_event(self, message: TrainingEvent) -> None:
+        """The loop's events (and a watched run's) are the run controller's."""
+        self.controller.handle(message.event)
+
+    def on_training_failed(self, message: TrainingFailed) -> None:
+        self.controller.failed(message.text)
+
+    def on_runs_panel_marked(self, message: RunsPanel.Marked) -> None:
+        self.runs.toggle_mark(message.record, message.mark)
+
+    def on_runs_panel_resume_asked(self, message: RunsPanel.ResumeAsked) -> None:
+        self.runs.resume(message.record, self.mode.resume_refusal)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "runs-filter":
+            event.stop()
+            self.runs.set_filter(event.value)
+
+    @on(ConfigForm.StartPressed)
+    def on_start_pressed(self) -> None:
+        self.controller.start_from_form()
+
+    # ------------------------------------------------------------------ training keys
     def check_action(self, action: str, parameters) -> bool | None:
         # A watched run is controlled where it runs; a script's run cannot be started again or
         # reset from here: those keys are hidden and do nothing.
@@ -304,49 +319,31 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
 
     def action_start(self) -> None:
         """Start a run with the form's config."""
-        if self.state.running:
-            self.notify("A run is already going on: stop (x) or reset (r) first.",
-                        severity="warning")
-            return
-        form = self.form
-        config, errors = form.read()
-        if config is None:
-            self.tabs.active = "setup"
-            self.notify("Fix the invalid fields first: " + ", ".join(errors), severity="error",
-                        markup=False)
-            return
-        lrs = form.sweep_lrs
-        if lrs and self.state.resume:
-            self.notify(f"A sweep starts new runs; Start resumes {self.state.resume} only with the "
-                        "sweep field empty.", severity="error", markup=False)
-            return
-        self.start_run(config, lrs)
+        self.controller.start_from_form()
 
-    def start_run(self, config: TrainConfig, lrs: list[float] | None, session=None) -> None:
-        """Lock the form, clear the views and start the worker: a run of `config`, a sweep of
-        `lrs`, or a script's prepared `session`."""
-        form = self.form
-        self.config = config
-        self.state.start(Control(beside_ui=True))
-        form.disabled = True
-        self.state.epochs = config.epochs
-        self.curves.reset(config.epochs)
-        self.state.sweep = SweepCurves(lrs) if lrs else None
-        self.state.current = None if lrs else RunRecord(
-            "this script, running" if session is not None else "this session, running",
-            config.to_dict())
-        self.update_overlays()
-        self.status_bar.state = "starting…"
-        self.tabs.active = "train" if self.big_screen() else "curves"
-        what = (f"a sweep of {len(lrs)} learning rates ({', '.join(f'{lr:g}' for lr in lrs)})"
-                if lrs else f"lr {config.lr:g}")
-        self.log_message(f"Starting: {model_label(config.model)}, {config.optimizer} {what}, "
-                         f"batch {config.batch_size}, {plural(config.epochs, 'epoch')}.")
-        self.train(config, self.state.resume, self.state.control, lrs, session)
+    def action_pause(self) -> None:
+        """Pause or resume the running loop."""
+        self.controller.toggle_pause()
 
-    @on(ConfigForm.StartPressed)
-    def on_start_pressed(self) -> None:
-        self.action_start()
+    def action_stop(self) -> None:
+        """Stop the run at the next batch (a checkpoint is written)."""
+        self.controller.stop()
+
+    def action_reset(self) -> None:
+        """Stop any run, clear curves and predictions, and unlock the form."""
+        self.controller.reset()
+
+    def action_save_checkpoint(self) -> None:
+        """Ask the loop for a checkpoint now; outside a run, say where the last one is."""
+        self.controller.save_checkpoint()
+
+    def action_overlay(self) -> None:
+        """Toggle the other runs' curves on the plot."""
+        self.runs.toggle_overlay()
+
+    def action_compare_metric(self) -> None:
+        """v: compare the runs' train loss instead of their test accuracy, and back."""
+        self.runs.toggle_metric()
 
     def follow_size(self) -> None:
         """After the window was resized (checked at each redraw tick): the Train view falls back
@@ -355,51 +352,17 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         if size == self.last_size:
             return
         self.last_size = size
-        if self.tabs.active == "train" and not self.big_screen():
-            self.tabs.active = "curves"   # the same, in tabs
-        if self.tabs.active == "log":
+        if self.panels.tabs.active == "train" and not self.big_screen():
+            self.panels.tabs.active = "curves"   # the same, in tabs
+        if self.panels.tabs.active == "log":
             self.call_after_refresh(self.log_view.rewrap)
         else:
             self.log_view.stale = True
 
     def redraw(self, force: bool = False) -> None:
-        """The timer's tick: the latest epoch's predictions, then the curves. Drawing each
-        epoch's predictions as it ends took half a core from training at seven epochs a second."""
+        """The timer's tick: the window's size followed, then what the run has pending."""
         self.follow_size()
-        probs, self.pending_probs = self.pending_probs, None
-        if probs is not None:
-            for panel in self.prediction_panels:
-                panel.update_predictions(probs)
-            self.analysis.set_predictions(probs, self.predictions_labels())
-        templates, self.pending_templates = self.pending_templates, None
-        if templates is not None:
-            self.weights.show(*templates)
-        self.mode.redrawn(self)
-        self.redraw_curves(force)
-
-    def redraw_curves(self, force: bool = False) -> None:
-        """Redraw the plot when it changed (timer-driven: the rate stays bounded)."""
-        curves = self.curves
-        if force:
-            curves.dirty = True
-        if self.tabs.active == "curves":   # a hidden plot is drawn when its tab is shown
-            if curves.redraw():
-                self.curves_legend.update(curves.legend())
-        elif self.tabs.active == "train":
-            self.update_settings()
-            if self.dash_curves.follow(curves) or force:
-                self.dash_curves.dirty = True
-            if self.dash_curves.redraw():
-                self.dash_legend.update(self.dash_curves.legend())
-
-    def update_settings(self) -> None:
-        """The Train view's settings column: the run's config, state and directory."""
-        threads = f"×{self.status_bar.threads} threads" if self.status_bar.threads else ""
-        config = self.config.to_dict()
-        if self.state.sweep is not None:
-            config["lr"] = ", ".join(f"{lr:g}" for lr in self.state.sweep.lrs) + " (a sweep)"
-        self.dash_settings.update(settings_text(config, self.status_bar.state,
-                                                self.state.run_dir, threads))
+        self.controller.draw_pending(force)
 
     def big_screen(self) -> bool:
         """True where the Train view is shown (DASH_W x DASH_H and up)."""
@@ -426,76 +389,22 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         hold a path, a value the user typed or an exception's message."""
         line = Text.assemble((time.strftime("%H:%M:%S"), "dim"), " ",
                              Text(encodable(inert(text)), style=style or ""))
-        self.log_view.add(line, shown=self.tabs.active == "log")
+        self.log_view.add(line, shown=self.panels.tabs.active == "log")
 
-    # ------------------------------------------------------------------ controls
-    def action_pause(self) -> None:
-        """Pause or resume the running loop."""
-        if not self.state.running or self.state.control is None:
-            self.notify("Nothing to pause: no run is going on.")
-            return
-        status = self.status_bar
-        if self.state.control.paused:
-            self.state.control.unpause()
-            self.state.phase, status.state = RUNNING, "training"
-        else:
-            self.state.control.pause()
-            self.state.phase, status.state = PAUSED, "paused"
-
-    def action_stop(self) -> None:
-        """Stop the run at the next batch (a checkpoint is written)."""
-        if not self.state.running or self.state.control is None:
-            self.notify("Nothing to stop: no run is going on.")
-            return
-        self.state.control.request_stop()
-        self.state.phase, self.status_bar.state = STOPPING, "stopping…"
-
-    def action_reset(self) -> None:
-        """Stop any run, clear curves and predictions, and unlock the form."""
-        if self.state.running and self.state.control is not None:
-            self.state.control.request_stop()
-            self.state.phase = RESETTING
-        self.state.resume = None
-        self.form.resuming(None)
-        self.pending_probs = None
-        self.pending_templates = None
-        self.weights.clear()
-        self.curves.reset(self.form.initial.epochs)
-        self.state.sweep = None
-        self.update_overlays()
-        self.redraw_curves(force=True)
-        for panel in self.prediction_panels:
-            panel.clear()
-        self.analysis.clear()
-        self.status_bar.reset_progress()
-        self.tabs.active = "setup"
-        self.log_message("Reset: curves and predictions cleared.")
-
+    # ------------------------------------------------------------------ views
     def action_new_samples(self) -> None:
         """Draw a new set of test images."""
-        for panel in self.prediction_panels:
+        for panel in self.panels.prediction_panels:
             panel.new_samples()
 
     def action_misclassified(self) -> None:
         """Toggle showing only misclassified images."""
-        panel = self.predictions
+        panel = self.panels.predictions
         value = not panel.misclassified_only
-        for each in self.prediction_panels:
+        for each in self.panels.prediction_panels:
             each.misclassified_only = value
         self.notify("Showing only misclassified images." if panel.misclassified_only
                     else "Showing all images.")
-
-    def action_save_checkpoint(self) -> None:
-        """Ask the loop for a checkpoint now; outside a run, say where the last one is."""
-        if self.state.running and self.state.control is not None:
-            self.state.control.request_save()
-            self.notify("Saving a checkpoint now (paused)." if self.state.control.paused
-                        else "Saving a checkpoint at the next batch.")
-        elif self.state.run_dir:
-            self.notify(f"Checkpoints are saved at each epoch end: {self.state.run_dir}/checkpoint.pt",
-                        markup=False)
-        else:
-            self.notify("No run yet: nothing to save.")
 
     def action_tab(self, tab: str) -> None:
         """Switch to a tab (the Train view only where it fits)."""
@@ -508,43 +417,43 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         # next one of that pane (its filter), whose focus takes the tab back: the key switched
         # nothing and the next key was typed into the filter. The tabs bar takes the focus
         # first, so the switch holds from every focus.
-        bar = self.tabs.query(Tabs)
+        bar = self.panels.tabs.query(Tabs)
         if bar and self.focused is not None and self.focused is not bar.first():
             self.screen.set_focus(bar.first())   # now: `focus()` would come after the switch
-        self.tabs.active = tab
+        self.panels.tabs.active = tab
         # The tab's own focus, now too (`focus()` lands later, after a key typed next may have
         # switched again, and its pane's focus would take the tab back).
         if tab == "predictions":
             self.screen.set_focus(self.grid)
-        elif tab == "runs" and self.runs_table.row_count:
-            self.screen.set_focus(self.runs_table)   # p, h, v and Enter act on its rows at once
+        elif tab == "runs" and self.panels.runs_table.row_count:
+            self.screen.set_focus(self.panels.runs_table)   # p, h, v and Enter act on its rows at once
         elif tab == "analysis":
-            self.screen.set_focus(self.analysis)
+            self.screen.set_focus(self.panels.analysis)
 
     @on(TabbedContent.TabActivated)
     def on_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id == "predictions":
-            self.call_after_refresh(self.predictions.refresh_if_stale)
+            self.call_after_refresh(self.panels.predictions.refresh_if_stale)
         elif event.pane.id == "curves":
-            self.call_after_refresh(self.redraw_curves)
+            self.call_after_refresh(self.controller.redraw_curves)
         elif event.pane.id == "weights":
-            self.call_after_refresh(self.weights.draw_pending)
+            self.call_after_refresh(self.panels.weights.draw_pending)
         elif event.pane.id == "train":
-            self.call_after_refresh(self.dash_preds.refresh_if_stale)
-            self.call_after_refresh(self.redraw_curves, True)
+            self.call_after_refresh(self.panels.dash_preds.refresh_if_stale)
+            self.call_after_refresh(self.controller.redraw_curves, True)
         elif event.pane.id == "log" and self.log_view.stale:
             self.call_after_refresh(self.log_view.rewrap)
         elif event.pane.id == "analysis":
-            self.call_after_refresh(self.analysis.refresh_if_stale)
-            if self.tabs.active == "analysis":   # still: not after a later key switched away
-                self.screen.set_focus(self.analysis)
+            self.call_after_refresh(self.panels.analysis.refresh_if_stale)
+            if self.panels.tabs.active == "analysis":   # still: not after a later key switched away
+                self.screen.set_focus(self.panels.analysis)
 
     def action_leave_field(self) -> None:
         """Escape: leave a text field, so the keys in the footer act again. The focus goes to
         the tabs bar (drawn focused; the arrows switch tabs there), never nowhere: where the
         keys go stays visible."""
         from textual.widgets import Tabs
-        bar = self.tabs.query(Tabs)
+        bar = self.panels.tabs.query(Tabs)
         if bar and self.focused is not bar.first():
             bar.first().focus()
 
@@ -573,10 +482,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         for worker in self.workers:
             if worker.group == "watch":
                 worker.cancel()
-        if self.state.running and self.state.control is not None:
-            self.state.phase = QUITTING
-            self.state.control.request_stop(reason)
-            self.status_bar.state = "stopping to quit…"
+        if self.controller is not None and self.controller.stop_to_quit(reason):
             self.set_timer(1.5, self.leave)
         else:
             self.leave()
@@ -585,7 +491,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         """A crash inside the app ends the window (Textual prints the traceback on exit), but
         the training thread would go on unseen until its last epoch: it is stopped at its next
         batch, with a checkpoint, and the process then says where the run is (`run_tui`)."""
-        for control in self.state.controls:
+        for control in self.runs.state.unfinished():
             control.request_stop(f"the window crashed ({type(error).__name__}: {error})")
 
     def leave(self) -> None:
@@ -598,7 +504,7 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         143 or 129. A SIGHUP that was ignored when smtui started (nohup) stays ignored."""
         from ..core.suspend import SuspendClock
         try:   # over the driver's own handlers, which restore the terminal
-            self.suspend_clock = SuspendClock(lambda: self.state.control).install()
+            self.suspend_clock = SuspendClock(lambda: self.runs.state.control).install()
         except ValueError:   # not the main thread: no signals here
             pass
         loop = asyncio.get_running_loop()
@@ -635,9 +541,8 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         never comes, and whatever closes the app (run_tui, a test harness, an embedding
         program) would wait for that loop's thread forever; a stop here ends it with a
         checkpoint, as quitting does (the reason a quit or a signal gave is kept)."""
-        for control in self.state.controls:
-            if not control.finished.is_set():
-                control.request_stop()
+        for control in self.runs.state.unfinished():
+            control.request_stop()
         if self.suspend_clock is not None:
             self.suspend_clock.uninstall()
 
@@ -645,100 +550,3 @@ class SmtuiApp(TrainingMixin, RunsMixin, App):
         if self.signal_code is None:
             self.signal_code = 128 + signum
         self.quit_app(STOP_SIGNALS.get(signum))
-
-
-def run_tui(config: TrainConfig | None, resume: str | None = None, *, watch: str | None = None,
-            compare: list[str] | None = None, theme: str | None = None,
-            theme_given: bool = False) -> int:
-    """Run the app until the user quits; returns the exit code.
-
-    The window may close before the training thread has written its last checkpoint (after a
-    1.5 s grace); the process waits for it here, so quitting never loses the run's end.
-    """
-    app = SmtuiApp(config, resume, watch=watch, compare=compare, theme=known_theme(
-        theme, theme_given))
-    if theme_given:
-        from ..store.settings import save_theme
-        save_theme(theme)   # --theme is remembered, as a theme picked in the palette
-    app.run()
-    # The app's loop is closed and its signal handlers with it: a further hang-up (a shell
-    # forwards one after the terminal's own) must not kill the process before the run's end.
-    if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) == signal.SIG_DFL:
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    for control in app.state.controls:
-        if not control.finished.is_set():
-            control.request_stop(STOP_SIGNALS.get(app.signal_code - 128)
-                                 if app.signal_code else None)
-            control.finished.wait(120)
-    if app.state.run_dir and not watch:
-        from ..store.rundir import RunDir
-        states = {d: RunDir(d).read_status().get("state", app.state.last_status)
-                  for d in app.state.sweep_dirs or [app.state.run_dir]}
-        if app.state.sweep_dirs:
-            say_where_sweep(states)
-        else:
-            say_where(app.state.run_dir, states[app.state.run_dir])
-    return app.return_code or 0
-
-
-def known_theme(theme: str | None, given: bool) -> str | None:
-    """`theme` when Textual has it; an unknown --theme is an error, an unknown theme from the
-    settings file a warning (the default theme is used)."""
-    from textual.theme import BUILTIN_THEMES
-    if theme is None or theme in BUILTIN_THEMES:
-        return theme
-    names = ", ".join(BUILTIN_THEMES)
-    if given:
-        raise SmtuiError(f"--theme must be one of {names} (got {theme!r})", exit_code=2)
-    SafeStream(sys.stderr).write(f"smtui: warning: theme {theme!r} from the settings file is "
-                                 f"not one of {names}: ignored\n")
-    return None
-
-
-def run_script(session):
-    """Train a learner's prepared `session` (d2l.train_ch3) in the app, which closes when the
-    run ends; returns its RunEnded. The window is gone before anything is raised or printed:
-    an exception from the learner's code is raised here, and the epochs stay in the
-    scrollback as headless lines."""
-    from ..core.console import epoch_line
-    from ..core.events import RunEnded
-
-    app = SmtuiApp(session.config, script=session)
-    app.run()
-    for each in app.state.controls:
-        if not each.finished.is_set():
-            each.request_stop()
-            each.finished.wait(120)
-    if app.state.error is not None:
-        raise app.state.error
-    err = SafeStream(sys.stdout)
-    for row in session.history:
-        err.write(epoch_line(row, session.config.epochs) + "\n")
-    ended = app.state.ended or RunEnded("stopped", session.epoch, "the window was closed")
-    if ended.status != "finished":
-        err.write(f"d2l: {ended.message}\n")
-    if session.run is not None:
-        err.write(f"d2l: run directory: {session.run.path} (smtui view "
-                  f"{session.run.path})\n")
-    return ended
-
-
-def say_where_sweep(states: dict[str, str]) -> None:
-    """After the window has closed: the last sweep's run directories with their states, and the
-    commands that go on with them."""
-    err = SafeStream(sys.stderr)
-    err.write(f"smtui: last sweep: {len(states)} run directories\n")
-    for run_dir, state in states.items():
-        err.write(f"  {state:<9} {run_dir}\n")
-    from ..store.catalog import sweep_folder
-    for line in sweep_steps(states, tui=True, folder=sweep_folder(list(states))):
-        err.write(line + "\n")
-
-
-def say_where(run_dir: str, state: str) -> None:
-    """After the window has closed: the last run's directory and the commands that go on with
-    it, on the restored terminal (quietly nothing when the terminal is gone)."""
-    err = SafeStream(sys.stderr)
-    err.write(f"smtui: last run ({state}): {run_dir}\n")
-    for line in next_steps(run_dir, state, tui=True):
-        err.write(line + "\n")

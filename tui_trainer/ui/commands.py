@@ -39,15 +39,15 @@ def smtui_commands(app) -> Iterable[SystemCommand]:
     for tab, key in TABS:
         yield SystemCommand(f"Go to the {tab.title()} tab", f"the {tab} view ({key})",
                             partial(app.action_tab, tab))
-    if app.check_action("start", ()) is not False and not app.state.running:
+    if app.check_action("start", ()) is not False and not app.runs.state.running:
         for name in PRESETS:
             yield SystemCommand(f"Preset: {name}", "fill the form with this recipe",
                                 partial(app.use_preset, name))
-    if app.check_action("start", ()) is not False and not app.state.running:
-        for record in app.resumable():
+    if app.check_action("start", ()) is not False and not app.runs.state.running:
+        for record in app.runs.resumable():
             yield SystemCommand(f"Resume {record.label}", f"Start resumes {record.path}",
-                                partial(app.resume_run, record))
-    table = app.runs_table
+                                partial(app.runs.resume, record, app.mode.resume_refusal))
+    table = app.panels.runs_table
     if 0 <= table.cursor_row < len(table.records):   # the Runs tab's selected run
         name = table.records[table.cursor_row].label
         yield SystemCommand(f"Pin or unpin {name}", "drawn first on the overlay, listed first "

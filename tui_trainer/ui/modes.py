@@ -5,6 +5,7 @@
 - `ScriptMode` (a learner's `d2l.train_ch3` on a terminal): their net, trained at once; the
   window closes when it ends.
 
+Each hook is given the run controller (controller.py), and acts through it and its panels.
 A handler that would have tested "am I watching? is this a script?" calls its mode's hook
 instead; the default hooks are the training mode's. Whether a run is a sweep is the run's own
 state (`RunState.sweep`), not the app's mode: the training mode starts either from the form.
@@ -12,11 +13,12 @@ state (`RunState.sweep`), not the app's mode: the training mode starts either fr
 
 from __future__ import annotations
 
-from typing import Any
-
-from textual.app import App
+from typing import TYPE_CHECKING, Any
 
 from .run_state import QUITTING
+
+if TYPE_CHECKING:
+    from .controller import RunController
 
 REDRAW_S = 0.4          # curves and predictions redraw about twice a second (timers drift:
                         # 0.4 s gives two draws a second in practice, where 0.5 s gave one)
@@ -31,37 +33,36 @@ class TrainMode:
     redraw_s = REDRAW_S
     resume_refusal: str | None = None       # why the Runs tab cannot resume a run here
 
-    def mount(self, app: App) -> None:
+    def mount(self, ctl: RunController) -> None:
         """Set the app up for this mode, once its widgets exist: the runs already in the
         --out folder are listed in the Runs tab, as a tracker lists a project's runs."""
-        app.log_message("smtui ready. Edit the settings, then press s (or Start) to train.")
-        if not app.comparison.records:
-            app.list_out_folder()
-        app.watch_machine()
+        ctl.say("smtui ready. Edit the settings, then press s (or Start) to train.")
+        if not ctl.runs.comparison.records:
+            ctl.runs.list_out_folder()
+        ctl.app.watch_machine()
 
-    def core_loaded(self, app: App) -> None:
+    def core_loaded(self, ctl: RunController) -> None:
         """torch is loaded: the app is ready to train."""
-        if not app.state.running:
-            app.status_bar.state = "idle"
+        ctl.publish()
 
-    def run_started(self, app: App, event: Any) -> None:
+    def run_started(self, ctl: RunController, event: Any) -> None:
         """A run has announced itself (RunStarted)."""
 
-    def epoch_ended(self, app: App, event: Any) -> None:
+    def epoch_ended(self, ctl: RunController, event: Any) -> None:
         """An epoch's row has arrived (EpochEnd); its test accuracy is drawn already."""
 
-    def run_ended(self, app: App, event: Any) -> None:
+    def run_ended(self, ctl: RunController, event: Any) -> None:
         """The run is over (RunEnded): a sweep's runs join the Runs tab, each resumable."""
         if event.run_dirs:
-            app.add_run_dirs(event.run_dirs, event.checkpoint)
-        app.finish_run(event.status, event.message)
+            ctl.add_run_dirs(event.run_dirs, event.checkpoint)
+        ctl.finish_run(event.status, event.message)
 
-    def redrawn(self, app: App) -> None:
+    def redrawn(self, ctl: RunController) -> None:
         """After each redraw tick."""
 
-    def leaves_after_run(self, app: App) -> bool:
+    def leaves_after_run(self, ctl: RunController) -> bool:
         """Whether the app closes once the run has ended."""
-        return app.state.phase == QUITTING
+        return ctl.state.phase == QUITTING
 
 
 class WatchMode(TrainMode):
@@ -74,49 +75,41 @@ class WatchMode(TrainMode):
     def __init__(self, path: str) -> None:
         self.path = path
 
-    def mount(self, app: App) -> None:
-        app.form.disabled = True
-        app.form.query_one("#start").display = False
-        app.tabs.active = "curves"
-        app.title = f"smtui view {self.path}"
-        app.status_bar.state = "watching"
-        app.log_message(f"Watching {self.path} (read-only).")
-        app.watch_run(self.path)
+    def mount(self, ctl: RunController) -> None:
+        ctl.panels.form.disabled = True
+        ctl.panels.form.query_one("#start").display = False
+        ctl.panels.tabs.active = "curves"
+        ctl.app.title = f"smtui view {self.path}"
+        ctl.state.watched = "watching"
+        ctl.publish()
+        ctl.say(f"Watching {self.path} (read-only).")
+        ctl.watch(self.path)
 
-    def core_loaded(self, app: App) -> None:
-        pass   # the status bar says "watching" until the run's own state arrives
+    def core_loaded(self, ctl: RunController) -> None:
+        pass   # the watched run's own state is shown, whatever this process has loaded
 
-    def run_started(self, app: App, event: Any) -> None:
-        app.show_watched_run(event)
+    def run_started(self, ctl: RunController, event: Any) -> None:
+        ctl.show_watched_run(event)
 
-    def epoch_ended(self, app: App, event: Any) -> None:
+    def epoch_ended(self, ctl: RunController, event: Any) -> None:
         """A watched run's rows have no points inside the epoch; its figures are its own."""
-        from ..machine import describe
+        from ..loop.meter import describe
         if event.machine:   # the watched process's, over its last epoch
-            app.status_bar.machine = "run: " + describe(event.machine)
-        app.curves.add("train loss", event.epoch, event.train_loss)
-        app.curves.add("train acc", event.epoch, event.train_acc)
-        epochs = app.state.epochs
-        speed = app.state.num_train / event.seconds if event.seconds else 0.0
-        app.status_bar.progress(event.epoch, epochs, 1, 1, speed,
-                                (epochs - event.epoch) * event.seconds)
+            ctl.panels.status_bar.machine = "run: " + describe(event.machine)
+        ctl.panels.curves.add("train loss", event.epoch, event.train_loss)
+        ctl.panels.curves.add("train acc", event.epoch, event.train_acc)
+        epochs = ctl.state.epochs
+        speed = ctl.state.num_train / event.seconds if event.seconds else 0.0
+        ctl.panels.status_bar.progress(event.epoch, epochs, 1, 1, speed,
+                                       (epochs - event.epoch) * event.seconds)
 
-    def run_ended(self, app: App, event: Any) -> None:
-        """The other process says its run is over; a finished run's bar is full (it stayed at
-        the last progress the run wrote, 65%, beside "finished")."""
-        app.status_bar.state = event.status
-        app.state.last_status = event.status
-        if event.status == "finished":
-            epochs = app.state.epochs
-            app.status_bar.progress(epochs, epochs, 1, 1, 0.0, None)
-        if app.state.current is not None:
-            app.state.current.status = event.status
-            app.refresh_runs()
-        app.log_message(f"the watched run is {event.status}: {event.message}")
+    def run_ended(self, ctl: RunController, event: Any) -> None:
+        """The other process says its run is over (or stalled)."""
+        ctl.watched_ended(event)
 
-    def redrawn(self, app: App) -> None:
-        if app.tabs.active == "runs":
-            app.runs_table.show(app.comparison.records)   # the watched run's row, as its epochs end
+    def redrawn(self, ctl: RunController) -> None:
+        if ctl.panels.tabs.active == "runs":
+            ctl.runs.show_rows()   # the watched run's row, as its epochs end
 
 
 class ScriptMode(TrainMode):
@@ -129,22 +122,22 @@ class ScriptMode(TrainMode):
     def __init__(self, session: Any) -> None:
         self.session = session
 
-    def mount(self, app: App) -> None:
-        app.form.disabled = True
-        from ..config import model_label
-        from ..usercode import describe_net
+    def mount(self, ctl: RunController) -> None:
+        from ..core.config import model_label
+        from ..loop.usercode import describe_net
 
+        ctl.panels.form.disabled = True
         called = (self.session.trained_by or "d2l.train_ch3").removeprefix("d2l.")
-        app.title = f"smtui: {called} in {model_label(app.config.model)}"
-        app.sub_title = describe_net(self.session.model.net)   # not "softmax regression"
-        app.log_message(f"Training your net from {called}: space pauses, x stops (the script "
-                        "then raises KeyboardInterrupt); the window closes when training ends.")
-        app.watch_machine()
+        ctl.app.title = f"smtui: {called} in {model_label(ctl.config.model)}"
+        ctl.app.sub_title = describe_net(self.session.model.net)   # not "softmax regression"
+        ctl.say(f"Training your net from {called}: space pauses, x stops (the script then "
+                "raises KeyboardInterrupt); the window closes when training ends.")
+        ctl.app.watch_machine()
 
-    def core_loaded(self, app: App) -> None:
-        super().core_loaded(app)
-        if not app.state.controls:
-            app.start_run(app.config, None, self.session)
+    def core_loaded(self, ctl: RunController) -> None:
+        super().core_loaded(ctl)
+        if not ctl.state.controls:
+            ctl.start_run(ctl.config, None, self.session)
 
-    def leaves_after_run(self, app: App) -> bool:
+    def leaves_after_run(self, ctl: RunController) -> bool:
         return True

@@ -25,7 +25,7 @@ async def take(out_dir: Path, epochs: int = 10, size: tuple[int, int] = (110, 34
         app = SmtuiApp(TrainConfig(epochs=epochs, out=runs))
         async with app.run_test(size=size) as pilot:
             await pilot.press("s")
-            while app.state.running or app.state.last_status == "idle":
+            while app.controller.state.running or app.controller.state.last_status == "idle":
                 await pilot.pause(0.2)
             await pilot.pause(1.0)
             paths = []
@@ -47,7 +47,7 @@ async def take(out_dir: Path, epochs: int = 10, size: tuple[int, int] = (110, 34
             app.query_one("#field-sweep").value = "0.01, 0.03, 0.1, 0.3, 1"
             await pilot.pause(0.5)
             app.action_start()
-            while app.state.running:
+            while app.controller.state.running:
                 await pilot.pause(0.2)
             app.action_tab("curves")
             await pilot.pause(1.0)
@@ -101,7 +101,7 @@ async def _take_script(session, out_dir: Path, name: str, size: tuple[int, int])
         await pilot.pause(0.5)
         path = Path(app.save_screenshot(name, str(out_dir)))
         await pilot.press("x")
-        while app.is_running and app.state.running:
+        while app.is_running and app.controller.state.running:
             await pilot.pause(0.2)
     return path
 
