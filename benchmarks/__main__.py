@@ -15,7 +15,7 @@ Measures, on the full Fashion-MNIST:
      epochs), beside two CPU-bound processes, the same for the bare loop (torch's own threads),
      and the TUI beside a second run.
 Prints a table, saves it with the machine's description as JSON, and with --readme rewrites the
-table in README.md. Ratios, not absolute times, are what carry from one machine to another.
+table in docs/benchmarks.md. Ratios, not absolute times, are what carry from one machine to another.
 """
 
 from __future__ import annotations
@@ -91,15 +91,18 @@ def tmux_throughput(config: TrainConfig, timeout: float = 120.0) -> float | None
     return steady_ips(out)
 
 
-def tmux_start_and_quit(wait: float, repeat: int = 3) -> tuple[float, float] | None:
+def tmux_start_and_quit(wait: float, repeat: int = 3, training: bool = False,
+                        args: tuple[str, ...] = ()) -> tuple[float, float] | None:
     """(first frame, exit after q) in seconds, medians, of `smtui` in a real terminal (tmux,
     120x40): from starting the command to the footer on screen, and from sending q, `wait`
-    seconds after that, to the process's end. None without tmux.
+    seconds after that (`training`: after s has started a run and the bar says so), to the
+    process's end. None without tmux.
 
     Before the first frame: Python, Textual and the app's modules (no torch), the settings file
     and a listing of the --out folder's runs. torch is imported after it, in a thread of its
-    own. After q: Textual's shutdown, the terminal restored, the exit functions, and the process
-    ended without the interpreter's teardown (cli.run)."""
+    own. After q: a run going on stops at its next batch with a checkpoint, then Textual's
+    shutdown, the terminal restored, the exit functions, and the process ended without the
+    interpreter's teardown (cli.run)."""
     if shutil.which("tmux") is None:
         return None
     paints, quits = [], []
@@ -107,17 +110,18 @@ def tmux_start_and_quit(wait: float, repeat: int = 3) -> tuple[float, float] | N
         out = Path(tempfile.mkdtemp())
         marker = out / "exited"
         tmux = ["tmux", "-L", f"smtui-start-{os.getpid()}"]
-        command = shlex.join(SMTUI + ["--out", str(out)]) + f"; touch {shlex.quote(str(marker))}"
+        command = shlex.join(SMTUI + ["--out", str(out), *args]) + \
+            f"; touch {shlex.quote(str(marker))}"
         start = time.monotonic()
         subprocess.run(tmux + ["new-session", "-d", "-x", "120", "-y", "40", "-c", str(ROOT),
                                command], check=True)
         try:
-            while "quit" not in subprocess.run(tmux + ["capture-pane", "-p"],
-                                               capture_output=True, text=True).stdout:
-                if time.monotonic() - start > 60:
-                    raise RuntimeError("smtui in tmux drew no frame in 60 s")
-                time.sleep(0.01)
+            wait_screen(tmux, "quit", start)
             paints.append(time.monotonic() - start)
+            if training:
+                wait_screen(tmux, "idle", start)   # torch loaded: s starts a run
+                subprocess.run(tmux + ["send-keys", "s"], check=True)
+                wait_screen(tmux, "training", start)
             time.sleep(wait)
             sent = time.monotonic()
             subprocess.run(tmux + ["send-keys", "q"], check=True)
@@ -129,6 +133,33 @@ def tmux_start_and_quit(wait: float, repeat: int = 3) -> tuple[float, float] | N
         finally:
             subprocess.run(tmux + ["kill-server"], capture_output=True)
     return statistics.median(paints), statistics.median(quits)
+
+
+def wait_screen(tmux: list[str], text: str, start: float) -> None:
+    """Until `text` is on the tmux pane's screen (60 s at most from `start`)."""
+    while text not in subprocess.run(tmux + ["capture-pane", "-p"], capture_output=True,
+                                     text=True).stdout:
+        if time.monotonic() - start > 60:
+            raise RuntimeError(f"smtui in tmux never showed {text!r} in 60 s")
+        time.sleep(0.01)
+
+
+# A run that goes on until q: the embedded subset, small batches, many epochs.
+TRAINING_ARGS = ("--dataset", "subset", "--batch-size", "16", "--epochs", "1000")
+
+
+def quit_rows(row) -> None:
+    """The TUI's first frame and its exit after q, idle and while training, side by side."""
+    at_once, idle = tmux_start_and_quit(0.0), tmux_start_and_quit(4.0)
+    training = tmux_start_and_quit(1.0, training=True, args=TRAINING_ARGS)
+    if at_once and idle and training:
+        row("TUI first frame in tmux", statistics.median([at_once[0], idle[0]]), "s", "<= 1.0",
+            "from the command to the footer on screen")
+        row("TUI exit after q in tmux, torch loaded", idle[1], "s", "<= 1.0", "q 4 s after")
+        row("TUI exit after q in tmux, at once", at_once[1], "s", "<= 1.0",
+            "q at the first frame, torch still loading")
+        row("TUI exit after q in tmux, while training", training[1], "s", "<= 1.0",
+            "q 1 s into a run: stop, checkpoint, exit")
 
 
 def run_throughput(config: TrainConfig, ui: bool) -> tuple[float, float]:
@@ -397,13 +428,7 @@ def run(quick: bool) -> dict:
 
     row("smtui --help", wall(SMTUI + ["--help"]), "s", "< 0.5")
     row("TUI first paint (Ready event)", time_to_print("first-paint"), "s", "< 1.5")
-    at_once, idle = tmux_start_and_quit(0.0), tmux_start_and_quit(4.0)
-    if at_once and idle:
-        row("TUI first frame in tmux", statistics.median([at_once[0], idle[0]]), "s", "<= 1.0",
-            "from the command to the footer on screen")
-        row("TUI exit after q in tmux, torch loaded", idle[1], "s", "<= 1.0", "q 4 s after")
-        row("TUI exit after q in tmux, at once", at_once[1], "s", "<= 1.0",
-            "q at the first frame, torch still loading")
+    quit_rows(row)
     row("headless: first trained batch", time_to_print("first-batch"), "s")
     with tempfile.TemporaryDirectory() as out:
         row("peak RSS, 10-epoch headless run",
@@ -450,10 +475,17 @@ def table(results: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer epochs (a smoke test)")
-    parser.add_argument("--readme", action="store_true", help="rewrite README.md's table")
+    parser.add_argument("--readme", action="store_true", help="rewrite docs/benchmarks.md's table")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     parser.add_argument("--epoch-probe", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--quit", action="store_true",
+                        help="only the TUI's first frame and exit after q, idle and training")
     args = parser.parse_args()
+    if args.quit:
+        def say(measure: str, value: float, unit: str, target: str = "", note: str = "") -> None:
+            print(f"{measure}: {value:.3f} {unit} (target {target}; {note})")
+        quit_rows(say)
+        return
     if args.epoch_probe:   # one process's epoch times, as JSON on the last line
         print(json.dumps(epoch_probe()))
         return
@@ -464,14 +496,14 @@ def main() -> None:
     path.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nsaved {path}\n\n{table(results)}")
     if args.readme and not args.quick:
-        readme = ROOT / "README.md"
+        readme = ROOT / "docs" / "benchmarks.md"
         text = readme.read_text()
         start, end = "<!-- bench:start -->", "<!-- bench:end -->"
         if start in text and end in text:
             head, rest = text.split(start, 1)
             _, tail = rest.split(end, 1)
             readme.write_text(f"{head}{start}\n{table(results)}\n{end}{tail}")
-            print("README.md updated")
+            print(f"{readme.relative_to(ROOT)} updated")
 
 
 if __name__ == "__main__":

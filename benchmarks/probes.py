@@ -98,7 +98,7 @@ def script_run(mode: str, epochs: str) -> float:
     import asyncio
 
     from benchmarks.loops import steady
-    from tui_trainer.learner.book_3_6 import book_scratch_session
+    from tui_trainer.tools.book_3_6 import book_scratch_session
     from tui_trainer.learner.script import EpochLines
     from tui_trainer.loop.train import fit
 

@@ -8,7 +8,8 @@ import json
 import pytest
 import torch
 
-from helpers import make_app, train_to_end, wait_for
+from tests.support.app import make_app, train_to_end
+from tests.support.waits import wait_for
 from tui_trainer.labs.analysis import (confusion_matrix, per_class_accuracy, reject_curve,
                                        topk_accuracy)
 from tui_trainer.core.config import TrainConfig
@@ -52,6 +53,7 @@ def test_analysis_json_written_each_epoch(small_data_dir, tmp_path):
     assert a["top1"] <= a["top2"] <= a["top3"]
 
 
+@pytest.mark.app
 async def test_analysis_tab_threshold_keys(small_data_dir, tmp_path):
     app = make_app(small_data_dir, tmp_path / "runs", epochs=1)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from helpers import run_cli, smtui
+from tests.support.runs import run_cli, smtui
 from tui_trainer.store.catalog import (RunSummary, comparison, find_runs, listing,
                                        names_by_difference, render)
 from tui_trainer.core.config import TrainConfig
@@ -113,6 +113,7 @@ def test_runs_lists_a_folder_as_a_table_and_as_json(three_runs, capsys):
     assert code == 1 and err.strip().endswith("does not exist")
 
 
+@pytest.mark.process
 def test_a_named_run_is_named_in_its_folder_and_everywhere(small_data_dir, tmp_path):
     out = tmp_path / "runs"
     r = smtui("--no-ui", "--data-dir", small_data_dir, "--out", out, "--epochs", "1",
@@ -128,6 +129,7 @@ def test_a_named_run_is_named_in_its_folder_and_everywhere(small_data_dir, tmp_p
     assert bad.returncode == 2 and bad.stderr.startswith("smtui: error: --name must be")
 
 
+@pytest.mark.process
 def test_the_settings_file_gives_defaults_and_a_broken_one_is_one_warning(small_data_dir,
                                                                          tmp_path):
     """Defaults a user wants every time (--out, --epochs) come from the settings file, below
@@ -211,6 +213,7 @@ def test_runs_follows_the_settings_out_and_says_when_there_are_none_yet(tmp_path
     assert code == 0 and [r["run"] for r in json.loads(out)] == ["20261130-100000-scratch"]
 
 
+@pytest.mark.process
 def test_a_run_whose_process_is_gone_is_crashed_wherever_runs_are_listed(tmp_path, capsys):
     """A run killed with kill -9 leaves status.json saying running: its process gone, it is
     `crashed` in `runs`, `runs --json`, compare's rows and the Runs tab's records."""

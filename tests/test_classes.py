@@ -8,7 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers import make_app, run_cli, wait_for
+from tests.support.app import make_app
+from tests.support.runs import run_cli
+from tests.support.waits import wait_for
 from tui_trainer.labs.many_classes import (BATCH, INPUTS, ClassesRow, measure, parse_classes,
                                            report, sampled_logits)
 
@@ -117,6 +119,7 @@ def test_classes_lab_from_the_command_line(capsys):
     assert "5,000 classes measured" in err
 
 
+@pytest.mark.app
 async def test_classes_lab_in_the_numerics_tab(data_dir, tmp_path):
     app = make_app(data_dir, tmp_path / "runs")
     async with app.run_test(size=(100, 40)) as pilot:

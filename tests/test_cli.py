@@ -27,6 +27,7 @@ def assert_one_line_error(result, *fragments, code=None):
         assert fragment in lines[0]
 
 
+@pytest.mark.process
 def test_help_does_not_import_torch():
     code = ("import sys; from click.testing import CliRunner; from tui_trainer.cli import cli; "
             "r = CliRunner().invoke(cli, ['--help']); assert r.exit_code == 0, r.output; "
@@ -36,18 +37,20 @@ def test_help_does_not_import_torch():
     assert out.stdout.split() == ["False", "False"], out.stderr
 
 
+@pytest.mark.process
 def test_core_does_not_import_textual():
-    """Every module outside ui/ (the core, the drivers without a UI, the drop-in d2l) imports
-    without Textual or rich: each is imported, found by walking the package."""
+    """Every module outside ui/ and tools/ (the core, the drivers without a UI, the drop-in d2l)
+    imports without Textual or rich: each is imported, found by walking the package."""
     code = ("import importlib, pkgutil, sys, tui_trainer; names = [m.name for m in "
             "pkgutil.walk_packages(tui_trainer.__path__, 'tui_trainer.') if m.name.split('.')[1] "
-            "not in ('ui', '__main__')]; [importlib.import_module(n) for n in names]; "
+            "not in ('ui', 'tools', '__main__')]; [importlib.import_module(n) for n in names]; "
             "print(len(names), 'textual' in sys.modules, 'rich' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     count, textual, rich = out.stdout.split()
     assert int(count) >= 25 and (textual, rich) == ("False", "False"), out.stderr
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("args, fragments", [
     (["--lr", "abc"], ["--lr", "not a number"]),
     (["--lr", "0"], ["--lr must be a positive finite number"]),
@@ -65,14 +68,18 @@ def test_bad_options(args, fragments):
     assert_one_line_error(smtui("--no-ui", *args), *fragments, code=2)
 
 
+@pytest.mark.process
 def test_cuda_without_cuda(small_data_dir, tmp_path):
     code = "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"
     if subprocess.run([sys.executable, "-c", code]).returncode == 0:
         pytest.skip("this machine has CUDA")
-    r = smtui("--no-ui", "--device", "cuda", "--data-dir", str(small_data_dir), "--out", str(tmp_path))
+    r = smtui(
+        "--no-ui", "--device", "cuda", "--data-dir", str(small_data_dir), "--out", str(tmp_path)
+    )
     assert_one_line_error(r, "--device cuda: CUDA is not available")
 
 
+@pytest.mark.process
 def test_corrupt_data_dir(small_data_dir, tmp_path):
     path = small_data_dir / "train-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:300])
@@ -80,10 +87,12 @@ def test_corrupt_data_dir(small_data_dir, tmp_path):
     assert_one_line_error(r, "corrupt data file", "train-images-idx3-ubyte.gz")
 
 
+@pytest.mark.process
 def test_missing_data_dir_and_full_refusal(tmp_path):
     assert_one_line_error(smtui("--no-ui", "--data-dir", str(tmp_path / "nope")), "does not exist")
 
 
+@pytest.mark.process
 def test_output_dir_is_a_file(small_data_dir, tmp_path):
     (tmp_path / "file").write_text("x")
     r = smtui("--no-ui", "--data-dir", str(small_data_dir), "--out", str(tmp_path / "file"),
@@ -91,6 +100,7 @@ def test_output_dir_is_a_file(small_data_dir, tmp_path):
     assert_one_line_error(r, "is a file")
 
 
+@pytest.mark.process
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
 def test_output_dir_read_only(small_data_dir, tmp_path):
     ro = tmp_path / "ro"
@@ -99,13 +109,27 @@ def test_output_dir_read_only(small_data_dir, tmp_path):
     assert_one_line_error(r, "cannot be written")
 
 
+@pytest.mark.process
 def test_tui_without_terminal_says_so():
     assert_one_line_error(smtui(), "the TUI needs a terminal", code=2)
 
 
+@pytest.mark.process
 def test_headless_run_plain_lines_and_check(small_data_dir, tmp_path):
-    r = smtui("--no-ui", "--data-dir", str(small_data_dir), "--out", str(tmp_path / "runs"), "--epochs", "2",
-              "--batch-size", "16", "--lr", "0.5", "--check")
+    r = smtui(
+        "--no-ui",
+        "--data-dir",
+        str(small_data_dir),
+        "--out",
+        str(tmp_path / "runs"),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--lr",
+        "0.5",
+        "--check",
+    )
     lines = r.stdout.splitlines()
     assert [l.split()[1] for l in lines if l.startswith("epoch")] == ["1/2", "2/2"]
     assert "predictions on the first test images" in r.stdout
@@ -118,6 +142,7 @@ def test_headless_run_plain_lines_and_check(small_data_dir, tmp_path):
                                                   "checkpoint.pt", "status.json"}
 
 
+@pytest.mark.process
 def test_resume_extends_a_run(small_data_dir, tmp_path):
     common = ["--no-ui", "--data-dir", str(small_data_dir), "--out", str(tmp_path / "runs"),
               "--batch-size", "16"]
@@ -126,9 +151,12 @@ def test_resume_extends_a_run(small_data_dir, tmp_path):
     r = smtui("--no-ui", "--resume", str(run_dir), "--epochs", "2")
     assert r.returncode == 0, r.stderr
     assert "resuming after epoch 1" in r.stdout
-    assert [json.loads(l)["epoch"] for l in (run_dir / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+    assert [
+        json.loads(l)["epoch"] for l in (run_dir / "metrics.jsonl").read_text().splitlines()
+    ] == [1, 2]
 
 
+@pytest.mark.process
 def test_subset_forced(tmp_path):
     r = smtui("--no-ui", "--dataset", "subset", "--epochs", "1", "--out", str(tmp_path))
     assert r.returncode == 0, r.stderr

@@ -10,13 +10,14 @@ import sys
 
 import pytest
 
-from helpers import small_session, smtui
+from tests.support.runs import small_session, smtui
 from tui_trainer.loop.train import fit
 
 
 LONG = "x" * 300
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("args, code, start_", [
     (["--lr", "1e308"], 2, "smtui: error: --lr must be between"),
     (["--lr", "1e308", "--optimizer", "torch-sgd"], 2, "smtui: error: --lr must be between"),
@@ -44,6 +45,7 @@ def test_no_user_input_reaches_an_internal_error(tmp_path, args, code, start_):
     assert "internal error" not in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("command", [["compare", LONG], ["view", LONG], ["compare", "."]])
 def test_run_commands_with_odd_paths(tmp_path, command):
     r = smtui(*command, cwd=tmp_path)
@@ -56,6 +58,7 @@ def test_the_largest_seed_works(small_data_dir, tmp_path):
     assert fit(session, lambda e: None).status == "finished"
 
 
+@pytest.mark.process
 def test_headless_says_when_no_image_reaches_the_threshold(small_data_dir, tmp_path):
     r = smtui("--no-ui", "--data-dir", small_data_dir, "--out", tmp_path, "--lr", "1e-6",
               "--epochs", "1", "--batch-size", "16")
@@ -63,6 +66,7 @@ def test_headless_says_when_no_image_reaches_the_threshold(small_data_dir, tmp_p
     assert "no test image reaches confidence 0.9" in r.stdout and "nan" not in r.stdout
 
 
+@pytest.mark.process
 def test_text_that_cannot_be_written_as_is_loses_only_itself(small_data_dir, tmp_path):
     """An ASCII console and an output folder named with 'ü' and a byte that is not UTF-8: every
     line still reaches the console, log.txt and the JSON files (the character is replaced, not
@@ -92,6 +96,7 @@ def test_text_that_cannot_be_written_as_is_loses_only_itself(small_data_dir, tmp
     assert r.returncode == 1 and len(err) == 1 and "TensorBoard needs a folder" in err[0]
 
 
+@pytest.mark.process
 def test_a_working_folder_that_is_gone_is_one_line_before_torch(tmp_path):
     """A shell left in a deleted folder: one line and exit 1, before torch is loaded (whose
     libraries end the process with their own fatal error)."""
@@ -104,6 +109,7 @@ def test_a_working_folder_that_is_gone_is_one_line_before_torch(tmp_path):
                                 "while this shell was in it); cd to a folder that does")
 
 
+@pytest.mark.process
 def test_sweep_help_lists_only_what_a_sweep_takes():
     r = smtui("sweep", "--help")
     assert r.returncode == 0 and "--lr LIST" in r.stdout

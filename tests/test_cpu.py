@@ -92,6 +92,7 @@ def test_configure_exports_the_budget_but_keeps_the_users_variable():
     assert cpu.current_plan(env) == ThreadPlan(4, False, "OMP_NUM_THREADS")
 
 
+@pytest.mark.process
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPUs to tell the budget apart")
 def test_the_budget_reaches_torch_in_a_fresh_process():
     """A container quota of one CPU on a machine of several: torch must start one thread, which
@@ -108,6 +109,7 @@ def test_the_budget_reaches_torch_in_a_fresh_process():
     assert r.stdout.split() == ["1", "1"]
 
 
+@pytest.mark.process
 def test_the_cli_reports_and_honours_the_thread_choice(small_data_dir, tmp_path):
     def start_line(*args, **env):
         r = subprocess.run([sys.executable, "-m", "tui_trainer", "--no-ui", "--data-dir",

@@ -13,7 +13,8 @@ import warnings
 import pytest
 import torch
 
-from idxdata import write_small_idx
+from tests.support.idx import write_small_idx
+from tests.support.waits import wait_for
 from tui_trainer.core import data as data_mod
 from tui_trainer.core.config import TrainConfig
 from tui_trainer.core.errors import SmtuiError
@@ -186,6 +187,7 @@ def test_a_run_resumes_on_the_other_device(gpu_data_dir, tmp_path, first, then):
     assert next(again.model.net.parameters()).device.type == then
 
 
+@pytest.mark.process
 @cuda
 @needs_cuda
 def test_a_gpu_index_beyond_the_machine_is_one_line(gpu_data_dir, tmp_path):
@@ -225,20 +227,18 @@ def test_a_gpu_epoch_synchronises_only_to_report(gpu_data_dir, tmp_path):
     assert len(syncs) <= math.ceil(len(session.train_iter) / check) + 2, len(syncs)
 
 
+@pytest.mark.app
 @cuda
 @needs_cuda
 async def test_the_tui_trains_on_the_gpu(gpu_data_dir, tmp_path):
-    import time
 
     from tui_trainer.ui.app import SmtuiApp
 
     app = SmtuiApp(config(gpu_data_dir, tmp_path / "runs", device="cuda", epochs=2))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("s")
-        deadline = time.monotonic() + 120
-        while app.controller.state.last_status != "finished":
-            assert time.monotonic() < deadline, "the run did not finish"
-            await pilot.pause(0.1)
+        await wait_for(pilot, lambda: app.controller.state.last_status == "finished", 120,
+                       "the run's end")
     run_dir = next((tmp_path / "runs").iterdir())
     rows = (run_dir / "metrics.jsonl").read_text().splitlines()
-    assert len(rows) == 2 and json.loads(rows[-1])["test_acc"] >= 0
+    assert len(rows) == 2 and json.loads(rows[-1])["test_acc"] > 0.5   # the bands are learnable

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import Tmux, tmux_only
+from tests.support.tmux import Tmux, tmux_only
 from tui_trainer import d2l
 
 
@@ -61,6 +61,7 @@ d2l.train_ch6(net, train_iter, test_iter, num_epochs, lr, d2l.try_gpu())
 """
 
 
+@pytest.mark.process
 def test_train_ch6_as_the_book_prints_it_in_a_pipe(small_data_dir, tmp_path):
     """6.6's LeNet cell, only the import changed: smtui's loop trains it (one line an epoch in a
     pipe), then the book's two closing lines."""
@@ -99,6 +100,7 @@ def test_train_ch6_counts_examples_per_second_over_training_time_as_the_book(
     assert rate == pytest.approx(train_iter.num_examples * 2 / trained, rel=0.02)
 
 
+@pytest.mark.tmux
 @tmux_only
 def test_train_ch6_live_in_tmux_at_80x24_without_colour(small_data_dir, tmp_path):
     """6.6's cell in a real terminal of 80x24 under NO_COLOR: the app titled by the book's

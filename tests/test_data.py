@@ -11,7 +11,7 @@ from tui_trainer.core.data import (TensorLoader, get_fashion_mnist_labels, load_
                                    locate, make_loaders, read_folder, read_idx, write_idx)
 from tui_trainer.core.errors import DataError
 
-from idxdata import write_small_idx
+from tests.support.idx import write_small_idx
 
 
 def test_labels():

@@ -10,8 +10,8 @@ import sys
 import pytest
 import torch
 
-from helpers import smtui
-from idxdata import write_small_idx
+from tests.support.runs import smtui
+from tests.support.idx import write_small_idx
 from tui_trainer.core import data as data_mod
 from tui_trainer.core.errors import DataError
 
@@ -29,6 +29,7 @@ def test_the_book_loader_never_reuses_another_folders_files(tmp_path):
         assert torch.equal(got, expected)
 
 
+@pytest.mark.process
 def test_an_unwritable_cache_is_a_clear_error(small_data_dir, tmp_path, monkeypatch):
     blocker = tmp_path / "cache-is-a-file"
     blocker.write_text("")
@@ -36,12 +37,23 @@ def test_an_unwritable_cache_is_a_clear_error(small_data_dir, tmp_path, monkeypa
     data = data_mod.load_fashion_mnist(str(small_data_dir))
     with pytest.raises(DataError, match="cannot write the data cache .* for --loader book"):
         data_mod.make_loaders(data, 8, loader="book", num_workers=0)
-    r = smtui("--no-ui", "--data-dir", small_data_dir, "--loader", "book", "--out",
-              tmp_path / "runs", "--batch-size", "8", env={**os.environ, "SMTUI_CACHE_DIR": str(blocker)})
+    r = smtui(
+        "--no-ui",
+        "--data-dir",
+        small_data_dir,
+        "--loader",
+        "book",
+        "--out",
+        tmp_path / "runs",
+        "--batch-size",
+        "8",
+        env={**os.environ, "SMTUI_CACHE_DIR": str(blocker)},
+    )
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
     assert r.stderr.startswith("smtui: error: cannot write the data cache")
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("n_train, side, message", [
     (60, 32, "holds 32x32 images; Fashion-MNIST images are 28x28"),
     (60, 0, "holds 0x0 images"),
@@ -58,6 +70,7 @@ def test_data_that_is_not_fashion_mnist_shaped(tmp_path, n_train, side, message)
     assert r.stderr.startswith("smtui: error: not Fashion-MNIST: ")
 
 
+@pytest.mark.process
 def test_offline_without_data_and_full_refused(tmp_path):
     r = subprocess.run([sys.executable, "-c",
                         "import tui_trainer.core.data as d, pathlib, sys; "

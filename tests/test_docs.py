@@ -1,20 +1,22 @@
-"""What the README says of the app's keys and commands is what the app does: its table of keys
+"""What the docs say of the app's keys and commands is what the app does: its table of keys
 is F1's help, row for row, and every key's action is in the command palette (ctrl+p)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tui_trainer.core.config import TrainConfig
 from tui_trainer.ui.app import SmtuiApp
 from tui_trainer.ui.help import KEYS
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+KEYS_PAGE = Path(__file__).resolve().parent.parent / "docs" / "tui.md"   # the table of keys
 
 
 def readme_keys() -> list[tuple[str, str]]:
-    """The README's table of keys: (key, action) per row, without Markdown's backticks."""
-    text = README.read_text()
+    """docs/tui.md's table of keys: (key, action) per row, without Markdown's backticks."""
+    text = KEYS_PAGE.read_text()
     table = text[text.index("| key | action |"):].split("\n\n", 1)[0].splitlines()[2:]
     rows = []
     for line in table:
@@ -27,11 +29,12 @@ def test_the_readmes_keys_are_f1s_help():
     assert readme_keys() == list(KEYS)
 
 
+@pytest.mark.app
 async def test_every_key_with_an_action_is_in_the_palette(tmp_path):
     """Idle, the palette offers the actions of s, n, m, o, v and help, naming their keys; with
     runs listed, pin and hide of the selected one (p, h); Screenshot once (Textual's and
     smtui's were both listed)."""
-    from test_view_compare import many_runs
+    from tests.support.runs import many_runs
 
     app = SmtuiApp(TrainConfig(device="cpu"), compare=many_runs(tmp_path, 3))
     async with app.run_test(size=(100, 30)):

@@ -8,7 +8,6 @@ import re
 import pytest
 
 from tui_trainer import d2l
-from tui_trainer.learner import drawing
 from tui_trainer.learner.drawing import clip_line, clip_segment, nice_ticks, nonsingular
 
 
@@ -34,16 +33,6 @@ def test_equal_limits_are_widened_and_ticks_are_round():
     assert nonsingular(3, 1) == (1, 3)
     assert nice_ticks(0.3, 0.9) == [0.4, 0.6, 0.8]
     assert nice_ticks(0, 100) == [0, 20, 40, 60, 80, 100]
-
-
-@pytest.fixture
-def terminal(monkeypatch, capsys):
-    """The Animator as it draws on a terminal, its text returned without colour codes."""
-    monkeypatch.setattr(drawing, "_terminal", lambda: True)
-
-    def screen() -> str:
-        return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", capsys.readouterr().out)
-    return screen
 
 
 def test_points_outside_the_limits_are_cut_not_fatal(terminal):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from helpers import deterministic
+from tests.support.runs import deterministic
 from tui_trainer.core.config import TrainConfig
 from tui_trainer.core.events import EpochEnd
 from tui_trainer.loop.fastpath import linear_step

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from procs import child_env, finish
+from tests.support.procs import child_env, finish
 from tui_trainer import d2l
 from tui_trainer.learner import drawing
 from tui_trainer.core.errors import SmtuiError
@@ -42,14 +42,6 @@ def test_every_name_chapters_3_to_7_call_on_d2l_is_there():
     missing = [name for name in BOOK_NAMES if not hasattr(d2l, name)]
     assert missing == []
     assert [name for name in PLT_CALLS if not hasattr(d2l.plt, name)] == []
-
-
-@pytest.fixture
-def terminal(monkeypatch):
-    """stdout as a terminal of 100 columns."""
-    monkeypatch.setattr(drawing, "_terminal", lambda: True)
-    monkeypatch.setenv("COLUMNS", "100")
-    monkeypatch.delenv("NO_COLOR", raising=False)
 
 
 def test_plot_of_4_1_draws_relu_and_its_gradient(terminal, capsys):
@@ -119,7 +111,7 @@ def test_a_figure_prints_itself_as_ipythons_display_does(terminal):
 
 def test_no_color_draws_shades_and_markers(monkeypatch, capsys):
     monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.setattr(drawing, "_terminal", lambda: True)
+    monkeypatch.setattr(drawing, "on_terminal", lambda: True)
     image = torch.linspace(0, 1, 28 * 28).reshape(28, 28)
     drawing.image_grid([image], 1, ["ramp"])
     out = capsys.readouterr().out
@@ -147,6 +139,7 @@ def test_download_without_a_network_says_where_to_put_the_file(tmp_path, monkeyp
     assert d2l.download("tiny", cache_dir=str(tmp_path)) == str(tmp_path / "tiny.csv")
 
 
+@pytest.mark.process
 @pytest.mark.skipif(importlib.util.find_spec("IPython") is not None,
                     reason="IPython is installed: the learner's own Animator works")
 def test_the_books_own_animator_without_ipython_names_the_drop_ins(tmp_path):

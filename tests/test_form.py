@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import long_app, wait_for
+from tests.support.app import long_app
+from tests.support.waits import wait_for
 from tui_trainer.core.config import TrainConfig
 from tui_trainer.core.errors import SmtuiError
 from tui_trainer.ui.panels.form import ConfigForm
 
 
+@pytest.mark.app
 async def test_the_form_shows_the_preset_in_effect(tmp_path):
     from textual.widgets import Select
 
@@ -33,6 +35,7 @@ async def test_the_form_shows_the_preset_in_effect(tmp_path):
                 assert preset.value == "book"
 
 
+@pytest.mark.app
 async def test_typing_past_a_presets_value_never_rewrites_the_form(tmp_path):
     """Keys faster than the event loop: "0.1" (the book's lr) shows the book preset, and "5"
     arrives before the preset's own change is handled. Showing the preset in effect must not
@@ -60,6 +63,7 @@ async def test_typing_past_a_presets_value_never_rewrites_the_form(tmp_path):
         assert lr.value == "0.002" and app.query_one("#field-model").value == "mlp"
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("field", ["#field-lr", "#logits"])
 async def test_keys_that_arrive_together_are_applied_in_order(tmp_path, field):
     """A burst of keys (tmux send-keys, a busy loop over SSH) reaches the field before any is
@@ -106,6 +110,7 @@ def key_burst(app, *keys: str) -> None:
             app.post_message(events.Key(key, "\t" if key == "tab" else None))
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("move", ["tab", "shift+tab"])
 async def test_keys_after_a_focus_move_land_in_the_next_field(tmp_path, move):
     """The class of keys that act through bindings (Tab's focus move, Shift+Tab, a field's
@@ -125,6 +130,7 @@ async def test_keys_after_a_focus_move_land_in_the_next_field(tmp_path, move):
         assert app.focused is app.query_one(second)
 
 
+@pytest.mark.app
 async def test_keys_after_a_click_land_in_the_clicked_field(tmp_path):
     """A click moves the focus in order with the keys around it, like Tab."""
     from tui_trainer.ui.app import SmtuiApp
@@ -139,6 +145,7 @@ async def test_keys_after_a_click_land_in_the_clicked_field(tmp_path):
         assert (batch.value, epochs.value) == ("64", "7") and app.focused is epochs
 
 
+@pytest.mark.app
 async def test_keys_after_escape_act_as_keys_not_as_text(tmp_path):
     """Escape leaves the field before the keys after it are read: "5 Escape 2" types 5 and
     then switches to the Curves tab, whatever the timing."""
@@ -155,6 +162,7 @@ async def test_keys_after_escape_act_as_keys_not_as_text(tmp_path):
         assert field.value == "5" and app.panels.tabs.active == "curves"   # focus selected the 10
 
 
+@pytest.mark.app
 async def test_keys_after_enter_on_start_reach_the_run_it_started(small_data_dir, tmp_path):
     """Enter on Start, then space at once: the run starts, then pauses; the space is neither
     a second press of Start nor lost on the locked form."""
@@ -174,6 +182,7 @@ async def test_keys_after_enter_on_start_reach_the_run_it_started(small_data_dir
         await wait_for(pilot, lambda: not app.controller.state.running)
 
 
+@pytest.mark.app
 async def test_escape_leaves_a_text_field_and_the_keys_work_again(tmp_path):
     from tui_trainer.ui.app import SmtuiApp
 
@@ -190,6 +199,7 @@ async def test_escape_leaves_a_text_field_and_the_keys_work_again(tmp_path):
         assert app.panels.tabs.active == "curves"
 
 
+@pytest.mark.app
 async def test_markup_in_a_form_field_is_shown_literally(data_dir, tmp_path):
     app = long_app(data_dir, tmp_path / "runs")
     async with app.run_test(size=(100, 40)) as pilot:
@@ -204,6 +214,7 @@ async def test_markup_in_a_form_field_is_shown_literally(data_dir, tmp_path):
         assert app.is_running
 
 
+@pytest.mark.app
 async def test_the_command_palette_offers_smtuis_commands(tmp_path):
     """ctrl+p: the app's own commands (start, the tabs, the presets...) beside Textual's; one
     typed and chosen acts; training commands are not offered in `smtui view`."""
@@ -241,6 +252,7 @@ async def test_the_command_palette_offers_smtuis_commands(tmp_path):
         assert "Start training" not in titles and "Go to the Runs tab" in titles
 
 
+@pytest.mark.app
 async def test_a_theme_picked_is_remembered_in_the_settings_file(tmp_path, monkeypatch):
     import json
 
@@ -263,6 +275,7 @@ async def test_a_theme_picked_is_remembered_in_the_settings_file(tmp_path, monke
         known_theme("nope", True)
 
 
+@pytest.mark.app
 async def test_the_form_shows_every_rule_a_run_enforces_as_it_is_typed(tmp_path):
     """What --no-ui refuses, the form says next to the field before Start, in its own words:
     field names as the labels show them, never an option (--optimizer) or weight_decay."""

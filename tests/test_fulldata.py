@@ -4,11 +4,13 @@ import json
 import subprocess
 import sys
 
+import pytest
 
 from tui_trainer.core.config import TrainConfig
 from tui_trainer.loop.train import fit, prepare
 
 
+@pytest.mark.process
 def test_one_epoch_headless_on_full_data(full_data_dir, tmp_path):
     r = subprocess.run([sys.executable, "-m", "tui_trainer", "--no-ui", "--epochs", "1",
                         "--data-dir", str(full_data_dir), "--out", str(tmp_path)],
@@ -20,6 +22,7 @@ def test_one_epoch_headless_on_full_data(full_data_dir, tmp_path):
     assert row["epoch"] == 1 and 0.7 < row["test_acc"] < 0.85
 
 
+@pytest.mark.process
 def test_book_defaults_reach_083_and_repeat_exactly(full_data_dir, tmp_path):
     """The book's run (batch 256, lr 0.1, 10 epochs, scratch, sgd): >= 0.83, same seed same numbers.
 
@@ -46,7 +49,7 @@ def run_example(name: str, data_dir) -> str:
     """An example program (the book's cells, only the import changed) in a pipe: its stdout."""
     from pathlib import Path
 
-    from procs import child_env
+    from tests.support.procs import child_env
     example = Path(__file__).resolve().parent.parent / "examples" / name
     r = subprocess.run([sys.executable, str(example)], capture_output=True, text=True,
                        timeout=900, env=child_env(SMTUI_DATA_DIR=str(data_dir)))
@@ -62,6 +65,7 @@ def epoch_rows(lines: list[str]) -> list[tuple[float, float, float]]:
             if (found := re.fullmatch(pattern, line))]
 
 
+@pytest.mark.process
 def test_the_books_4_2_4_5_and_6_6_reach_the_books_numbers(full_data_dir):
     """4.2's MLP from scratch (the book: test acc about 0.85 after 10 epochs), 4.5's weight
     decay (its four trainings, each ending with w's norm; with decay the norm is far smaller)

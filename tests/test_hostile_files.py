@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import settle, smtui
+from tests.support.waits import settle
+from tests.support.runs import smtui
 from tui_trainer.store.catalog import RunSummary
 from tui_trainer.core.config import TrainConfig
 from tui_trainer.ui.app import SmtuiApp
@@ -52,6 +53,7 @@ def flat(value) -> str:
     return str(value)
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("args", [["compare", "--format", "table"], ["compare", "--format", "csv"],
                                   ["compare", "--format", "json"], ["compare", "--no-ui"],
                                   ["runs"], ["runs", "--json"]])
@@ -75,6 +77,7 @@ def test_the_viewers_events_and_summaries_are_inert(tmp_path):
     assert not clean(flat(json.loads((Path(run) / "config.json").read_text())))   # planted
 
 
+@pytest.mark.app
 async def test_no_tab_of_compare_shows_a_planted_sequence(tmp_path):
     run = hostile_run(tmp_path / "runs")
     app = SmtuiApp(TrainConfig(device="cpu"), compare=[run])
@@ -88,6 +91,7 @@ async def test_no_tab_of_compare_shows_a_planted_sequence(tmp_path):
     assert all(clean(text) for text in shown), [t for t in shown if not clean(t)]
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("kind", ["nested", "huge", "fifo", "zero"])
 def test_malformed_run_files_are_one_warning_and_the_listing_goes_on(tmp_path, kind):
     """A config.json of 100,000 `[` (RecursionError, exit 70), a FIFO as status.json (blocked

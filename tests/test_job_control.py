@@ -13,8 +13,10 @@ import time
 
 import pytest
 
-from helpers import Tmux, start_headless, tmux_only, wait_for_epoch, wait_until
-from procs import finish
+from tests.support.tmux import Tmux, tmux_only
+from tests.support.runs import start_headless
+from tests.support.waits import wait_for_epoch, wait_until
+from tests.support.procs import finish
 
 SMTUI = f"{sys.executable} -m tui_trainer"
 
@@ -26,6 +28,7 @@ def interactive_shell(tmp_path) -> Tmux:
     return tmux
 
 
+@pytest.mark.tmux
 @tmux_only
 @pytest.mark.parametrize("how", ["direct", "make", "bash -c"])
 def test_ctrl_z_stops_smtui_with_what_started_it_and_fg_brings_it_back(data_dir, tmp_path, how):
@@ -55,6 +58,7 @@ def test_ctrl_z_stops_smtui_with_what_started_it_and_fg_brings_it_back(data_dir,
         tmux.kill()
 
 
+@pytest.mark.tmux
 @tmux_only
 def test_ctrl_z_where_nothing_could_continue_smtui_says_so(tmp_path):
     """tmux's own command (no job-control shell above): stopping would leave a blank pane that
@@ -70,6 +74,7 @@ def test_ctrl_z_where_nothing_could_continue_smtui_says_so(tmp_path):
         tmux.kill()
 
 
+@pytest.mark.process
 def test_the_time_stopped_by_ctrl_z_is_not_an_epochs_time(data_dir, tmp_path):
     """Headless, stopped for 4 s in the middle of its epochs and continued: no epoch's seconds
     hold those 4 s (they did: 21.8 s against 3.1 s)."""
@@ -92,6 +97,7 @@ def test_the_time_stopped_by_ctrl_z_is_not_an_epochs_time(data_dir, tmp_path):
     assert max(row["seconds"] for row in rows) < 3.0, [row["seconds"] for row in rows]
 
 
+@pytest.mark.tmux
 @tmux_only
 @pytest.mark.parametrize("redirect", ["< /dev/null", "0<&-"])
 def test_a_tui_without_a_terminal_on_stdin_is_one_line(tmp_path, redirect):
@@ -112,6 +118,7 @@ def test_a_tui_without_a_terminal_on_stdin_is_one_line(tmp_path, redirect):
                                            "is not one; use --no-ui for headless training")
 
 
+@pytest.mark.tmux
 @tmux_only
 def test_train_ch3_from_a_thread_on_a_terminal_prints_its_epochs(small_data_dir, tmp_path):
     """The app needs the main thread (signals): from another thread train_ch3 prints a line per
@@ -135,6 +142,7 @@ def test_train_ch3_from_a_thread_on_a_terminal_prints_its_epochs(small_data_dir,
         tmux.kill()
 
 
+@pytest.mark.tmux
 @tmux_only
 def test_the_app_survives_stop_and_continue_and_quits_on_q(tmp_path):
     """kill -STOP / -CONT three times (tmux's own command: no shell takes the terminal), then

@@ -1,5 +1,5 @@
-"""How many ops one batch of smtui's step dispatches, beside the hand loop's batch
-(../reference/floor_loop.py's body): each op is a kernel launch on a GPU and a few microseconds of
+"""How many ops one batch of smtui's step dispatches, beside a hand-written batch of the book's
+model (`hand_batch_ops` below): each op is a kernel launch on a GPU and a few microseconds of
 dispatch on a CPU, while the arithmetic of a batch of the book's model is smaller than either.
 torch's dispatcher sees the same ops on any device, so this is checked on the CPU."""
 
@@ -30,7 +30,8 @@ class Ops(TorchDispatchMode):
 
 
 def hand_batch_ops() -> list[str]:
-    """The reference floor loop's batch: gather, forward, softmax minus one-hot, the update."""
+    """A hand-written batch with the book's semantics, as short as it gets: gather, forward,
+    softmax minus one-hot, the update."""
     X, y = torch.rand(600, 784), torch.randint(0, 10, (600,))
     W, b, onehot, perm = torch.zeros(10, 784), torch.zeros(10), torch.eye(10), torch.randperm(600)
     with Ops() as ops:

@@ -14,7 +14,8 @@ import re
 import pytest
 import torch
 
-from helpers import fix_machine, wait_for
+from tests.support.app import fix_machine
+from tests.support.waits import wait_for
 from tui_trainer.core.config import TrainConfig
 from tui_trainer.core.events import EpochEnd, RunEnded, RunStarted
 from tui_trainer.ui.app import SmtuiApp
@@ -49,10 +50,17 @@ async def with_data(pilot) -> None:
     await wait_for(pilot, lambda: app.query_one(StatusBar).state == "idle")
     app.log_message = lambda text, style=None: None     # the log's times would change
 
-    fix_machine(app)                                     # nor may the machine's figures
-    app.runs.comparison.records = [RunRecord(f"20261124-10000{i}-scratch", {**TrainConfig().to_dict(), "lr": lr},
-                             [1.0, 2.0, 3.0], [0.7 + i / 50, 0.75 + i / 50, 0.77 + i / 50],
-                             "finished") for i, lr in enumerate((0.1, 0.03))]
+    fix_machine(app)  # nor may the machine's figures
+    app.runs.comparison.records = [
+        RunRecord(
+            f"20261124-10000{i}-scratch",
+            {**TrainConfig().to_dict(), "lr": lr},
+            [1.0, 2.0, 3.0],
+            [0.7 + i / 50, 0.75 + i / 50, 0.77 + i / 50],
+            "finished",
+        )
+        for i, lr in enumerate((0.1, 0.03))
+    ]
     app.runs.refresh()
     for event in made_up_events():
         app.post_message(TrainingEvent(event))
@@ -76,6 +84,7 @@ def tab_app() -> SmtuiApp:
     return SmtuiApp(TrainConfig(device="cpu", threads="2"))
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("tab", ["curves", "predictions", "analysis", "runs", "numerics",
                                  "weights"])
 def test_snapshot_of_every_tab_at_80x24(snap_compare, tab):
@@ -86,6 +95,7 @@ def test_snapshot_of_every_tab_at_80x24(snap_compare, tab):
     assert snap_compare(tab_app(), terminal_size=SIZE, run_before=run_before)
 
 
+@pytest.mark.app
 async def test_every_image_is_reachable_with_the_arrows_at_80x24():
     app = tab_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -103,6 +113,7 @@ async def test_every_image_is_reachable_with_the_arrows_at_80x24():
         assert grid.selected == len(grid.images) - 1 - grid.columns
 
 
+@pytest.mark.app
 async def test_the_log_shows_its_latest_line_at_the_windows_width():
     app = tab_app()
     async with app.run_test(size=(160, 24)) as pilot:
@@ -118,6 +129,7 @@ async def test_the_log_shows_its_latest_line_at_the_windows_width():
         assert any(t.endswith(f"line 59 {long}") for t in texts)   # one line, not wrapped
 
 
+@pytest.mark.app
 def test_snapshot_of_the_train_view_at_160x48(snap_compare):
     async def run_before(pilot) -> None:
         await with_data(pilot)
@@ -126,6 +138,7 @@ def test_snapshot_of_the_train_view_at_160x48(snap_compare):
     assert snap_compare(tab_app(), terminal_size=(160, 48), run_before=run_before)
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("size, shown", [((80, 24), False), ((139, 48), False),
                                          ((140, 40), True), ((200, 60), True)])
 async def test_the_train_view_is_offered_on_big_terminals_only(size, shown, small_data_dir,
@@ -146,6 +159,7 @@ async def test_the_train_view_is_offered_on_big_terminals_only(size, shown, smal
             assert app.panels.dash_preds.probs is not None
 
 
+@pytest.mark.app
 async def test_the_train_key_says_why_on_a_small_terminal():
     app = tab_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -155,6 +169,7 @@ async def test_the_train_key_says_why_on_a_small_terminal():
         assert any("140x40" in line.plain for line in app.log_view.texts)
 
 
+@pytest.mark.app
 async def test_shrinking_below_the_train_view_falls_back_to_the_curves():
     app = tab_app()
     async with app.run_test(size=(160, 48)) as pilot:
@@ -165,6 +180,7 @@ async def test_shrinking_below_the_train_view_falls_back_to_the_curves():
         await wait_for(pilot, lambda: app.panels.tabs.active == "curves")   # at the redraw tick
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("width", [60, 80, 140])
 async def test_the_status_bar_drops_whole_parts_never_a_unit(width):
     """At 80 columns the status bar cut `mem 653` without its unit and a viewer's figures to
@@ -187,6 +203,7 @@ async def test_the_status_bar_drops_whole_parts_never_a_unit(width):
             assert len(parts) == 7, line
 
 
+@pytest.mark.app
 async def test_the_status_bar_keeps_two_rows_at_any_epoch_count():
     """`epoch 97/100000` at 100x30: the percentage stays on the bar's row and the state, pace
     and ETA on theirs (the bar pushed them off)."""

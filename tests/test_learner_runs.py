@@ -10,7 +10,7 @@ import pytest
 import torch
 from textual.widgets import Select
 
-from helpers import settle, wait_for
+from tests.support.waits import settle, wait_for
 from tui_trainer import d2l
 from tui_trainer.core.config import TrainConfig
 from tui_trainer.core.events import Control
@@ -72,6 +72,7 @@ def runs(small_data_dir, tmp_path, monkeypatch):
 KINDS = ["concise", "model file", "train_ch3", "train_ch6", "sweep member"]
 
 
+@pytest.mark.app
 async def test_the_viewer_opens_every_kind_of_run(runs):
     """`smtui view` of each kind: its curve, its model shown by name in the form (a model
     file's name is no value of the model list: it crashed the viewer), no error."""
@@ -88,6 +89,7 @@ async def test_the_viewer_opens_every_kind_of_run(runs):
             await wait_for(pilot, lambda: app.panels.runs_table.row_count == 1, what=kind)
 
 
+@pytest.mark.app
 async def test_compare_and_the_runs_tab_on_every_kind(runs):
     """All kinds compared at once: a row each, models by name; Enter on a script's run says
     at once that the script trains it, and the form is left as it was."""

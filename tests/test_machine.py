@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from helpers import smtui, wait_for
+from tests.support.runs import smtui
+from tests.support.waits import wait_for
 from tui_trainer.core.config import TrainConfig
 from tui_trainer.loop.meter import ProcessMeter, describe, resident_bytes
 
@@ -53,6 +54,7 @@ def test_describe_says_what_top_and_nvidia_smi_say():
     assert describe({}) == ""
 
 
+@pytest.mark.process
 @linux
 def test_a_headless_run_records_the_machine_per_epoch(small_data_dir, tmp_path):
     r = smtui("--no-ui", "--data-dir", small_data_dir, "--out", tmp_path / "runs", "--epochs",
@@ -68,6 +70,7 @@ def test_a_headless_run_records_the_machine_per_epoch(small_data_dir, tmp_path):
                                        "seconds", "lr"]
 
 
+@pytest.mark.app
 async def test_the_status_bar_shows_the_process_cpu_and_memory(tmp_path):
     from tui_trainer.ui.app import SmtuiApp
 

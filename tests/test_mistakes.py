@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from procs import child_env, finish
+from tests.support.procs import child_env, finish
 from tui_trainer.core import mistakes
 from tui_trainer.loop.usercode import FunctionNet, never_trained
 
@@ -94,6 +94,7 @@ def line_of(text: str, code: str) -> int:
     return text.splitlines().index(code) + 1
 
 
+@pytest.mark.process
 def test_a_net_of_the_wrong_output_shape_names_the_learners_call_and_batch(small_data_dir,
                                                                             tmp_path):
     rc, _, err = run_program(tmp_path, small_data_dir, CONCISE_B1)
@@ -104,6 +105,7 @@ def test_a_net_of_the_wrong_output_shape_names_the_learners_call_and_batch(small
         f"must return (10, 10), a score or probability per class {HINT}"]
 
 
+@pytest.mark.process
 def test_images_that_reach_a_matrix_product_unflattened_say_so_with_the_learners_batch(
         small_data_dir, tmp_path):
     rc, _, err = run_program(tmp_path, small_data_dir, MLP_4_2)
@@ -115,6 +117,7 @@ def test_images_that_reach_a_matrix_product_unflattened_say_so_with_the_learners
         f"(X.reshape((-1, 784)) or nn.Flatten()) {HINT}"]
 
 
+@pytest.mark.process
 def test_a_weight_without_requires_grad_is_warned_then_named_by_sgd(small_data_dir, tmp_path):
     program = SCRATCH.replace("size=(784, 10), requires_grad=True)", "size=(784, 10))")
     rc, _, err = run_program(tmp_path, small_data_dir, program)
@@ -127,6 +130,7 @@ def test_a_weight_without_requires_grad_is_warned_then_named_by_sgd(small_data_d
         f"gradient: it was created without requires_grad=True {HINT}"]
 
 
+@pytest.mark.process
 def test_a_loss_that_becomes_nan_says_lower_lr_in_the_scripts_words(small_data_dir, tmp_path):
     program = SCRATCH.replace("lr = 0.1", "lr = 1e30")
     rc, out, err = run_program(tmp_path, small_data_dir, program)
@@ -138,6 +142,7 @@ def test_a_loss_that_becomes_nan_says_lower_lr_in_the_scripts_words(small_data_d
     assert "--lr" not in line and "checkpoint" not in line   # no CLI words, no run directory
 
 
+@pytest.mark.process
 def test_the_learner_still_catches_what_they_catch_and_debug_shows_everything(small_data_dir,
                                                                            tmp_path):
     program = CONCISE_B1.replace(
@@ -150,6 +155,7 @@ def test_the_learner_still_catches_what_they_catch_and_debug_shows_everything(sm
     assert rc == 1 and "Traceback (most recent call last)" in err and "usercode.py" in err
 
 
+@pytest.mark.process
 def test_a_mistake_in_a_thread_is_one_line_too(small_data_dir, tmp_path):
     program = CONCISE_B1.replace(
         "d2l.train_ch3(net, train_iter, test_iter, loss, 2, trainer)",
@@ -206,6 +212,7 @@ def test_the_live_app_only_when_every_standard_stream_is_a_terminal(monkeypatch,
     assert script._live() is live
 
 
+@pytest.mark.process
 def test_a_model_files_weight_without_requires_grad_is_warned_before_training(small_data_dir,
                                                                              tmp_path):
     """`--model` with the book's W created without requires_grad trains only b: said before the
@@ -224,6 +231,7 @@ def test_a_model_files_weight_without_requires_grad_is_warned_before_training(sm
     assert warning in out and out.index(warning) < out.index("epoch 1/1"), out
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("where", ["import", "check", "net"])
 def test_a_model_files_sys_exit_is_a_failed_run_not_a_success(small_data_dir, tmp_path, where):
     """sys.exit(0) in a --model file, at import, in its net's first call (the check before
@@ -248,6 +256,7 @@ def test_a_model_files_sys_exit_is_a_failed_run_not_a_success(small_data_dir, tm
         "your code called sys.exit(0): the run stopped there" in last, err
 
 
+@pytest.mark.process
 def test_a_model_files_threads_and_helpers_are_its_own(small_data_dir, tmp_path):
     """A helper module beside the file imports (as under `python my_net.py`); a thread it
     starts and never ends no longer keeps a finished run's process alive: one line, exit 0."""

@@ -1,4 +1,4 @@
-"""The overflow lab (the notes' exercises 1-3): naive softmax and cross-entropy against LogSumExp."""
+"""The overflow lab (the notes' exercises 1-3): naive softmax and cross-entropy vs LogSumExp."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ def test_numerics_overflow_log0_and_agreement():
         parse_logits("1, x")
 
 
+@pytest.mark.process
 def test_numerics_command():
     r = subprocess.run([sys.executable, "-m", "tui_trainer", "numerics", "--logits", "0,-200",
                         "--label", "1"], capture_output=True, text=True)

@@ -18,8 +18,9 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import Tmux, tmux_only, wait_until
-from procs import child_env, finish
+from tests.support.tmux import Tmux, tmux_only
+from tests.support.waits import wait_until
+from tests.support.procs import child_env, default_signals, finish
 from tui_trainer import d2l
 from tui_trainer.learner import script
 from tui_trainer.core.config import TrainConfig
@@ -292,6 +293,7 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
+@pytest.mark.process
 def test_an_error_in_the_learners_code_is_one_line_at_their_line(small_data_dir, tmp_path):
     """Raised at the third batch, inside the learner's file: one line naming their file, line,
     function and error, the run marked failed, exit 1, never an internal error; SMTUI_DEBUG=1,
@@ -321,9 +323,10 @@ def test_an_error_in_the_learners_code_is_one_line_at_their_line(small_data_dir,
                        capture_output=True, env={**child_env(), "SMTUI_DEBUG": "1"},
                        timeout=600)
     assert r.returncode == 1 and "Traceback" in r.stderr, r.stderr
-    assert 'raise ValueError("my bug")' in r.stderr and "skeleton.py" in r.stderr
+    assert 'raise ValueError("my bug")' in r.stderr and "run_loop.py" in r.stderr
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("text, expected", [
     ("import torch\n", "my_model.py defines no 'net'"),
     ("def net(X:\n", "my_model.py, line 1: SyntaxError"),
@@ -337,6 +340,7 @@ def test_a_file_that_cannot_be_used_is_one_line(tmp_path, small_data_dir, text, 
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
 
 
+@pytest.mark.process
 def test_a_sweep_of_a_model_file_says_why_not(tmp_path):
     write_model(tmp_path, BOOK_NET)
     r = run_cli("sweep", "--model", "my_model.py", "--lr", "0.1,0.2", cwd=tmp_path)
@@ -367,6 +371,7 @@ def learner_program(folder: Path, data_dir: Path, batch_size: int, body: str,
 
 
 # ---------------------------------------------------------------- live, in a real terminal
+@pytest.mark.tmux
 @tmux_only
 def test_train_ch3_live_in_tmux_stops_with_keyboard_interrupt(d2l_data, tmp_path):
     learner_program(tmp_path, d2l_data, 4, "try:\n    {train}\nexcept KeyboardInterrupt as exc:"
@@ -406,6 +411,7 @@ def test_the_thread_probe_leaves_a_function_nets_weights_and_gradients(small_dat
     assert all(torch.equal(p.detach(), b) for p, b in zip(params, before))
 
 
+@pytest.mark.process
 def test_ctrl_c_in_a_pipe_stops_at_a_batch_and_raises_keyboard_interrupt(d2l_data, tmp_path):
     """Without a terminal, Ctrl+C asks smtui's loop to stop at the next batch (a checkpoint when
     `out=` records the run), then raises KeyboardInterrupt in the learner's script."""
@@ -413,7 +419,8 @@ def test_ctrl_c_in_a_pipe_stops_at_a_batch_and_raises_keyboard_interrupt(d2l_dat
     program = learner_program(tmp_path, d2l_data, 2, "{train}\n",
                               out=str(tmp_path / "runs"))
     proc = subprocess.Popen([sys.executable, str(program)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=child_env())
+                            stderr=subprocess.PIPE, text=True, env=child_env(),
+                            preexec_fn=default_signals)
     assert proc.stdout.readline().startswith("epoch      1/100000")
     proc.send_signal(signal.SIGINT)
     _, err = finish(proc)

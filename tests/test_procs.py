@@ -6,9 +6,10 @@ import subprocess
 import sys
 
 import pytest
-from procs import child_env, finish
+from tests.support.procs import child_env, finish
 
 
+@pytest.mark.process
 def test_a_process_that_does_not_stop_fails_with_where_it_hangs():
     code = ("import signal, sys, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
             "print('ready', flush=True)\ndef stuck_here():\n    time.sleep(600)\nstuck_here()\n")
@@ -21,6 +22,7 @@ def test_a_process_that_does_not_stop_fails_with_where_it_hangs():
     assert proc.poll() is not None       # and it is gone afterwards
 
 
+@pytest.mark.process
 def test_a_process_that_exits_gives_its_output():
     proc = subprocess.Popen([sys.executable, "-c", "print('out'); import sys; sys.exit(3)"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

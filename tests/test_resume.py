@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import (GOOD, assert_run_files_whole, epochs_done, small_session, smtui,
-                     start_headless, the_run, train_to_end, wait_for, wait_for_epoch,
-                     wait_until, make_app)
-from procs import finish
+from tests.support.runs import (GOOD, assert_run_files_whole, epochs_done, small_session, smtui,
+                                start_headless, the_run)
+from tests.support.app import train_to_end, make_app
+from tests.support.waits import wait_for, wait_for_epoch, wait_until
+from tests.support.procs import finish
 from tui_trainer.core.config import TrainConfig
 from tui_trainer.core.errors import SmtuiError
 from tui_trainer.core.events import BatchEnd, Control
@@ -79,6 +80,7 @@ def test_resume_refusals_leave_the_run_untouched(trained, changes, message):
     assert tree_digest(trained) == before
 
 
+@pytest.mark.process
 def test_resume_with_fewer_epochs_from_the_command_line(trained):
     before = tree_digest(trained)
     r = smtui("--no-ui", "--resume", trained, "--epochs", "1")
@@ -108,6 +110,7 @@ def test_batch_size_changes_only_at_an_epoch_boundary(small_data_dir, tmp_path):
     assert again.train_iter.batch_size == 8
 
 
+@pytest.mark.process
 def test_a_run_being_trained_cannot_be_resumed_by_another_process(slow_data, tmp_path):
     proc = start_headless(slow_data, tmp_path / "runs")
     try:
@@ -142,6 +145,7 @@ def test_a_resume_rewrites_a_csv_left_one_epoch_behind(tmp_path):
         ["epoch", "1", "2"]
 
 
+@pytest.mark.process
 def test_resume_after_sigint_continues(slow_data, tmp_path):
     proc = start_headless(slow_data, tmp_path / "runs", "--batch-size", "16")
     wait_for_epoch(proc, 2)
@@ -188,6 +192,7 @@ def test_a_resume_after_an_epochs_last_batch_records_that_epochs_lr(small_data_d
     assert lrs[0] > lrs[1]   # the schedule moved: the test can tell the epochs apart
 
 
+@pytest.mark.app
 async def test_a_run_is_resumed_from_the_runs_tab(small_data_dir, tmp_path):
     """Enter on a run's row in the Runs tab: the form takes its settings and says Start
     resumes it; with more epochs, Start trains on in the same run directory. The palette

@@ -13,9 +13,9 @@ import time
 import pytest
 import torch
 
-from helpers import (GOOD, make_run, small_session, start_headless, status_of, the_run,
-                     wait_until)
-from procs import finish
+from tests.support.runs import GOOD, make_run, small_session, start_headless, status_of, the_run
+from tests.support.waits import wait_until
+from tests.support.procs import finish
 from tui_trainer.store import files as runs_mod
 from tui_trainer.core.config import TrainConfig
 from tui_trainer.core.errors import SmtuiError
@@ -60,6 +60,7 @@ def test_an_error_inside_the_loop_marks_the_run_failed(small_data_dir, tmp_path,
     again.release_lock()
 
 
+@pytest.mark.process
 def test_an_internal_error_exit_70_leaves_status_failed(small_data_dir, tmp_path):
     code = ("from tui_trainer import cli\nfrom tui_trainer.loop import train\n"
             "def broken(*a, **k): raise RuntimeError('a bug')\n"
@@ -133,6 +134,7 @@ def test_disk_full_while_saving_keeps_the_old_checkpoint(small_data_dir, tmp_pat
     assert not [p for p in session.run.path.iterdir() if ".tmp" in p.name]  # no debris
 
 
+@pytest.mark.process
 def test_disk_full_mid_run_is_one_line(small_data_dir, tmp_path):
     code = (
         "import errno, os, sys\n"
@@ -149,6 +151,7 @@ def test_disk_full_mid_run_is_one_line(small_data_dir, tmp_path):
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.process
 def test_truncated_checkpoint(small_data_dir, tmp_path):
     session = prepare(TrainConfig(data_dir=str(small_data_dir), out=str(tmp_path), batch_size=16,
                                   epochs=1, device="cpu"))
@@ -205,6 +208,7 @@ def test_output_dir_that_cannot_be_written(tmp_path, monkeypatch):
         RunDir.create(tmp_path / "ro", "scratch")
 
 
+@pytest.mark.process
 def test_out_of_memory_is_the_users_error_and_the_run_is_marked_failed(slow_data, tmp_path):
     """Under an address-space limit (a container's memory, ulimit -v), a batch that does not fit
     ends in one line naming what to lower, exit 1, and status.json says failed: the allocation
@@ -242,6 +246,7 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(disk)], capture_output=True)
 
 
+@pytest.mark.process
 def test_a_full_disk_leaves_a_status_that_says_so(small_data_dir, small_disk):
     """Another program fills the disk while a run trains (every block freed is taken again):
     one line, exit 1, the last good checkpoint loads, and status.json, which cannot be
@@ -302,6 +307,7 @@ def test_a_checkpoint_from_elsewhere_is_one_line_everywhere(small_data_dir, tmp_
     assert any(expected in text for text in warnings), warnings
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("planted", [".lock", "log.txt", "metrics.jsonl", "status.json",
                                      ".checkpoint.pt.tmp{pid}"])
 def test_a_resume_never_writes_through_a_link_planted_in_the_run(small_data_dir, tmp_path,
@@ -312,7 +318,7 @@ def test_a_resume_never_writes_through_a_link_planted_in_the_run(small_data_dir,
     import subprocess
     import sys
 
-    from procs import child_env
+    from tests.support.procs import child_env
     from tui_trainer.core.config import TrainConfig
     from tui_trainer.loop.train import fit, prepare
     session = prepare(TrainConfig(data_dir=str(small_data_dir), out=str(tmp_path / "runs"),
@@ -338,6 +344,7 @@ def test_a_resume_never_writes_through_a_link_planted_in_the_run(small_data_dir,
         assert r.returncode == 0, r.stderr
 
 
+@pytest.mark.process
 def test_a_killed_writes_temporary_files_are_removed_on_the_next_start(small_data_dir,
                                                                       tmp_path):
     """`kill -9` during a checkpoint's write left `.checkpoint.pt.tmpPID` for good (three kills,

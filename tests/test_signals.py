@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from helpers import (Tmux, assert_run_files_whole, epochs_done, long_app, small_session,
-                     start_headless, status_of, the_run, tmux_only, wait_exit, wait_for,
-                     wait_for_epoch, wait_until)
-from procs import finish
+from tests.support.tmux import Tmux, tmux_only
+from tests.support.runs import (assert_run_files_whole, epochs_done, small_session,
+                                start_headless, status_of, the_run)
+from tests.support.app import long_app
+from tests.support.waits import poll, wait_exit, wait_for, wait_for_epoch, wait_until
+from tests.support.procs import default_signals, finish
 from tui_trainer.core.config import TrainConfig
 from tui_trainer.core.events import BatchEnd, Control, EpochEnd, Message
 from tui_trainer.store.checkpoint import load_checkpoint
@@ -50,18 +52,16 @@ def start_in_tmux(tmp_path, data_dir) -> tuple[Tmux, Path]:
 
 
 def running_pid(out: Path) -> int:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    def pid() -> int | None:
         try:
             status = json.loads(only_run(out).joinpath("status.json").read_text())
-            if status["state"] == "running":
-                return status["pid"]
         except (OSError, ValueError, AssertionError, StopIteration):
-            pass
-        time.sleep(0.1)
-    raise AssertionError("the run never started")
+            return None
+        return status["pid"] if status["state"] == "running" else None
+    return poll(pid, 60, lambda: "the run never started", every=0.1)
 
 
+@pytest.mark.process
 def test_sighup_stops_headless_like_sigterm(slow_data, tmp_path):
     proc = start_headless(slow_data, tmp_path / "runs")
     run_dir = the_run(tmp_path / "runs")
@@ -79,10 +79,13 @@ def test_sighup_stops_headless_like_sigterm(slow_data, tmp_path):
     assert "epoch" in log and "resume with: smtui --no-ui --resume" in log
 
 
+@pytest.mark.process
 def test_nohup_keeps_training_through_a_hangup(slow_data, tmp_path):
     """A SIGHUP ignored at start (nohup) stays ignored: that is what the user asked for."""
-    proc = start_headless(slow_data, tmp_path / "runs",
-                 preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    def as_under_nohup() -> None:
+        default_signals()
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    proc = start_headless(slow_data, tmp_path / "runs", preexec_fn=as_under_nohup)
     run_dir = the_run(tmp_path / "runs")
     wait_until(lambda: epochs_done(run_dir) >= 1, what="one epoch")
     proc.send_signal(signal.SIGHUP)
@@ -94,6 +97,7 @@ def test_nohup_keeps_training_through_a_hangup(slow_data, tmp_path):
     assert proc.returncode == 143
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("console", ["reader gone", "closed", "device full"])
 def test_output_that_cannot_be_written_never_stops_training(small_data_dir, tmp_path, console):
     """The console is gone (`| head -1`, a closed descriptor, /dev/full): training finishes,
@@ -191,6 +195,7 @@ def test_a_stop_signal_never_finds_a_lock_of_the_loop_held(paused):
     assert stopped == paused
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_stops_cleanly_with_checkpoint(slow_data, tmp_path, sig, code):
     proc = start_headless(slow_data, tmp_path / "runs")
@@ -206,6 +211,7 @@ def test_signal_stops_cleanly_with_checkpoint(slow_data, tmp_path, sig, code):
     assert json.loads((run_dir / "status.json").read_text())["state"] == "stopped"
 
 
+@pytest.mark.process
 def test_kill_9_never_leaves_corrupt_files(slow_data, tmp_path):
     """SIGKILL at many moments of training (between and during writes): checkpoint loadable,
     metrics whole, every time."""
@@ -224,6 +230,7 @@ def test_kill_9_never_leaves_corrupt_files(slow_data, tmp_path):
         json.loads((run_dir / "status.json").read_text())
 
 
+@pytest.mark.app
 async def test_sigterm_quits_with_a_checkpoint_and_143(data_dir, tmp_path):
     app = long_app(data_dir, tmp_path / "runs")
     async with app.run_test(size=(100, 30)) as pilot:
@@ -238,6 +245,7 @@ async def test_sigterm_quits_with_a_checkpoint_and_143(data_dir, tmp_path):
     assert load_checkpoint(run_dir)["epoch"] < 500
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("key", ["x", "r", "q"])
 async def test_start_then_stop_at_once_never_leaves_a_running_run(data_dir, tmp_path, key):
     """Start followed at once by stop, reset or quit, before the data has loaded."""
@@ -255,6 +263,7 @@ async def test_start_then_stop_at_once_never_leaves_a_running_run(data_dir, tmp_
             assert status["state"] == "stopped", status
 
 
+@pytest.mark.tmux
 @tmux_only
 def test_sigterm_to_the_real_tui_restores_the_terminal(tmp_path, data_dir):
     t, out = start_in_tmux(tmp_path, data_dir)
@@ -275,6 +284,7 @@ def test_sigterm_to_the_real_tui_restores_the_terminal(tmp_path, data_dir):
         t.kill()
 
 
+@pytest.mark.tmux
 @tmux_only
 def test_the_real_tui_survives_losing_its_terminal(tmp_path, data_dir):
     """The terminal disappears (tmux killed: writes now fail), then the hang-up arrives, as a

@@ -14,8 +14,8 @@ import sys
 
 import pytest
 import torch
-from idxdata import write_small_idx
-from procs import child_env, finish
+from tests.support.idx import write_small_idx
+from tests.support.procs import child_env, finish
 
 from tui_trainer.core import data as data_mod
 from tui_trainer.store.catalog import runs_in
@@ -27,7 +27,8 @@ from tui_trainer.core.models import StackedNet
 from tui_trainer.loop.sweep import fit_sweep, prepare_sweep
 from tui_trainer.loop.train import fit, prepare
 
-from helpers import run_cli, status_of, wait_until
+from tests.support.runs import run_cli, status_of
+from tests.support.waits import wait_until
 
 
 @pytest.fixture
@@ -220,6 +221,7 @@ def test_sweep_command_prints_a_column_per_lr_and_writes_a_run_each(capsys, tmp_
     assert "lr 3000" in err   # the divergence is told when it happens
 
 
+@pytest.mark.process
 def test_sigterm_stops_a_sweep_with_a_checkpoint_in_every_run(tmp_path):
     folder = tmp_path / "idx"
     write_small_idx(folder, n_train=3000, n_test=100)

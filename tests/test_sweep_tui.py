@@ -3,9 +3,11 @@ the sweep's runs in the runs tab, each equal to its headless sweep's model."""
 
 from __future__ import annotations
 
+import pytest
 import json
 
-from helpers import make_app, wait_for
+from tests.support.app import make_app
+from tests.support.waits import wait_for
 from tui_trainer.store.catalog import runs_in
 from tui_trainer.store.rundir import RunDir
 from tui_trainer.ui.panels.curves import CurvesPanel
@@ -21,6 +23,7 @@ async def start_sweep(app, pilot, rates: str) -> None:
     await pilot.press("s")
 
 
+@pytest.mark.app
 async def test_a_sweep_from_the_form_draws_a_curve_per_lr_and_records_each_run(data_dir,
                                                                                 tmp_path):
     app = make_app(data_dir, tmp_path / "runs", lr=0.1, threads="1")
@@ -44,13 +47,17 @@ async def test_a_sweep_from_the_form_draws_a_curve_per_lr_and_records_each_run(d
         trained = {r.config["lr"]: r for r in app.runs.comparison.records}
         assert {0.03, 0.3} <= set(trained)
         assert trained[0.3].test_acc == named["lr 0.3"]
-        assert app.controller.state.run_dir is not None and RunDir(app.controller.state.run_dir).checkpoint_path.exists()
+        assert (
+            app.controller.state.run_dir is not None
+            and RunDir(app.controller.state.run_dir).checkpoint_path.exists()
+        )
         # The overlay does not draw the sweep's runs twice.
         await pilot.press("o")
         assert len(curves.overlays) == 3
         assert not app.query_one(ConfigForm).disabled
 
 
+@pytest.mark.app
 async def test_the_sweep_field_says_why_it_is_invalid_and_blocks_start(data_dir, tmp_path):
     app = make_app(data_dir, tmp_path / "runs")
     async with app.run_test(size=(100, 30)) as pilot:
@@ -78,6 +85,7 @@ async def test_the_sweep_field_says_why_it_is_invalid_and_blocks_start(data_dir,
         assert "several are a sweep" in str(app.query_one("#help-lr").render())
 
 
+@pytest.mark.app
 async def test_reset_during_a_sweep_clears_its_curves_and_keeps_its_runs(data_dir, tmp_path):
     app = make_app(data_dir, tmp_path / "runs", epochs=50, threads="1")
     async with app.run_test(size=(100, 30)) as pilot:
@@ -121,15 +129,21 @@ def test_leaving_after_a_sweep_names_every_run_and_how_to_go_on(capsys, tmp_path
     assert f"smtui compare {runs[0]} {runs[1]}\n" in capsys.readouterr().err
 
 
+@pytest.mark.app
 async def test_the_app_knows_every_run_of_a_sweep_from_its_start(data_dir, tmp_path):
     app = make_app(data_dir, tmp_path / "runs", epochs=1, threads="1")
     async with app.run_test(size=(100, 30)) as pilot:
         await start_sweep(app, pilot, "0.01,0.1,1")
         await wait_for(pilot, lambda: len(app.controller.state.sweep_dirs) == 3)
-        assert sorted(d.rsplit("-", 1)[1] for d in app.controller.state.sweep_dirs) == ["lr0.01", "lr0.1", "lr1"]
+        assert sorted(d.rsplit("-", 1)[1] for d in app.controller.state.sweep_dirs) == [
+            "lr0.01",
+            "lr0.1",
+            "lr1",
+        ]
         await wait_for(pilot, lambda: app.controller.state.last_status == "finished")
 
 
+@pytest.mark.app
 async def test_a_sweep_is_refused_while_start_would_resume_a_run(data_dir, tmp_path):
     from tui_trainer.core.config import TrainConfig
     from tui_trainer.ui.app import SmtuiApp
@@ -145,6 +159,7 @@ async def test_a_sweep_is_refused_while_start_would_resume_a_run(data_dir, tmp_p
         assert any("sweep field empty" in line.plain for line in app.log_view.texts)
 
 
+@pytest.mark.app
 async def test_a_sweep_of_64_rates_leaves_a_readable_plot(tmp_path):
     """Its eight best curves are drawn, in the order of their rates, and the legend says how
     many more."""
@@ -157,9 +172,13 @@ async def test_a_sweep_of_64_rates_leaves_a_readable_plot(tmp_path):
     app = SmtuiApp(TrainConfig(out=str(tmp_path)))
     async with app.run_test(size=(80, 24)):
         app.controller.state.sweep = SweepCurves(lrs)
-        for epoch in (1, 2):   # rate k reaches 0.5 + k/200: the last eight are the best
-            app.controller.state.sweep.add([{"epoch": epoch, "test_acc": 0.5 + k / 200} for k in range(64)])
+        for epoch in (1, 2):  # rate k reaches 0.5 + k/200: the last eight are the best
+            app.controller.state.sweep.add(
+                [{"epoch": epoch, "test_acc": 0.5 + k / 200} for k in range(64)]
+            )
         app.runs.update_overlays()
         assert [label for label, _, _ in app.panels.curves.overlays] == [
             f"lr {lr:g}" for lr in lrs[-MAX_OVERLAYS:]]
-        assert app.panels.curves.more == 64 - MAX_OVERLAYS and "+56 more" in str(app.panels.curves.legend())
+        assert app.panels.curves.more == 64 - MAX_OVERLAYS and "+56 more" in str(
+            app.panels.curves.legend()
+        )

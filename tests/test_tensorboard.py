@@ -7,11 +7,12 @@ import sys
 
 import pytest
 
-from helpers import train_to_end
+from tests.support.app import train_to_end
 from tui_trainer.core.config import TrainConfig
 from tui_trainer.ui.app import SmtuiApp
 
 
+@pytest.mark.process
 def test_tensorboard_export(small_data_dir, tmp_path):
     """Each run in its own subfolder named like its run directory; scalars, labelled images,
     the labels as text, and the hyper-parameters, read back with TensorBoard's own reader."""
@@ -52,6 +53,7 @@ def test_tensorboard_frames_say_right_and_wrong():
     assert out[0, :, 16, 16].tolist() == [1.0, 1.0, 1.0]                   # the image inside
 
 
+@pytest.mark.app
 async def test_the_tui_exports_to_tensorboard_too(small_data_dir, tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -67,10 +69,13 @@ async def test_the_tui_exports_to_tensorboard_too(small_data_dir, tmp_path):
     assert [e.step for e in acc.Scalars("train_loss")] == [1, 2]
 
 
+@pytest.mark.process
 def test_tensorboard_missing_is_one_line(small_data_dir, tmp_path):
-    code = ("import sys; sys.modules['torch.utils.tensorboard'] = None; from tui_trainer import cli; "
-            f"cli.main(['--no-ui', '--data-dir', {str(small_data_dir)!r}, '--out', "
-            f"{str(tmp_path)!r}, '--batch-size', '16', '--tensorboard', {str(tmp_path / 'tb')!r}])")
+    code = (
+        "import sys; sys.modules['torch.utils.tensorboard'] = None; from tui_trainer import cli; "
+        f"cli.main(['--no-ui', '--data-dir', {str(small_data_dir)!r}, '--out', "
+        f"{str(tmp_path)!r}, '--batch-size', '16', '--tensorboard', {str(tmp_path / 'tb')!r}])"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 1 and "pip install tensorboard" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1

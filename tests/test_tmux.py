@@ -9,7 +9,8 @@ import sys
 import time
 
 import pytest
-from helpers import Tmux, wait_exit, wait_until
+from tests.support.tmux import Tmux
+from tests.support.waits import wait_exit, wait_until
 from tui_trainer.store.catalog import runs_in
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None and not os.environ.get("CI"),
@@ -41,6 +42,7 @@ def tmux_app(tmp_path):
         t.kill()
 
 
+@pytest.mark.tmux
 def test_real_tui_trains_on_the_subset_and_quits(tmux_app, tmp_path):
     t = tmux_app("--dataset", "subset", "--epochs", "2")
     t.wait_for("Setup  Curves  Predictions")
@@ -71,6 +73,7 @@ def test_real_tui_trains_on_the_subset_and_quits(tmux_app, tmp_path):
     assert (run_dir / "checkpoint.pt").is_file()
 
 
+@pytest.mark.tmux
 def test_the_first_frame_and_quitting_need_no_torch(tmp_path):
     """A torch whose import never ends (a fake package first on the path): the app still draws
     its first frame, and q still ends the process. The app imports torch in the background only;
@@ -90,6 +93,7 @@ def test_the_first_frame_and_quitting_need_no_torch(tmp_path):
         t.kill()
 
 
+@pytest.mark.tmux
 def test_real_tui_quit_mid_run_is_quick_and_keeps_the_run(tmux_app, tmp_path):
     t = tmux_app("--dataset", "subset", "--epochs", "500", "--batch-size", "8")
     t.wait_for("idle")
@@ -106,6 +110,7 @@ def test_real_tui_quit_mid_run_is_quick_and_keeps_the_run(tmux_app, tmp_path):
     assert '"state": "stopped"' in (run_dir / "status.json").read_text()
 
 
+@pytest.mark.tmux
 def test_real_tui_keys_after_tab_land_in_the_next_field(tmux_app, tmp_path):
     """One send-keys with a Tab in the middle, as a fast typist over SSH: the keys before the
     Tab edit the batch size, the keys after it the epochs."""
@@ -120,6 +125,7 @@ def test_real_tui_keys_after_tab_land_in_the_next_field(tmux_app, tmp_path):
     assert wait_exit(tmp_path / "exit") == "EXIT=0"
 
 
+@pytest.mark.tmux
 def test_real_tui_applies_a_burst_of_keys_in_order_and_sweeps(tmux_app, tmp_path):
     """Keys sent at once, as tmux send-keys or a paste does: the lr field gets what was typed;
     then a sweep typed into its own field trains a model per rate."""
@@ -144,6 +150,7 @@ def test_real_tui_applies_a_burst_of_keys_in_order_and_sweeps(tmux_app, tmp_path
     assert lrs == [0.05, 0.5]
 
 
+@pytest.mark.tmux
 def test_ctrl_z_suspends_to_the_shell_and_fg_draws_the_app_again(tmp_path):
     """ctrl+z hands the terminal to an interactive shell; fg brings the app back, drawn whole;
     F1 opens the help."""
@@ -168,6 +175,7 @@ def test_ctrl_z_suspends_to_the_shell_and_fg_draws_the_app_again(tmp_path):
         tmux.kill()
 
 
+@pytest.mark.tmux
 @pytest.mark.parametrize("theme", ["textual-light", "textual-dark"])
 def test_no_tab_draws_on_the_terminals_default_background(tmux_app, tmp_path, theme):
     """Each tab, with a run's predictions and templates drawn, in a light and a dark theme: no

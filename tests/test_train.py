@@ -1,4 +1,5 @@
-"""train_epoch against hand-computed values; fit's events, run directory, stop, divergence, resume."""
+"""train_epoch against hand-computed values; fit's events, run directory, stop, divergence,
+resume."""
 
 import json
 import math
@@ -6,7 +7,7 @@ import math
 import pytest
 import torch
 
-from helpers import deterministic
+from tests.support.runs import deterministic
 from tui_trainer.core.config import TrainConfig
 from tui_trainer.core.errors import SmtuiError
 from tui_trainer.core.events import BatchEnd, Control, EpochEnd, Message, RunEnded, RunStarted
@@ -65,7 +66,9 @@ def test_fit_events_and_run_directory(small_data_dir, tmp_path):
     rows = [json.loads(line) for line in run.metrics_path.read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert rows[-1]["test_acc"] == pytest.approx(epochs[-1].test_acc)
-    assert run.csv_path.read_text().splitlines()[0] == "epoch,train_loss,train_acc,test_acc,seconds,lr"
+    assert (
+        run.csv_path.read_text().splitlines()[0] == "epoch,train_loss,train_acc,test_acc,seconds,lr"
+    )
     config = json.loads(run.config_path.read_text())
     assert config["dataset_used"] == "full" and config["lr"] == 0.5
     state = load_checkpoint(run.path)

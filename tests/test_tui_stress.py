@@ -1,19 +1,23 @@
-"""The TUI under stress: divergence, quit while evaluating, stop-start, reset mid-run, key mashing."""
+"""The TUI under stress: divergence, quit while evaluating, stop-start, reset mid-run, mashed
+keys."""
 
 from __future__ import annotations
 
+import pytest
 import json
 import random
 import threading
 import time
 
 
-from helpers import make_app, wait_for
+from tests.support.app import make_app
+from tests.support.waits import wait_for
 from tui_trainer.loop import run_loop as skeleton
 from tui_trainer.ui.panels.form import ConfigForm
 from tui_trainer.ui.panels.status import StatusBar
 
 
+@pytest.mark.app
 async def test_divergence_is_shown_and_the_app_stays_responsive(data_dir, tmp_path):
     app = make_app(data_dir, tmp_path / "runs", softmax="naive", lr=1e4, epochs=3)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -27,6 +31,7 @@ async def test_divergence_is_shown_and_the_app_stays_responsive(data_dir, tmp_pa
         assert status["state"] == "diverged" and "--softmax stable" in status["message"]
 
 
+@pytest.mark.app
 async def test_quit_while_evaluating(data_dir, tmp_path, monkeypatch):
     evaluating = threading.Event()
     real = skeleton.predict_probs
@@ -50,6 +55,7 @@ async def test_quit_while_evaluating(data_dir, tmp_path, monkeypatch):
         assert time.monotonic() - start < 20.0
 
 
+@pytest.mark.app
 async def test_stop_then_start_again_makes_a_new_run(data_dir, tmp_path):
     app = make_app(data_dir, tmp_path / "runs", epochs=500, batch_size=4)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -62,6 +68,7 @@ async def test_stop_then_start_again_makes_a_new_run(data_dir, tmp_path):
         assert len(list((tmp_path / "runs").iterdir())) == 2
 
 
+@pytest.mark.app
 async def test_reset_mid_run(data_dir, tmp_path):
     app = make_app(data_dir, tmp_path / "runs", epochs=500, batch_size=4)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -77,6 +84,7 @@ async def test_reset_mid_run(data_dir, tmp_path):
         assert (run_dir / "checkpoint.pt").is_file()       # nothing lost
 
 
+@pytest.mark.app
 async def test_keys_mashed_while_a_run_goes_on(data_dir, tmp_path):
     app = make_app(data_dir, tmp_path / "runs", epochs=500, batch_size=4)
     keys = ["s", "space", "x", "r", "n", "m", "c", "1", "2", "3", "4", "left", "right", "up",

@@ -9,8 +9,10 @@ import sys
 
 import pytest
 
-from helpers import (GOOD, Tmux, make_app, make_run, settle, smtui, tmux_only, train_to_end,
-                     wait_for)
+from tests.support.runs import GOOD, make_run, smtui, many_runs
+from tests.support.tmux import Tmux, tmux_only
+from tests.support.app import make_app, train_to_end
+from tests.support.waits import settle, wait_for
 from tui_trainer.core.config import TrainConfig
 from tui_trainer.core.events import BatchEnd, EpochEnd, Message, RunEnded, RunStarted
 from tui_trainer.loop.train import fit, prepare
@@ -47,6 +49,7 @@ def test_compare_keeps_what_is_valid(tmp_path):
     assert len(record.problems) == 3
 
 
+@pytest.mark.process
 def test_view_of_a_plain_file_says_it_is_not_a_run(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     r = smtui("view", tmp_path / "notes.txt")
@@ -84,12 +87,14 @@ def test_run_watcher_detects_a_crash(small_data_dir, tmp_path):
     assert ended and ended[0].status == "crashed"
 
 
+@pytest.mark.process
 def test_view_command_needs_a_terminal_and_compare_checks_dirs(tmp_path):
     r = subprocess.run([sys.executable, "-m", "tui_trainer", "compare", str(tmp_path)],
                        capture_output=True, text=True)
     assert r.returncode == 1 and "is not a run directory" in r.stderr
 
 
+@pytest.mark.app
 async def test_view_mode_reads_a_run_and_is_read_only(small_data_dir, tmp_path):
     session = prepare(TrainConfig(data_dir=str(small_data_dir), out=str(tmp_path), epochs=3,
                                   batch_size=16, lr=0.5, device="cpu"))
@@ -107,6 +112,7 @@ async def test_view_mode_reads_a_run_and_is_read_only(small_data_dir, tmp_path):
         assert not any(app.check_action(a, ()) for a in ("start", "stop", "pause"))
 
 
+@pytest.mark.app
 async def test_the_viewer_shows_the_watched_runs_settings_not_its_own(small_data_dir, tmp_path):
     """Train view, Setup and Runs tab come from the watched run's files (they showed the
     viewer's defaults: model scratch, sgd 0.1, 10 epochs, and an empty Runs tab)."""
@@ -152,6 +158,7 @@ def test_a_running_runs_pace_reaches_the_viewer(small_data_dir, tmp_path):
     assert (batch.examples_per_s, batch.loss, batch.acc, batch.threads) == (4000.0, 0.5, 0.75, 2)
 
 
+@pytest.mark.app
 async def test_compare_overlays_runs(small_data_dir, tmp_path):
     dirs = []
     for lr in ("0.1", "0.5"):
@@ -171,8 +178,9 @@ async def test_compare_overlays_runs(small_data_dir, tmp_path):
         assert len(app.panels.curves.overlays) == 2
 
 
+@pytest.mark.app
 async def test_session_runs_are_compared(tmp_path):
-    from idxdata import write_small_idx
+    from tests.support.idx import write_small_idx
     folder = tmp_path / "idx"
     write_small_idx(folder, n_train=200, n_test=50)
     app = make_app(folder, tmp_path / "runs", epochs=2)
@@ -204,6 +212,7 @@ def test_runs_are_named_by_what_differs():
     assert names_by_difference([{}, {"lr": "x"}], ["a", "b"]) == ["a", "lr x"]   # never "None"
 
 
+@pytest.mark.app
 async def test_compare_of_malformed_runs_warns_once_and_draws_what_is_valid(tmp_path):
     good = {"epoch": 1, "train_loss": 0.9, "train_acc": 0.7, "test_acc": 0.72}
     run = tmp_path / "20261124-000000-[b]odd"
@@ -213,7 +222,8 @@ async def test_compare_of_malformed_runs_warns_once_and_draws_what_is_valid(tmp_
     (run / "status.json").write_text('{"state": 7}')
     app = SmtuiApp(None, compare=[str(run)])
     async with app.run_test(size=(100, 30)) as pilot:
-        warned = lambda: [line.plain for line in app.log_view.texts if "skipped" in line.plain]
+        def warned() -> list[str]:
+            return [line.plain for line in app.log_view.texts if "skipped" in line.plain]
         await wait_for(pilot, lambda: any("malformed file(s)" in text for text in warned()),
                        what="the warning")
         await settle(pilot)
@@ -256,20 +266,9 @@ def test_the_watcher_reads_only_what_was_appended(tmp_path, monkeypatch):
     assert [e for e in watcher.poll(evaluate=False) if isinstance(e, EpochEnd)] == []
 
 
-def many_runs(folder, count: int) -> list[str]:
-    """`count` finished runs of 3 epochs that differ in lr; a higher lr reached a higher
-    accuracy and a lower loss."""
-    paths = []
-    for k in range(count):
-        lr = round(0.01 * (k + 1), 2)
-        rows = [json.dumps({**GOOD, "epoch": e, "test_acc": 0.5 + lr * e / 10,
-                            "train_loss": 1.0 - lr * e / 10}).encode() for e in (1, 2, 3)]
-        config = json.dumps(TrainConfig(lr=lr, epochs=3).to_dict()).encode()
-        paths.append(str(make_run(folder / f"20261130-1000{k:02d}-scratch", rows, config,
-                                  b'{"state": "finished"}')))
-    return paths
 
 
+@pytest.mark.app
 async def test_compare_of_many_runs_stays_readable_filters_pins_and_hides(tmp_path):
     """60 runs at 80x24: at most MAX_OVERLAYS curves, the best first, and the legend says how
     many more; the Runs tab's filter, pins and hides choose which; v compares train loss."""
@@ -279,7 +278,9 @@ async def test_compare_of_many_runs_stays_readable_filters_pins_and_hides(tmp_pa
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: len(app.panels.curves.overlays) == MAX_OVERLAYS)
         labels = [label for label, _, _ in app.panels.curves.overlays]
-        assert labels[0] == "lr 0.6" and app.panels.curves.more == 60 - MAX_OVERLAYS   # the best first
+        assert (
+            labels[0] == "lr 0.6" and app.panels.curves.more == 60 - MAX_OVERLAYS
+        )  # the best first
         assert f"+{60 - MAX_OVERLAYS} more" in str(app.panels.curves.legend())
         await pilot.press("5")
         await wait_for(pilot, lambda: app.panels.tabs.active == "runs")
@@ -292,13 +293,15 @@ async def test_compare_of_many_runs_stays_readable_filters_pins_and_hides(tmp_pa
         app.panels.runs_table.move_cursor(row=0)          # lr 0.01, the worst: pinned, drawn first
         await pilot.press("p")
         await wait_for(pilot, lambda: app.panels.curves.overlays[0][0] == "lr 0.01")
-        app.panels.runs_table.move_cursor(row=3)          # lr 0.04: pinned, moved up, the cursor on it
+        app.panels.runs_table.move_cursor(row=3)  # lr 0.04: pinned, moved up, the cursor on it
         await pilot.press("p")
         await wait_for(pilot, lambda: str(app.panels.runs_table.get_row_at(1)[0]).startswith("*"))
         assert [str(app.panels.runs_table.get_row_at(i)[0])[0] for i in range(2)] == ["*", "*"]
         assert app.panels.runs_table.records[app.panels.runs_table.cursor_row].config["lr"] == 0.04
-        await pilot.press("p")                     # and unpinned
-        await wait_for(pilot, lambda: not str(app.panels.runs_table.get_row_at(1)[0]).startswith("*"))
+        await pilot.press("p")  # and unpinned
+        await wait_for(
+            pilot, lambda: not str(app.panels.runs_table.get_row_at(1)[0]).startswith("*")
+        )
         app.panels.runs_table.move_cursor(row=4)          # lr 0.05: hidden
         await pilot.press("h")
         await wait_for(pilot, lambda: len(app.panels.curves.overlays) == 4)
@@ -310,13 +313,16 @@ async def test_compare_of_many_runs_stays_readable_filters_pins_and_hides(tmp_pa
         await wait_for(pilot, lambda: "cannot read" in str(app.panels.runs_note.render()))
 
 
+@pytest.mark.app
 def test_snapshot_of_60_runs_compared_at_80x24(snap_compare, tmp_path):
     """The plot of 60 runs stays readable: eight curves, a legend that says how many more."""
-    from helpers import fix_machine
+    from tests.support.app import fix_machine
 
     async def run_before(pilot):
         app = pilot.app
-        await wait_for(pilot, lambda: app.controller.state.status == "idle" and app.panels.curves.overlays)
+        await wait_for(
+            pilot, lambda: app.controller.state.status == "idle" and app.panels.curves.overlays
+        )
         fix_machine(app)
         app.redraw(force=True)
         await pilot.pause()
@@ -324,12 +330,13 @@ def test_snapshot_of_60_runs_compared_at_80x24(snap_compare, tmp_path):
                         terminal_size=(80, 24), run_before=run_before)
 
 
+@pytest.mark.app
 async def test_a_fresh_app_lists_the_out_folders_runs_and_a_resumed_one_once(small_data_dir,
                                                                             tmp_path):
     """`smtui` with runs already in --out: the Runs tab lists them from the start; Enter on one
     puts the focus on Resume, so `s` resumes it (it typed into the epochs field); once it has
     trained more here it is listed once, with all its epochs (a stale row stayed beside it)."""
-    from helpers import make_app
+    from tests.support.app import make_app
 
     out = tmp_path / "runs"
     stopped = prepare(TrainConfig(data_dir=str(small_data_dir), out=str(out), epochs=2,
@@ -364,6 +371,7 @@ async def test_a_fresh_app_lists_the_out_folders_runs_and_a_resumed_one_once(sma
         assert record.status == "finished" and record.epochs == [1, 2, 3]
 
 
+@pytest.mark.app
 async def test_tab_keys_and_the_palettes_tab_commands_work_from_every_focus(tmp_path):
     """From the Runs table (after a pin), the tabs bar and each tab's own focus, every tab key
     switches and keeps the switch; `2` from the table kept the Runs tab and moved the focus
@@ -399,6 +407,7 @@ async def test_tab_keys_and_the_palettes_tab_commands_work_from_every_focus(tmp_
             assert app.panels.tabs.active == tab, tab
 
 
+@pytest.mark.process
 def test_view_without_a_run_and_none_yet_is_one_line(tmp_path):
     r = smtui("view", cwd=tmp_path)
     assert r.returncode == 1 and r.stderr.strip() == (
@@ -406,6 +415,7 @@ def test_view_without_a_run_and_none_yet_is_one_line(tmp_path):
         "smtui view RUN_DIR")
 
 
+@pytest.mark.tmux
 @tmux_only
 def test_view_without_a_run_opens_the_newest_in_out(small_data_dir, tmp_path):
     """`smtui view` alone, as `wandb leet run`: the newest run of --out (lr 0.5 here)."""

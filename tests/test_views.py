@@ -9,7 +9,9 @@ import sys
 
 import pytest
 
-from helpers import Tmux, long_app, tmux_only, wait_exit, wait_for
+from tests.support.tmux import Tmux, tmux_only
+from tests.support.app import long_app
+from tests.support.waits import wait_exit, wait_for
 
 MARKUP = "runs[/]x[bold]"
 
@@ -87,6 +89,7 @@ def test_leaving_the_tui_says_where_the_run_is(capsys, tmp_path):
     assert "resume" not in err and "smtui view" in err
 
 
+@pytest.mark.app
 async def test_markup_in_paths_and_messages_is_shown_literally(data_dir, tmp_path):
     out = tmp_path / MARKUP
     app = long_app(data_dir, out, epochs=1, batch_size=64)
@@ -128,6 +131,7 @@ COLOUR_MODES = [{"NO_COLOR": "1"}, {"TERM": "dumb"}, {"TERM": "xterm"},
                 {"TERM": "xterm-256color"}, {"TERM": "xterm-256color", "COLORTERM": "truecolor"}]
 
 
+@pytest.mark.tmux
 @tmux_only
 @pytest.mark.parametrize("env", COLOUR_MODES, ids=["NO_COLOR", "dumb", "16 colours",
                                                     "256 colours", "truecolor"])
@@ -173,6 +177,7 @@ def every_tab(tmux: Tmux, log_text: str) -> None:
         assert "Traceback" not in screen and "Error" not in screen, (key, screen)
 
 
+@pytest.mark.tmux
 @tmux_only
 def test_a_crash_inside_the_ui_stops_the_run_with_a_checkpoint(tmp_path):
     """An exception in the app's own code (here: the handler of an epoch's end) closes the
@@ -207,6 +212,7 @@ def test_a_crash_inside_the_ui_stops_the_run_with_a_checkpoint(tmp_path):
     assert (run_dir / "checkpoint.pt").is_file()
 
 
+@pytest.mark.app
 async def test_the_log_text_can_be_selected_with_the_mouse_and_copied(tmp_path):
     """A drag over the Log tab selects its text, drawn in the selection style; ctrl+c then
     copies it (and does not quit, as it does with nothing selected)."""
@@ -239,6 +245,7 @@ async def test_the_log_text_can_be_selected_with_the_mouse_and_copied(tmp_path):
         assert style_of_first() != selected             # the span was drawn as selected
 
 
+@pytest.mark.app
 async def test_a_notification_is_kept_in_the_log_whatever_its_markup(tmp_path):
     """Every notification is also a Log line; text that is not valid markup (`[/]`) is kept as
     written rather than ending the app."""

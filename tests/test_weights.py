@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 
+import pytest
 import torch
 
-from helpers import wait_for
+from tests.support.waits import wait_for
 from tui_trainer.core.config import TrainConfig
 from tui_trainer.core.models import build_model, class_templates
 from tui_trainer.ui.panels.weights import NEUTRAL, WeightsPanel, diverging
@@ -33,6 +34,7 @@ def test_the_colour_scale_diverges_around_zero():
     assert NEUTRAL[0] < half.red < red.red
 
 
+@pytest.mark.app
 async def test_the_tab_draws_a_linear_models_templates_and_explains_the_mlp(small_data_dir,
                                                                           tmp_path):
     from tui_trainer.ui.app import SmtuiApp

@@ -446,9 +446,9 @@ def run() -> None:
     except SystemExit as exc:
         code = exc.code
     if "torch" not in sys.modules or not (code is None or isinstance(code, int)):
-        sys.exit(code)
-    import atexit
-    atexit._run_exitfuncs()
+        sys.exit(code)  # type: ignore[arg-type]   # what main raised, as it was
+    from .core.private import run_exit_functions
+    run_exit_functions()
     _finish_output()
     os._exit(code or 0)
 

@@ -34,7 +34,7 @@ from torch.utils import data as torch_data
 from .core import data as data_mod
 from .core.data import get_fashion_mnist_labels  # noqa: F401  (the book's name)
 from .core.metrics import Accumulator, accuracy  # noqa: F401  (the book's names)
-from .core.metrics import evaluate_accuracy as _evaluate_accuracy
+from .core import metrics
 from .core.errors import SmtuiError
 from .learner.figures import plt
 from .core.mistakes import in_learners_words, install_hooks
@@ -301,7 +301,7 @@ def load_data_fashion_mnist(batch_size: int, resize: int | None = None, *,
 @in_learners_words
 def evaluate_accuracy(net, data_iter) -> float:
     """The book's accuracy of `net` over `data_iter`."""
-    return _evaluate_accuracy(net, data_iter)
+    return metrics.evaluate_accuracy(net, data_iter)
 
 
 @in_learners_words
@@ -393,7 +393,8 @@ def train_ch6(net, train_iter, test_iter, num_epochs, lr, device, *, out: str | 
     # The data kept on the device when it fits: the drop-in's loaders, copied there once.
     on_device = [it.on(torch.device(device)) if hasattr(it, "on") else it
                  for it in (train_iter, test_iter)]
-    history = train_script(net, *on_device, loss, num_epochs, optimizer, out=out,
+    train_on, test_on = on_device
+    history = train_script(net, train_on, test_on, loss, num_epochs, optimizer, out=out,
                            trained_by="d2l.train_ch6")
     last = history[-1]
     print(f"loss {last['train_loss']:.3f}, train acc {last['train_acc']:.3f}, "

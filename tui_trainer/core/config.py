@@ -33,15 +33,23 @@ def is_model_file(spec: Any) -> bool:
     return isinstance(spec, str) and MODEL_FILE.fullmatch(spec) is not None
 
 
+def model_file_parts(spec: str) -> tuple[str, str | None]:
+    """(the file's path as given, the net's name after a colon or None) of a model file's
+    spec; a spec that names no file is a ValueError."""
+    match = MODEL_FILE.fullmatch(spec)
+    if match is None:
+        raise ValueError(f"{spec!r} names no model file")
+    return match["path"], match["name"]
+
+
 def absolute_model(spec: str) -> str:
     """A model file's spec with its path made absolute (`my_model.py:net` ->
     `/home/me/ch3/my_model.py:net`), so a run records where its net came from and resumes from
     any folder; smtui's own models as they are."""
     if not is_model_file(spec):
         return spec
-    match = MODEL_FILE.fullmatch(spec)
-    path = os.path.abspath(os.path.expanduser(match["path"]))
-    return path + (f":{match['name']}" if match["name"] else "")
+    path, name = model_file_parts(spec)
+    return os.path.abspath(os.path.expanduser(path)) + (f":{name}" if name else "")
 
 
 def model_label(spec: Any) -> str:
@@ -49,8 +57,8 @@ def model_label(spec: Any) -> str:
     (`my_model.py`, `my_model.py:my_net`), not its whole path."""
     if not is_model_file(spec):
         return str(spec)
-    match = MODEL_FILE.fullmatch(spec)
-    return os.path.basename(match["path"]) + (f":{match['name']}" if match["name"] else "")
+    path, name = model_file_parts(spec)
+    return os.path.basename(path) + (f":{name}" if name else "")
 
 # Bounds that keep every value inside what the loop can represent: a learning rate or weight
 # decay that float32 cannot hold overflows inside the optimizer; torch seeds are 64-bit; and a
@@ -94,9 +102,14 @@ class TrainConfig:
     threads: str = _opt("CPU threads: auto fits the CPUs allowed and a shared CPU; N fixes it",
                         default="auto")
     seed: int = _opt("random seed for initialisation and shuffling", default=1)
-    data_dir: str | None = _opt("a torchvision root or a folder of the four IDX .gz files", default=None)
-    dataset: str = _opt("auto: full data if found, else the embedded subset; full: refuse to fall back",
-                        DATASETS, default="auto")
+    data_dir: str | None = _opt(
+        "a torchvision root or a folder of the four IDX .gz files", default=None
+    )
+    dataset: str = _opt(
+        "auto: full data if found, else the embedded subset; full: refuse to fall back",
+        DATASETS,
+        default="auto",
+    )
     out: str = _opt("folder that receives run directories", default="runs")
     name: str | None = _opt("a name for the run, shown in the Runs tab, compare and smtui runs "
                             "(letters, digits, - _ .)", default=None)
@@ -120,7 +133,9 @@ class TrainConfig:
             errors["lr"] = f"must be between 1.2e-38 and 3.4e+38, float32's range (got {self.lr!r})"
         if not (isinstance(self.weight_decay, (int, float)) and math.isfinite(self.weight_decay)
                 and self.weight_decay >= 0):
-            errors["weight_decay"] = f"must be zero or a positive number (got {self.weight_decay!r})"
+            errors["weight_decay"] = (
+                f"must be zero or a positive number (got {self.weight_decay!r})"
+            )
         elif self.weight_decay and not FLOAT32_TINY <= self.weight_decay <= FLOAT32_MAX:
             errors["weight_decay"] = ("must be 0 or between 1.2e-38 and 3.4e+38, float32's range "
                                       f"(got {self.weight_decay!r})")
@@ -136,7 +151,9 @@ class TrainConfig:
         if not isinstance(self.num_workers, int) or not 0 <= self.num_workers <= MAX_WORKERS:
             errors["num_workers"] = (f"must be a whole number from 0 to {MAX_WORKERS} "
                                      f"(got {self.num_workers!r})")
-        if self.resize is not None and (not isinstance(self.resize, int) or not 4 <= self.resize <= 512):
+        if self.resize is not None and (
+            not isinstance(self.resize, int) or not 4 <= self.resize <= 512
+        ):
             errors["resize"] = f"must be a side length from 4 to 512 (got {self.resize!r})"
         threads = str(self.threads)
         if threads != "auto" and not (threads.isdigit() and 1 <= int(threads) <= MAX_THREADS):
@@ -165,7 +182,7 @@ class TrainConfig:
         if self.name:
             return self.name
         if is_model_file(self.model):
-            return MODEL_FILE.fullmatch(self.model)["path"].rsplit("/", 1)[-1][:-3] or "own"
+            return model_file_parts(self.model)[0].rsplit("/", 1)[-1][:-3] or "own"
         return self.model
 
     def to_dict(self) -> dict[str, Any]:
@@ -299,7 +316,7 @@ def preflight(config: TrainConfig) -> dict[str, str]:
     if config.out and kind(config.out) == "file":
         problems["out"] = f"{config.out} is a file, not a folder"
     if is_model_file(config.model):
-        path = MODEL_FILE.fullmatch(config.model)["path"]
+        path = model_file_parts(config.model)[0]
         if kind(path) in (None, "dir"):
             problems["model"] = f"{path} does not exist" if kind(path) is None else \
                 f"{path} is a folder, not a Python file"

@@ -36,7 +36,7 @@ def fmt_duration(seconds: float) -> str:
 
 
 # Signals that stop a headless run cleanly, and the reason recorded in its status.json.
-STOP_SIGNALS = {
+STOP_SIGNALS: dict[int, str] = {
     signal.SIGINT: "interrupted (SIGINT, Ctrl+C)",
     signal.SIGTERM: "terminated (SIGTERM)",
     **({signal.SIGHUP: "hung up (SIGHUP: the terminal or the SSH connection was lost)"}
@@ -58,7 +58,7 @@ class SafeStream:
         self.dead = stream is None
 
     def write(self, text: str) -> None:
-        if self.dead:
+        if self.dead or self.stream is None:
             return
         try:
             try:
@@ -72,7 +72,7 @@ class SafeStream:
 
     def isatty(self) -> bool:
         try:
-            return not self.dead and self.stream.isatty()
+            return not self.dead and self.stream is not None and self.stream.isatty()
         except (OSError, ValueError):
             return False
 
@@ -116,6 +116,8 @@ def reconfigure_errors(*streams) -> None:
 
 def silence(stream: TextIO | None) -> None:
     """Point `stream`'s descriptor at /dev/null (its buffered text then drains harmlessly)."""
+    if stream is None:
+        return
     try:
         fd = stream.fileno()
         null = os.open(os.devnull, os.O_WRONLY)

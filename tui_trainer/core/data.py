@@ -108,7 +108,8 @@ def read_idx(path: Path) -> torch.Tensor:
         if len(raw) < 16:
             raise DataError(f"corrupt data file {path}: truncated IDX header")
         rows, cols = struct.unpack(">II", raw[8:16])
-        shape, offset = (count, rows, cols), 16
+        shape: tuple[int, ...] = (count, rows, cols)
+        offset = 16
     elif magic == LABELS_MAGIC:
         shape, offset = (count,), 8
     else:
@@ -179,7 +180,9 @@ def read_folder(folder: Path, *, subset: bool = False) -> FashionMNIST:
     for split, (img_stem, lbl_stem) in SPLIT_FILES.items():
         img_path, lbl_path = _find_file(folder, img_stem), _find_file(folder, lbl_stem)
         if img_path is None or lbl_path is None:
-            raise DataError(f"missing data file in {folder}: {img_stem if img_path is None else lbl_stem}(.gz)")
+            raise DataError(
+                f"missing data file in {folder}: {img_stem if img_path is None else lbl_stem}(.gz)"
+            )
         images, labels = read_idx(img_path), read_idx(lbl_path)
         if images.dim() != 3 or labels.dim() != 1:
             raise DataError(f"corrupt data file {img_path if images.dim() != 3 else lbl_path}: "
@@ -194,7 +197,9 @@ def read_folder(folder: Path, *, subset: bool = False) -> FashionMNIST:
             raise DataError(f"mismatched data in {folder}: {images.shape[0]} {split} images "
                             f"but {labels.shape[0]} labels")
         if int(labels.max()) > 9 if labels.numel() else False:
-            raise DataError(f"corrupt data file {lbl_path}: label {int(labels.max())} is not a class 0-9")
+            raise DataError(
+                f"corrupt data file {lbl_path}: label {int(labels.max())} is not a class 0-9"
+            )
         splits[split] = (images, labels.long())
     return FashionMNIST(*splits["train"], *splits["test"], source=str(folder), subset=subset)
 
@@ -346,9 +351,12 @@ def torchvision_root(folder: Path, subset: bool) -> Path:
             (folder / stem).is_file() for files in SPLIT_FILES.values() for stem in files):
         return folder.parent.parent
     sources = [_find_file(folder, stem) for files in SPLIT_FILES.values() for stem in files]
+    found = [source for source in sources if source is not None]
+    if len(found) != len(sources):
+        raise DataError(f"missing data file in {folder}: the four IDX files are needed")
     digest = hashlib.sha256()
     try:
-        for source in sources:
+        for source in found:
             digest.update(source.name.encode() + b"\0" + source.read_bytes())
     except OSError as exc:
         raise DataError(f"cannot read {exc.filename}: {exc.strerror or exc}") from None
@@ -356,19 +364,23 @@ def torchvision_root(folder: Path, subset: bool) -> Path:
     raw = root / "FashionMNIST" / "raw"
     try:
         raw.mkdir(parents=True, exist_ok=True)
-        for source in sources:
+        for source in found:
             stem = source.name.removesuffix(".gz")
             if (raw / stem).is_file():
                 continue
-            opener = gzip.open if source.suffix == ".gz" else open
-            with opener(source, "rb") as fh:
-                data = fh.read()
+            if source.suffix == ".gz":
+                with gzip.open(source, "rb") as fh:
+                    data = fh.read()
+            else:
+                data = source.read_bytes()
             tmp = raw / f".{stem}.tmp{os.getpid()}"
             tmp.write_bytes(data)
             os.replace(tmp, raw / stem)
     except OSError as exc:
-        raise DataError(f"cannot write the data cache {root} for --loader book: "
-                        f"{exc.strerror or exc} (set SMTUI_CACHE_DIR to a writable folder)") from None
+        raise DataError(
+            f"cannot write the data cache {root} for --loader book: "
+            f"{exc.strerror or exc} (set SMTUI_CACHE_DIR to a writable folder)"
+        ) from None
     return root
 
 

@@ -3,8 +3,8 @@
 The loops (`train.fit`, `sweep.fit_sweep`) draw nothing: they call a listener with these
 dataclasses (RunStarted, BatchEnd, EpochEnd or SweepEpoch, Message, RunEnded; the viewer's
 watcher adds CheckpointPredictions). The headless mode turns them into lines and a progress bar;
-a script's `d2l.train_ch3` into a line per epoch; the TUI into Textual messages. Plain threading events
-carry stop and pause requests the other way, so the loop works with any driver.
+a script's `d2l.train_ch3` into a line per epoch; the TUI into Textual messages. Plain threading
+events carry stop and pause requests the other way, so the loop works with any driver.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class EpochEnd:
     train_acc: float
     test_acc: float
     seconds: float
-    lr: float
+    lr: float | None   # None: a learner's own updater function, whose rate smtui cannot see
     test_probs: Any = field(repr=False)  # float32 (N, 10) CPU tensor: every test prediction
     templates: Any = field(default=None, repr=False)   # (W (10, D), b (10,)) of a linear model
     machine: dict = field(default_factory=dict)   # the process's CPU, memory (GPU) over the epoch

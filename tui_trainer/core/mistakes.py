@@ -157,7 +157,10 @@ def install_hooks() -> None:
             thread_before(args)
             return
         from .console import SafeStream
-        SafeStream(sys.stderr).write(f"{line} (in thread {args.thread.name if args.thread else '?'})\n")
+
+        SafeStream(sys.stderr).write(
+            f"{line} (in thread {args.thread.name if args.thread else '?'})\n"
+        )
 
     sys.excepthook = hook
     threading.excepthook = thread_hook

@@ -9,7 +9,7 @@ logits and computes the loss in log space with the LogSumExp trick from the note
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, cast
 
 import torch
 import torch.nn.functional as F
@@ -101,6 +101,8 @@ def class_templates(net: nn.Module) -> tuple[torch.Tensor, torch.Tensor] | None:
     """What a linear model learned, per class: (W as ten rows of the input size, b), detached
     CPU copies; None for a model that is not linear (the MLP's first layer is 256 units, not
     classes). Row k, reshaped to the image's side, is the template class k's score matches."""
+    W: torch.Tensor
+    b: torch.Tensor
     if isinstance(net, SoftmaxScratch):
         W, b = net.W.t(), net.b
     elif isinstance(net, nn.Sequential) and len(net) == 2 and isinstance(net[1], nn.Linear):
@@ -121,12 +123,12 @@ def build_model(kind: str = "scratch", softmax_variant: str = "stable",
     """Build one of the models by name; draws initial weights from torch's global RNG."""
     if kind == "scratch":
         naive = softmax_variant == "naive"
-        net = SoftmaxScratch(num_inputs, NUM_OUTPUTS, naive=naive)
+        scratch = SoftmaxScratch(num_inputs, NUM_OUTPUTS, naive=naive)
         if naive:
-            return Model(net, cross_entropy, lambda p: p, kind)
+            return Model(scratch, cross_entropy, lambda p: p, kind)
         # Training uses torch's fused kernel for the same LogSumExp formula (cross_entropy_stable
         # written out; a test checks they agree): one pass forward and backward, no temporaries.
-        return Model(net, fused_cross_entropy, softmax_stable, kind)
+        return Model(scratch, fused_cross_entropy, softmax_stable, kind)
     if kind == "concise":
         net = nn.Sequential(nn.Flatten(), nn.Linear(num_inputs, NUM_OUTPUTS))
     elif kind == "mlp":
@@ -135,7 +137,9 @@ def build_model(kind: str = "scratch", softmax_variant: str = "stable",
     else:
         raise ValueError(f"unknown model {kind!r}")
     net.apply(init_weights)
-    return Model(net, nn.CrossEntropyLoss(reduction="none"), lambda o: torch.softmax(o, dim=1), kind)
+    return Model(
+        net, nn.CrossEntropyLoss(reduction="none"), lambda o: torch.softmax(o, dim=1), kind
+    )
 
 
 class StackedNet(nn.Module):
@@ -148,16 +152,19 @@ class StackedNet(nn.Module):
     def __init__(self, template: nn.Module, k: int) -> None:
         super().__init__()
         self.k = k
+        singles: list[torch.Tensor]
         if isinstance(template, SoftmaxScratch):
             self.kind, self.naive = "linear", template.naive
             # The block is W's transpose (10, 784): the K blocks make the (10K, 784) weight.
             singles, self.transposed = [template.W, template.b], [True, False]
         elif isinstance(template, nn.Sequential) and len(template) == 2:
             self.kind, self.naive = "linear", False
-            singles, self.transposed = [template[1].weight, template[1].bias], [False, False]
+            layer = cast(nn.Linear, template[1])
+            singles, self.transposed = [layer.weight, layer.bias], [False, False]
         elif isinstance(template, nn.Sequential) and len(template) == 4:
             self.kind, self.naive = "mlp", False
-            singles = [template[1].weight, template[1].bias, template[3].weight, template[3].bias]
+            first, second = cast(nn.Linear, template[1]), cast(nn.Linear, template[3])
+            singles = [first.weight, first.bias, second.weight, second.bias]
             self.transposed = [False] * 4
         else:
             raise ValueError(f"cannot stack {type(template).__name__}")
@@ -229,7 +236,9 @@ class StackedNet(nn.Module):
     def unstack(self, k: int, tensors: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
         """Model k's part of `tensors` (default: the weights), as the single model holds them."""
         tensors = list(self.stacked) if tensors is None else tensors
-        return [(t[k].t() if tr else t[k]).detach().clone() for t, tr in zip(tensors, self.transposed)]
+        return [
+            (t[k].t() if tr else t[k]).detach().clone() for t, tr in zip(tensors, self.transposed)
+        ]
 
     def zero_model(self, k: int) -> None:
         """Set model k's weights to zero (a diverged model: its outputs stay finite)."""

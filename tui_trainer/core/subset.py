@@ -18,7 +18,9 @@ from .data import DEBIAN_DIR, SPLIT_FILES, idx_folder, read_folder, write_idx
 TRAIN_PER_CLASS, TEST_PER_CLASS, SEED = 500, 100, 20200523
 
 
-def stratified_indices(labels: torch.Tensor, per_class: int, generator: torch.Generator) -> torch.Tensor:
+def stratified_indices(
+    labels: torch.Tensor, per_class: int, generator: torch.Generator
+) -> torch.Tensor:
     """`per_class` random indices of each class, returned in ascending order."""
     chosen = []
     for cls in range(10):

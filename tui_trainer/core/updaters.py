@@ -128,6 +128,8 @@ class StackedUpdater:
         for i, p in enumerate(self.params):
             shape = (self.k,) + (1,) * (p.dim() - 1)
             g = p.grad
+            if g is None:   # not in this batch's graph: left as it is, as torch's optimizers do
+                continue
             if self.name == "sgd":
                 p.addcmul_(g, per_example.view(shape), value=-1)
             elif self.name == "torch-sgd":

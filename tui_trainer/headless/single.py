@@ -57,8 +57,10 @@ class ConsoleReporter:
             c = event.config
             resumed = f", resuming after epoch {event.start_epoch}" if event.start_epoch else ""
             threads = f", {event.threads}" if event.threads else ""
-            self.line(f"smtui: {describe_model(c)}, batch {c['batch_size']}, {plural(c['epochs'], 'epoch')} on "
-                       f"{event.device}{threads}{resumed}")
+            self.line(
+                f"smtui: {describe_model(c)}, batch {c['batch_size']}, "
+                f"{plural(c['epochs'], 'epoch')} on {event.device}{threads}{resumed}"
+            )
             self.line(f"smtui: data: {event.dataset} Fashion-MNIST ({event.num_train} train / "
                        f"{event.num_test} test) from {event.source}")
             if event.run_dir:
@@ -99,7 +101,8 @@ class ConsoleReporter:
         for log in self.logs:
             if not log.dead:
                 try:
-                    log.stream.close()
+                    if log.stream is not None:
+                        log.stream.close()
                 except OSError:
                     pass
         self.logs = []
@@ -167,7 +170,7 @@ class StopOnSignals:
         return 128 + self.received[0] if self.received else None
 
 
-def _with_tensorboard(config: TrainConfig, reporter):
+def with_tensorboard(config: TrainConfig, reporter):
     """The listener: the reporter, and TensorBoard too when asked for."""
     if not config.tensorboard:
         return reporter
@@ -186,14 +189,15 @@ def run_headless(config: TrainConfig, *, resume: str | None = None, check: bool 
     from ..loop.train import fit, prepare
 
     reporter = ConsoleReporter(config.epochs)
-    listener = _with_tensorboard(config, reporter)
+    listener = with_tensorboard(config, reporter)
     control = Control()
     try:
         with StopOnSignals(control) as signals:
             session = prepare(config, resume=resume)
             ended = fit(session, listener, control)
-        if signals.code() is not None:
-            return signals.code()
+        code = signals.code()
+        if code is not None:
+            return code
         if ended.status != "finished":
             return 1
         return _report(session, reporter, check, samples)

@@ -13,7 +13,7 @@ from ..store.catalog import sweep_folder
 from ..core.config import TrainConfig
 from ..core.events import Control, Event, RunEnded, RunStarted, SweepEpoch
 from ..core.console import plural, sweep_steps
-from .single import ConsoleReporter, StopOnSignals, _with_tensorboard
+from .single import ConsoleReporter, StopOnSignals, with_tensorboard
 
 
 def lr_label(lr: float) -> str:
@@ -89,11 +89,13 @@ def run_sweep_headless(config: TrainConfig, lrs: list[float]) -> int:
         with StopOnSignals(control) as signals:
             session = prepare_sweep(config, lrs)
             for m in session.members:
-                reporter.open_log(m.run.log_path)
-            ended = fit_sweep(session, _with_tensorboard(config, reporter), control)
+                if m.run is not None:
+                    reporter.open_log(m.run.log_path)
+            ended = fit_sweep(session, with_tensorboard(config, reporter), control)
         reporter.summary(session.members)
-        if signals.code() is not None:
-            return signals.code()
+        code = signals.code()
+        if code is not None:
+            return code
         return 0 if ended.status == "finished" else 1
     finally:
         reporter.close()

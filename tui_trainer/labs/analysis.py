@@ -1,4 +1,4 @@
-"""Beyond accuracy: confusion matrix, per-class accuracy, top-k, and decision rules with a reject option.
+"""Beyond accuracy: confusion matrix, per-class and top-k accuracy, decision rules that may reject.
 
 The notes' exercise 4: the most probable class is not always the best answer. When a wrong answer
 costs more than no answer (a diagnosis), a classifier may abstain below a confidence threshold.
@@ -16,7 +16,9 @@ from ..core.labels import TEXT_LABELS
 THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 
 
-def confusion_matrix(probs: torch.Tensor, labels: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
+def confusion_matrix(
+    probs: torch.Tensor, labels: torch.Tensor, num_classes: int = 10
+) -> torch.Tensor:
     """(true, predicted) counts: row i, column j = images of class i predicted as j."""
     preds = probs.argmax(dim=1)
     index = labels.long() * num_classes + preds

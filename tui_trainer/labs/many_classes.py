@@ -74,6 +74,13 @@ class ClassesRow:
         return self.sampled_loss_zipf - self.full_loss_zipf
 
 
+
+def grad_of(t: torch.Tensor) -> torch.Tensor:
+    """`t`'s gradient, which the backward() just before filled."""
+    if t.grad is None:
+        raise RuntimeError("no gradient: backward() did not reach this tensor")
+    return t.grad
+
 def parse_classes(text: str) -> list[int]:
     """'10,1000,1e5' -> [10, 1000, 100000]; ValueError naming what is wrong."""
     from ..core.config import parse_numbers
@@ -142,7 +149,7 @@ def measure(classes: int, samples: int = SAMPLES, seed: int = 0) -> ClassesRow:
         probs = torch.softmax(logits, dim=1)
         p_true = float(probs.gather(1, y.unsqueeze(1)).mean())
         p_max = float(probs.max(1).values.mean())
-        norms = W.grad.norm(dim=1)
+        norms = grad_of(W).norm(dim=1)
         hit = torch.zeros(classes, dtype=torch.bool)
         hit[y] = True
         absent = float(norms[~hit].mean()) if (~hit).any() else float("nan")
@@ -155,8 +162,8 @@ def measure(classes: int, samples: int = SAMPLES, seed: int = 0) -> ClassesRow:
         W.grad = b.grad = None
         F.cross_entropy(X @ W.t() + b, y).backward()
         with torch.no_grad():
-            W.sub_(W.grad, alpha=lr)
-            b.sub_(b.grad, alpha=lr)
+            W.sub_(grad_of(W), alpha=lr)
+            b.sub_(grad_of(b), alpha=lr)
 
     full_ms = _median_ms(full_step, _repeats(classes))
     W.grad = b.grad = None
@@ -173,8 +180,8 @@ def measure(classes: int, samples: int = SAMPLES, seed: int = 0) -> ClassesRow:
                                     negatives, classes)
             F.cross_entropy(logits, torch.zeros_like(y)).backward()
             with torch.no_grad():
-                Wd.index_add_(0, rows, w.grad, alpha=-lr)
-                bd.index_add_(0, rows, c.grad, alpha=-lr)
+                Wd.index_add_(0, rows, grad_of(w), alpha=-lr)
+                bd.index_add_(0, rows, grad_of(c), alpha=-lr)
 
         sampled_ms = _median_ms(sampled_step, _repeats(classes))
         sampled_mb = (2 * (BATCH + samples) * INPUTS + 2 * BATCH * (1 + samples)) * 4 / MB
@@ -200,10 +207,6 @@ def _zipf_bias(X: torch.Tensor, classes: int, samples: int, g: torch.Generator,
         logits = sampled_logits(X, W[y], b[y], W[negatives], b[negatives], y, negatives, classes)
         sampled.append(float(F.cross_entropy(logits, torch.zeros_like(y))))
     return full, statistics.mean(sampled)
-
-
-def measure_all(classes: list[int], samples: int = SAMPLES) -> list[ClassesRow]:
-    return [measure(v, samples) for v in classes]
 
 
 def _fmt(value: float | None, spec: str) -> str:

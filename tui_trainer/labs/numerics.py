@@ -42,7 +42,7 @@ class Comparison:
 
 
 def compare(logits: list[float], label: int = 0) -> Comparison:
-    """Run the naive and the stable softmax and cross-entropy on `logits` (float32, like training)."""
+    """The naive and the stable softmax and cross-entropy of `logits` (float32, as in training)."""
     if not logits:
         raise ValueError("give at least one logit")
     if not 0 <= label < len(logits):

@@ -14,7 +14,7 @@ import sys
 from ..core.console import SafeStream
 
 
-def _terminal() -> bool:
+def on_terminal() -> bool:
     try:
         return sys.stdout.isatty()
     except (AttributeError, ValueError):
@@ -53,7 +53,7 @@ def image_grid(images: list, num_cols: int, titles: list[str] | None) -> None:
     titled below (a title may have several lines)."""
     out = SafeStream(sys.stdout)
     titles = titles or [""] * len(images)
-    if not _terminal():
+    if not on_terminal():
         for start in range(0, len(images), num_cols):
             out.write("  ".join(t.replace("\n", " / ") for t in titles[start:start + num_cols])
                       + "\n")
@@ -162,9 +162,9 @@ class Axis:
     def limits(self, values: list[float]) -> tuple[float, float]:
         """The limits given (in drawing space), else those of the values."""
         if self.lim is not None:
-            ends = [self.to_plot(float(v)) for v in self.lim]
-            if None not in ends:
-                return nonsingular(*ends)
+            lo, hi = (self.to_plot(float(v)) for v in self.lim)
+            if lo is not None and hi is not None:
+                return nonsingular(lo, hi)
         return nonsingular(min(values, default=0.0), max(values, default=1.0))
 
     def ticks(self, lo: float, hi: float) -> tuple[list[float], list[str]]:
@@ -173,8 +173,8 @@ class Axis:
             import math
             first, last = math.ceil(lo - 1e-9), math.floor(hi + 1e-9)
             stride = max(1, (last - first) // 5 + 1)
-            places = list(range(first, last + 1, stride)) or [lo]
-            return [float(p) for p in places], [f"{10 ** p:g}" for p in places]
+            places = [float(p) for p in range(first, last + 1, stride)] or [lo]
+            return places, [f"{10 ** p:g}" for p in places]
         places = nice_ticks(lo, hi)
         return places, [f"{p:g}" for p in places]
 
@@ -241,7 +241,7 @@ class Plot:
 
     def draw(self, X: list[list[float]], Y: list[list[float]], legend: list[str]) -> None:
         names = [legend[i] if i < len(legend) else f"y{i + 1}" for i in range(len(Y))]
-        if not _terminal():
+        if not on_terminal():
             x = next((xs[-1] for xs in X if xs), None)
             self.out.write(f"{self.xlabel or 'x'} {x:g}: " + "  ".join(
                 f"{name} {ys[-1]:.4f}" for name, ys in zip(names, Y) if ys) + "\n")

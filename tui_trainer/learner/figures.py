@@ -45,8 +45,11 @@ class Axes:
         self.lines: list[tuple[list[float], list[float], str]] = []   # x, y, kind
         self.images: list[Any] = []
         self.names: list[str] = []
-        self.title = self.xlabel = self.ylabel = None
-        self.xlim = self.ylim = None
+        self.title: str | None = None
+        self.xlabel: Any = None
+        self.ylabel: Any = None
+        self.xlim: list[float] | None = None
+        self.ylim: list[float] | None = None
         self.xscale = self.yscale = "linear"
 
     @property
@@ -60,8 +63,8 @@ class Axes:
 
     def plot(self, *args: Any, **kw: Any) -> list:
         """`plot(y)`, `plot(y, fmt)`, `plot(x, y)`, `plot(x, y, fmt)`, as matplotlib reads them."""
-        args = [a for a in args if not isinstance(a, str)]   # formats: the terminal's colours
-        x, y = (args[0], args[1]) if len(args) >= 2 else (None, args[0])
+        data = [a for a in args if not isinstance(a, str)]   # formats: the terminal's colours
+        x, y = (data[0], data[1]) if len(data) >= 2 else (None, data[0])
         ys = _values(y)
         xs = _values(x) if x is not None else [float(i) for i in range(len(ys))]
         self.lines.append((xs, ys, "line"))
@@ -132,10 +135,9 @@ class Axes:
         return (f"{self.title}: " if self.title else "figure: ") + "; ".join(parts)
 
 
-def _limits(lim: tuple) -> list[float] | None:
+def _limits(given: tuple) -> list[float] | None:
     """`set_xlim(None)`, `set_xlim([lo, hi])` or `set_xlim(lo, hi)`, as limits or None."""
-    if len(lim) == 1:
-        lim = lim[0]
+    lim = given[0] if len(given) == 1 else given
     if lim is None or len(lim) != 2 or None in tuple(lim):
         return None
     return [float(lim[0]), float(lim[1])]
@@ -158,7 +160,7 @@ class Figure:
     def show(self) -> None:
         """Draw the figure (to stdout), once: its images as the book's grid, its lines as
         plots; without a terminal, one line per plot and the images' titles."""
-        from .drawing import _terminal
+        from .drawing import on_terminal
         from ..core.console import SafeStream
         import sys
 
@@ -168,7 +170,7 @@ class Figure:
             image_grid([img for img, _ in images], self.ncols, [t for _, t in images])
         out = SafeStream(sys.stdout)
         for ax in self.axes:
-            line = ax.text() if _terminal() else ax.summary()
+            line = ax.text() if on_terminal() else ax.summary()
             if line:
                 out.write(line + "\n")
 

@@ -31,7 +31,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping, MutableMapping
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -59,9 +59,11 @@ def parse_cgroup_v2_max(text: str | None) -> float | None:
 
 def parse_cgroup_v1(quota: str | None, period: str | None) -> float | None:
     """CPUs allowed by cgroup v1 `cpu.cfs_quota_us` / `cpu.cfs_period_us` (-1: no limit)."""
+    if quota is None or period is None:
+        return None
     try:
         q, p = int(quota), int(period)
-    except (TypeError, ValueError):
+    except ValueError:
         return None
     return q / p if q > 0 and p > 0 else None
 
@@ -92,8 +94,8 @@ def cgroup_cpu_limit(root: Path = CGROUP_ROOT, self_cgroup: str | None = None) -
                     limits.append(parse_cgroup_v1(_read(folder / "cpu.cfs_quota_us"),
                                                   _read(folder / "cpu.cfs_period_us")))
                 break
-    limits = [v for v in limits if v]
-    return min(limits) if limits else None
+    found = [v for v in limits if v]
+    return min(found) if found else None
 
 
 def affinity_cpus() -> int:
@@ -129,17 +131,17 @@ class ThreadPlan:
         return f"{n} thread{'s' if n != 1 else ''} ({self.source})"
 
 
-def plan_threads(setting: str | int = "auto", env: dict[str, str] | None = None,
+def plan_threads(setting: str | int = "auto", env: MutableMapping[str, str] | None = None,
                  cpus: int | None = None) -> ThreadPlan:
     """The plan for `--threads` (auto or a number) under the environment `env`.
 
     A number given with `--threads` wins; then a user's OMP_NUM_THREADS; else auto: all the CPUs
     this process may use, adapted while training.
     """
-    env = os.environ if env is None else env
+    environ: MutableMapping[str, str] = os.environ if env is None else env
     if str(setting) != "auto":
         return ThreadPlan(int(setting), False, "--threads")
-    user = env.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    user = environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
     if user.isdigit() and int(user) > 0:
         return ThreadPlan(int(user), False, "OMP_NUM_THREADS")
     return ThreadPlan(cpus if cpus is not None else available_cpus(), True, "auto")
@@ -151,7 +153,7 @@ def plan_threads(setting: str | int = "auto", env: dict[str, str] | None = None,
 PLAN_VARIABLE = "SMTUI_THREAD_PLAN"
 
 
-def _exported(env: dict[str, str]) -> ThreadPlan | None:
+def _exported(env: Mapping[str, str]) -> ThreadPlan | None:
     """The plan `configure` exported in `env`, if OMP_NUM_THREADS is still the value it set."""
     source, _, threads = env.get(PLAN_VARIABLE, "").partition(":")
     if not threads.isdigit() or env.get("OMP_NUM_THREADS") != threads:
@@ -159,24 +161,25 @@ def _exported(env: dict[str, str]) -> ThreadPlan | None:
     return ThreadPlan(int(threads), source == "auto", source)
 
 
-def configure(setting: str | int = "auto", env: dict[str, str] | None = None) -> ThreadPlan:
+def configure(setting: str | int = "auto",
+              env: MutableMapping[str, str] | None = None) -> ThreadPlan:
     """Choose the plan and export it as OMP_NUM_THREADS for the OpenMP runtime, which reads it
     once when torch loads. Call before torch is imported; a user's own variable is kept."""
-    env = os.environ if env is None else env
-    if _exported(env) is not None:
-        del env["OMP_NUM_THREADS"]   # ours, from an earlier call (a command's own --threads)
-    env.pop(PLAN_VARIABLE, None)
-    plan = plan_threads(setting, env)
+    environ: MutableMapping[str, str] = os.environ if env is None else env
+    if _exported(environ) is not None:
+        del environ["OMP_NUM_THREADS"]   # ours, from an earlier call (a command's own --threads)
+    environ.pop(PLAN_VARIABLE, None)
+    plan = plan_threads(setting, environ)
     if plan.source != "OMP_NUM_THREADS":
-        env["OMP_NUM_THREADS"] = str(plan.threads)
-        env[PLAN_VARIABLE] = f"{plan.source}:{plan.threads}"
+        environ["OMP_NUM_THREADS"] = str(plan.threads)
+        environ[PLAN_VARIABLE] = f"{plan.source}:{plan.threads}"
     return plan
 
 
-def current_plan(env: dict[str, str] | None = None) -> ThreadPlan:
+def current_plan(env: MutableMapping[str, str] | None = None) -> ThreadPlan:
     """The plan `configure` exported, or one made now (a library user who never called it)."""
-    env = os.environ if env is None else env
-    return _exported(env) or plan_threads("auto", env)
+    environ: MutableMapping[str, str] = os.environ if env is None else env
+    return _exported(environ) or plan_threads("auto", environ)
 
 
 def plan_for(setting: str | int) -> ThreadPlan:
@@ -203,8 +206,8 @@ class ThreadGovernor:
     every `recheck_budget_s` on the budget (runs started together may both have probed before
     the other was busy; a probe costs about 0.2 s, 2% of that interval, and never changes the
     weights). Fewer threads must be `margin` faster to be chosen, or, with `prefer=1` (a run
-    beside the app's own drawing, which needs a core), more threads must. A gap between ticks longer than `gap_s` (an
-    evaluation, a pause) starts a fresh window without recording it.
+    beside the app's own drawing, which needs a core), more threads must. A gap between ticks
+    longer than `gap_s` (an evaluation, a pause) starts a fresh window without recording it.
     """
 
     def __init__(self, budget: int, set_threads: Callable[[int], None],

@@ -22,6 +22,8 @@ per-batch sums as a step that computed them itself.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -57,7 +59,7 @@ class LinearStep:
     def __init__(self, W: torch.Tensor, b: torch.Tensor, updater, decay: float,
                  num_examples: int, batch_size: int) -> None:
         self.W, self.b, self.updater, self.decay = W, b, updater, decay
-        options = dict(dtype=W.dtype, device=W.device)
+        options: dict[str, Any] = dict(dtype=W.dtype, device=W.device)
         # The epoch's logits and labels, row by row as the batches come (from the resume point
         # of an interrupted epoch): the metrics' only input.
         self.logits = torch.empty(num_examples, W.shape[0], **options)
@@ -104,6 +106,8 @@ class LinearStep:
         G = torch.softmax(O, dim=1)                            # softmax(o) ...
         G.scatter_add_(1, y.view(-1, 1), self.minus_one[:B])   # ... minus one-hot: d(sum)/d(o)
         lr = current_lr(self.updater)
+        if lr is None:   # `linear_step` takes only the book's sgd and torch's SGD: never here
+            raise TypeError("the written-out step needs an updater whose rate it can read")
         if self.decay:   # torch's SGD: p -= lr * (grad of the mean + decay * p)
             W.mul_(1 - lr * self.decay)
             b.mul_(1 - lr * self.decay)

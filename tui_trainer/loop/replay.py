@@ -5,7 +5,7 @@ kernels in a strict chain (its 188 MB of reads take ~0.05 ms of an H200's bandwi
 once as CUDA graphs of `every` steps (one report's worth), the epoch's full batches are
 replayed, one launch a chunk. The shuffle stays outside: each epoch's permutation is copied into
 the static buffer the graphs gather from. Reports, checks, pauses and stops come between chunks,
-as they come between batches elsewhere (skeleton.py). The last partial batch, a chunk that a
+as they come between batches elsewhere (run_loop.py). The last partial batch, a chunk that a
 resume cut short, and every step under a learning-rate schedule (its rate changes each batch; a
 graph holds the rate it was captured with) run eagerly. A capture that fails is said once, and
 the run goes on with eager chunks; so does one whose first graph, replayed once from the same
@@ -17,7 +17,8 @@ slice of the permutation, as the loader would, without the loader's generator in
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+import functools
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -38,7 +39,7 @@ class Chunks:
     `train(X, y, index)` is the loop's own step (its schedule applied); `step` the written-out
     step it calls, which a graph captures."""
 
-    def __init__(self, step: LinearStep, train: Callable[[torch.Tensor, torch.Tensor, int], None],
+    def __init__(self, step: LinearStep, train: Callable[[torch.Tensor, torch.Tensor, int], Any],
                  loader: TensorLoader, every: int, *, graphs: bool, scheduled: bool) -> None:
         self.step, self.train, self.loader, self.every = step, train, loader, every
         self.batch_size = loader.batch_size
@@ -47,19 +48,19 @@ class Chunks:
         self.perm = torch.empty(self.num_examples, dtype=torch.long, device=loader.labels.device)
         self.graphs_wanted = graphs and not scheduled
         self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
-        self.pool = None
+        self.pool: Any = None   # the graphs' shared memory pool, once warmed up
         self.warmed = False
         self.verified = False     # the run's first graph replayed against the eager steps
 
     def epoch(self, start: int,
               say: Callable[[str], None]) -> Iterator[tuple[int, int, Callable[[], None]]]:
         """(first, last, train) for each chunk of the epoch from batch index `start`: batches
-        numbered from 1 as the skeleton numbers them; `train()` trains them."""
+        numbered from 1 as the run loop numbers them; `train()` trains them."""
         self.perm.copy_(self.loader.order())
         index = start
         while index < self.num_batches:
             end = min((index // self.every + 1) * self.every, self.num_batches)
-            yield index + 1, end, lambda b=index, e=end: self._train(b, e, say)
+            yield index + 1, end, functools.partial(self._train, index, end, say)
             index = end
 
     def _batch(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:

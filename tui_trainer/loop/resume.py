@@ -42,8 +42,10 @@ def check_resume(state: dict[str, Any], config: TrainConfig, where: str) -> dict
                for name in config.to_dict() if getattr(saved, name) != getattr(config, name)}
     for name, why in RESUME_FIXED.items():
         if name in changed:
-            raise SmtuiError(f"checkpoint {where} was trained with "
-                             f"{name}={getattr(saved, name)!r}, not {getattr(config, name)!r} ({why})")
+            raise SmtuiError(
+                f"checkpoint {where} was trained with "
+                f"{name}={getattr(saved, name)!r}, not {getattr(config, name)!r} ({why})"
+            )
     done, batch = int(state.get("epoch", 0)), int(state.get("batch", 0))
     if batch:
         for name in RESUME_AT_EPOCH:
@@ -77,11 +79,11 @@ def model_digest(spec: str) -> str | None:
     """The SHA-256 of a model file's bytes (`--model my_net.py[:net]`), None when unreadable."""
     import hashlib
 
-    from ..core.config import MODEL_FILE
+    from ..core.config import model_file_parts
     try:
-        return hashlib.sha256(Path(MODEL_FILE.fullmatch(spec)["path"]).expanduser()
+        return hashlib.sha256(Path(model_file_parts(spec)[0]).expanduser()
                               .read_bytes()).hexdigest()
-    except (OSError, TypeError):
+    except (OSError, TypeError, ValueError):
         return None
 
 

@@ -107,8 +107,9 @@ class Loop:
 
     def settle(self, losses: list[torch.Tensor | None]) -> list[list[float]]:
         """The pending batches' loss sums as numbers (a row per batch, a value per model), in
-        one read-back; the epoch's running figures now count them."""
-        return read_back(losses)
+        one read-back; the epoch's running figures now count them. A loop whose steps return
+        None computes its sums itself and overrides this."""
+        return read_back([loss for loss in losses if loss is not None])
 
     def non_finite(self, batch: int, k: int, value: float) -> None:
         """Model k's loss became `value` at `batch`: a single run ends (NonFiniteLoss)."""
@@ -150,7 +151,7 @@ class Loop:
 
 
 class _Between:
-    """The skeleton's work between two batches of one epoch: checks, checkpoints, reports."""
+    """The run loop's work between two batches of one epoch: checks, checkpoints, reports."""
 
     def __init__(self, loop: Loop, listener: Listener, control: Control, epoch: int,
                  clock: Callable[[], float], done_before: int, threads, governor) -> None:

@@ -15,9 +15,9 @@ as its single run would (status `diverged`, its last good checkpoint kept) and t
 
 The stacked models (`models.StackedNet`) and their updater (`updaters.StackedUpdater`) live
 beside the single ones; this module is the sweep's batch arithmetic and record (`SweepLoop`),
-which the skeleton shared with the single run (skeleton.py) drives. Every stacked tensor is laid out
-(K, *one model's block), so model k's part is `t.view(K, -1)[k]` and the K blocks sit one after another in memory, which is also the (10K, 784) matrix the
-linear models' product wants.
+which the run loop shared with the single run (run_loop.py) drives. Every stacked tensor is laid
+out (K, *one model's block), so model k's part is `t.view(K, -1)[k]` and the K blocks sit one
+after another in memory, which is also the (10K, 784) matrix the linear models' product wants.
 """
 
 from __future__ import annotations
@@ -129,11 +129,12 @@ def prepare_sweep(config: TrainConfig, lrs: list[float], *,
         # The sweep's runs in a folder of their own: `smtui compare FOLDER` names all of them
         # (64 at most) and nothing else; `smtui runs` and the Runs tab look inside it.
         folder = RunDir.create(config.out, f"{config.run_name}-sweep").path
-        for m in members:
-            m.run = RunDir.create(folder, f"{config.run_name}-lr{m.lr:g}")
-        names = [m.run.path.name for m in members]
-        for m in members:
-            open_run(m.run, m.config.to_dict(), config.epochs, device_used=str(front.device),
+        runs = [RunDir.create(folder, f"{config.run_name}-lr{m.lr:g}") for m in members]
+        for m, run in zip(members, runs):
+            m.run = run
+        names = [run.path.name for run in runs]
+        for m, run in zip(members, runs):
+            open_run(run, m.config.to_dict(), config.epochs, device_used=str(front.device),
                      dataset_used=front.data.name,
                      data_source=front.data.source, sweep={"lrs": lrs, "runs": names})
     except BaseException as exc:
@@ -177,7 +178,7 @@ class RecordWriter:
 
 
 class SweepLoop(Loop):
-    """The K models' batch arithmetic and record, for the skeleton (`skeleton.run_loop`).
+    """The K models' batch arithmetic and record, for the run loop (`run_loop.run_loop`).
 
     Each model's run directory lives and ends through its own `lifecycle.RunLife`, written by
     one background writer. A model whose loss becomes inf or nan ends alone (`non_finite`)."""
@@ -301,7 +302,8 @@ class SweepLoop(Loop):
             m.history.append(row)
             rows.append(row)
             m.life.epoch_end(row, s.member_state(k), probs[:, k], labels)
-        best = max((k for k, r in enumerate(rows) if r), key=lambda k: rows[k]["test_acc"])
+        accuracies = {k: r["test_acc"] for k, r in enumerate(rows) if r}
+        best = max(accuracies, key=accuracies.__getitem__)
         return SweepEpoch(epoch, seconds, s.lrs, rows, best, probs[:, best].clone(),
                           _templates(s, best))
 
@@ -350,18 +352,21 @@ class SweepLoop(Loop):
                           if m.run is not None and (m.history or m.status == "stopped")]
 
 
-def fit_sweep(session: SweepSession, listener: Listener, control: Control | None = None) -> RunEnded:
+def fit_sweep(
+    session: SweepSession, listener: Listener, control: Control | None = None
+) -> RunEnded:
     """Train every model for `config.epochs` epochs on the same batches, reporting to
     `listener`: BatchEnd for the models' mean progress, SweepEpoch after each epoch. The run's
-    life between batches is the skeleton's (`skeleton.run_loop`)."""
+    life between batches is the run loop's (`run_loop.run_loop`)."""
     return run_loop(SweepLoop(session, listener), listener, control)
 
 
 def _save_all(session: SweepSession) -> int:
     """A checkpoint of this exact point for every live model; returns how many."""
-    live = [(k, m) for k, m in enumerate(session.members) if m.alive and m.run is not None]
-    for k, m in live:
-        m.life.checkpoint(session.member_state(k))
+    live = [(k, m.life) for k, m in enumerate(session.members)
+            if m.alive and m.run is not None and m.life is not None]
+    for k, life in live:
+        life.checkpoint(session.member_state(k))
     return len(live)
 
 

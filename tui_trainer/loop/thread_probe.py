@@ -1,6 +1,6 @@
 """A run's CPU threads: the plan, and the probe its governor times.
 
-`cpu.py` decides the thread budget before torch loads and provides the governor; this module
+`cpu_threads.py` decides the thread budget before torch loads and provides the governor; this module
 is the part that needs torch and a model: `thread_plan` for a run about to train, and the
 probes, one training step's work on a made-up batch, which the governor times with each
 candidate thread count. A probe never touches a run's weights or its next update.
@@ -77,10 +77,10 @@ def thread_plan(cfg: TrainConfig, device: torch.device, make_probe: Callable[[],
     epoch's record), while torch's idle threads spin after each small CPU op: four busy cores
     were seen for one GPU run. It gets one thread, unless --threads names a number.
 
-    See cpu.py: the budget of threads, and with --threads auto a governor that uses fewer while
-    other processes share the CPU, timing `make_probe()`. A thread count the caller set (a
-    library user's torch.set_num_threads) is kept; one thread is taken as the governor's own
-    choice left from an earlier run in this thread (the app's worker), not as a caller's.
+    See cpu_threads.py: the budget of threads, and with --threads auto a governor that uses
+    fewer while other processes share the CPU, timing `make_probe()`. A thread count the caller
+    set (a library user's torch.set_num_threads) is kept; one thread is taken as the governor's
+    own choice left from an earlier run in this thread (the app's worker), not as a caller's.
     `prefer_fewer`: one thread is kept unless more train faster (a learner's net in the app).
     """
     if device.type != "cpu":

@@ -3,8 +3,8 @@
 `fit` trains one model, behind the TUI, `--no-ui`, a learner's own model (`--model FILE.py`) and
 the drop-in `d2l.train_ch3`. Its batch arithmetic (`SingleLoop`) is the book's step (or the
 same update written out, fastpath.py) and its record one `lifecycle.RunLife`; the life between
-batches (pause, stop, checks, reports, endings) is the skeleton's (skeleton.py), which the sweep
-shares. The front of `prepare` is front.py's, its resume checks resume.py's.
+batches (pause, stop, checks, reports, endings) is the run loop's (run_loop.py), which the sweep
+shares. The front of `prepare` is prepare.py's, its resume checks resume.py's.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def prepare(config: TrainConfig, *, data: data_mod.FashionMNIST | None = None,
     config = config.replace(model=absolute_model(config.model))
     state, changed = read_resume(resume, config) if resume else (None, {})
     front = open_front(config, data)
-    if state is not None:
+    if state is not None and resume is not None:
         check_data(state, resume, front.data)
     own_updater = None
     if is_model_file(config.model):
@@ -116,11 +116,11 @@ def prepare(config: TrainConfig, *, data: data_mod.FashionMNIST | None = None,
                                            config.weight_decay)
     session = Session(config, front.data, front.device, model, updater, front.train_iter,
                       front.test_iter, front.generator, run=None)
-    extra = {"dataset_used": front.data.name, "data_source": front.data.source,
+    extra: dict[str, Any] = {"dataset_used": front.data.name, "data_source": front.data.source,
              "device_used": str(front.device)}   # what --device auto chose, for the viewer
     if is_model_file(config.model):   # the file it trained, to know it again on --resume
         extra["model_sha256"] = model_digest(config.model)
-    if state is not None:
+    if state is not None and resume is not None:
         restore(session, state, resume, own_updater is not None)
         run = RunDir.open(resume)
         extra["resumed"] = resumed_record(run, session, changed)
@@ -140,10 +140,11 @@ def _own_model(config: TrainConfig, test_iter, device: torch.device):
     code = usercode.load_file(config.model)
     code.net.to(device)
     X, y = next(iter(test_iter))
-    model = usercode.own_model(code, X.to(device), y.to(device), code.path.name)
+    where = code.path.name if code.path is not None else config.model
+    model = usercode.own_model(code, X.to(device), y.to(device), where)
     if code.updater is not None and config.schedule != "constant" and \
             not isinstance(code.updater, torch.optim.Optimizer):
-        raise SmtuiError(f"--schedule {config.schedule}: {code.path.name}'s updater is a "
+        raise SmtuiError(f"--schedule {config.schedule}: {where}'s updater is a "
                          "function, whose learning rate smtui cannot set; use --schedule "
                          "constant, or a torch optimizer as trainer", exit_code=2)
     return model, code.updater
@@ -162,7 +163,7 @@ def divergence_hint(cfg: TrainConfig, script_lr: float | None | bool = False) ->
 
 
 class SingleLoop(Loop):
-    """One model's batch arithmetic and record, for the skeleton (`skeleton.run_loop`)."""
+    """One model's batch arithmetic and record, for the run loop (`run_loop.run_loop`)."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -181,7 +182,7 @@ class SingleLoop(Loop):
         # The epoch in chunks where the step and the loader allow (replay.py): CUDA graphs
         # replayed on a GPU, the same steps eagerly on a CPU.
         self.replay = None
-        if chunkable(self.fast, session.train_iter, session.device):
+        if self.fast is not None and chunkable(self.fast, session.train_iter, session.device):
             every = reporting_intervals(self.num_batches, session.device.type)[0]
             self.replay = Chunks(self.fast, self.step, session.train_iter, every,
                                  graphs=session.device.type == "cuda",
@@ -221,12 +222,13 @@ class SingleLoop(Loop):
         return scheduled_lr(cfg.lr, cfg.schedule, (epoch_index * self.num_batches + batch_index)
                             / self.total_batches)
 
-    def step(self, X: torch.Tensor, y: torch.Tensor, index: int) -> torch.Tensor:
+    def step(self, X: torch.Tensor, y: torch.Tensor, index: int) -> torch.Tensor | None:
         s = self.session
         if self.scheduled:
             set_lr(s.updater, self.lr_at(s.epoch, index))
         if self.fast is not None:
-            return self.fast(X, y)          # its loss and accuracy: at `settle`
+            self.fast(X, y)                 # its loss and accuracy: at `settle`
+            return None
         y_hat, l = book_step(s.model.net, s.model.loss, s.updater, X, y)
         l_sum = l.detach().sum()
         self.metric.add(l_sum, correct_count(y_hat.detach(), y), y.numel())
@@ -337,6 +339,6 @@ class SingleLoop(Loop):
 def fit(session: Session, listener: Listener, control: Control | None = None) -> RunEnded:
     """Train for the remaining epochs of `session.config`, reporting events to `listener`.
 
-    Returns the final `RunEnded` (also sent to the listener): see `skeleton.run_loop` for the
+    Returns the final `RunEnded` (also sent to the listener): see `run_loop.run_loop` for the
     run's life and its four endings."""
     return run_loop(SingleLoop(session), listener, control)

@@ -29,7 +29,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ..core.config import MODEL_FILE
+from ..core.config import model_file_parts
 from ..core.errors import SmtuiError
 from ..core.mistakes import UserCodeError, debugging, explain, one_line
 from ..core.models import Model, cross_entropy, fused_cross_entropy, softmax_stable
@@ -37,8 +37,8 @@ from ..core.models import Model, cross_entropy, fused_cross_entropy, softmax_sta
 
 def split_spec(spec: str) -> tuple[Path, str]:
     """(the file, the name of its net: `net` unless given after a colon)."""
-    match = MODEL_FILE.fullmatch(spec)
-    return Path(match["path"]).expanduser(), match["name"] or "net"
+    path, name = model_file_parts(spec)
+    return Path(path).expanduser(), name or "net"
 
 
 class FunctionNet(nn.Module):
@@ -60,13 +60,16 @@ class FunctionNet(nn.Module):
     def parameters(self, recurse: bool = True):
         return iter(self.tensors)
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True, **kw):
+    # The module interface over a function's tensors: narrower than nn.Module's on purpose.
+    def named_parameters(self, prefix: str = "", recurse: bool = True,  # type: ignore[override]
+                         **kw):
         return iter((f"params.{i}", p) for i, p in enumerate(self.tensors))
 
-    def state_dict(self, *args: Any, **kw: Any) -> dict[str, torch.Tensor]:
+    def state_dict(self, *args: Any, **kw: Any) -> dict[str, torch.Tensor]:  # type: ignore[override]
         return {f"params.{i}": p.detach().cpu().clone() for i, p in enumerate(self.tensors)}
 
-    def load_state_dict(self, state: dict[str, Any], strict: bool = True, assign: bool = False):
+    def load_state_dict(self, state: dict[str, Any],  # type: ignore[override]
+                        strict: bool = True, assign: bool = False):
         expected = [f"params.{i}" for i in range(len(self.tensors))]
         if sorted(state) != sorted(expected):
             raise RuntimeError(f"the checkpoint holds {len(state)} tensors, the file's params "
@@ -166,7 +169,7 @@ class OwnCode:
     net: nn.Module
     loss: Callable | None
     updater: Any
-    path: Path
+    path: Path | None   # None: a net handed to d2l.train_ch3, not a file
 
 
 def load_file(spec: str) -> OwnCode:
@@ -181,6 +184,8 @@ def load_file(spec: str) -> OwnCode:
         raise SmtuiError(f"--model {spec}: no such file")
     module_name = f"smtui_model_{abs(hash(str(path.resolve())))}"
     loader_spec = importlib.util.spec_from_file_location(module_name, path)
+    if loader_spec is None or loader_spec.loader is None:
+        raise SmtuiError(f"--model {spec}: Python cannot load {path.name} as a module")
     module = importlib.util.module_from_spec(loader_spec)
     sys.modules[module_name] = module   # dataclasses and pickling look modules up here
     folder = str(path.resolve().parent)
@@ -224,8 +229,9 @@ def returns_probabilities(out: torch.Tensor) -> bool:
 
 def check(net: nn.Module, loss: Callable, updater: Any, X: torch.Tensor, y: torch.Tensor,
           where: str) -> None:
-    """Run the learner's net and loss on one small batch before training. Raises a one-line SmtuiError naming what is wrong (`where`: the
-    file, or the function called), and lets the learner's own exceptions through."""
+    """Run the learner's net and loss on one small batch before training. Raises a one-line
+    SmtuiError naming what is wrong (`where`: the file, or the function called), and lets the
+    learner's own exceptions through."""
     if not (isinstance(updater, torch.optim.Optimizer) or callable(updater)):
         raise SmtuiError(f"{where}: the updater is a {type(updater).__name__}: give a torch "
                          "optimizer or a function of the batch size, such as "
@@ -276,7 +282,8 @@ def own_model(code: OwnCode, X: torch.Tensor, y: torch.Tensor, where: str) -> Mo
     updater = code.updater if code.updater is not None else (lambda batch_size: None)
     try:
         probabilities, loss = _tried(code, updater, X[:PROBE], y[:PROBE], where)
-    except (Exception, SystemExit):   # sys.exit in the net: theirs too
+    except (Exception, SystemExit) as first:   # sys.exit in the net: theirs too
+        exc = first   # said with their whole batch where that fails too (its own numbers)
         if len(X) > PROBE:
             try:
                 _tried(code, updater, X, y, where)

@@ -307,11 +307,14 @@ class Condition:
         if self.op == "~":
             return self.value.lower() in str(have).lower()
         try:
-            a, b = float(have), float(self.value)
-        except (TypeError, ValueError):
-            a, b = str(have).lower(), self.value.lower()
-        return {"=": a == b, "!=": a != b, ">": a > b, "<": a < b, ">=": a >= b,
-                "<=": a <= b}[self.op]
+            return compared(float(have), float(self.value), self.op)
+        except (TypeError, ValueError):   # not numbers: compared as text
+            return compared(str(have).lower(), self.value.lower(), self.op)
+
+
+def compared(a: Any, b: Any, op: str) -> bool:
+    """`a op b` for a filter's operator (=, !=, >, <, >=, <=), on two numbers or two texts."""
+    return {"=": a == b, "!=": a != b, ">": a > b, "<": a < b, ">=": a >= b, "<=": a <= b}[op]
 
 
 def parse_filter(text: str) -> list[Condition]:

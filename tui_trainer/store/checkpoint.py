@@ -102,8 +102,9 @@ def checkpoint_problem(state: dict[str, Any]) -> str | None:
     if not (isinstance(partial, (list, tuple)) and len(partial) == 3 and
             all(isinstance(v, (int, float)) for v in partial)):
         return "its partial epoch is not three numbers"
-    for key, kind in (("history", list), ("partial_seconds", (int, float)),
-                      ("dataset", str), ("num_train", int)):
-        if key in state and not isinstance(state[key], kind):
+    optional: tuple[tuple[str, type | tuple[type, ...]], ...] = (
+        ("history", list), ("partial_seconds", (int, float)), ("dataset", str), ("num_train", int))
+    for key, allowed in optional:
+        if key in state and not isinstance(state[key], allowed):
             return f"its {key} is a {type(state[key]).__name__}"
     return None

@@ -46,7 +46,7 @@ from .files import (
 )
 
 METRIC_FIELDS = ("epoch", "train_loss", "train_acc", "test_acc", "seconds", "lr")
-# The process's figures over each epoch (machine.py) and the test set's share of its seconds, in
+# The process's figures over each epoch (meter.py) and the test set's share of its seconds, in
 # metrics.jsonl; metrics.csv keeps the book's columns, which a resumed run's file already has.
 MACHINE_FIELDS = ("cpu_percent", "memory_mb", "gpu_percent", "gpu_memory_mb", "eval_seconds")
 RUN_FORMAT_VERSION = 1   # of the run directory's files (config.json says which)
@@ -97,7 +97,7 @@ def _pid(value: Any) -> int | None:
 class RunDir:
     """One run's folder. Creating it checks that the output folder is writable."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock_fd: int | None = None
         self.problems: list[str] = []   # what the last reads found wrong (malformed files)
@@ -221,8 +221,8 @@ class RunDir:
         """status.json, or {} when absent or malformed (noted in `problems`). A state that is not
         a string is dropped, so a reader never mistakes a malformed file for a live run."""
         status, problem = read_json_object(self.status_path)
-        if problem:
-            if self.status_path.exists():
+        if status is None:
+            if problem and self.status_path.exists():
                 self._note(problem)
             return {}
         if not isinstance(status.get("state"), str):
@@ -305,7 +305,9 @@ class RunDir:
                 finally:
                     os.close(fd)
         except OSError as exc:
-            raise SmtuiError(f"cannot write metrics in {self.path}: {exc.strerror or exc}") from None
+            raise SmtuiError(
+                f"cannot write metrics in {self.path}: {exc.strerror or exc}"
+            ) from None
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """Every valid row of metrics.jsonl, in file order.
@@ -329,7 +331,8 @@ class RunDir:
         if problem:
             self._note(inert(problem))
             return [], offset
-        rows, bad, first, end = [], 0, "", offset
+        rows: list[dict[str, Any]] = []
+        bad, first, end = 0, "", offset
         try:
             with open(self.metrics_path, "rb") as fh:
                 fh.seek(offset)

@@ -1,4 +1,4 @@
-"""The user's settings file: what smtui remembers between sessions, and defaults they want every time.
+"""The user's settings file: what smtui remembers between sessions, and defaults wanted every time.
 
 `$XDG_CONFIG_HOME/smtui/settings.json` (`~/.config/smtui/settings.json` by default):
 

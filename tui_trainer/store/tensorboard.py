@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from ..core.console import encodable
 from ..core.errors import SmtuiError
@@ -61,7 +62,7 @@ class TensorBoardListener:
             raise SmtuiError(f"--tensorboard {encodable(str(self.root))}: TensorBoard needs a "
                              "folder whose path is UTF-8 text; choose another") from None
         self.say = say
-        self.writer = None
+        self.writer: Any = None   # a SummaryWriter once the run has started
         self.images = self.labels = None
         self.config: dict = {}
         self.last: EpochEnd | None = None

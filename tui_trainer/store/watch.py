@@ -13,11 +13,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.config import TrainConfig, is_model_file
 from ..core.events import BatchEnd, EpochEnd, Message, RunEnded, RunStarted
 from .rundir import MACHINE_FIELDS, RUN_FORMAT_VERSION, RunDir
+
+if TYPE_CHECKING:
+    from ..core.data import FashionMNIST
 
 
 @dataclass
@@ -65,7 +68,7 @@ class RunWatcher:
         self.rows_read = 0        # rows in those bytes
         self.last_state: str | None = None
         self.checkpoint_mtime = 0.0
-        self.data = None
+        self.data: FashionMNIST | None = None   # the test images, once read
         self.config: TrainConfig | None = None
         self.reported: set[str] = set()   # problems already reported: each is said once
 
@@ -97,10 +100,12 @@ class RunWatcher:
             state = "running"
         if state == "running" and stalled_for(status) is not None:
             state = "stalled"   # its process lives, its record stopped moving
-        progress = [_int(status.get(k)) for k in ("epoch", "batch", "num_batches")]
-        if state == "running" and None not in progress and progress[2] > 0:
+        epoch, batch, num_batches = (_int(status.get(k)) for k in ("epoch", "batch",
+                                                                   "num_batches"))
+        if state == "running" and epoch is not None and batch is not None and \
+                num_batches is not None and num_batches > 0:
             speed = _float(status.get("examples_per_s"))   # nan: a writer without the pace
-            events.append(BatchEnd(progress[0] + 1, progress[1], progress[2],
+            events.append(BatchEnd(epoch + 1, batch, num_batches,
                                    _int(status.get("examples")) or 0,
                                    speed if speed == speed else 0.0,
                                    _float(status.get("running_loss")),
@@ -169,17 +174,18 @@ class RunWatcher:
         dataset = saved.get("dataset_used", "full")
         source = saved.get("data_source")
         try:
-            self.data = data_mod.read_folder(Path(source), subset=dataset == "subset") \
+            data = data_mod.read_folder(Path(source), subset=dataset == "subset") \
                 if isinstance(source, str) and source else data_mod.load_fashion_mnist(
                     self.config.data_dir, "subset" if dataset == "subset" else "auto")
         except Exception as exc:  # the watcher still shows curves without the images
             self.data = None
             return events + [Message(f"test images unavailable: {exc}", "warning")]
+        self.data = data
         device = saved.get("device_used")   # what the run's --device (auto) chose
         device = device if isinstance(device, str) and device else self.config.device
-        return events + [RunStarted(self.config.to_dict(), device, self.data.name, self.data.source,
-                           len(self.data.train_labels), len(self.data.test_labels), 0,
-                           str(self.run.path), self.data.test_images, self.data.test_labels)]
+        return events + [RunStarted(self.config.to_dict(), device, data.name, data.source,
+                                    len(data.train_labels), len(data.test_labels), 0,
+                                    str(self.run.path), data.test_images, data.test_labels)]
 
     def _evaluate_checkpoint(self) -> list:
         """Predictions of a checkpoint newer than the last one evaluated."""

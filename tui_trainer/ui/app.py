@@ -27,6 +27,7 @@ from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPan
 
 from ..core.config import TrainConfig
 from ..core.console import STOP_SIGNALS, encodable, inert, plural
+from ..core.suspend import SuspendClock
 from ..loop.meter import ProcessMeter, describe
 from .panels.curves import CurvesPanel
 from .panels.form import ConfigForm
@@ -56,6 +57,9 @@ MACHINE_S = 1.0         # the status bar's CPU and memory figures
 
 class SmtuiApp(App):
     """Configure, train and watch softmax regression on Fashion-MNIST."""
+
+    controller: RunController   # the run's, from on_mount (its panels exist from then on)
+    panels: Panels
 
     COMMAND_PALETTE_DISPLAY = "ctrl+p"
     # Below the minimum size the screen gets -narrow or -short and shows a notice instead.
@@ -124,9 +128,8 @@ class SmtuiApp(App):
         state = RunState(self.config.epochs, resume=resume)
         self.runs = RunsTab(self, state, Comparison(
             [RunRecord.from_dir(d) for d in compare or []], overlay=bool(compare)))
-        self.controller: RunController | None = None
         self.signal_code: int | None = None   # 128 + the signal that asked the app to quit
-        self.suspend_clock = None               # ctrl+z's time, left out of training's
+        self.suspend_clock: SuspendClock | None = None   # ctrl+z's time, left out of training's
         self.last_size = (0, 0)
         self.key_order = KeyOrder(self)
         on_crash(self, self.stop_runs_on_crash)
@@ -426,7 +429,9 @@ class SmtuiApp(App):
         if tab == "predictions":
             self.screen.set_focus(self.grid)
         elif tab == "runs" and self.panels.runs_table.row_count:
-            self.screen.set_focus(self.panels.runs_table)   # p, h, v and Enter act on its rows at once
+            self.screen.set_focus(
+                self.panels.runs_table
+            )  # p, h, v and Enter act on its rows at once
         elif tab == "analysis":
             self.screen.set_focus(self.panels.analysis)
 
@@ -482,7 +487,8 @@ class SmtuiApp(App):
         for worker in self.workers:
             if worker.group == "watch":
                 worker.cancel()
-        if self.controller is not None and self.controller.stop_to_quit(reason):
+        controller = getattr(self, "controller", None)   # none before the panels exist
+        if controller is not None and controller.stop_to_quit(reason):
             self.set_timer(1.5, self.leave)
         else:
             self.leave()
@@ -502,7 +508,6 @@ class SmtuiApp(App):
         """SIGTERM and SIGHUP (a closed terminal or SSH connection) quit as `q` does: the run
         stops at its next batch with a checkpoint, the terminal is restored, and the exit code is
         143 or 129. A SIGHUP that was ignored when smtui started (nohup) stays ignored."""
-        from ..core.suspend import SuspendClock
         try:   # over the driver's own handlers, which restore the terminal
             self.suspend_clock = SuspendClock(lambda: self.runs.state.control).install()
         except ValueError:   # not the main thread: no signals here

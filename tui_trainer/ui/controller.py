@@ -229,7 +229,8 @@ class RunController:
         serial_here()   # events carry tensors: the UI thread's work on them stays serial
         if self.state.phase == RESETTING and not isinstance(event, RunEnded):
             return   # the run being reset still reports until it has stopped
-        EVENT_HANDLERS[type(event)](self, event)
+        handler: Any = EVENT_HANDLERS[type(event)]
+        handler(self, event)
 
     def on_run_started(self, event: RunStarted) -> None:
         """A run is set up: data, run directory, threads."""
@@ -267,8 +268,8 @@ class RunController:
         self.state.num_train = event.num_train
         self.state.watched = "training"
         self.panels.curves.reset(self.state.epochs)
-        self.state.current = RunRecord(inert(Path(event.run_dir).name), event.config,
-                                       status="running")
+        self.state.current = RunRecord(inert(Path(event.run_dir or self.app.title).name),
+                                       event.config, status="running")
         self.runs.comparison.records = [self.state.current]
         self.runs.refresh()
 

@@ -27,7 +27,7 @@ def run_tui(config: TrainConfig | None, resume: str | None = None, *, watch: str
     """
     app = SmtuiApp(config, resume, watch=watch, compare=compare, theme=known_theme(
         theme, theme_given))
-    if theme_given:
+    if theme_given and theme is not None:
         from ..store.settings import save_theme
         save_theme(theme)   # --theme is remembered, as a theme picked in the palette
     app.run()

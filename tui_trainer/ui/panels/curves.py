@@ -176,7 +176,7 @@ class CurvesPanel(PlotextPlot):
                 plt.plot(xs, ys, marker="braille", yside=self.overlay_side,
                          color=OVERLAY_COLOURS[i % len(OVERLAY_COLOURS)])
         plt.xlim(0, self.span())
-        plt.ylim(low_loss, high_loss, yside="left")
-        plt.ylim(low_acc, high_acc, yside="right")
+        plt.ylim(low_loss, high_loss, yside="left")  # type: ignore[arg-type]   # plotext's hint
+        plt.ylim(low_acc, high_acc, yside="right")  # type: ignore[arg-type]   # is wrong
         self.refresh()
         return True

@@ -109,14 +109,14 @@ class ConfigForm(VerticalScroll):
             widget = self.query_one(f"#field-{name}")
             if isinstance(widget, Select):
                 values[name] = widget.value
-            else:
+            elif isinstance(widget, Input):
                 try:
                     values[name] = parse_field(name, widget.value)
                 except ValueError as exc:
                     errors[name] = str(exc)
         if errors:
             return None, errors
-        config = TrainConfig(**values)
+        config = TrainConfig(**values)  # type: ignore[arg-type]   # each field as parsed
         errors = {name: form_words(reason)
                   for name, reason in {**preflight(config), **config.validate()}.items()}
         self.sweep_lrs, sweep_error = self.read_sweep(config)
@@ -148,7 +148,9 @@ class ConfigForm(VerticalScroll):
         config, self.errors = self.read()
         own = is_model_file(self.query_one("#field-model", Select).value)
         for name in NOT_FOR_MODEL_FILES:
-            self.query_one(f"#field-{name}").parent.display = not own or name in self.errors
+            row = self.query_one(f"#field-{name}").parent
+            if row is not None:
+                row.display = not own or name in self.errors
         preset = self.query_one("#preset", Select)
         in_effect = preset_of(config) if config else None
         if preset.value != (in_effect or Select.NULL):
@@ -178,7 +180,7 @@ class ConfigForm(VerticalScroll):
             widget = self.query_one(f"#field-{name}")
             if isinstance(widget, Select):
                 self.choose(name, widget, value)
-            else:
+            elif isinstance(widget, Input):
                 widget.value = "none" if value is None else str(value)
         self.validate_form()
 

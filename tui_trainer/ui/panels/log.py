@@ -71,7 +71,10 @@ class LogPanel(RichLog):
                 start, end = span
                 end = self.lines[index].cell_length if end == -1 else end
                 width = strip.cell_length
-                start, end = min(width, max(0, start - scroll_x)), min(width, max(0, end - scroll_x))
+                start, end = (
+                    min(width, max(0, start - scroll_x)),
+                    min(width, max(0, end - scroll_x)),
+                )
                 if end > start:
                     style = self.screen.get_component_rich_style("screen--selection")
                     strip = Strip.join([strip.crop(0, start), strip.crop(start, end).apply_style(

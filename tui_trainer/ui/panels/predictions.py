@@ -13,6 +13,7 @@ the UI thread to convert at every epoch, time taken from the training thread.
 from __future__ import annotations
 
 import random
+from typing import Any, Sequence
 
 from rich.color import Color
 from rich.segment import Segment
@@ -34,7 +35,7 @@ CELL_W, CELL_H, IMG = 16, 10, 14   # cell size in characters; pooled image side 
 BLOCKS = " ▏▎▍▌▋▊▉█"
 
 
-def halfblock_lines(pixels: list[list[float]], colour=None) -> list[list[Segment]]:
+def halfblock_lines(pixels: Sequence[Sequence[float]], colour=None) -> list[list[Segment]]:
     """Rows of `pixels` as lines of segments, two pixel rows per line. `colour` maps a value
     to a Color (default: 0-255 grey)."""
     def grey(v: float) -> Color:
@@ -138,8 +139,8 @@ class SampleGrid(Widget, can_focus=True):
         width = self.size.width
         if not self.images:
             lines = EMPTY.wrap(self.app.console, max(1, width))
-            segments = list(lines[y].render(self.app.console)) if y < len(lines) else []
-            return line_strip(segments, width, self.rich_style)
+            text = list(lines[y].render(self.app.console)) if y < len(lines) else []
+            return line_strip(text, width, self.rich_style)
         cols, row, line = self.columns, self.top_row + y // CELL_H, y % CELL_H
         if y // CELL_H >= self.rows_shown:
             return blank_strip(width, self.rich_style)
@@ -222,7 +223,7 @@ class PredictionsPanel(Horizontal):
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
-        self.pooled = None          # uint8 (N, 14, 14) tensor of the test images
+        self.pooled: Any = None     # uint8 (N, 14, 14) tensor of the test images
         self.labels: list[int] = []
         self.probs = None           # float (N, 10) tensor of the latest test predictions
         self.indices: list[int] = []

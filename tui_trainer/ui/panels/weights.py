@@ -9,6 +9,8 @@ One scale for all ten, so their strengths compare; the bias is printed under eac
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
@@ -49,7 +51,7 @@ class WeightsPanel(Widget):
         self.scale = 0.0
         self.note = self.EMPTY
         self.epoch = 0
-        self.pending = None    # (templates, epoch) not drawn yet: the tab was hidden
+        self.pending: tuple[Any, int] | None = None   # not drawn yet: the tab was hidden
 
     def show(self, templates, epoch: int = 0) -> None:
         """Draw (W (10, D), b (10,)) tensors; None says the model is not linear. While the tab is
@@ -103,8 +105,8 @@ class WeightsPanel(Widget):
         width = self.size.width
         if not self.tiles:
             lines = Text(self.note, style="dim").wrap(self.app.console, max(1, width))
-            segments = list(lines[y].render(self.app.console)) if y < len(lines) else []
-            return line_strip(segments, width, self.rich_style)
+            text = list(lines[y].render(self.app.console)) if y < len(lines) else []
+            return line_strip(text, width, self.rich_style)
         if y == 0:
             # The scale first after the epoch: a narrow terminal cuts the end of the line, and
             # the scale is what the colours mean.
@@ -114,8 +116,7 @@ class WeightsPanel(Widget):
             head.append(" raises a score, ")
             head.append("blue", style=Style(color=diverging(-1, 1), bold=True))
             head.append(" lowers it")
-            segments = list(head.render(self.app.console))
-            return line_strip(segments, width, self.rich_style)
+            return line_strip(list(head.render(self.app.console)), width, self.rich_style)
         if y == 1:
             return blank_strip(width, self.rich_style)
         cols = self.columns
@@ -126,7 +127,9 @@ class WeightsPanel(Widget):
                 segments.extend(self.tiles[k][line])
                 segments.append(Segment(" " * (CELL_W - SIDE)))
             elif line == SIDE // 2:
-                segments.append(Segment(TEXT_LABELS[k][:CELL_W - 1].ljust(CELL_W), Style(bold=True)))
+                segments.append(
+                    Segment(TEXT_LABELS[k][: CELL_W - 1].ljust(CELL_W), Style(bold=True))
+                )
             else:
                 segments.append(Segment(f"b {self.biases[k]:+.3f}"[:CELL_W - 1].ljust(CELL_W),
                                         Style(dim=True)))

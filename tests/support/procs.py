@@ -13,6 +13,15 @@ import signal
 import subprocess
 
 
+def default_signals() -> None:
+    """In a child, before it runs: the signals a test sends act as they do on a program started
+    from a terminal. A background job of a non-interactive shell (`make test &`) starts with
+    SIGINT and SIGQUIT ignored, and its children inherit that: a Ctrl+C test would send a
+    signal its child never sees. Pass as `preexec_fn`."""
+    for name in ("SIGINT", "SIGQUIT", "SIGTERM", "SIGHUP"):
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
+
+
 def child_env(**extra: str) -> dict[str, str]:
     """Unbuffered output (lines arrive as printed) and faulthandler on."""
     return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1", **extra}

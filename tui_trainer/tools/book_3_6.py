@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from .. import d2l
-from .script import session_for
+from ..learner.script import session_for
 from ..loop.train import Session
 
 

@@ -1,6 +1,6 @@
-"""Save SVG screenshots of the app after a real run, for the README: `make screenshots`.
+"""SVG screenshots of the app after a real run, for the README and the docs: `make screenshots`.
 
-    python -m tui_trainer.ui.screenshot [OUT_DIR] [--epochs N]
+    python -m tui_trainer.tools.screenshots [OUT_DIR] [--epochs N]
 
 Trains the book's model in the app (the same worker and loop as `smtui`), then saves the curves,
 predictions, weights and Train tabs as SVG files, which Textual renders exactly as the terminal
@@ -14,8 +14,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from textual.widgets import Input
+
 from ..core.config import TrainConfig
-from .app import SmtuiApp
+from ..ui.app import SmtuiApp
 
 
 async def take(out_dir: Path, epochs: int = 10, size: tuple[int, int] = (110, 34)) -> list[Path]:
@@ -44,7 +46,7 @@ async def take(out_dir: Path, epochs: int = 10, size: tuple[int, int] = (110, 34
             # A learning-rate sweep from the form: a curve per rate, named by it.
             await pilot.resize_terminal(*size)
             app.action_reset()
-            app.query_one("#field-sweep").value = "0.01, 0.03, 0.1, 0.3, 1"
+            app.query_one("#field-sweep", Input).value = "0.01, 0.03, 0.1, 0.3, 1"
             await pilot.pause(0.5)
             app.action_start()
             while app.controller.state.running:
@@ -81,7 +83,7 @@ def mlp_4_2_session():
 async def take_own(out_dir: Path, size: tuple[int, int] = (110, 34)) -> list[Path]:
     """The app as `d2l.train_ch3` opens it for a learner's own net: the book's scratch
     softmax (3.6), and 4.2's MLP."""
-    from ..learner.book_3_6 import book_scratch_session
+    from .book_3_6 import book_scratch_session
 
     session = book_scratch_session(20)
     session.config = session.config.replace(model="softmax_scratch.py")
