@@ -52,6 +52,7 @@ from .panels.dashboard import DASH_H, DASH_W, MirrorCurves, TrainView
 from .panels.weights import WeightsPanel
 
 MIN_WIDTH, MIN_HEIGHT = 60, 20
+QUIT_GRACE_S = 1.5   # a quit leaves when its run has ended, or after this, whichever is first
 MACHINE_S = 1.0         # the status bar's CPU and memory figures
 
 
@@ -489,7 +490,7 @@ class SmtuiApp(App):
                 worker.cancel()
         controller = getattr(self, "controller", None)   # none before the panels exist
         if controller is not None and controller.stop_to_quit(reason):
-            self.set_timer(1.5, self.leave)
+            self.set_timer(QUIT_GRACE_S, self.leave)
         else:
             self.leave()
 

@@ -352,7 +352,10 @@ class RunController:
             self.state.run_dir = str(Path(checkpoint).parent)
 
     def finish_run(self, status: str, text: str) -> None:
-        """Back to idle after a run ended, however it ended."""
+        """Back to idle after a run ended, however it ended. Whether the app leaves now is
+        asked before the state goes idle: a quit's run is QUITTING until this moment (asked
+        after, it never was, and every quit during a run waited out the app's grace timer)."""
+        leaving = self.mode.leaves_after_run(self)
         current = self.state.current
         if current is not None:
             current.status = status
@@ -373,7 +376,7 @@ class RunController:
         elif status == "stopped":
             self.state.resume = None
         self.panels.form.resuming(self.state.resume)
-        if self.mode.leaves_after_run(self):
+        if leaving:
             self.app.leave()
 
     def watched_ended(self, event: RunEnded) -> None:
