@@ -371,6 +371,53 @@ def learner_program(folder: Path, data_dir: Path, batch_size: int, body: str,
 
 
 # ---------------------------------------------------------------- live, in a real terminal
+EPOCH_LINE = re.compile(r"epoch +(\d+)/(\d+) +train loss ([\d.]+) +train acc ([\d.]+) +"
+                        r"test acc ([\d.]+)")
+
+
+@pytest.mark.tmux
+@tmux_only
+@pytest.mark.parametrize("workers", [2, 4])
+def test_the_books_dataloader_workers_train_live_to_the_pipes_numbers(d2l_data, tmp_path,
+                                                                       workers):
+    """The book's loader (a DataLoader of `workers` processes, 3.5's default is 4) forks its
+    workers from smtui's training thread: live in the app they work as in a plain Python
+    process (each exited 1 there, and the run ended "DataLoader worker exited unexpectedly"),
+    and a seeded run gives the numbers the same program gives in a pipe."""
+    program = tmp_path / "workers.py"
+    program.write_text(textwrap.dedent(f"""
+        import os
+        os.environ["SMTUI_DATA_DIR"] = {str(d2l_data)!r}
+        import torch
+        from tui_trainer import d2l
+        torch.manual_seed(0)
+        train_iter, test_iter = d2l.load_data_fashion_mnist(16, num_workers={workers})
+        W = torch.normal(0, 0.01, size=(784, 10), requires_grad=True)
+        b = torch.zeros(10, requires_grad=True)
+        def net(X):
+            return torch.matmul(X.reshape((-1, 784)), W) + b
+        loss = torch.nn.CrossEntropyLoss(reduction='none')
+        try:
+            d2l.train_ch3(net, train_iter, test_iter, loss, 3, lambda n: d2l.sgd([W, b], 0.1, n))
+        except AssertionError:   # the book's closing checks, on data this small
+            pass
+        print("LEARNER DONE")
+    """))
+    piped = subprocess.run([sys.executable, str(program)], capture_output=True, text=True,
+                           timeout=300, env=child_env())
+    assert "LEARNER DONE" in piped.stdout, piped.stderr
+    expected = EPOCH_LINE.findall(piped.stdout)
+    assert len(expected) == 3, piped.stdout
+    tmux = Tmux(f"cd {tmp_path} && {sys.executable} workers.py; sleep 60", 120, 40)
+    try:
+        tmux.wait_for("train_ch3 in workers.py", timeout=120)   # live: the app's title
+        screen = tmux.wait_for("LEARNER DONE", "Error: ", "(SMTUI_DEBUG=1", timeout=240)
+    finally:
+        tmux.kill()
+    assert "exited unexpectedly" not in screen, screen
+    assert EPOCH_LINE.findall(screen) == expected, screen
+
+
 @pytest.mark.tmux
 @tmux_only
 def test_train_ch3_live_in_tmux_stops_with_keyboard_interrupt(d2l_data, tmp_path):

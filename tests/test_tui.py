@@ -45,7 +45,7 @@ async def test_form_locked_during_run_and_start_twice(data_dir, tmp_path):
         assert app.query_one(ConfigForm).disabled
         await pilot.press("s")   # a second start is refused, not a second run
         await settle(pilot)
-        assert len([w for w in app.workers if w.group == "train"]) == 1
+        assert len(app.controller.state.controls) == 1
         await pilot.press("x")
         await wait_for(pilot, lambda: app.controller.state.last_status == "stopped")
         assert not app.query_one(ConfigForm).disabled

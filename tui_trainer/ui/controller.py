@@ -10,6 +10,7 @@ the other runs of the Runs tab are `RunsTab`'s (runs_tab.py).
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,13 +143,18 @@ class RunController:
                 if lrs else f"lr {config.lr:g}")
         self.say(f"Starting: {model_label(config.model)}, {config.optimizer} {what}, "
                  f"batch {config.batch_size}, {plural(config.epochs, 'epoch')}.")
-        resume = self.state.resume
-        self.app.run_worker(lambda: self.train(config, resume, control, lrs, session),
-                            thread=True, exit_on_error=False, group="train")
+        # A thread of its own, not a Textual thread worker: those run in asyncio's executor,
+        # whose exit hook joins its threads; a learner's DataLoader forks its workers from this
+        # thread, and in each worker that hook then joined the worker's own thread and failed,
+        # so every worker exited 1 ("DataLoader worker exited unexpectedly"). A plain thread
+        # forks as a plain Python program's does. The app waits for the loop through `control`.
+        threading.Thread(target=self.train, args=(config, self.state.resume, control, lrs,
+                                                  session),
+                         name="smtui-train", daemon=True).start()
 
     def train(self, config: TrainConfig, resume: str | None, control: Control,
               lrs: list[float] | None = None, session=None) -> None:
-        """The worker thread: prepare and fit (a sweep of `lrs` when given; a script's
+        """The training thread: prepare and fit (a sweep of `lrs` when given; a script's
         `session` as it was prepared), posting every event to the app. A stop requested while
         the data loads is honoured by `fit` at its first batch: the run directory then says
         "stopped before the first batch", never "running"."""
