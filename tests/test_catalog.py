@@ -10,6 +10,7 @@ import json
 import pytest
 
 from tests.support.runs import run_cli, smtui
+from tui_trainer.store.rundir import RunDir
 from tui_trainer.store.catalog import (RunSummary, comparison, find_runs, listing,
                                        names_by_difference, render)
 from tui_trainer.core.config import TrainConfig
@@ -213,28 +214,58 @@ def test_runs_follows_the_settings_out_and_says_when_there_are_none_yet(tmp_path
     assert code == 0 and [r["run"] for r in json.loads(out)] == ["20261130-100000-scratch"]
 
 
-@pytest.mark.process
-def test_a_run_whose_process_is_gone_is_crashed_wherever_runs_are_listed(tmp_path, capsys):
-    """A run killed with kill -9 leaves status.json saying running: its process gone, it is
-    `crashed` in `runs`, `runs --json`, compare's rows and the Runs tab's records."""
+def test_a_run_is_running_exactly_while_its_lock_is_held(tmp_path, capsys):
+    """The lock is the truth, not the pid in status.json: a run saying running whose lock is
+    free is `crashed` though its pid names a live process (a power cut, the pid another
+    process's since), and one whose lock is held is `running` though its pid names none here
+    (a run in a container, pid 1 in its own PID namespace), in `runs --json`, compare's rows
+    and the Runs tab's records alike."""
     import os
-    import subprocess
-    import sys
 
     from tui_trainer.ui.panels.runs import RunRecord
-    gone = subprocess.Popen([sys.executable, "-c", "pass"])
-    gone.wait()
-    run = write_run(tmp_path / "runs" / "20261130-100000-scratch", [(0.8, 0.7)], epochs=3)
-    (run / "status.json").write_text(json.dumps({"state": "running", "pid": gone.pid,
-                                                 "updated": 1000.0}))
-    alive = write_run(tmp_path / "runs" / "20261130-110000-scratch", [(0.8, 0.7)], epochs=3,
-                      updated=2000.0)
-    (alive / "status.json").write_text(json.dumps({"state": "running", "pid": os.getpid(),
-                                                   "updated": 2000.0}))
-    code, out, _ = run_cli(capsys, "runs", str(tmp_path / "runs"), "--json")
-    assert [r["state"] for r in json.loads(out)] == ["crashed", "running"]
-    assert RunRecord.from_dir(run).status == "crashed"
-    assert comparison([RunSummary.from_dir(run)])[0]["state"] == "crashed"
+    freed = write_run(tmp_path / "runs" / "20261130-100000-scratch", [(0.8, 0.7)], epochs=3)
+    (freed / "status.json").write_text(json.dumps({"state": "running", "pid": os.getpid(),
+                                                   "updated": 1000.0}))
+    RunDir(freed).lock_path.write_text("1")   # its holder gone: the kernel dropped the lock
+    held = write_run(tmp_path / "runs" / "20261130-110000-scratch", [(0.8, 0.7)], epochs=3,
+                     updated=2000.0)
+    (held / "status.json").write_text(json.dumps({"state": "running", "pid": 1,
+                                                  "updated": 2000.0}))
+    holder = RunDir(held)
+    holder.acquire_lock()
+    try:
+        code, out, _ = run_cli(capsys, "runs", str(tmp_path / "runs"), "--json")
+        assert [r["state"] for r in json.loads(out)] == ["crashed", "running"]
+        assert RunRecord.from_dir(freed).status == "crashed"
+        assert comparison([RunSummary.from_dir(held)])[0]["state"] == "running"
+        assert RunDir(held).lock_held() and RunDir(freed).lock_held() is False
+    finally:
+        holder.release_lock()
+    assert RunDir(held).state() == "crashed"   # released, still saying running: a crash
+
+
+def test_asking_whether_a_run_is_held_never_takes_it_from_its_trainer(tmp_path):
+    """A reader holds the lock shared for an instant; a trainer that meets it then waits that
+    instant out instead of saying the run is another process's."""
+    import threading
+
+    run = RunDir(tmp_path)
+    reader = RunDir(tmp_path)
+    run.lock_path.write_text("")
+    stop = threading.Event()
+
+    def ask() -> None:
+        while not stop.is_set():
+            reader.lock_held()
+    asking = threading.Thread(target=ask)
+    asking.start()
+    try:
+        for _ in range(50):
+            run.acquire_lock()
+            run.release_lock()
+    finally:
+        stop.set()
+        asking.join()
 
 
 def test_runs_fits_a_terminal_of_80_columns(three_runs, tmp_path):

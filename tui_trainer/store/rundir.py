@@ -34,6 +34,7 @@ from .checkpoint import CHECKPOINT_NAME, save_checkpoint
 from .files import (
     MAX_LINE_BYTES,
     MAX_ROWS,
+    NOFOLLOW,
     TMP_MARK,
     atomic_write_bytes,
     atomic_write_json,
@@ -92,6 +93,25 @@ def process_alive(pid: int | None) -> bool:
 def _pid(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 \
         else None
+
+
+LOCK_RETRY_S = 0.5   # how long a trainer tries a lock that a reader may hold for an instant
+
+
+def _flock_soon(fd: int, operation: int) -> None:
+    """`flock(fd, operation)` (non-blocking), tried again for LOCK_RETRY_S while it would
+    block; the last failure is raised."""
+    import fcntl
+
+    deadline = time.monotonic() + LOCK_RETRY_S
+    while True:
+        try:
+            fcntl.flock(fd, operation)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 class RunDir:
@@ -208,13 +228,17 @@ class RunDir:
                 raise
 
     def state(self, status: dict[str, Any] | None = None) -> str:
-        """The run's state as a tracker says it: status.json's, except that a run whose
-        writing process is gone (killed with `kill -9`, its machine rebooted) while it said
-        `starting` or `running` is `crashed`, wherever runs are listed or watched."""
+        """The run's state as a tracker says it: status.json's, except that a run that said
+        `starting` or `running` while nobody holds its lock is `crashed` (killed with `kill -9`,
+        its machine rebooted), wherever runs are listed or watched. The lock is the truth: a
+        pid says nothing across PID namespaces (a container's pid 1) or after a reboot (the
+        pid another process's now). Where the lock cannot be asked, the pid is."""
         status = self.read_status() if status is None else status
         state = status.get("state", "")
-        if state in ("starting", "running") and not process_alive(_pid(status.get("pid"))):
-            return "crashed"
+        if state in ("starting", "running"):
+            held = self.lock_held()
+            if held is False or (held is None and not process_alive(_pid(status.get("pid")))):
+                return "crashed"
         return state
 
     def read_status(self) -> dict[str, Any]:
@@ -235,11 +259,40 @@ class RunDir:
     def lock_path(self) -> Path:
         return self.path / ".lock"
 
+    def lock_held(self) -> bool | None:
+        """Whether a process holds the run's lock now, this one included; None where that
+        cannot be asked (no flock here, a lock file this user may not open). Asked by taking a
+        shared lock and dropping it at once: it never waits, and a trainer that meets it in
+        that instant tries again (`acquire_lock`)."""
+        try:
+            import fcntl
+        except ImportError:
+            return None
+        if self._lock_fd is not None:
+            return True
+        try:
+            fd = os.open(self.lock_path, os.O_RDONLY | NOFOLLOW)
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return None
+        finally:
+            os.close(fd)   # and with it the shared lock
+        return False
+
     def acquire_lock(self) -> None:
         """Hold the run's lock until `release_lock` or the end of the process.
 
         An advisory `flock` on `.lock`: the kernel drops it when the holder exits, even by kill -9,
-        so a crash cannot leave the run locked. A second process gets a one-line error.
+        so a crash cannot leave the run locked. A second process gets a one-line error. A reader
+        asking whether the run is held (`lock_held`) holds it shared for an instant: the lock
+        is tried again for LOCK_RETRY_S before the run counts as another process's.
         """
         try:
             import fcntl
@@ -250,7 +303,7 @@ class RunDir:
         except OSError as exc:
             raise SmtuiError(f"cannot lock {self.path}: {exc.strerror or exc}") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _flock_soon(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             holder = os.read(fd, 32).decode(errors="replace").strip()
             os.close(fd)
