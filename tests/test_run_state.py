@@ -62,7 +62,8 @@ def controller(mode=None) -> RunController:
     bar = SimpleNamespace(state="", threads=0, device="", dataset="", machine="",
                           progress=lambda *a: bar.__dict__.setdefault("shown", []).append(a))
     panels = SimpleNamespace(status_bar=bar, curves=Recorder(), tabs=SimpleNamespace(active=""),
-                             form=Recorder(), runs_table=Recorder(), runs_note=Recorder())
+                             form=Recorder(), runs_table=Recorder(), runs_note=Recorder(),
+                             prediction_panels=[Recorder()])
     said: list[str] = []
     app = SimpleNamespace(config=TrainConfig(epochs=3), log_message=lambda t, s=None:
                           said.append(t), notify=lambda *a, **k: None, title="smtui")

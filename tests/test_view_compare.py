@@ -455,3 +455,63 @@ def test_the_viewer_says_stalled_when_a_live_runs_record_stops_moving(small_data
     assert [e for e in events if isinstance(e, BatchEnd)] and \
         not [e for e in events if isinstance(e, RunEnded)]
     session.run.release_lock()
+
+
+def test_the_viewer_follows_the_run_that_wrote_last_whatever_the_copy_did_to_file_times(
+        tmp_path):
+    """`scp -r` reorders the folders' modification times: `view FOLDER` opened the oldest run.
+    The newest is the one whose own record (status.json) was written last."""
+    import os
+
+    runs = tmp_path / "copied"
+    for k, updated in enumerate((3000.0, 1000.0, 2000.0)):
+        run = make_run(runs / f"20261130-10000{k}-scratch", [json.dumps(GOOD).encode()],
+                       json.dumps(TrainConfig(lr=0.1 * (k + 1)).to_dict()).encode(),
+                       json.dumps({"state": "finished", "updated": updated}).encode())
+        os.utime(run, (4000.0 - updated, 4000.0 - updated))   # the copy's times: reversed
+    def followed() -> str:
+        watcher = RunWatcher(runs)
+        watcher.poll(evaluate=False)
+        return watcher.run.path.name
+    assert followed() == "20261130-100000-scratch"
+    (runs / "20261130-100000-scratch" / "status.json").write_text("{}")   # says nothing now
+    assert followed() == "20261130-100002-scratch"
+
+
+def test_the_viewer_follows_a_resume_another_process_makes(small_data_dir, tmp_path):
+    """A finished 1-epoch run, then another process resumes it to 3 epochs: the viewer's
+    watcher announces the run again with its new epochs, its new rows and its end; the run controller then says `training` (it said `stopped`, `epoch 3/1`)."""
+    from tests.test_run_state import controller
+    from tui_trainer.ui.modes import WatchMode
+
+    config = TrainConfig(data_dir=str(small_data_dir), out=str(tmp_path / "runs"), epochs=1,
+                         batch_size=16, device="cpu")
+    first = prepare(config)
+    fit(first, lambda e: None)
+    watcher = RunWatcher(first.run.path)
+    ctl = controller(WatchMode(str(first.run.path)))
+    ctl.state.watched = "watching"
+
+    def show(events) -> list:
+        for event in events:
+            if isinstance(event, (RunStarted, BatchEnd, RunEnded, EpochEnd)):
+                ctl.handle(event)
+        return events
+    before = show(watcher.poll(evaluate=False))
+    assert [e.status for e in before if isinstance(e, RunEnded)] == ["finished"]
+    assert ctl.state.status == "finished" and ctl.state.epochs == 1
+
+    seen: list = []
+
+    def while_resumed(event) -> None:   # the resumer's loop; the viewer polls meanwhile
+        if isinstance(event, BatchEnd) and event.epoch == 2 and not seen:
+            seen.extend(show(watcher.poll(evaluate=False)))
+            seen.append(ctl.state.status)
+    fit(prepare(config.replace(epochs=3), resume=str(first.run.path)), while_resumed)
+    announced = [e for e in seen if isinstance(e, RunStarted)]
+    assert announced and announced[0].config["epochs"] == 3
+    assert seen[-1] == "training"
+    assert ctl.state.epochs == 3
+    after = show(watcher.poll(evaluate=False))
+    assert [e.status for e in after if isinstance(e, RunEnded)] == ["finished"]
+    assert [e.epoch for e in seen + after if isinstance(e, EpochEnd)] == [2, 3]

@@ -113,6 +113,21 @@ def runs_in(folder: Path) -> list[Path]:
     return runs
 
 
+def last_written(run: Path) -> float:
+    """When the run last wrote its record: status.json's `updated`, which a copy keeps (a
+    folder's modification time is the copy's own); -inf where the run says none."""
+    updated = RunDir(run).read_status().get("updated")
+    return float(updated) if isinstance(updated, (int, float)) and \
+        not isinstance(updated, bool) else float("-inf")
+
+
+def newest_run(folder: Path) -> Path | None:
+    """The run of an --out folder that last wrote its record, or, among runs that say
+    nothing, the last by name (its start time); None in a folder without runs."""
+    runs = [p for p in runs_in(folder) if RunDir(p).config_path.is_file()]
+    return max(runs, key=lambda p: (last_written(p), p.name), default=None)
+
+
 def sweep_folder(run_dirs: list[str]) -> str | None:
     """The folder that holds these run directories and no other (a sweep's), else None."""
     parents = {str(Path(d).parent) for d in run_dirs}

@@ -70,6 +70,7 @@ class RunWatcher:
         self.checkpoint_mtime = 0.0
         self.data: FashionMNIST | None = None   # the test images, once read
         self.config: TrainConfig | None = None
+        self.config_seen: tuple[int, int] | None = None   # config.json's (mtime, size) read
         self.reported: set[str] = set()   # problems already reported: each is said once
 
     def poll(self, evaluate: bool = True) -> list:
@@ -88,6 +89,8 @@ class RunWatcher:
             return events
         if not self.started:
             events += self._start()
+        elif self._config_changed():   # resumed elsewhere, with other settings: said again
+            events += self._announce(self.run.read_config())
         status = self.run.read_status()
         for row in self._new_rows():
             events.append(EpochEnd(int(row["epoch"]), row["train_loss"], row["train_acc"],
@@ -151,13 +154,42 @@ class RunWatcher:
         return new
 
     def _resolve(self) -> Path:
-        """The run to follow: `root` itself, or the newest run directory inside it (an --out
-        folder), so a run that has not started yet is picked up when it appears."""
+        """The run to follow: `root` itself, or the newest run inside it (an --out folder) by
+        the runs' own records, never their files' times, which a copy reorders; a run that has
+        not started yet is picked up when it appears."""
         if RunDir(self.root).config_path.is_file() or not self.root.is_dir():
             return self.root
-        from .catalog import runs_in
-        runs = [p for p in runs_in(self.root) if RunDir(p).config_path.is_file()]
-        return max(runs, key=lambda p: p.stat().st_mtime) if runs else self.root
+        from .catalog import newest_run
+        return newest_run(self.root) or self.root
+
+    def _config_changed(self) -> bool:
+        """Whether config.json was written since it was last read (a resume writes it anew:
+        the epochs it goes to, the options it changed)."""
+        try:
+            stat = self.run.config_path.stat()
+        except OSError:
+            return False
+        return (stat.st_mtime_ns, stat.st_size) != self.config_seen
+
+    def _announce(self, saved: dict) -> list:
+        """The run's RunStarted, with the settings `saved` (config.json as read now)."""
+        self._note_config()
+        self.config, _ = TrainConfig.from_saved(saved)
+        data = self.data
+        if data is None:
+            return []
+        device = saved.get("device_used")   # what the run's --device (auto) chose
+        device = device if isinstance(device, str) and device else self.config.device
+        return [RunStarted(self.config.to_dict(), device, data.name, data.source,
+                           len(data.train_labels), len(data.test_labels), 0,
+                           str(self.run.path), data.test_images, data.test_labels)]
+
+    def _note_config(self) -> None:
+        try:
+            stat = self.run.config_path.stat()
+            self.config_seen = (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            pass
 
     def _start(self) -> list:
         from ..core import data as data_mod
@@ -181,11 +213,7 @@ class RunWatcher:
             self.data = None
             return events + [Message(f"test images unavailable: {exc}", "warning")]
         self.data = data
-        device = saved.get("device_used")   # what the run's --device (auto) chose
-        device = device if isinstance(device, str) and device else self.config.device
-        return events + [RunStarted(self.config.to_dict(), device, data.name, data.source,
-                                    len(data.train_labels), len(data.test_labels), 0,
-                                    str(self.run.path), data.test_images, data.test_labels)]
+        return events + self._announce(saved)
 
     def _evaluate_checkpoint(self) -> list:
         """Predictions of a checkpoint newer than the last one evaluated."""

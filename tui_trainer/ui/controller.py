@@ -267,15 +267,24 @@ class RunController:
 
     def show_watched_run(self, event: RunStarted) -> None:
         """`smtui view`: what the app shows of a run comes from the run's files, its settings
-        (the Train view, the Setup tab, read-only) and its row in the Runs tab included."""
+        (the Train view, the Setup tab, read-only) and its row in the Runs tab included. The
+        same run announced again was resumed by another process, perhaps with other settings
+        (more epochs): those are shown, and its curves so far kept."""
+        again = self.state.current is not None and \
+            self.state.current.path == event.run_dir
         self.app.config, _ = TrainConfig.from_saved(event.config)
         self.panels.form.set_values(self.config)
         self.state.epochs = self.config.epochs
         self.state.num_train = event.num_train
         self.state.watched = "training"
+        if again:
+            self.panels.curves.epochs = self.state.epochs
+            self.panels.curves.dirty = True
+            self.say(f"the run was resumed: now to epoch {self.state.epochs}")
+            return
         self.panels.curves.reset(self.state.epochs)
         self.state.current = RunRecord(inert(Path(event.run_dir or self.app.title).name),
-                                       event.config, status="running")
+                                       event.config, status="running", path=event.run_dir)
         self.runs.comparison.records = [self.state.current]
         self.runs.refresh()
 
@@ -290,8 +299,8 @@ class RunController:
             event.examples_per_s, eta_seconds(event, self.state.epochs)
             if event.examples_per_s > 0 else None)   # 0: pace unknown
         self.state.threads = event.threads
-        if self.state.watched == "stalled":   # a watched run that moves again
-            self.state.watched = "training"
+        if self.state.watched not in (None, "training"):   # a watched run that moves again:
+            self.state.watched = "training"                # stalled, or resumed elsewhere
             if self.state.current is not None:
                 self.state.current.status = "running"
         self.publish()
