@@ -480,7 +480,8 @@ def test_the_viewer_follows_the_run_that_wrote_last_whatever_the_copy_did_to_fil
 
 def test_the_viewer_follows_a_resume_another_process_makes(small_data_dir, tmp_path):
     """A finished 1-epoch run, then another process resumes it to 3 epochs: the viewer's
-    watcher announces the run again with its new epochs, its new rows and its end; the run controller then says `training` (it said `stopped`, `epoch 3/1`)."""
+    watcher announces the run again with its new epochs, its new rows and its end; the run
+    controller then says `training` (it said `stopped`, `epoch 3/1`)."""
     from tests.test_run_state import controller
     from tui_trainer.ui.modes import WatchMode
 
