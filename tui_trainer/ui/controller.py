@@ -284,7 +284,7 @@ class RunController:
             return
         self.panels.curves.reset(self.state.epochs)
         self.state.current = RunRecord(inert(Path(event.run_dir or self.app.title).name),
-                                       event.config, status="running", path=event.run_dir)
+                                       event.config, status="running", path=event.run_dir or "")
         self.runs.comparison.records = [self.state.current]
         self.runs.refresh()
 
