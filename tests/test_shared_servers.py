@@ -55,3 +55,98 @@ def test_a_run_in_its_own_pid_namespace_is_running_until_killed_then_crashed(slo
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_runs_files_follow_the_umask_as_every_unix_tools_do(small_data_dir, tmp_path):
+    """A team folder with umask 002: every file of a run is group-writable (they came out
+    -rw-r--r-- whatever the umask, and a teammate's --resume could not take the lock)."""
+    from tui_trainer.core.config import TrainConfig
+    from tui_trainer.loop.train import fit, prepare
+
+    old = os.umask(0o002)
+    try:
+        session = prepare(TrainConfig(data_dir=str(small_data_dir), out=str(tmp_path / "runs"),
+                                      epochs=1, batch_size=16, device="cpu"))
+        fit(session, lambda e: None)
+    finally:
+        os.umask(old)
+    run = session.run.path
+    modes = {p.name: p.stat().st_mode & 0o777 for p in run.iterdir() if p.is_file()}
+    assert {".lock", "config.json", "metrics.jsonl", "checkpoint.pt", "status.json"} <= set(modes)
+    assert set(modes.values()) == {0o664}, modes
+
+
+def test_a_linked_settings_file_stays_a_link_and_a_theme_not_saved_is_said(tmp_path,
+                                                                          monkeypatch):
+    """Dotfiles kept by stow: settings.json is a link; saving a theme replaces the file it
+    points to, never the link. A theme that cannot be saved says why."""
+    from tui_trainer.store.settings import load, save_theme
+
+    kept = tmp_path / "dotfiles" / "settings.json"
+    kept.parent.mkdir()
+    kept.write_text(json.dumps({"defaults": {"epochs": 20}}))
+    link = tmp_path / "config" / "smtui" / "settings.json"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(kept)
+    assert save_theme("textual-light", link) is None
+    assert link.is_symlink() and link.resolve() == kept.resolve()
+    assert json.loads(kept.read_text()) == {"defaults": {"epochs": 20}, "theme": "textual-light"}
+    assert load(link).theme == "textual-light"
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")   # where the settings' folder should be: no user may write there
+    assert "cannot write" in (save_theme("nord", blocked / "smtui" / "settings.json") or "")
+
+
+@pytest.mark.process
+def test_a_relative_data_folder_is_recorded_whole_and_named_as_the_runs_when_gone(
+        small_data_dir, tmp_path, monkeypatch):
+    """`cd proj && smtui --no-ui --data-dir data`, then a resume from elsewhere: the run
+    recorded its data folder whole, so the resume finds it; a recorded folder that is gone
+    is named as the run's, not as an option the user never typed."""
+
+    project = tmp_path / "proj"
+    shutil.copytree(small_data_dir, project / "data")
+    monkeypatch.chdir(project)
+    code, _, err = run_cli_in(project, "--no-ui", "--data-dir", "data", "--out", "runs",
+                              "--epochs", "1", "--batch-size", "16")
+    assert code == 0, err
+    run = next((project / "runs").iterdir())
+    assert json.loads((run / "config.json").read_text())["data_dir"] == str(project / "data")
+    code, _, err = run_cli_in(tmp_path, "--no-ui", "--resume", str(run), "--epochs", "2")
+    assert code == 0, err
+    shutil.rmtree(project / "data")
+    code, _, err = run_cli_in(tmp_path, "--no-ui", "--resume", str(run), "--epochs", "3")
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"the value the run in {run} recorded" in err and "--data-dir" in err
+
+
+def run_cli_in(folder, *args: str):
+    """`smtui ARGS` in a child process started in `folder`: (exit code, stdout, stderr)."""
+    r = subprocess.run([sys.executable, "-m", "tui_trainer", *args], capture_output=True,
+                       text=True, cwd=folder, env=child_env(), timeout=300)
+    return r.returncode, r.stdout, r.stderr
+
+
+@pytest.mark.process
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here")
+def test_a_command_whose_job_is_its_output_fails_loudly_when_the_output_cannot_be_written(
+        small_data_dir, tmp_path):
+    """`smtui runs --json > /full/out.json` printed nothing, exit 0, and left a file cut short:
+    like `ls > /dev/full`, one line and exit 1; a reader that stops early (`| head`) is no
+    failure."""
+    from tui_trainer.core.config import TrainConfig
+    from tui_trainer.loop.train import fit, prepare
+
+    fit(prepare(TrainConfig(data_dir=str(small_data_dir), out=str(tmp_path / "runs"),
+                            epochs=1, batch_size=16, device="cpu")), lambda e: None)
+    for args in (["runs", str(tmp_path / "runs"), "--json"],
+                 ["compare", str(tmp_path / "runs"), "--format", "json"]):
+        with open("/dev/full", "w") as full:
+            r = subprocess.run([sys.executable, "-m", "tui_trainer", *args], stdout=full,
+                               stderr=subprocess.PIPE, text=True, env=child_env(), timeout=120)
+        assert r.returncode == 1, (args, r.stderr)
+        assert r.stderr == "smtui: error: cannot write the output: No space left on device\n"
+    head = subprocess.run(f"{sys.executable} -m tui_trainer runs {tmp_path / 'runs'} --json "
+                          "| head -c 1", shell=True, capture_output=True, text=True,
+                          env=child_env(), timeout=120)
+    assert head.stdout == "[" and head.stderr == ""

@@ -45,8 +45,10 @@ def _config_options(func=None, *, skip: tuple[str, ...] = (), hidden: tuple[str,
 
 
 def build_config(values: dict[str, str | None], preset: str | None = None,
-                 base: TrainConfig | None = None) -> TrainConfig:
-    """A validated TrainConfig from option texts (None = not given), over a preset or a base."""
+                 base: TrainConfig | None = None, recorded_in: str | None = None) -> TrainConfig:
+    """A validated TrainConfig from option texts (None = not given), over a preset or a base.
+    `recorded_in`: the run whose checkpoint gave `base`; a value of its that no longer holds
+    (a data folder not on this machine) is said to be the run's, not the user's."""
     config = base or TrainConfig()
     if preset:
         if preset not in PRESETS:
@@ -65,6 +67,10 @@ def build_config(values: dict[str, str | None], preset: str | None = None,
     errors = config.validate() or preflight(config)
     if errors:
         name, reason = next(iter(errors.items()))
+        if recorded_in and name not in changes and not preset:
+            raise SmtuiError(f"{_option_name(name)} {reason}: the value the run in "
+                             f"{recorded_in} recorded; give {_option_name(name)} to use "
+                             "another", exit_code=2)
         raise SmtuiError(f"{_option_name(name)} {reason}", exit_code=2)
     return config
 
@@ -102,7 +108,7 @@ def cli(ctx: click.Context, no_ui: bool, preset: str | None, resume: str | None,
         base = TrainConfig.from_dict(load_checkpoint(resume).get("config", {}))
     else:
         base = user_defaults(settings)
-    config = build_config(values, preset, base)
+    config = build_config(values, preset, base, recorded_in=resume)
     if no_ui:
         from .headless.single import run_headless
         return run_headless(config, resume=resume, check=check)
@@ -262,9 +268,20 @@ def runs(folder: str | None, as_json: bool) -> int:
 
 
 def _print(text: str) -> None:
-    """Write a command's output through the encoding-safe console."""
-    from .core.console import SafeStream
-    SafeStream(sys.stdout).write(text)
+    """Write the output of a command whose only job is its output (`runs`, `compare`). Unlike
+    training's console, which a vanished terminal must never stop, a write that fails is
+    this command failing: one line and exit 1 (a full disk left a file cut at 16 KB, exit 0).
+    A reader that has stopped (`| head`) took what it wanted: nothing more is said."""
+    from .core.console import encodable, silence
+    stream = sys.stdout
+    try:
+        stream.write(encodable(text, getattr(stream, "encoding", None)))
+        stream.flush()
+    except BrokenPipeError:
+        silence(stream)
+    except OSError as exc:
+        silence(stream)   # the interpreter's last flush must not fail again, with a traceback
+        raise SmtuiError(f"cannot write the output: {exc.strerror or exc}") from None
 
 
 @cli.command()

@@ -52,6 +52,13 @@ def absolute_model(spec: str) -> str:
     return os.path.abspath(os.path.expanduser(path)) + (f":{name}" if name else "")
 
 
+def absolute_paths(config: TrainConfig) -> TrainConfig:
+    """`config` with the paths a run records made absolute (its model file, its data folder),
+    so that the run resumes, and its files read, from any folder."""
+    data_dir = os.path.abspath(os.path.expanduser(config.data_dir)) if config.data_dir else None
+    return config.replace(model=absolute_model(config.model), data_dir=data_dir)
+
+
 def model_label(spec: Any) -> str:
     """The model as a table cell or a title shows it: a model file by its name
     (`my_model.py`, `my_model.py:my_net`), not its whole path."""

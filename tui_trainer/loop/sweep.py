@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from ..core import data as data_mod
-from ..core.config import MAX_MODELS, TrainConfig, sweep_refusal
+from ..core.config import MAX_MODELS, TrainConfig, absolute_paths, sweep_refusal
 from ..core.errors import SmtuiError
 from ..core.events import BatchEnd, Control, Listener, Message, RunEnded, SweepEpoch
 from .prepare import open_front, refuse_invalid
@@ -114,6 +114,7 @@ def prepare_sweep(config: TrainConfig, lrs: list[float], *,
         raise SmtuiError(f"--lr: give 2 to {MAX_MODELS} different learning rates", exit_code=2)
     for lr in lrs:
         refuse_invalid(config.replace(lr=lr))
+    config = absolute_paths(config)
     front = open_front(config, data)   # seeds torch: every model starts from the single run's draw
     side = config.resize or 28
     template = build_model(config.model, config.softmax, num_inputs=side * side)

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ..core.config import TrainConfig, absolute_model, is_model_file
+from ..core.config import TrainConfig, absolute_paths, is_model_file
 from ..core import data as data_mod
 from ..core.errors import SmtuiError
 from ..core.events import BatchEnd, Control, EpochEnd, Listener, RunEnded
@@ -100,7 +100,7 @@ def prepare(config: TrainConfig, *, data: data_mod.FashionMNIST | None = None,
     refused resume leaves its files as they were. The run directory is locked for this process.
     """
     refuse_invalid(config)
-    config = config.replace(model=absolute_model(config.model))
+    config = absolute_paths(config)
     state, changed = read_resume(resume, config) if resume else (None, {})
     front = open_front(config, data)
     if state is not None and resume is not None:

@@ -24,10 +24,11 @@ NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 TMP_MARK = ".tmp"   # `.checkpoint.pt.tmp1234`: a write in progress of process 1234
 
 
-def open_no_follow(path: Path, flags: int, mode: int = 0o644) -> int:
+def open_no_follow(path: Path, flags: int, mode: int = 0o666) -> int:
     """`os.open` that never writes through a link: a run directory may hold files another
     account planted (a `.lock` or `log.txt` linked to ~/.bashrc truncated or appended to it).
-    A link is refused with one line."""
+    A link is refused with one line. A new file's mode is 0o666 less the umask, as every Unix
+    tool's: a team's umask 002 in a setgid folder lets a teammate resume the run."""
     try:
         return os.open(path, flags | NOFOLLOW, mode)
     except OSError as exc:

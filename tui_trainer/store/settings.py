@@ -13,7 +13,6 @@ theme, whole (a temporary file, then a rename), keeping the user's other keys.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,17 +63,22 @@ def load(path: Path | None = None) -> Settings:
 
 
 def save_theme(theme: str, path: Path | None = None) -> str | None:
-    """Remember `theme`, keeping the file's other keys; returns why it could not, or None."""
+    """Remember `theme`, keeping the file's other keys; returns why it could not, or None.
+    A settings file that is a link (dotfiles kept by stow) stays one: the file it points to
+    is the one replaced, atomically, as a run's files are (files.py)."""
+    from ..core.errors import SmtuiError
+    from .files import atomic_write_json
+
     path = path or settings_path()
     current = load(path)
     if current.warnings and path.exists():
         return f"{path} was left as it is (it cannot be read as settings)"
-    data = {**current.raw, "theme": theme}
-    temporary = path.with_name(path.name + ".tmp")
+    target = path.resolve() if path.is_symlink() else path
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        os.replace(temporary, path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(target, {**current.raw, "theme": theme})
     except OSError as exc:
         return f"cannot write {path}: {exc.strerror or exc}"
+    except SmtuiError as exc:
+        return str(exc)
     return None

@@ -29,7 +29,9 @@ def run_tui(config: TrainConfig | None, resume: str | None = None, *, watch: str
         theme, theme_given))
     if theme_given and theme is not None:
         from ..store.settings import save_theme
-        save_theme(theme)   # --theme is remembered, as a theme picked in the palette
+        problem = save_theme(theme)   # --theme is remembered, as a theme picked in the palette
+        if problem:
+            SafeStream(sys.stderr).write(f"smtui: warning: theme not remembered: {problem}\n")
     app.run()
     # The app's loop is closed and its signal handlers with it: a further hang-up (a shell
     # forwards one after the terminal's own) must not kill the process before the run's end.
