@@ -150,3 +150,37 @@ def test_a_command_whose_job_is_its_output_fails_loudly_when_the_output_cannot_b
                           "| head -c 1", shell=True, capture_output=True, text=True,
                           env=child_env(), timeout=120)
     assert head.stdout == "[" and head.stderr == ""
+
+
+def test_a_colleagues_private_run_is_one_warning_and_the_listing_goes_on(tmp_path, capsys,
+                                                                        monkeypatch):
+    """In a 1777 folder a run trained under umask 077 is drwx------ to everyone else: `smtui
+    runs F` and `compare F` failed with `F: Permission denied` (a folder they can read) and
+    the viewer never found their newest run. Each unreadable run is one warning, skipped.
+    (Root reads every folder, so the refusal is the kernel's answer, given here by hand.)"""
+    from pathlib import Path
+
+    from tests.support.runs import GOOD, make_run, run_cli
+    from tui_trainer.core.config import TrainConfig
+    from tui_trainer.store.catalog import newest_run
+
+    shared = tmp_path / "shared"
+    config = json.dumps(TrainConfig().to_dict()).encode()
+    mine = make_run(shared / "20261130-100000-scratch", [json.dumps(GOOD).encode()], config,
+                    b'{"state": "finished", "updated": 1000.0}')
+    private = make_run(shared / "20261130-110000-scratch", [json.dumps(GOOD).encode()],
+                       config, b'{"state": "finished", "updated": 2000.0}')
+    real_is_file = Path.is_file
+
+    def refused(self: Path) -> bool:
+        if self.parent == private:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_is_file(self)
+    monkeypatch.setattr(Path, "is_file", refused)
+    for args in (["runs", str(shared), "--json"], ["compare", str(shared), "--format", "json"]):
+        code, out, err = run_cli(capsys, *args)
+        assert code == 0, err
+        assert [r["run"] for r in json.loads(out)] == [mine.name]
+        assert err == (f"smtui: warning: {private} cannot be read (Permission denied): "
+                       "skipped\n")
+    assert newest_run(shared) == mine

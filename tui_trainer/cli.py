@@ -218,7 +218,10 @@ def compare(run_dirs: tuple[str, ...], no_ui: bool, fmt: str | None) -> int:
     final train loss.
     """
     from .store.catalog import find_runs
-    runs = find_runs(list(run_dirs))
+    skipped: list[str] = []
+    runs = find_runs(list(run_dirs), skipped)
+    for problem in skipped:
+        _say(f"smtui: warning: {problem}")
     if fmt is None and not no_ui and _isatty(sys.stdout) and _isatty(sys.stdin):
         from .ui.launch import run_tui
         return run_tui(None, compare=[str(r) for r in runs])
@@ -246,7 +249,10 @@ def runs(folder: str | None, as_json: bool) -> int:
     if (not given and not where.exists()) or (where.is_dir() and not any(where.iterdir())):
         _print("[]\n" if as_json else f"no runs yet in {folder} (smtui --no-ui trains one)\n")
         return 0
-    summaries = [RunSummary.from_dir(r) for r in find_runs([folder])]
+    skipped: list[str] = []
+    summaries = [RunSummary.from_dir(r) for r in find_runs([folder], skipped)]
+    for problem in skipped:
+        _say(f"smtui: warning: {problem}")
     summaries.sort(key=lambda s: s.updated or 0.0)
     rows = listing(summaries)
     if as_json:

@@ -95,21 +95,25 @@ def is_run_dir(path: Path) -> bool:
     return run.config_path.is_file() or run.metrics_path.is_file()
 
 
-def runs_in(folder: Path) -> list[Path]:
+def runs_in(folder: Path, skipped: list[str] | None = None) -> list[Path]:
     """The run directories in an --out folder, by name: those in it, and those of the sweeps
-    in it (a sweep keeps its runs in a folder of its own: `smtui compare` takes that folder)."""
+    in it (a sweep keeps its runs in a folder of its own: `smtui compare` takes that folder).
+    A folder in it that this user may not read (a colleague's run, trained under umask 077 in
+    a shared folder) is left out, and said in `skipped`: it never fails the listing."""
     runs = []
     for p in sorted(folder.iterdir()):
-        if not p.is_dir():
-            continue
-        if is_run_dir(p):
-            runs.append(p)
-        elif not p.is_symlink():
-            try:
+        try:
+            if not p.is_dir():
+                continue
+            if is_run_dir(p):
+                runs.append(p)
+            elif not p.is_symlink():
                 runs += sorted(q for q in p.iterdir() if q.is_dir() and not q.is_symlink()
                                and is_run_dir(q))
-            except OSError:   # a folder this user cannot read holds no run of theirs
-                continue
+        except OSError as exc:
+            if skipped is not None:
+                skipped.append(f"{inert(str(p))} cannot be read ({exc.strerror or exc}): "
+                               "skipped")
     return runs
 
 
@@ -140,19 +144,20 @@ def sweep_folder(run_dirs: list[str]) -> str | None:
         return None
 
 
-def find_runs(paths: list[str]) -> list[Path]:
+def find_runs(paths: list[str], skipped: list[str] | None = None) -> list[Path]:
     """The run directories named by `paths`: each a run directory, or a folder of them (an
-    --out folder), in order, each once. Anything else is an error naming it."""
+    --out folder), in order, each once. Anything else is an error naming it; a run inside a
+    folder that cannot be read is said in `skipped` (runs_in)."""
     found: list[Path] = []
     for text in paths:
         try:
-            found += [run for run in _runs_at(text) if run not in found]
+            found += [run for run in _runs_at(text, skipped) if run not in found]
         except OSError as exc:   # a name the system refuses (too long, ...)
             raise SmtuiError(f"{text}: {exc.strerror or exc}") from None
     return found
 
 
-def _runs_at(text: str) -> list[Path]:
+def _runs_at(text: str, skipped: list[str] | None = None) -> list[Path]:
     """`text` itself when it is a run directory, else the run directories inside it."""
     path = Path(text).expanduser()
     if path.is_file():
@@ -162,7 +167,7 @@ def _runs_at(text: str) -> list[Path]:
         raise SmtuiError(f"{text} does not exist")
     if is_run_dir(path):
         return [path]
-    runs = runs_in(path)
+    runs = runs_in(path, skipped)
     if not runs:
         raise SmtuiError(f"{text} is not a run directory and holds none (no config.json "
                          "or metrics.jsonl)")

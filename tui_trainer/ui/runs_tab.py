@@ -73,10 +73,13 @@ class RunsTab:
         from ..core.errors import SmtuiError
         from ..store.catalog import find_runs
         out = self.app.config.out
+        skipped: list[str] = []
         try:
-            found = find_runs([out])
+            found = find_runs([out], skipped)
         except SmtuiError:
             return
+        for problem in skipped:
+            self.app.log_message(problem, "yellow")
         newest = sorted(found, key=lambda p: p.name)[-MAX_LISTED:]
         self.comparison.add([RunRecord.from_dir(p) for p in newest])
         self.refresh()
