@@ -308,3 +308,25 @@ def test_names_tell_every_run_apart_and_name_the_table_only_for_runs_alike():
     three = [base, {**base, "lr": 0.03}, {**base, "model": "mlp", "optimizer": "adam"}]
     assert names_by_difference(three, ["a", "b", "c"]) == ["scratch, lr 0.1", "scratch, lr 0.03",
                                                           "mlp, lr 0.1"]
+
+
+def test_data_formats_carry_values_as_recorded_and_a_resume_adds_no_column(tmp_path, capsys):
+    """`compare --format json` rounded (0.9709 for 0.9708964920043945), and a resumed run
+    added a `resumed` column holding a Python list's repr: JSON and CSV carry the recorded
+    values, the table shows four digits, and a run's resume record is its bookkeeping."""
+    from tests.support.runs import make_run, run_cli
+
+    acc = 0.9708964920043945
+    config = TrainConfig().to_dict()
+    for k, resumed in enumerate(([], [{"after_epoch": 1, "batch": 0, "changed": {"lr": [1, 2]}}])):
+        row = {"epoch": 1, "train_loss": 0.3, "train_acc": 0.9, "test_acc": acc}
+        make_run(tmp_path / "runs" / f"20261130-10000{k}-scratch", [json.dumps(row).encode()],
+                 json.dumps({**config, "lr": 0.1 * (k + 1), "resumed": resumed}).encode())
+    code, out, _ = run_cli(capsys, "compare", str(tmp_path / "runs"), "--format", "json")
+    rows = json.loads(out)
+    assert code == 0 and {r["best_test_acc"] for r in rows} == {acc}
+    assert all("resumed" not in r for r in rows) and all("lr" in r for r in rows)
+    code, out, _ = run_cli(capsys, "compare", str(tmp_path / "runs"), "--format", "csv")
+    assert str(acc) in out and "resumed" not in out
+    code, out, _ = run_cli(capsys, "compare", str(tmp_path / "runs"), "--no-ui")
+    assert "0.9709" in out and str(acc) not in out

@@ -30,7 +30,7 @@ DISTINGUISHING = (("name", ""), ("model", ""), ("softmax", ""), ("optimizer", ""
 # that differs".
 BOOKKEEPING = {"out", "data_dir", "device", "threads", "num_workers", "tensorboard", "loader",
                "run_format", "dataset_used", "data_source", "device_used", "model_sha256",
-               "gradient", "sweep"}
+               "gradient", "sweep", "resumed"}
 
 
 @dataclass
@@ -230,10 +230,6 @@ def differing_options(configs: list[dict]) -> list[str]:
     return [k for k in keys if len({repr(c.get(k)) for c in configs}) > 1]
 
 
-def _metric(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
-
-
 def comparison(runs: list[RunSummary]) -> list[dict[str, Any]]:
     """One row per run: its name, the options that differ, how far it got, its final and best
     test accuracy and final train loss."""
@@ -245,8 +241,8 @@ def comparison(runs: list[RunSummary]) -> list[dict[str, Any]]:
         rows.append({"run": run.name, "label": label, "path": run.path,
                      **{key: run.config.get(key) for key in options},
                      "state": run.status or None, "epochs_done": len(run.epochs),
-                     "final_test_acc": _metric(run.final), "best_test_acc": _metric(run.best),
-                     "final_train_loss": _metric(run.train_loss[-1] if run.train_loss else None)})
+                     "final_test_acc": run.final, "best_test_acc": run.best,
+                     "final_train_loss": run.train_loss[-1] if run.train_loss else None})
     return rows
 
 
@@ -260,7 +256,7 @@ def listing(runs: list[RunSummary], now: float | None = None) -> list[dict[str, 
                      "state": run.status or None, "model": c.get("model"),
                      "optimizer": c.get("optimizer"), "lr": c.get("lr"),
                      "batch_size": c.get("batch_size"), "epochs_done": len(run.epochs),
-                     "epochs": c.get("epochs"), "best_test_acc": _metric(run.best),
+                     "epochs": c.get("epochs"), "best_test_acc": run.best,
                      "updated": run.updated, "age": run.age(now)})
     return rows
 
@@ -300,9 +296,12 @@ def render(rows: list[dict[str, Any]], fmt: str, columns: list[str] | None = Non
 
 
 def _cell(value: Any) -> str:
+    """A table's cell: a number to four significant digits (0.9709), where JSON and CSV carry
+    it as recorded (0.9708964920043945); a name from a file with its control characters
+    shown as '?'."""
     if value is None:
         return "–"
-    text = _shown(value)
+    text = f"{value:.4g}" if isinstance(value, float) else _shown(value)
     return "".join(ch if ch.isprintable() else "?" for ch in text)   # a name from a file
 
 
