@@ -136,7 +136,7 @@ async def test_the_viewer_shows_the_watched_runs_settings_not_its_own(small_data
         await pilot.press("5")
         await wait_for(pilot, lambda: app.panels.runs_table.row_count == 1)
         row = [str(c) for c in app.panels.runs_table.get_row_at(0)]
-        assert row[1].startswith("mlp adam") and row[4] == "3" and row[-1] == "finished"
+        assert row[1].startswith("mlp adam") and row[4] == "3/3" and row[-1] == "finished"
 
 
 def test_a_running_runs_pace_reaches_the_viewer(small_data_dir, tmp_path):

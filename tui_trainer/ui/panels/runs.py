@@ -27,8 +27,13 @@ class RunRecord(RunSummary):
     @property
     def label(self) -> str:
         """For the table: the run's name (--name), else its directory's name without the
-        date (20261124-181533-mlp -> 181533-mlp)."""
-        return self.short_name
+        year (20261124-181533-mlp -> 1124-181533-mlp): over weeks of runs the day tells them
+        apart, and two runs started at the same time on two days stay two rows."""
+        if self.given_name:
+            return self.given_name
+        head, _, rest = self.name.partition("-")
+        return f"{head[4:]}-{rest}" if head.isdigit() and len(head) == 8 and rest \
+            else self.name[-24:]
 
     @property
     def key(self) -> str:
@@ -177,7 +182,8 @@ class RunsPanel(DataTable):
             c = r.config
             mark = "*" if r.key in pinned else "-" if r.key in hidden else ""
             self.add_row(*map(_cell, (
-                mark + r.label, r.recipe, c.get("lr"), c.get("batch_size"), c.get("epochs"),
+                mark + r.label, r.recipe, c.get("lr"), c.get("batch_size"),
+                f"{len(r.epochs)}/{c.get('epochs') or '?'}",   # done of planned, as `runs`
                 f"{r.test_acc[-1]:.4f}" if r.test_acc else "–",
                 f"{max(r.test_acc):.4f}" if r.test_acc else "–", r.status)))
         if self.records:
