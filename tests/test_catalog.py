@@ -330,3 +330,17 @@ def test_data_formats_carry_values_as_recorded_and_a_resume_adds_no_column(tmp_p
     assert str(acc) in out and "resumed" not in out
     code, out, _ = run_cli(capsys, "compare", str(tmp_path / "runs"), "--no-ui")
     assert "0.9709" in out and str(acc) not in out
+
+
+def test_runs_and_view_take_out_before_or_after_the_commands_name(three_runs, tmp_path, capsys,
+                                                                   monkeypatch):
+    """`smtui --out DIR runs` said "no runs yet in runs", and `smtui runs --out DIR` was "No
+    such option": both list DIR, as every other command takes --out."""
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")   # where no folder named runs is
+    folder = str(three_runs)
+    for args in (["--out", folder, "runs", "--json"], ["runs", "--out", folder, "--json"]):
+        code, out, err = run_cli(capsys, *args)
+        assert code == 0 and len(json.loads(out)) == 3, (args, err)
+    code, out, _ = run_cli(capsys, "runs", "--json")
+    assert code == 0 and json.loads(out) == []   # no --out: the default, `runs`, is empty

@@ -101,6 +101,7 @@ def cli(ctx: click.Context, no_ui: bool, preset: str | None, resume: str | None,
     """
     _configure_threads(values.get("threads"))
     if ctx.invoked_subcommand is not None:
+        ctx.ensure_object(dict)["out"] = values.get("out")   # `smtui --out DIR runs`
         return 0
     settings = _settings()
     if resume:
@@ -175,9 +176,21 @@ def _isatty(stream) -> bool:
         return False
 
 
+def _out_folder(ctx: click.Context, out: str | None) -> str:
+    """The --out folder a command lists or watches: its own --out, else the one given before
+    the command's name (`smtui --out DIR runs`), else the settings file's, else `runs`."""
+    return out or (ctx.obj or {}).get("out") or user_defaults(_settings()).out
+
+
+OUT_OPTION = click.option("--out", "out", default=None, metavar="DIR",
+                          help="the --out folder of runs (also before the command's name)")
+
+
 @cli.command()
 @click.argument("run_dir", required=False)
-def view(run_dir: str | None) -> int:
+@OUT_OPTION
+@click.pass_context
+def view(ctx: click.Context, run_dir: str | None, out: str | None) -> int:
     """Watch RUN_DIR live, read-only: a run that `smtui --no-ui` is writing (or has written);
     an --out folder, its newest run; without RUN_DIR, the newest run in --out (`runs` unless
     the settings file says another), as a tracker opens the latest run.
@@ -187,7 +200,7 @@ def view(run_dir: str | None) -> int:
     """
     from pathlib import Path
     if run_dir is None:
-        run_dir = user_defaults(_settings()).out
+        run_dir = _out_folder(ctx, out)
         if not Path(run_dir).expanduser().is_dir():
             raise SmtuiError(f"no runs yet in {run_dir}: smtui --no-ui trains one, or name a "
                              "run directory: smtui view RUN_DIR")
@@ -237,14 +250,18 @@ def compare(run_dirs: tuple[str, ...], no_ui: bool, fmt: str | None) -> int:
 @cli.command()
 @click.argument("folder", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
-def runs(folder: str | None, as_json: bool) -> int:
+@OUT_OPTION
+@click.pass_context
+def runs(ctx: click.Context, folder: str | None, as_json: bool, out: str | None) -> int:
     """List the runs in FOLDER (default: --out, `runs` unless the settings file says another):
-    name, state (a run whose process is gone is `crashed`), model, key options, epochs done of
-    planned, best test accuracy and age, oldest first."""
+    name, state (a run nobody trains any more that did not end is `crashed`), model, key
+    options, epochs done of planned, best test accuracy and age; the least recently written
+    first, the latest last."""
     from pathlib import Path
 
     from .store.catalog import RunSummary, find_runs, listing, render
-    given, folder = folder is not None, folder or user_defaults(_settings()).out
+    given = folder is not None or out is not None or bool((ctx.obj or {}).get("out"))
+    folder = folder or _out_folder(ctx, out)
     where = Path(folder).expanduser()
     if (not given and not where.exists()) or (where.is_dir() and not any(where.iterdir())):
         _print("[]\n" if as_json else f"no runs yet in {folder} (smtui --no-ui trains one)\n")
