@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import signal
 import subprocess
@@ -224,3 +225,32 @@ async def test_a_run_is_resumed_from_the_runs_tab(small_data_dir, tmp_path):
         assert [row["epoch"] for row in rows] == [1, 2, 3]
         assert len(list((tmp_path / "runs").iterdir())) == 1       # the same run, not a new one
         assert str(app.query_one("#start", Button).label) == "Start (s)"
+
+
+def test_a_run_stopped_in_its_first_epoch_resumes_saying_where(small_data_dir, tmp_path):
+    """Stopped at a batch of its first epoch, the run's resume printed a new run's header:
+    it says where it goes on, as a resume after an epoch does."""
+    from tui_trainer.core.events import BatchEnd, Control, RunStarted
+    from tui_trainer.headless.single import ConsoleReporter
+
+    config = TrainConfig(data_dir=str(small_data_dir), out=str(tmp_path / "runs"), epochs=2,
+                         batch_size=8, device="cpu")
+    session = prepare(config)
+    control = Control()
+
+    def stop_at_batch_3(event) -> None:
+        if isinstance(event, BatchEnd) and event.batch == 3:
+            control.request_stop()
+    fit(session, stop_at_batch_3, control)
+    assert (session.epoch, session.batch) == (0, 3)
+    started: list[RunStarted] = []
+    lines = io.StringIO()
+    reporter = ConsoleReporter(2, out=lines, err=lines, interactive=False)
+
+    def record(event) -> None:
+        if isinstance(event, RunStarted):
+            started.append(event)
+            reporter(event)
+    fit(prepare(config, resume=str(session.run.path)), record)
+    assert (started[0].start_epoch, started[0].start_batch) == (0, 3)
+    assert "resuming in epoch 1, after batch 3" in lines.getvalue().splitlines()[0]

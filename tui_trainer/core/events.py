@@ -31,6 +31,14 @@ class RunStarted:
     test_labels: Any      # int64 (N,) CPU tensor
     threads: str = ""     # on the CPU: the thread plan, e.g. "2 threads (auto)"
     run_dirs: list[str] = field(default_factory=list)   # a sweep's: one per learning rate
+    start_batch: int = 0  # batches done of the epoch after start_epoch (a resume mid-epoch)
+
+    def resumed_at(self) -> str:
+        """Where a resumed run goes on, in words ("" for a run from its start): after an
+        epoch, or inside one (stopped at batch 18600 of its first epoch, it is resumed)."""
+        if self.start_batch:
+            return f"in epoch {self.start_epoch + 1}, after batch {self.start_batch}"
+        return f"after epoch {self.start_epoch}" if self.start_epoch else ""
 
 
 @dataclass

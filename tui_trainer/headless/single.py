@@ -55,7 +55,7 @@ class ConsoleReporter:
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             c = event.config
-            resumed = f", resuming after epoch {event.start_epoch}" if event.start_epoch else ""
+            resumed = f", resuming {event.resumed_at()}" if event.resumed_at() else ""
             threads = f", {event.threads}" if event.threads else ""
             self.line(
                 f"smtui: {describe_model(c)}, batch {c['batch_size']}, "

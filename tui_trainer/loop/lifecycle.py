@@ -68,12 +68,13 @@ def divergence_message(value: float, epochs_done: int, batch: int, hint: str,
 
 def announce(listener: Listener, *, config: dict[str, Any], device: Any, data: Any,
              start_epoch: int, run: RunDir | None, threads: str,
-             run_dirs: list[str] | None = None) -> None:
+             run_dirs: list[str] | None = None, start_batch: int = 0) -> None:
     """Tell the listener the run is set up (`RunStarted`), and warn when the data is the
     embedded subset."""
     listener(RunStarted(config, str(device), data.name, data.source, len(data.train_labels),
                         len(data.test_labels), start_epoch, str(run.path) if run else None,
-                        data.test_images, data.test_labels, threads, list(run_dirs or [])))
+                        data.test_images, data.test_labels, threads, list(run_dirs or []),
+                        start_batch))
     if data.subset:
         listener(Message(SUBSET_WARNING, "warning"))
 

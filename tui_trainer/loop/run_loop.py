@@ -281,7 +281,8 @@ def run_loop(loop: Loop, listener: Listener, control: Control | None = None) -> 
             governor.start()
         announce(listener, config=cfg.to_dict(), device=session.device, data=session.data,
                  start_epoch=session.epoch, run=loop.run,
-                 threads=plan.describe() if plan else "", run_dirs=loop.run_dirs)
+                 threads=plan.describe() if plan else "", run_dirs=loop.run_dirs,
+                 start_batch=session.batch)
         for text in getattr(loop.eval_model, "warnings", ()):   # a learner's weight never trains
             listener(Message(text, "warning"))
     except BaseException as exc:
