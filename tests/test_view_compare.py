@@ -516,3 +516,34 @@ def test_the_viewer_follows_a_resume_another_process_makes(small_data_dir, tmp_p
     after = show(watcher.poll(evaluate=False))
     assert [e.status for e in after if isinstance(e, RunEnded)] == ["finished"]
     assert [e.epoch for e in seen + after if isinstance(e, EpochEnd)] == [2, 3]
+
+
+@pytest.mark.app
+async def test_a_copied_run_without_its_data_shows_its_own_settings_and_curves(small_data_dir,
+                                                                              tmp_path,
+                                                                              monkeypatch):
+    """A run trained with --data-dir /srv/fmnist, copied with `cp -a` to a machine without
+    that folder: view showed epoch 10/10, batch size 256 and an empty Runs tab (the viewer's
+    defaults). Only the images may be missing: settings, curves and the Runs tab's row are
+    the run's; the images' absence is said once."""
+    import shutil
+
+    data = tmp_path / "srv" / "fmnist"
+    shutil.copytree(small_data_dir, data)
+    session = prepare(TrainConfig(data_dir=str(data), out=str(tmp_path / "server"), epochs=1,
+                                  batch_size=24, name="srvrun", device="cpu"))
+    fit(session, lambda e: None)
+    copy = tmp_path / "laptop" / session.run.path.name
+    shutil.copytree(session.run.path, copy)
+    shutil.rmtree(data)
+    from tui_trainer.core import data as data_mod
+    monkeypatch.setattr(data_mod, "DEBIAN_DIR", tmp_path / "none")   # no full data here either
+    app = SmtuiApp(None, watch=str(copy))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.controller.state.status == "finished")
+        assert (app.config.epochs, app.config.batch_size, app.config.name) == (1, 24, "srvrun")
+        assert app.query_one("#field-batch_size").value == "24"
+        await wait_for(pilot, lambda: app.panels.runs_table.row_count == 1)
+        assert app.panels.curves.series["test acc"][0] == [1]
+        said = [line.plain for line in app.log_view.texts]
+        assert sum("test images unavailable" in line for line in said) == 1

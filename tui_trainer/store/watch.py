@@ -172,14 +172,20 @@ class RunWatcher:
         return (stat.st_mtime_ns, stat.st_size) != self.config_seen
 
     def _announce(self, saved: dict) -> list:
-        """The run's RunStarted, with the settings `saved` (config.json as read now)."""
+        """The run's RunStarted, with the settings `saved` (config.json as read now); without
+        test images where none could be read here: the settings, curves and table are the
+        run's own all the same (a copied run showed the viewer's defaults)."""
         self._note_config()
         self.config, _ = TrainConfig.from_saved(saved)
-        data = self.data
-        if data is None:
-            return []
         device = saved.get("device_used")   # what the run's --device (auto) chose
         device = device if isinstance(device, str) and device else self.config.device
+        data = self.data
+        if data is None:
+            dataset, source = saved.get("dataset_used"), saved.get("data_source")
+            return [RunStarted(self.config.to_dict(), device,
+                               dataset if isinstance(dataset, str) else "full",
+                               source if isinstance(source, str) else "", 0, 0, 0,
+                               str(self.run.path), None, None)]
         return [RunStarted(self.config.to_dict(), device, data.name, data.source,
                            len(data.train_labels), len(data.test_labels), 0,
                            str(self.run.path), data.test_images, data.test_labels)]
@@ -192,8 +198,6 @@ class RunWatcher:
             pass
 
     def _start(self) -> list:
-        from ..core import data as data_mod
-
         saved = self.run.read_config()
         self.config, replaced = TrainConfig.from_saved(saved)
         self.started = True
@@ -203,17 +207,26 @@ class RunWatcher:
             events.append(Message(f"{self.run.config_path} (run format version {version}; "
                                   f"this smtui reads {RUN_FORMAT_VERSION}): ignored invalid "
                                   f"{', '.join(replaced)} (defaults shown)", "warning"))
-        dataset = saved.get("dataset_used", "full")
+        self.data, problem = self._test_images(saved)
+        if problem:   # the watcher still shows the run, its images apart
+            events.append(Message(f"test images unavailable: {problem}", "warning"))
+        return events + self._announce(saved)
+
+    def _test_images(self, saved: dict) -> tuple[FashionMNIST | None, str | None]:
+        """(the run's test split, None), or (None, why not): the embedded subset of this
+        install for a subset run (a copied run records another install's path, as --resume
+        already knows), the recorded folder for a full run, else this machine's full data."""
+        from ..core import data as data_mod
+
         source = saved.get("data_source")
         try:
-            data = data_mod.read_folder(Path(source), subset=dataset == "subset") \
-                if isinstance(source, str) and source else data_mod.load_fashion_mnist(
-                    self.config.data_dir, "subset" if dataset == "subset" else "auto")
-        except Exception as exc:  # the watcher still shows curves without the images
-            self.data = None
-            return events + [Message(f"test images unavailable: {exc}", "warning")]
-        self.data = data
-        return events + self._announce(saved)
+            if saved.get("dataset_used") == "subset":
+                return data_mod.read_folder(data_mod.subset_dir(), subset=True), None
+            if isinstance(source, str) and source and Path(source).is_dir():
+                return data_mod.read_folder(Path(source)), None
+            return data_mod.load_fashion_mnist(None, "full"), None
+        except Exception as exc:
+            return None, str(exc)
 
     def _evaluate_checkpoint(self) -> list:
         """Predictions of a checkpoint newer than the last one evaluated."""

@@ -252,10 +252,15 @@ class RunController:
         bar.device, bar.dataset = event.device, event.dataset
         self.publish()
         self.state.test_labels = event.test_labels
-        for panel in self.panels.prediction_panels:
-            panel.set_data(event.test_images, event.test_labels)
-        self.say(f"Data: {event.dataset} Fashion-MNIST ({event.num_train} train / "
-                 f"{event.num_test} test) from {event.source}")
+        if event.test_images is not None:   # a watched run whose data is not on this machine
+            for panel in self.panels.prediction_panels:
+                panel.set_data(event.test_images, event.test_labels)
+        if event.test_images is None:
+            self.say(f"Data: {event.dataset} Fashion-MNIST from {event.source or '?'}, not "
+                     "on this machine: the run's settings and curves without its images")
+        else:
+            self.say(f"Data: {event.dataset} Fashion-MNIST ({event.num_train} train / "
+                     f"{event.num_test} test) from {event.source}")
         if self.state.sweep is not None and event.run_dir:
             self.say(f"Run directories: one per learning rate in {Path(event.run_dir).parent}, "
                      f"named like {Path(event.run_dir).name}")
@@ -336,9 +341,11 @@ class RunController:
                  f"{event.lrs[event.best]:g}, the best)")
 
     def on_core_message(self, event: Message) -> None:
-        """Something to tell the user: the log, and a notice for warnings."""
-        self.say(event.text, {"warning": "yellow", "error": "red"}.get(event.level))
-        if event.level != "info":
+        """Something to tell the user: the log, and a notice for warnings (which the app keeps
+        in the log itself: said here too, each warning was in the Log twice)."""
+        if event.level == "info":
+            self.say(event.text)
+        else:
             self.app.notify(event.text, severity=event.level, timeout=5, markup=False)
 
     def on_run_ended(self, event: RunEnded) -> None:
