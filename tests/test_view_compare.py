@@ -547,3 +547,37 @@ async def test_a_copied_run_without_its_data_shows_its_own_settings_and_curves(s
         assert app.panels.curves.series["test acc"][0] == [1]
         said = [line.plain for line in app.log_view.texts]
         assert sum("test images unavailable" in line for line in said) == 1
+
+
+@pytest.mark.app
+async def test_the_compare_window_follows_runs_other_processes_train(tmp_path):
+    """`smtui compare SWEEP` while the sweep trains, then the sweep stops: the Runs tab said
+    `running` for good and its curves froze. The runs still live are read again from their
+    records: their new epochs, and how they ended."""
+    from tui_trainer.store.rundir import RunDir
+
+    def row(epoch: int) -> bytes:
+        return json.dumps({**GOOD, "epoch": epoch, "test_acc": 0.5 + epoch / 10}).encode()
+    config = json.dumps(TrainConfig().to_dict()).encode()
+    live = make_run(tmp_path / "sweep" / "20261130-100000-scratch-lr0.1", [row(1)], config,
+                    b'{"state": "running", "updated": 1000.0}')
+    done = make_run(tmp_path / "sweep" / "20261130-100000-scratch-lr1", [row(1), row(2)], config,
+                    b'{"state": "finished", "updated": 1000.0}')
+    trainer = RunDir(live)
+    trainer.acquire_lock()   # another process's, as far as the window can tell
+    try:
+        app = SmtuiApp(None, compare=[str(live), str(done)])
+        async with app.run_test(size=(100, 30)) as pilot:
+            records = app.runs.comparison.records
+            assert [r.status for r in records] == ["running", "finished"]
+            with open(live / "metrics.jsonl", "ab") as fh:
+                fh.write(row(2) + b"\n")
+            (live / "status.json").write_text('{"state": "stopped", "updated": 1001.0}')
+            trainer.release_lock()
+            await wait_for(pilot, lambda: app.runs.comparison.records[0].status == "stopped",
+                           timeout=30, what="the stopped run's state")
+            assert app.runs.comparison.records[0].epochs == [1, 2]
+            await wait_for(pilot, lambda: str(app.panels.runs_table.get_row_at(0)[-1]) ==
+                           "stopped", what="the table's row")
+    finally:
+        trainer.release_lock()

@@ -37,7 +37,7 @@ from .keys import KeyOrder
 from .panels.log import LogPanel
 from .controller import Panels, RunController
 from .run_state import RunState
-from .runs_tab import RunsTab
+from .runs_tab import RELOAD_S, RunsTab
 from .messages import CoreLoaded, TrainingEvent, TrainingFailed
 from .panels.analysis import AnalysisPanel
 from .panels.numerics import NumericsPanel
@@ -244,6 +244,7 @@ class SmtuiApp(App):
             self.log_message(f"Start resumes the run in {state.resume}.")
             panels.form.resuming(state.resume)
         self.set_interval(self.mode.redraw_s, self.redraw)
+        self.set_interval(RELOAD_S, self.runs.reload_live)   # other processes' runs
         self.remember_theme = True
         self.app_resume_signal.subscribe(self, self.on_resumed)
         self.install_signal_handlers()

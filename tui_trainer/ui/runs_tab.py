@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 MAX_OVERLAYS = 8   # curves of other runs drawn at once; the legend says how many more
 MAX_LISTED = 500   # runs of the --out folder listed at start: a folder of years stays quick
+RELOAD_S = 2.0     # how often the runs other processes train are read again
+LIVE = ("starting", "running", "stalled")   # the states of a run that may still change
 
 
 class RunsTab:
@@ -65,6 +67,22 @@ class RunsTab:
         session drew."""
         self.comparison.add([RunRecord.from_dir(record.path) if record.path and
                              Path(record.path).is_dir() else record])
+
+    def reload_live(self) -> None:
+        """The runs of the tab that other processes train, read again from their records,
+        so a comparison stays live as a tracker's does (20 s after a sweep had stopped, the
+        tab still said running and its curves were frozen). Finished runs are not read again;
+        the run this app drives or watches is told by its own events."""
+        changed = False
+        for i, record in enumerate(self.comparison.records):
+            if record is self.state.current or not record.path or record.status not in LIVE:
+                continue
+            fresh = RunRecord.from_dir(record.path)
+            if (fresh.status, fresh.epochs) != (record.status, record.epochs):
+                self.comparison.records[i] = fresh
+                changed = True
+        if changed:
+            self.refresh()
 
     def list_out_folder(self) -> None:
         """The runs in the --out folder (the newest MAX_LISTED), into the Runs tab, each once;
