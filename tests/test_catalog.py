@@ -344,3 +344,18 @@ def test_runs_and_view_take_out_before_or_after_the_commands_name(three_runs, tm
         assert code == 0 and len(json.loads(out)) == 3, (args, err)
     code, out, _ = run_cli(capsys, "runs", "--json")
     assert code == 0 and json.loads(out) == []   # no --out: the default, `runs`, is empty
+
+
+def test_compare_shows_the_data_a_run_used_not_the_option(tmp_path, capsys):
+    """`dataset auto` for a full-data run beside a subset run: compare shows what each used."""
+    from tests.support.runs import make_run
+
+    row = json.dumps({"epoch": 1, "train_loss": 0.3, "train_acc": 0.9, "test_acc": 0.8})
+    for k, used in enumerate(("full", "subset")):
+        make_run(tmp_path / "runs" / f"20261130-10000{k}-scratch", [row.encode()],
+                 json.dumps({**TrainConfig().to_dict(), "dataset_used": used,
+                             "device_used": "cpu"}).encode())
+    code, out, _ = run_cli(capsys, "compare", str(tmp_path / "runs"), "--format", "json")
+    rows = json.loads(out)
+    assert code == 0 and [r["dataset"] for r in rows] == ["full", "subset"]
+    assert all("device" not in r for r in rows)   # the same device: no column

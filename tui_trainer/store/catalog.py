@@ -33,6 +33,9 @@ BOOKKEEPING = {"out", "data_dir", "device", "threads", "num_workers", "tensorboa
                "gradient", "sweep", "resumed"}
 
 
+USED = {"dataset": "dataset_used", "device": "device_used"}   # an option: what the run used
+
+
 @dataclass
 class RunSummary:
     """One run directory as its files tell it."""
@@ -54,6 +57,10 @@ class RunSummary:
         run = RunDir(Path(path))
         rows = run.read_metrics()
         config = run.read_config()
+        # What the run used, where it recorded it, in place of what was asked: `dataset auto`
+        # beside a subset run left accuracies of two data sets side by side unmarked.
+        config.update({asked: config[used] for asked, used in USED.items()
+                       if isinstance(config.get(used), str) and config[used]})
         status = run.read_status()
         updated = status.get("updated")
         if not isinstance(updated, (int, float)) or isinstance(updated, bool):
