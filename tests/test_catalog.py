@@ -359,3 +359,17 @@ def test_compare_shows_the_data_a_run_used_not_the_option(tmp_path, capsys):
     rows = json.loads(out)
     assert code == 0 and [r["dataset"] for r in rows] == ["full", "subset"]
     assert all("device" not in r for r in rows)   # the same device: no column
+
+
+def test_runs_sort_by_a_metric_or_an_option_and_refuse_an_unknown_key(three_runs, capsys):
+    """With weeks of runs the question is which did best: `runs --sort=-best`, as
+    `dvc exp show --sort-by`; a key it does not know is one line naming those it does."""
+    code, out, _ = run_cli(capsys, "runs", str(three_runs), "--json", "--sort=-best")
+    best = [r["best_test_acc"] for r in json.loads(out)]
+    assert code == 0 and best == sorted(best, reverse=True) and len(best) == 3
+    code, out, _ = run_cli(capsys, "runs", str(three_runs), "--json", "--sort", "batch")
+    batches = [r["batch_size"] for r in json.loads(out)]
+    assert batches == sorted(batches)
+    code, _, err = run_cli(capsys, "runs", str(three_runs), "--sort", "bogus")
+    assert code == 2 and err.startswith("smtui: error: --sort: cannot sort by 'bogus'")
+    assert err.count("\n") == 1

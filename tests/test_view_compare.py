@@ -581,3 +581,25 @@ async def test_the_compare_window_follows_runs_other_processes_train(tmp_path):
                            "stopped", what="the table's row")
     finally:
         trainer.release_lock()
+
+
+@pytest.mark.app
+async def test_a_click_on_a_runs_tab_column_sorts_the_runs_by_it(tmp_path):
+    """Clicking `best` did nothing: now the rows follow it, largest first, and the other way
+    on a second click; pins stay first."""
+    app = SmtuiApp(None, compare=many_runs(tmp_path / "runs", 5))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.press("5")
+        table = app.panels.runs_table
+        await wait_for(pilot, lambda: table.row_count == 5)
+
+        def best_column() -> list[float]:
+            return [float(str(table.get_row_at(i)[6])) for i in range(table.row_count)]
+        assert best_column() == sorted(best_column())   # by name: the lowest lr first
+        widths = [column.get_render_width(table) for column in table.columns.values()]
+        await pilot.click(RunsPanel, offset=(sum(widths[:6]) + widths[6] // 2, 0))   # best
+        await wait_for(pilot, lambda: best_column() == sorted(best_column(), reverse=True),
+                       what="the largest best first")
+        app.panels.runs_table.post_message(RunsPanel.SortAsked("best_test_acc"))
+        await wait_for(pilot, lambda: best_column() == sorted(best_column()),
+                       what="the other way")

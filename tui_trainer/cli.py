@@ -250,16 +250,24 @@ def compare(run_dirs: tuple[str, ...], no_ui: bool, fmt: str | None) -> int:
 @cli.command()
 @click.argument("folder", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
+@click.option("--sort", "sort", default=None, metavar="KEY",
+              help="order by KEY (best, acc, lr, batch, epochs_done, state, any option); "
+                   "-KEY for the largest first, e.g. --sort=-best")
 @OUT_OPTION
 @click.pass_context
-def runs(ctx: click.Context, folder: str | None, as_json: bool, out: str | None) -> int:
+def runs(ctx: click.Context, folder: str | None, as_json: bool, sort: str | None,
+         out: str | None) -> int:
     """List the runs in FOLDER (default: --out, `runs` unless the settings file says another):
     name, state (a run nobody trains any more that did not end is `crashed`), model, key
     options, epochs done of planned, best test accuracy and age; the least recently written
     first, the latest last."""
     from pathlib import Path
 
-    from .store.catalog import RunSummary, find_runs, listing, render
+    from .store.catalog import RunSummary, find_runs, listing, render, sort_key, sorted_runs
+    try:
+        order = (sort_key(sort.removeprefix("-")), sort.startswith("-")) if sort else None
+    except ValueError as exc:
+        raise SmtuiError(f"--sort: {exc}", exit_code=2) from None
     given = folder is not None or out is not None or bool((ctx.obj or {}).get("out"))
     folder = folder or _out_folder(ctx, out)
     where = Path(folder).expanduser()
@@ -271,6 +279,8 @@ def runs(ctx: click.Context, folder: str | None, as_json: bool, out: str | None)
     for problem in skipped:
         _say(f"smtui: warning: {problem}")
     summaries.sort(key=lambda s: s.updated or 0.0)
+    if order:
+        summaries = sorted_runs(summaries, *order)
     rows = listing(summaries)
     if as_json:
         _print(render(rows, "json"))

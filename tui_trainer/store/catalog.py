@@ -387,6 +387,31 @@ def filter_fields(run: RunSummary) -> dict[str, Any]:
             "test_acc": run.final, "loss": run.train_loss[-1] if run.train_loss else None}
 
 
+def sort_key(text: str) -> str:
+    """The field a sort names: any key a filter takes or its short form (best, acc, lr,
+    batch), `epochs_done` or `updated`; anything else is a ValueError saying which exist."""
+    key = SHORT_KEYS.get(text, text)
+    known = filter_keys() | {"epochs_done", "updated"}
+    if key not in known:
+        raise ValueError(f"cannot sort by {text!r}: name one of "
+                         f"{', '.join(sorted(known | set(SHORT_KEYS)))}")
+    return key
+
+
+def sorted_runs(runs: list, key: str, descending: bool = False) -> list:
+    """`runs` by the field `key` (sort_key), runs without a value last either way; values of
+    mixed kinds are compared as text."""
+    def value(run: RunSummary) -> Any:
+        return {**filter_fields(run), "epochs_done": len(run.epochs),
+                "updated": run.updated}.get(key)
+    have = [r for r in runs if value(r) is not None]
+    try:
+        have.sort(key=value, reverse=descending)
+    except TypeError:
+        have.sort(key=lambda r: str(value(r)), reverse=descending)
+    return have + [r for r in runs if value(r) is None]
+
+
 def matching(runs: list, conditions: list[Condition]) -> list:
     """The runs every condition holds for."""
     return [r for r in runs if all(c.holds(filter_fields(r)) for c in conditions)]

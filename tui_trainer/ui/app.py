@@ -304,6 +304,9 @@ class SmtuiApp(App):
     def on_runs_panel_marked(self, message: RunsPanel.Marked) -> None:
         self.runs.toggle_mark(message.record, message.mark)
 
+    def on_runs_panel_sort_asked(self, message: RunsPanel.SortAsked) -> None:
+        self.runs.sort_by(message.key)
+
     def on_runs_panel_resume_asked(self, message: RunsPanel.ResumeAsked) -> None:
         self.runs.resume(message.record, self.mode.resume_refusal)
 

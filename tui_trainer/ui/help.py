@@ -23,7 +23,8 @@ KEYS = (
     ("c", "save a checkpoint now (at once when paused)"),
     ("o", "overlay the other runs' test accuracy on the curves"),
     ("v", "compare the other runs' train loss instead of their test accuracy, and back"),
-    ("p / h / enter", "in the Runs tab: pin a run, hide it, resume it"),
+    ("p / h / enter", "in the Runs tab: pin a run, hide it, resume it; a click on a column "
+                      "sorts by it"),
     ("+ / -", "move the decision threshold (analysis tab)"),
     ("1-9", "switch tabs (9: the Train view, from 140x40)"),
     ("escape", "leave a text field for the tabs bar, so these keys act again"),

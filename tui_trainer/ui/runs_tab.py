@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 
-from ..store.catalog import matching, names_by_difference, parse_filter
+from ..store.catalog import matching, names_by_difference, parse_filter, sorted_runs
 from ..store.rundir import RunDir
 from .panels.runs import Comparison, RunRecord
 from .run_state import RunState
@@ -43,6 +43,8 @@ class RunsTab:
         assert self.panels is not None
         c = self.comparison
         shown = matching(c.records, c.run_filter)
+        if c.order:
+            shown = sorted_runs(shown, *c.order)
         self.panels.runs_table.show(shown)
         self.panels.runs_note.update(Text(
             f"{len(shown)} of {len(c.records)} runs · enter: resume · p: pin · h: hide · "
@@ -141,6 +143,13 @@ class RunsTab:
         """p or h on a run's row: pin it (drawn first, always) or hide it from the plot."""
         self.comparison.toggle_mark(record.key, mark)
         self.refresh()
+
+    def sort_by(self, key: str) -> None:
+        """A click on a column's header: the rows by that column (again: the other way)."""
+        key, descending = self.comparison.sort_by(key)
+        self.refresh()
+        self.app.notify(f"Runs sorted by {key}, {'largest' if descending else 'smallest'} "
+                        "first.")
 
     def set_filter(self, text: str) -> None:
         """The Runs tab's filter, applied as it is typed; a filter it cannot read says why."""

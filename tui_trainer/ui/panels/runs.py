@@ -18,6 +18,9 @@ from ...core.config import model_label
 
 # Compact enough for 80 columns: the recipe in one column ("scratch sgd", "+naive", "+cos").
 COLUMNS = ("run", "recipe", "lr", "batch", "ep", "test acc", "best", "status")
+# The field each column sorts by (catalog.sorted_runs): a click on its header.
+SORTED_BY = ("run", "recipe", "lr", "batch_size", "epochs_done", "test_acc", "best_test_acc",
+             "state")
 
 
 class RunRecord(RunSummary):
@@ -102,6 +105,16 @@ class Comparison:
     pinned: set[str] = field(default_factory=set)    # runs drawn first, whatever their rank
     hidden: set[str] = field(default_factory=set)    # runs left off the plot
     metric: str = "test acc"          # or "train loss" (v)
+    order: tuple[str, bool] | None = None   # (field, largest first) the tab is sorted by
+
+    def sort_by(self, key: str) -> tuple[str, bool]:
+        """A click on a column: sort by it, the largest first for a number; again, the other
+        way. Returns the order now."""
+        descending = key in ("lr", "batch_size", "epochs_done", "test_acc", "best_test_acc")
+        if self.order and self.order[0] == key:
+            descending = not self.order[1]
+        self.order = (key, descending)
+        return self.order
 
     def add(self, records: list[RunRecord]) -> None:
         """List `records`, each once: a run already listed (the same directory: a run found
@@ -155,6 +168,18 @@ class RunsPanel(DataTable):
         def __init__(self, record: RunRecord) -> None:
             super().__init__()
             self.record = record
+
+    class SortAsked(Message):
+        """A click on a column's header: sort the runs by it."""
+
+        def __init__(self, key: str) -> None:
+            super().__init__()
+            self.key = key
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        if 0 <= event.column_index < len(SORTED_BY):
+            self.post_message(self.SortAsked(SORTED_BY[event.column_index]))
 
     class Marked(Message):
         """p or h on a run's row: pin it or hide it."""
