@@ -63,3 +63,21 @@ def test_a_log_axis_with_limits_draws_its_curve_and_decades(terminal):
     assert "0.001" in text and "10" in text and "400" in text
     assert not re.search(r"\d\.\d{6,}", text)                # no unreadable tick
     assert re.search(r"[⡀-⣿]", text)                        # the curves are there
+
+
+def test_in_a_pipe_a_line_says_only_the_points_just_added(capsys, monkeypatch):
+    """6.6's pattern in a pipe: train loss and acc at fractions of an epoch, the test accuracy
+    None there; a line repeated the previous epoch's `test acc 0.5000` eight times, a point
+    the book never drew."""
+    from tui_trainer.learner import drawing
+
+    monkeypatch.setattr(drawing, "on_terminal", lambda: False)
+    animator = d2l.Animator(xlabel="epoch", xlim=[1, 2],
+                            legend=["train loss", "train acc", "test acc"])
+    animator.add(1, (0.9, 0.6, 0.5))
+    animator.add(1.5, (0.7, 0.7, None))
+    animator.add(2, (0.6, 0.8, 0.55))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["epoch 1: train loss 0.9000  train acc 0.6000  test acc 0.5000",
+                     "epoch 1.5: train loss 0.7000  train acc 0.7000",
+                     "epoch 2: train loss 0.6000  train acc 0.8000  test acc 0.5500"]

@@ -463,9 +463,11 @@ class Animator:
             self.X = [[] for _ in range(n)]
         if not self.Y:
             self.Y = [[] for _ in range(n)]
+        added = set()
         for i, (a, b) in enumerate(zip(x, y)):
             if a is not None and b is not None:
                 self.X[i].append(float(a))
                 self.Y[i].append(float(b))
-        self.plot.draw(self.X, self.Y, self.legend)
+                added.add(i)
+        self.plot.draw(self.X, self.Y, self.legend, added)
 

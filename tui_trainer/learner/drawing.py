@@ -239,12 +239,19 @@ class Plot:
             plt.title(title)
         return plt.uncolorize(plt.build()) if plain else plt.build()
 
-    def draw(self, X: list[list[float]], Y: list[list[float]], legend: list[str]) -> None:
+    def draw(self, X: list[list[float]], Y: list[list[float]], legend: list[str],
+             added: set[int] | None = None) -> None:
+        """The curves again, in place on a terminal; elsewhere one line of the points just
+        `added` (by index; None: every curve's last), never a curve's earlier value again
+        (6.6's test accuracy is None inside an epoch: the line said the last epoch's)."""
         names = [legend[i] if i < len(legend) else f"y{i + 1}" for i in range(len(Y))]
         if not on_terminal():
-            x = next((xs[-1] for xs in X if xs), None)
+            shown = [i for i in range(len(Y)) if Y[i] and (added is None or i in added)]
+            if not shown:
+                return
+            x = X[shown[0]][-1]
             self.out.write(f"{self.xlabel or 'x'} {x:g}: " + "  ".join(
-                f"{name} {ys[-1]:.4f}" for name, ys in zip(names, Y) if ys) + "\n")
+                f"{names[i]} {Y[i][-1]:.4f}" for i in shown) + "\n")
             return
         import shutil
 
