@@ -473,6 +473,9 @@ def test_ctrl_c_in_a_pipe_stops_at_a_batch_and_raises_keyboard_interrupt(d2l_dat
     _, err = finish(proc)
     assert proc.returncode != 0
     assert err.strip().splitlines()[-1].startswith("KeyboardInterrupt: stopped ")
+    # As plain Python's Ctrl+C: the learner's frames alone (smtui's mistakes.py, d2l.py and
+    # script.py stood between their line and the interrupt).
+    assert "learner.py" in err and "tui_trainer" not in err, err
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert json.loads((run_dir / "status.json").read_text())["state"] == "stopped"
     assert load_checkpoint(run_dir)["epoch"] >= 1   # epoch 1's end or the batch it stopped at

@@ -137,14 +137,34 @@ def mark(exc: BaseException, line: str) -> None:
     install_hooks()
 
 
+def stopped(message: str) -> KeyboardInterrupt:
+    """The KeyboardInterrupt that a stop (a key, Ctrl+C) raises in a learner's script, marked so
+    that, uncaught, its traceback shows the learner's frames alone, as plain Python's Ctrl+C
+    shows theirs (three frames of smtui's stood between their line and the interrupt)."""
+    exc = KeyboardInterrupt(message)
+    exc.smtui_stop = True   # type: ignore[attr-defined]
+    install_hooks()
+    return exc
+
+
+def learners_traceback(value: BaseException, tb) -> str:
+    """`value`'s traceback as Python prints it, with only the learner's frames."""
+    frames = traceback.StackSummary.from_list(learner_frames(tb))
+    return "".join(["Traceback (most recent call last):\n", *frames.format(),
+                    *traceback.format_exception_only(type(value), value)])
+
+
 @functools.lru_cache(maxsize=1)
 def install_hooks() -> None:
     """Chain the interpreter's and threading's hooks for uncaught exceptions, once: a marked
-    exception prints its line; any other goes to the hook that was there before."""
+    exception prints its line (a stop, its learner's frames); any other goes to the hook that
+    was there before."""
     before, thread_before = sys.excepthook, threading.excepthook
 
     def hook(kind, value, tb) -> None:
         line = getattr(value, "smtui_line", None) or notebook_only(value, tb)
+        if line is None and getattr(value, "smtui_stop", False) and not debugging():
+            line = learners_traceback(value, tb).rstrip("\n")
         if line is None:
             before(kind, value, tb)
             return

@@ -20,6 +20,7 @@ from ..core import data as data_mod
 from ..core.config import TrainConfig
 from ..core.console import SafeStream, epoch_line
 from ..core.events import Control, EpochEnd, Event, Message, RunEnded
+from ..core.mistakes import stopped
 from ..store.rundir import RunDir
 from ..loop.train import Session, fit
 from ..loop.usercode import OwnCode, as_module, own_model, updater_lr
@@ -120,7 +121,7 @@ def train_script(net, train_iter, test_iter, loss, num_epochs, updater, *,
     else:
         ended = _run_lines(session, control)
     if ended.status == "stopped":
-        raise KeyboardInterrupt(ended.message)
+        raise stopped(ended.message)
     if ended.status == "diverged":
         raise FloatingPointError(ended.message)
     return session.history
