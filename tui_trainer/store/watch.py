@@ -102,7 +102,7 @@ class RunWatcher:
         if state == "starting":
             state = "running"
         if state == "running" and stalled_for(status) is not None:
-            state = "stalled"   # its process lives, its record stopped moving
+            state = "stalled"   # its lock is held, its record stopped moving
         epoch, batch, num_batches = (_int(status.get(k)) for k in ("epoch", "batch",
                                                                    "num_batches"))
         if state == "running" and epoch is not None and batch is not None and \
@@ -123,8 +123,9 @@ class RunWatcher:
             self.last_state = state
             if state == "stalled":
                 events.append(RunEnded("stalled", self.rows_seen, (
-                    f"nothing written for {stalled_for(status):.0f} s while its process "
-                    f"(pid {status.get('pid')}) lives: stopped (kill -STOP, ctrl+z) or stuck")))
+                    f"nothing written for {stalled_for(status):.0f} s while its lock is held: "
+                    f"its process (pid {status.get('pid')} where it runs) is stopped (kill "
+                    "-STOP, ctrl+z) or stuck")))
             elif state != "running":
                 message = status.get("message")
                 events.append(RunEnded(state, self.rows_seen, message if isinstance(message, str)

@@ -485,12 +485,6 @@ class RunController:
             return True
         return False
 
-    def stop_all(self, reason: str | None = None) -> None:
-        """Every loop still going on stops at its next batch, with a checkpoint: the app is
-        gone or has crashed, and nothing may wait behind it."""
-        for control in self.state.unfinished():
-            control.request_stop(reason)
-
     # ------------------------------------------------------------------ the redraw tick
     def draw_pending(self, force: bool = False) -> None:
         """The timer's tick: the latest epoch's predictions, then the curves. Drawing each
