@@ -143,6 +143,80 @@ def test_train_ch3_equals_the_books_loop(d2l_data, make):
     assert book_rows[-1][0] < book_rows[0][0]   # it learned something: the test can fail
 
 
+class BookDropoutNet(nn.Module):
+    """4.6's net from scratch: its dropout draws from torch's global stream in a forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin1, self.lin2 = nn.Linear(784, 32), nn.Linear(32, 10)
+
+    def forward(self, X):
+        H = torch.relu(self.lin1(X.reshape((-1, 784))))
+        if self.training:
+            mask = (torch.rand(H.shape) > 0.5).float()
+            H = mask * H / 0.5
+        return self.lin2(H)
+
+
+def test_a_seeded_script_draws_the_books_random_stream(d2l_data, monkeypatch):
+    """With torch.manual_seed and plain DataLoaders (which draw a seed from torch's stream each
+    time they are iterated) and a dropout net, the drop-in's train_ch3 consumes random numbers
+    exactly as the book's: the same shuffles and masks, weights equal to the bit, and the
+    stream after training the book's. Describing the test loader and checking the net on a
+    batch drew three numbers before the first epoch."""
+    from torch.utils import data as torch_data
+    from tui_trainer.core.data import load_fashion_mnist
+
+    fashion = load_fashion_mnist(str(d2l_data))
+    as_float = lambda images: images.float().unsqueeze(1) / 255  # noqa: E731
+    train_set = torch_data.TensorDataset(as_float(fashion.train_images), fashion.train_labels)
+    test_set = torch_data.TensorDataset(as_float(fashion.test_images), fashion.test_labels)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")   # one count for both runs: sums to the bit
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    results = []
+    try:
+        for through_smtui in (False, True):
+            torch.manual_seed(0)
+            net = BookDropoutNet()
+            loss = nn.CrossEntropyLoss(reduction="none")
+            trainer = torch.optim.SGD(net.parameters(), lr=0.1)
+            train_iter = torch_data.DataLoader(train_set, 16, shuffle=True)
+            test_iter = torch_data.DataLoader(test_set, 16, shuffle=False)
+            if through_smtui:
+                script.train_script(net, train_iter, test_iter, loss, 2, trainer)
+            else:
+                for _ in range(2):
+                    book_train_epoch_ch3(net, train_iter, loss, trainer)
+                    d2l.evaluate_accuracy(net, test_iter)
+            results.append(([p.detach().clone() for p in net.parameters()], torch.rand(4)))
+    finally:
+        torch.set_num_threads(threads)
+    (book_params, book_after), (our_params, our_after) = results
+    for ours, theirs in zip(our_params, book_params):
+        assert torch.equal(ours, theirs)
+    assert torch.equal(our_after, book_after)
+
+
+def test_the_thread_probe_draws_nothing_from_torchs_stream(small_data_dir):
+    """The governor times a probe step between batches: a dropout net's forward there leaves
+    torch's global stream as it found it."""
+    from tui_trainer.core.models import Model
+    from tui_trainer.loop.thread_probe import training_probe
+
+    net = BookDropoutNet()
+    for kind in ("own", "concise"):
+        model = Model(net, lambda y_hat, y: nn.functional.cross_entropy(
+            y_hat, y, reduction="none"), lambda out: out.softmax(1), kind)
+        probe = training_probe(model, TrainConfig(batch_size=8), torch.device("cpu"))
+        before = torch.get_rng_state()
+        probe()
+        assert torch.equal(torch.get_rng_state(), before), kind
+    net.train()
+    net(torch.zeros(2, 784))   # the check can fail: a forward outside the probe draws
+    assert not torch.equal(torch.get_rng_state(), before)
+
+
 def test_load_data_fashion_mnist_has_the_books_shapes(d2l_data):
     train_iter, test_iter = d2l.load_data_fashion_mnist(32)
     X, y = next(iter(test_iter))

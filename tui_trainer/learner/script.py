@@ -22,6 +22,7 @@ from ..core.console import SafeStream, epoch_line
 from ..core.events import Control, EpochEnd, Event, Message, RunEnded
 from ..core.mistakes import stopped
 from ..store.rundir import RunDir
+from ..loop.device import random_untouched
 from ..loop.train import Session, fit
 from ..loop.usercode import OwnCode, as_module, own_model, updater_lr
 
@@ -51,13 +52,14 @@ def session_for(net, train_iter, test_iter, loss, num_epochs: int, updater,
                 out: str | None, trained_by: str = "d2l.train_ch3") -> Session:
     """The learner's objects as a `Session`, checked on the first test images; a run directory
     in `out` when given. `trained_by`: the book's function the script called."""
-    fashion = getattr(test_iter, "fashion", None) or _describe(train_iter, test_iter)
     module = as_module(net)
     params = list(module.parameters())
     device = params[0].device if params else torch.device("cpu")
-    X, y = next(iter(test_iter))
-    model = own_model(OwnCode(module, loss, updater, None), X.to(device), y.to(device),
-                      trained_by.removeprefix("d2l."))
+    with random_untouched(device):   # the seeded script's stream is the book's train_ch3's
+        fashion = getattr(test_iter, "fashion", None) or _describe(train_iter, test_iter)
+        X, y = next(iter(test_iter))
+        model = own_model(OwnCode(module, loss, updater, None), X.to(device), y.to(device),
+                          trained_by.removeprefix("d2l."))
     batch_size = getattr(train_iter, "batch_size", None) or len(X)
     lr = updater_lr(updater)
     config = TrainConfig(model=_script_name(), epochs=int(num_epochs), batch_size=batch_size,

@@ -44,3 +44,18 @@ def reporting_intervals(num_batches: int, device_type: str) -> tuple[int, int]:
     parts = 50 if device_type == "cpu" else 20
     every = max(1, math.ceil(num_batches / parts))
     return every, every
+
+
+def random_untouched(device: torch.device):
+    """A context in which torch's global random streams (the CPU's, and `device`'s when it is
+    a GPU) are put back as they were on leaving.
+
+    What smtui does beside a learner's training (reading their test loader to describe it,
+    checking their net on a batch, timing a probe step) must not draw from the streams their
+    seeded program trains with: a DataLoader draws a seed each time it is iterated, a dropout
+    layer draws in a forward. With this around it, a seeded script trains as with the book's
+    `train_ch3`, shuffles and dropout masks to the bit, and the stream after it is the book's."""
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return torch.random.fork_rng(devices=[index])
+    return torch.random.fork_rng(devices=[])

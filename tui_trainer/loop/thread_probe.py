@@ -3,7 +3,8 @@
 `cpu_threads.py` decides the thread budget before torch loads and provides the governor; this module
 is the part that needs torch and a model: `thread_plan` for a run about to train, and the
 probes, one training step's work on a made-up batch, which the governor times with each
-candidate thread count. A probe never touches a run's weights or its next update.
+candidate thread count. A probe never touches a run's weights, its next update or torch's
+random streams.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 from . import cpu_threads as cpu
 from ..core.config import TrainConfig
 from ..core.models import Model
+from .device import random_untouched
 
 
 def probe_batch(cfg: TrainConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -41,7 +43,8 @@ def training_probe(model: Model, cfg: TrainConfig, device: torch.device) -> Call
             for p in params:
                 p.grad = None
             try:
-                model.loss(model.net(X), y).sum().backward()
+                with random_untouched(device):   # a dropout layer draws: not from the run's
+                    model.loss(model.net(X), y).sum().backward()
             finally:
                 for p, grad in zip(params, saved):
                     p.grad = grad
@@ -51,7 +54,8 @@ def training_probe(model: Model, cfg: TrainConfig, device: torch.device) -> Call
     def probe() -> None:
         for p in net.parameters():
             p.grad = None
-        model.loss(net(X), y).sum().backward()
+        with random_untouched(device):
+            model.loss(net(X), y).sum().backward()
     return probe
 
 
@@ -64,8 +68,9 @@ def stacked_probe(net, mean_loss: bool, cfg: TrainConfig,
     def probe() -> None:
         for p in net.parameters():
             p.grad = None
-        if net.step_grads(X, y, mean_loss) is None:
-            net.loss(net(X), y).sum().backward()
+        with random_untouched(device):
+            if net.step_grads(X, y, mean_loss) is None:
+                net.loss(net(X), y).sum().backward()
     return probe
 
 

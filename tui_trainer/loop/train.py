@@ -18,7 +18,7 @@ from ..core.config import TrainConfig, absolute_paths, is_model_file
 from ..core import data as data_mod
 from ..core.errors import SmtuiError
 from ..core.events import BatchEnd, Control, EpochEnd, Listener, RunEnded
-from .device import reporting_intervals
+from .device import random_untouched, reporting_intervals
 from .fastpath import linear_step
 from .prepare import open_front, refuse_invalid
 from .lifecycle import RunLife, checkpoint_state, divergence_message, open_run
@@ -139,9 +139,10 @@ def _own_model(config: TrainConfig, test_iter, device: torch.device):
 
     code = usercode.load_file(config.model)
     code.net.to(device)
-    X, y = next(iter(test_iter))
     where = code.path.name if code.path is not None else config.model
-    model = usercode.own_model(code, X.to(device), y.to(device), where)
+    with random_untouched(device):   # the check draws nothing the run's seed meant for training
+        X, y = next(iter(test_iter))
+        model = usercode.own_model(code, X.to(device), y.to(device), where)
     if code.updater is not None and config.schedule != "constant" and \
             not isinstance(code.updater, torch.optim.Optimizer):
         raise SmtuiError(f"--schedule {config.schedule}: {where}'s updater is a "
