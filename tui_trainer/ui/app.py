@@ -38,7 +38,8 @@ from .panels.log import LogPanel
 from .controller import Panels, RunController
 from .run_state import RunState
 from .runs_tab import RELOAD_S, RunsTab
-from .messages import CoreLoaded, TrainingEvent, TrainingFailed
+from .transcript import Transcript
+from .messages import CoreLoaded, Printed, TrainingEvent, TrainingFailed
 from .panels.analysis import AnalysisPanel
 from .panels.numerics import NumericsPanel
 from .panels.predictions import PredictionsPanel, SampleGrid
@@ -233,6 +234,11 @@ class SmtuiApp(App):
             status_bar=one(StatusBar))
         self.panels = panels
         self.log_view = one("#messages", LogPanel)
+        # What is printed while the app holds the terminal (a learner's print, a warning):
+        # shown in the Log tab, and a script's written again once the window has closed.
+        self.printed = Transcript(self.mode.epochs_said,
+                                  lambda line, stderr: self.post_message(Printed(line, stderr)))
+        self.begin_capture_print(self.printed)
         self.grid = one("#preds SampleGrid", SampleGrid)
         self.runs.attach(panels)
         self.controller = RunController(self, panels, self.runs.state, self.mode, self.runs)
@@ -297,6 +303,11 @@ class SmtuiApp(App):
     def on_training_event(self, message: TrainingEvent) -> None:
         """The loop's events (and a watched run's) are the run controller's."""
         self.controller.handle(message.event)
+
+    def on_printed(self, message: Printed) -> None:
+        """A line the program printed: the Log tab's, as it comes (stderr's in the error
+        colour)."""
+        self.log_message(message.line, "red" if message.stderr else None)
 
     def on_training_failed(self, message: TrainingFailed) -> None:
         self.controller.failed(message.text)

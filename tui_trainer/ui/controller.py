@@ -264,8 +264,11 @@ class RunController:
         if self.state.sweep is not None and event.run_dir:
             self.say(f"Run directories: one per learning rate in {Path(event.run_dir).parent}, "
                      f"named like {Path(event.run_dir).name}")
-        else:
+        elif event.run_dir:
             self.say(f"Run directory: {event.run_dir}")
+        else:   # a learner's train_ch3 without out=
+            self.say("No run directory: nothing of this run is kept on disk (train_ch3's "
+                     "out='runs' keeps one, for smtui view and compare)")
         if event.threads:
             self.say(f"CPU threads: {event.threads}; the status bar shows those in use (×N), "
                      "fewer while other processes share the CPU")

@@ -68,9 +68,11 @@ def known_theme(theme: str | None, given: bool) -> str | None:
 
 def run_script(session):
     """Train a learner's prepared `session` (d2l.train_ch3) in the app, which closes when the
-    run ends; returns its RunEnded. The window is gone before anything is raised or printed:
-    an exception from the learner's code is raised here, and the epochs stay in the
-    scrollback as headless lines."""
+    run ends; returns its RunEnded. The window is gone before anything is raised or printed.
+    The scrollback then holds what a pipe would: the epochs as headless lines, with what the
+    script printed while the window was open between them, in order (transcript.py); an
+    exception from the learner's code is raised after them, so a mistake at epoch 3 leaves the
+    two epochs it finished on the screen."""
     from ..core.console import epoch_line
     from ..core.events import RunEnded
 
@@ -79,16 +81,16 @@ def run_script(session):
     for each in app.runs.state.unfinished():
         each.request_stop()
         each.finished.wait(120)
+    out = SafeStream(sys.stdout)
+    app.printed.write_out([epoch_line(row, session.config.epochs) for row in session.history],
+                          out, SafeStream(sys.stderr))
     if app.runs.state.error is not None:
         raise app.runs.state.error
-    err = SafeStream(sys.stdout)
-    for row in session.history:
-        err.write(epoch_line(row, session.config.epochs) + "\n")
     ended = app.runs.state.ended or RunEnded("stopped", session.epoch, "the window was closed")
     if ended.status != "finished":
-        err.write(f"d2l: {ended.message}\n")
+        out.write(f"d2l: {ended.message}\n")
     if session.run is not None:
-        err.write(f"d2l: run directory: {session.run.path} (smtui view "
+        out.write(f"d2l: run directory: {session.run.path} (smtui view "
                   f"{session.run.path})\n")
     return ended
 

@@ -37,3 +37,12 @@ class CoreLoaded(Message):
         super().__init__()
         self.seconds = seconds
         self.device = device
+
+
+class Printed(Message):
+    """A whole line a program printed while the app held the terminal (transcript.py)."""
+
+    def __init__(self, line: str, stderr: bool) -> None:
+        super().__init__()
+        self.line = line
+        self.stderr = stderr

@@ -33,6 +33,11 @@ class TrainMode:
     redraw_s = REDRAW_S
     resume_refusal: str | None = None       # why the Runs tab cannot resume a run here
 
+    def epochs_said(self) -> int:
+        """How many epoch lines the process writes before what was printed now, once the
+        window has closed (transcript.py): a script's epochs so far; none elsewhere."""
+        return 0
+
     def mount(self, ctl: RunController) -> None:
         """Set the app up for this mode, once its widgets exist: the runs already in the
         --out folder are listed in the Runs tab, as a tracker lists a project's runs."""
@@ -121,6 +126,9 @@ class ScriptMode(TrainMode):
 
     def __init__(self, session: Any) -> None:
         self.session = session
+
+    def epochs_said(self) -> int:
+        return len(self.session.history)
 
     def mount(self, ctl: RunController) -> None:
         from ..core.config import model_label
