@@ -103,7 +103,8 @@ def terminal(monkeypatch, capsys):
 
     def screen() -> str:
         return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", capsys.readouterr().out)
-    return screen
+    yield screen
+    drawing.BOTTOM.release()   # stdout as it was, for the next test
 
 
 @pytest.fixture

@@ -126,3 +126,38 @@ def test_prints_show_live_and_stay_in_order_with_the_epochs_above_a_mistake(smal
     assert said[:-1] == expected, screen
     assert [int(e.split()[1].split("/")[0]) for e in epochs] == list(range(1, n + 1))
     assert "learner.py" in said[-1] and "in updater" in said[-1], screen
+
+
+ANIMATED_LOOP = """
+    from tui_trainer import d2l
+    animator = d2l.Animator(xlabel='epoch', xlim=[1, 6], legend=['loss'])
+    for epoch in range(6):
+        l = 1.0 / (epoch + 1)
+        print(f'epoch {epoch + 1}, loss {l:f}')
+        animator.add(epoch + 1, l)
+    d2l.plot([1, 2, 3], [[3, 2, 1]], legend=['after'])
+    print('LEARNER DONE')
+"""
+
+
+@pytest.mark.tmux
+@tmux_only
+def test_the_animator_keeps_the_lines_printed_beside_it_and_one_figure(tmp_path):
+    """3.3's loop prints each epoch's loss beside the book's Animator: every line stays, and
+    the Animator's figure is drawn once (its redraw moved up over the printed lines, erased
+    five of six and left six stacked figure tops); a later figure comes below it."""
+    (tmp_path / "loop.py").write_text(textwrap.dedent(ANIMATED_LOOP))
+    tmux = Tmux(f"cd {tmp_path} && {sys.executable} loop.py; sleep 60", 100, 70)
+    try:
+        screen = tmux.wait_for("LEARNER DONE", timeout=90)
+    finally:
+        tmux.kill()
+    lines = screen.splitlines()
+    printed = [line for line in lines if re.match(r"epoch \d, loss", line)]
+    assert printed == [f"epoch {k}, loss {1 / k:f}" for k in range(1, 7)], screen
+    tops = [i for i, line in enumerate(lines) if line.lstrip().startswith("┌")]
+    assert len(tops) == 2, screen   # the Animator's figure, then plot's
+    legends = [i for i, line in enumerate(lines) if "loss" in line and "┤" in line]
+    after = [i for i, line in enumerate(lines) if "after" in line and "┤" in line]
+    assert legends and after and legends[0] < after[0] < lines.index("LEARNER DONE"), screen
+    assert max(lines.index(p) for p in printed) < tops[0], screen

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from ..core.console import SafeStream
 
@@ -51,6 +52,7 @@ def _pixel_pair(top: float, bottom: float) -> tuple[str, str | None]:
 def image_grid(images: list, num_cols: int, titles: list[str] | None) -> None:
     """Print `images` (2-D tensors, values in [0, 1] or [0, 255]) in rows of `num_cols`, each
     titled below (a title may have several lines)."""
+    BOTTOM.release()   # an Animator's figure stays above this one
     out = SafeStream(sys.stdout)
     titles = titles or [""] * len(images)
     if not on_terminal():
@@ -192,7 +194,6 @@ class Plot:
         self.xlabel, self.ylabel = xlabel, ylabel
         self.x, self.y = Axis(xlim, xscale), Axis(ylim, yscale)
         self.height = height
-        self.drawn_lines = 0
         self.out = SafeStream(sys.stdout)
 
     def curves(self, X, Y) -> list[list[tuple[float, float]]]:
@@ -256,6 +257,56 @@ class Plot:
         import shutil
 
         text = self.build(X, Y, names, min(shutil.get_terminal_size().columns, 100))
-        up = f"\x1b[{self.drawn_lines}F\x1b[J" if self.drawn_lines else ""
-        self.out.write(up + text + "\n")
-        self.drawn_lines = text.count("\n") + 1
+        BOTTOM.show(self, text)
+
+
+class BottomFigure:
+    """The figure an Animator redraws, kept below whatever the program prints meanwhile.
+
+    Redrawn in place by moving the cursor up over it, a figure erased any line printed after
+    it (3.3's loop prints each epoch's loss): one of six lines was left, over six stacked
+    figure tops. Here the figure is rich's `Live` display, which takes stdout and stderr while
+    it lasts and writes each printed line above the figure, then the figure again. One figure
+    at a time: any other drawing (a new Animator, `plot`, `show_images`), the app of a live
+    `train_ch3`, and the program's exit leave the last one where it is, drawn."""
+
+    def __init__(self) -> None:
+        self.owner: object | None = None
+        self.live: Any = None   # rich.live.Live, imported when a figure is first drawn
+        self.registered = False
+
+    def show(self, owner: object, text: str) -> None:
+        """Draw `owner`'s figure (plotext's text) at the bottom: in place when it is the
+        figure there, else below the one there, which stays as it was."""
+        from rich.text import Text
+
+        figure = Text.from_ansi(text)
+        if self.live is not None and self.owner is owner:
+            self.live.update(figure, refresh=True)
+            return
+        self.release()
+        from rich.console import Console
+        from rich.live import Live
+
+        # Drawn only where stdout is a terminal (on_terminal), so the console is one
+        self.live = Live(figure, console=Console(file=sys.stdout, force_terminal=True),
+                         auto_refresh=False,
+                         redirect_stdout=True, redirect_stderr=True)
+        self.owner = owner
+        self.live.start(refresh=True)
+        if not self.registered:
+            import atexit
+            atexit.register(self.release)
+            self.registered = True
+
+    def release(self) -> None:
+        """Leave the figure at the bottom where it is, and stdout and stderr as they were."""
+        live, self.live, self.owner = self.live, None, None
+        if live is not None:
+            try:
+                live.stop()
+            except (OSError, ValueError):   # the terminal is gone: nothing left to restore
+                pass
+
+
+BOTTOM = BottomFigure()

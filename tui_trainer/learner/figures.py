@@ -160,10 +160,11 @@ class Figure:
     def show(self) -> None:
         """Draw the figure (to stdout), once: its images as the book's grid, its lines as
         plots; without a terminal, one line per plot and the images' titles."""
-        from .drawing import on_terminal
+        from .drawing import BOTTOM, on_terminal
         from ..core.console import SafeStream
         import sys
 
+        BOTTOM.release()   # an Animator's figure stays above this one
         self.pending = False
         images = [(img, ax.title or "") for ax in self.axes for img in ax.images]
         if images:

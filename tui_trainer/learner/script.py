@@ -119,6 +119,8 @@ def train_script(net, train_iter, test_iter, loss, num_epochs, updater, *,
     control = Control()
     if _live():
         from ..ui.launch import run_script
+        from .drawing import BOTTOM
+        BOTTOM.release()   # an Animator's figure stays in the scrollback, above the app's
         ended = run_script(session)
     else:
         ended = _run_lines(session, control)
