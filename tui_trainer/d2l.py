@@ -36,7 +36,8 @@ from .core.data import get_fashion_mnist_labels  # noqa: F401  (the book's name)
 from .core.metrics import Accumulator, accuracy  # noqa: F401  (the book's names)
 from .core import metrics
 from .core.errors import SmtuiError
-from .learner.figures import plt
+from .learner import figures, notebook
+from .learner.notebook import set_axes  # noqa: F401  (the book's name)
 from .core.mistakes import in_learners_words, install_hooks
 from .loop.train import train_epoch
 from .core.updaters import sgd  # noqa: F401  (the book's name)
@@ -60,9 +61,15 @@ transpose = lambda x, *args, **kwargs: x.t(*args, **kwargs)  # noqa: E731
 reduce_mean = lambda x, *args, **kwargs: x.mean(*args, **kwargs)  # noqa: E731
 
 
-# ---------------------------------------------------------------- the book's figures (figures.py)
+# ------------------------------------------------- the book's figures (figures.py, notebook.py)
+# In a notebook with matplotlib, the book's own pyplot, drawn inline; else the terminal's.
+MATPLOTLIB = notebook.pyplot()
+plt = MATPLOTLIB if MATPLOTLIB is not None else figures.plt
+
+
 def use_svg_display() -> None:
-    """The book's notebook setting: nothing to do in a terminal."""
+    """The book's notebook setting: SVG figures in a notebook; nothing to do in a terminal."""
+    notebook.use_svg_display()
 
 
 def set_figsize(figsize=(3.5, 2.5)) -> None:
@@ -70,19 +77,6 @@ def set_figsize(figsize=(3.5, 2.5)) -> None:
     terminal's width."""
     use_svg_display()
     plt.rcParams["figure.figsize"] = figsize
-
-
-def set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend):
-    """The book's axes settings."""
-    axes.set_xlabel(xlabel)
-    axes.set_ylabel(ylabel)
-    axes.set_xscale(xscale)
-    axes.set_yscale(yscale)
-    axes.set_xlim(xlim)
-    axes.set_ylim(ylim)
-    if legend:
-        axes.legend(legend)
-    axes.grid()
 
 
 def plot(X, Y=None, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
@@ -95,7 +89,8 @@ def plot(X, Y=None, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
         legend = []
     set_figsize(figsize)
     given = axes is not None
-    axes = axes if given else plt.figure().axes[0]
+    if not given:   # matplotlib's current axes, as the book's; the terminal's, a new figure
+        axes = plt.gca() if MATPLOTLIB is not None else plt.figure().axes[0]
 
     def has_one_axis(X):
         return (hasattr(X, "ndim") and X.ndim == 1 or isinstance(X, list)
@@ -433,24 +428,29 @@ def show_images(imgs, num_rows: int, num_cols: int, titles=None, scale: float = 
     character), each titled below; without a terminal, the titles alone."""
     from .learner.drawing import image_grid
 
+    if MATPLOTLIB is not None:
+        return notebook.show_images(MATPLOTLIB, imgs, num_rows, num_cols, titles, scale)
     images = [torch.as_tensor(np.asarray(img.detach().cpu() if torch.is_tensor(img) else img))
               for img in imgs][: num_rows * num_cols]
     image_grid(images, num_cols, list(titles) if titles is not None else None)
 
 
 class Animator:
-    """The book's Animator: `add(x, y)` appends points and draws every curve again, here in
-    the terminal (plotext), in place; without a terminal, one line per `add`."""
+    """The book's Animator: `add(x, y)` appends points and draws every curve again: in the
+    terminal (plotext), in place below what the program prints; in a notebook, one output of
+    the cell updated in place (matplotlib's figure where installed); elsewhere, one line per
+    `add`."""
 
     def __init__(self, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
                  xscale="linear", yscale="linear", fmts=("-", "m--", "g-.", "r:"), nrows=1,
                  ncols=1, figsize=(3.5, 2.5)) -> None:
-        from .learner.drawing import Plot
+        from .learner.drawing import animated_figure
 
         self.legend = list(legend) if legend else []
         self.X: list[list[float]] | None = None
         self.Y: list[list[float]] | None = None
-        self.plot = Plot(xlabel, ylabel, xlim, ylim, xscale, yscale)
+        self.plot = animated_figure(xlabel, ylabel, legend, xlim, ylim, xscale, yscale, fmts,
+                                    nrows, ncols, figsize)
 
     def add(self, x, y) -> None:
         """Add one point to each curve (the book's semantics: y a number or one per curve)."""

@@ -66,6 +66,25 @@ def call_site() -> traceback.FrameSummary | None:
     return None
 
 
+def place(filename: str) -> str:
+    """Where a learner knows their code by: a file's name, or a notebook cell's as IPython
+    names it (`Cell In[5]`), not the kernel's temporary file (`444276797.py`)."""
+    ipython = sys.modules.get("IPython")
+    shell = None
+    if ipython is not None:
+        try:
+            shell = ipython.get_ipython()
+        except Exception:   # an IPython that cannot say: the file's name
+            shell = None
+    named = None
+    if shell is not None:
+        try:
+            named = shell.compile.format_code_name(filename)
+        except Exception:   # an IPython without the map of cells to files
+            named = None
+    return " ".join(named) if named else Path(filename).name
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else ""
@@ -80,7 +99,7 @@ def one_line(exc: BaseException, site: traceback.FrameSummary | None = None,
     frame = frames[-1] if frames else site
     where = ""
     if frame is not None:
-        where = f"{Path(frame.filename).name}, line {frame.lineno}"
+        where = f"{place(frame.filename)}, line {frame.lineno}"
         where += f", in {frame.name}: " if frame.name != "<module>" else ": "
     what = _first_line(exc) if isinstance(exc, SmtuiError) else \
         f"{type(exc).__name__}: {_first_line(exc)}".rstrip(": ")
@@ -103,7 +122,7 @@ def explain(exc: BaseException, hint: str = "") -> BaseException:
         return exc
     if isinstance(exc, SystemExit):   # their exit ends the run, never as a success
         f = frames[-1]
-        error = UserCodeError(f"{Path(f.filename).name}, line {f.lineno}, in {f.name}: your "
+        error = UserCodeError(f"{place(f.filename)}, line {f.lineno}, in {f.name}: your "
                               f"code called sys.exit({exc.code!r}): the run stopped there "
                               f"{HINT}")
         error.__cause__ = exc

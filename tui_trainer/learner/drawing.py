@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from ..core.console import SafeStream
+from .notebook import BookFigure, Output, Shown, in_notebook, pyplot
 
 
 def on_terminal() -> bool:
@@ -55,7 +56,7 @@ def image_grid(images: list, num_cols: int, titles: list[str] | None) -> None:
     BOTTOM.release()   # an Animator's figure stays above this one
     out = SafeStream(sys.stdout)
     titles = titles or [""] * len(images)
-    if not on_terminal():
+    if not on_terminal() and not in_notebook():   # a notebook's rich console draws HTML
         for start in range(0, len(images), num_cols):
             out.write("  ".join(t.replace("\n", " / ") for t in titles[start:start + num_cols])
                       + "\n")
@@ -195,6 +196,7 @@ class Plot:
         self.x, self.y = Axis(xlim, xscale), Axis(ylim, yscale)
         self.height = height
         self.out = SafeStream(sys.stdout)
+        self.output = Output()   # in a notebook
 
     def curves(self, X, Y) -> list[list[tuple[float, float]]]:
         """Each curve's points in drawing space (what a log axis cannot show left out)."""
@@ -205,8 +207,9 @@ class Plot:
         return curves
 
     def build(self, X, Y, names: list[str], width: int, kinds: list[str] | None = None,
-              title: str | None = None) -> str:
-        """The figure as text; `kinds`: each curve a "line" (the default) or a "scatter"."""
+              title: str | None = None, plain: bool = False) -> str:
+        """The figure as text; `kinds`: each curve a "line" (the default) or a "scatter";
+        `plain`: without colour codes (as NO_COLOR asks too)."""
         import plotext as plt
 
         curves = self.curves(X, Y)
@@ -216,7 +219,7 @@ class Plot:
         plt.clear_figure()
         plt.plotsize(width, self.height)
         plt.theme("clear")
-        plain = no_colour()
+        plain = plain or no_colour()
         for i, (points, name) in enumerate(zip(curves, names)):
             colour = None if plain else COLOURS[i % len(COLOURS)]
             marker = MARKERS[i % len(MARKERS)] if plain else "braille"   # told apart by shape
@@ -246,6 +249,9 @@ class Plot:
         `added` (by index; None: every curve's last), never a curve's earlier value again
         (6.6's test accuracy is None inside an epoch: the line said the last epoch's)."""
         names = [legend[i] if i < len(legend) else f"y{i + 1}" for i in range(len(Y))]
+        if in_notebook():   # one output of the cell, replaced at each draw
+            self.output.show(Shown(self.build(X, Y, names, 100, plain=True)))
+            return
         if not on_terminal():
             shown = [i for i in range(len(Y)) if Y[i] and (added is None or i in added)]
             if not shown:
@@ -258,6 +264,18 @@ class Plot:
 
         text = self.build(X, Y, names, min(shutil.get_terminal_size().columns, 100))
         BOTTOM.show(self, text)
+
+
+def animated_figure(xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
+                    xscale="linear", yscale="linear", fmts=("-", "m--", "g-.", "r:"), nrows=1,
+                    ncols=1, figsize=(3.5, 2.5)) -> BookFigure | Plot:
+    """The figure an Animator draws into (`draw(X, Y, legend, added)`): the book's, in
+    matplotlib, in a notebook that has it; else a text plot (a terminal, a pipe, a notebook
+    without matplotlib)."""
+    if pyplot() is not None:
+        return BookFigure(xlabel, ylabel, legend, xlim, ylim, xscale, yscale, fmts, nrows,
+                          ncols, figsize)
+    return Plot(xlabel, ylabel, xlim, ylim, xscale, yscale)
 
 
 class BottomFigure:

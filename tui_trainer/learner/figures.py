@@ -111,8 +111,9 @@ class Axes:
     def grid(self, *args: Any, **kw: Any) -> None:
         """The book's grid: the terminal's figure keeps its ticks only."""
 
-    def text(self) -> str | None:
-        """This axes' lines as the text of a figure; None when it has none."""
+    def text(self, plain: bool = False) -> str | None:
+        """This axes' lines as the text of a figure (`plain`: without colour codes); None when
+        it has none."""
         if not self.lines:
             return None
         import shutil
@@ -120,7 +121,8 @@ class Axes:
         names = [self.names[i] if i < len(self.names) else "" for i in range(len(self.lines))]
         width = min(shutil.get_terminal_size().columns, 100)
         return plot.build([x for x, _, _ in self.lines], [y for _, y, _ in self.lines], names,
-                          width, kinds=[k for _, _, k in self.lines], title=self.title)
+                          width, kinds=[k for _, _, k in self.lines], title=self.title,
+                          plain=plain)
 
     def summary(self) -> str | None:
         """This axes' lines in one line, for a log (no terminal)."""
@@ -161,6 +163,7 @@ class Figure:
         """Draw the figure (to stdout), once: its images as the book's grid, its lines as
         plots; without a terminal, one line per plot and the images' titles."""
         from .drawing import BOTTOM, on_terminal
+        from .notebook import in_notebook, show_text
         from ..core.console import SafeStream
         import sys
 
@@ -171,6 +174,11 @@ class Figure:
             image_grid([img for img, _ in images], self.ncols, [t for _, t in images])
         out = SafeStream(sys.stdout)
         for ax in self.axes:
+            if in_notebook():   # an output of the cell, as a notebook shows a figure
+                text = ax.text(plain=True)
+                if text:
+                    show_text(text)
+                continue
             line = ax.text() if on_terminal() else ax.summary()
             if line:
                 out.write(line + "\n")

@@ -94,6 +94,32 @@ class EpochLines:
             SafeStream(sys.stderr).write(f"d2l: {event.message}\n")
 
 
+class EpochFigure(EpochLines):
+    """In a notebook: the book's train_ch3 figure (train loss, train acc, test acc by epoch,
+    ylim 0.3-0.9), one output of the cell updated each epoch; warnings as lines."""
+
+    LEGEND = ["train loss", "train acc", "test acc"]
+
+    def __init__(self, epochs: int) -> None:
+        from .drawing import animated_figure
+
+        super().__init__(epochs)
+        self.figure = animated_figure(xlabel="epoch", xlim=[1, epochs], ylim=[0.3, 0.9],
+                                      legend=self.LEGEND)
+        self.X: list[list[float]] = [[], [], []]
+        self.Y: list[list[float]] = [[], [], []]
+
+    def __call__(self, event: Event) -> None:
+        if not isinstance(event, EpochEnd):
+            super().__call__(event)
+            return
+        for xs, ys, value in zip(self.X, self.Y,
+                                 (event.train_loss, event.train_acc, event.test_acc)):
+            xs.append(float(event.epoch))
+            ys.append(float(value))
+        self.figure.draw(self.X, self.Y, self.LEGEND, {0, 1, 2})
+
+
 def _live() -> bool:
     """Whether to show the app: stdin, stdout and stderr are a terminal (`2>err.log` keeps
     the script's lines, not an app drawn into the file), this is the main thread (from
@@ -132,14 +158,18 @@ def train_script(net, train_iter, test_iter, loss, num_epochs, updater, *,
 
 
 def _run_lines(session: Session, control: Control) -> RunEnded:
-    """Headless: Ctrl+C, SIGTERM and SIGHUP ask the loop to stop at the next batch (with a
-    checkpoint in `out`), as in `smtui --no-ui`; a second Ctrl+C ends the script at once."""
+    """Headless (a notebook's figure, else a line per epoch): Ctrl+C, the kernel's
+    interrupt, SIGTERM and SIGHUP ask the loop to stop at the next batch (with a checkpoint in
+    `out`), as in `smtui --no-ui`; a second Ctrl+C ends the script at once."""
     from ..headless.single import StopOnSignals
+    from .notebook import in_notebook
 
+    epochs = session.config.epochs
+    listener = EpochFigure(epochs) if in_notebook() else EpochLines(epochs)
     if threading.current_thread() is not threading.main_thread():
-        return fit(session, EpochLines(session.config.epochs), control)
+        return fit(session, listener, control)
     with StopOnSignals(control) as signals:
-        ended = fit(session, EpochLines(session.config.epochs), control)
+        ended = fit(session, listener, control)
     if signals.code() not in (None, 128 + signal.SIGINT):
         raise SystemExit(signals.code())
     return ended
