@@ -13,7 +13,9 @@ paint, so the window is usable at once.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import sys
 import threading
 import time
 
@@ -46,7 +48,7 @@ from .panels.predictions import PredictionsPanel, SampleGrid
 from .panels.runs import Comparison, RunRecord, RunsPanel
 from .panels.status import StatusBar
 from .modes import ScriptMode, TrainMode, WatchMode
-from .terminal import quiet_driver
+from .terminal import TERMINAL_LOST, TerminalWatch, quiet_driver
 from .textual_private import on_crash
 from .threads import serial_here
 from .panels.dashboard import DASH_H, DASH_W, MirrorCurves, TrainView
@@ -132,6 +134,7 @@ class SmtuiApp(App):
             [RunRecord.from_dir(d) for d in compare or []], overlay=bool(compare)))
         self.signal_code: int | None = None   # 128 + the signal that asked the app to quit
         self.suspend_clock: SuspendClock | None = None   # ctrl+z's time, left out of training's
+        self.terminal_watch: TerminalWatch | None = None  # from on_mount, on a real terminal
         self.last_size = (0, 0)
         self.key_order = KeyOrder(self)
         on_crash(self, self.stop_runs_on_crash)
@@ -254,6 +257,7 @@ class SmtuiApp(App):
         self.remember_theme = True
         self.app_resume_signal.subscribe(self, self.on_resumed)
         self.install_signal_handlers()
+        self.terminal_watch = self.watch_terminal()
         self.load_core()
         records = self.runs.comparison.records
         if records:
@@ -538,6 +542,28 @@ class SmtuiApp(App):
             except (NotImplementedError, RuntimeError, ValueError):
                 pass
 
+    def watch_terminal(self) -> TerminalWatch | None:
+        """Watch the terminal itself (terminal.py): losing it quits as a hang-up does, even
+        where no hang-up arrives (a `su` between, nohup). Not in a test harness's headless app."""
+        if self.is_headless:
+            return None
+        try:
+            fd = sys.__stdin__.fileno() if sys.__stdin__ is not None else -1
+            if fd < 0 or not os.isatty(fd):
+                return None
+        except (OSError, ValueError):
+            return None
+        loop = asyncio.get_running_loop()
+        return TerminalWatch(fd, lambda: loop.call_soon_threadsafe(self.on_terminal_lost),
+                             self.runs.state.unfinished).start()
+
+    def on_terminal_lost(self) -> None:
+        """The terminal is gone: stop any run with a checkpoint and leave, with the hang-up's
+        exit code (129)."""
+        if self.signal_code is None:
+            self.signal_code = 128 + getattr(signal, "SIGHUP", 1)
+        self.quit_app(TERMINAL_LOST)
+
     def action_suspend(self) -> None:
         """ctrl+z: stop smtui with what started it (make, bash -c), so the shell's `fg`
         brings both back (suspend.py); where no shell with job control could, say so instead
@@ -564,6 +590,8 @@ class SmtuiApp(App):
         checkpoint, as quitting does (the reason a quit or a signal gave is kept)."""
         for control in self.runs.state.unfinished():
             control.request_stop()
+        if self.terminal_watch is not None:
+            self.terminal_watch.stop()
         if self.suspend_clock is not None:
             self.suspend_clock.uninstall()
 
