@@ -184,3 +184,38 @@ def test_a_colleagues_private_run_is_one_warning_and_the_listing_goes_on(tmp_pat
         assert err == (f"smtui: warning: {private} cannot be read (Permission denied): "
                        "skipped\n")
     assert newest_run(shared) == mine
+
+
+def test_worker_processes_fit_the_cpus_this_process_may_use(monkeypatch):
+    """The book's 4 DataLoader workers on two CPUs: two (torch warned twice, and under
+    PYTHONWARNINGS=error its warning ended the run with exit 70)."""
+    from tui_trainer.loop import cpu_threads
+    monkeypatch.setattr(cpu_threads, "available_cpus", lambda *a, **k: 2)
+    assert [cpu_threads.fitting_workers(n) for n in (0, 1, 2, 4, 8)] == [0, 1, 2, 2, 2]
+
+
+@pytest.mark.process
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="two worker processes need two CPUs")
+@pytest.mark.parametrize("limit", [16, 20])
+def test_running_out_of_file_descriptors_is_one_line_and_a_failed_run(small_data_dir,
+                                                                     tmp_path, limit):
+    """`ulimit -n` too small for the book loader's workers: exit 1 with one line that says so
+    and what to do, the run `failed` (it was left `running`, with torch's tracebacks and exit
+    70: the record could not be written while the failed loader held the descriptors)."""
+    import resource
+
+    def low_limit() -> None:
+        default_signals()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+    r = subprocess.run([sys.executable, "-m", "tui_trainer", "--no-ui", "--data-dir",
+                        str(small_data_dir), "--loader", "book", "--num-workers", "2",
+                        "--batch-size", "8", "--epochs", "1", "--out", str(tmp_path / "runs")],
+                       capture_output=True, text=True, timeout=300, preexec_fn=low_limit,
+                       env={**child_env(), "SMTUI_CACHE_DIR": str(tmp_path / "cache")})
+    assert r.returncode == 1, r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("smtui: error: too many open files") and "ulimit -n" in last, r.stderr
+    assert "internal error" not in r.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "failed"

@@ -39,6 +39,7 @@ from .core.errors import SmtuiError
 from .learner import figures, notebook
 from .learner.notebook import set_axes  # noqa: F401  (the book's name)
 from .core.mistakes import in_learners_words, install_hooks
+from .loop.cpu_threads import fitting_workers
 from .loop.train import train_epoch
 from .core.updaters import sgd  # noqa: F401  (the book's name)
 
@@ -281,12 +282,13 @@ def load_data_fashion_mnist(batch_size: int, resize: int | None = None, *,
 
     From smtui's offline sources rather than a download; the batches are cut from tensors in
     memory, which is many times faster than the book's DataLoader. `num_workers` > 0 asks for
-    the book's torchvision DataLoader with that many worker processes instead.
+    the book's torchvision DataLoader with that many worker processes instead (at most the
+    CPUs this process may use).
     """
     fashion = _fashion_mnist()
-    if num_workers:
+    if num_workers:   # at most the CPUs this process may use (cpu_threads.fitting_workers)
         return data_mod.make_loaders(fashion, batch_size, loader="book", resize=resize,
-                                     num_workers=num_workers)
+                                     num_workers=fitting_workers(num_workers))
     train_iter, test_iter = data_mod.make_loaders(fashion, batch_size, resize=resize)
     train_iter.fashion = test_iter.fashion = fashion   # for train_ch3's views
     return train_iter, test_iter

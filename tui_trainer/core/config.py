@@ -102,7 +102,8 @@ class TrainConfig:
     gradient: str = _opt("analytic: the linear models' gradient written out (softmax - one-hot) "
                          "where it is the book's step; autograd: the book's backward()",
                          GRADIENTS, default="analytic")
-    num_workers: int = _opt("DataLoader worker processes (book loader only)", default=4)
+    num_workers: int = _opt("DataLoader worker processes (book loader only; at most the CPUs "
+                            "smtui may use)", default=4)
     resize: int | None = _opt("resize images to this side length (none: 28)", default=None)
     device: str = _opt("where to train: auto picks CUDA when present; cuda:N picks a GPU",
                        DEVICES, default="auto")

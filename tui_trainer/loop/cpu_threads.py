@@ -114,6 +114,13 @@ def available_cpus(quota: float | None = None, affinity: int | None = None) -> i
     return max(1, min(affinity, math.ceil(quota)) if quota else affinity)
 
 
+def fitting_workers(asked: int) -> int:
+    """DataLoader worker processes for `asked`: at most the CPUs this process may use (a
+    container's quota, a taskset). The book's 4 on two CPUs gained nothing, torch warned twice,
+    and under PYTHONWARNINGS=error its warning ended the run."""
+    return min(asked, available_cpus()) if asked > 0 else 0
+
+
 @dataclass(frozen=True)
 class ThreadPlan:
     """The threads torch gets, and who chose them."""

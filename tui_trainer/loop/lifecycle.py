@@ -22,7 +22,7 @@ import time
 from typing import Any, Callable
 
 from ..labs.analysis import analyse
-from ..core.errors import SmtuiError, out_of_memory
+from ..core.errors import SmtuiError, let_go, out_of_descriptors, out_of_memory
 from ..core.events import BatchEnd, Listener, Message, RunStarted
 from ..store.rundir import RunDir
 
@@ -161,7 +161,10 @@ class RunLife:
         the user's own error where it is one (memory that did not fit; an error in a learner's
         code, as `explain` says), else `exc`. Written inline: the run's other writes are done or
         abandoned by now."""
-        exc = out_of_memory(exc) or explain(exc)
+        lost = out_of_descriptors(exc)
+        if lost is not None:   # what the failed loader holds is let go, to record the failure
+            let_go(exc)
+        exc = lost or out_of_memory(exc) or explain(exc)
         if self.run is None:
             return exc
         try:

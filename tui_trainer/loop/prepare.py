@@ -17,6 +17,7 @@ import torch
 from ..core import data as data_mod
 from ..core.config import TrainConfig
 from .device import resolve_device
+from .cpu_threads import fitting_workers
 from ..core.errors import SmtuiError
 
 
@@ -52,5 +53,5 @@ def open_front(config: TrainConfig, data: data_mod.FashionMNIST | None = None) -
     generator = torch.Generator().manual_seed(config.seed)
     train_iter, test_iter = data_mod.make_loaders(
         data, config.batch_size, loader=config.loader, resize=config.resize, device=device,
-        generator=generator, num_workers=config.num_workers)
+        generator=generator, num_workers=fitting_workers(config.num_workers))
     return Front(device, data, generator, train_iter, test_iter)
