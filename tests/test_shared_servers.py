@@ -219,3 +219,51 @@ def test_running_out_of_file_descriptors_is_one_line_and_a_failed_run(small_data
     assert "internal error" not in r.stderr
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert json.loads((run_dir / "status.json").read_text())["state"] == "failed"
+
+
+def test_a_run_is_stalled_after_ten_times_its_own_pace_of_writing():
+    """A viewer's 'stalled' follows the run's own pace: quiet for ten times its usual interval
+    and at least 5 s (a run writing three times a second that stops for 12 s showed
+    `training` until a fixed minute had passed); a run whose writes come a minute apart is not
+    stalled after two; before its pace is known, a minute."""
+    from tui_trainer.store.watch import Pace
+
+    fast = Pace()
+    for t in (100.0, 100.3, 100.6, 100.9, 100.9):   # the same write read twice adds nothing
+        fast.saw({"updated": t})
+    assert fast.usual() == pytest.approx(0.3) and fast.limit() == 5.0
+    assert fast.stalled_for({"updated": 100.9}, now=104.0) is None
+    assert fast.stalled_for({"updated": 100.9}, now=112.9) == pytest.approx(12.0)
+    slow = Pace()
+    for t in (0.0, 60.0, 120.0, 180.0):
+        slow.saw({"updated": t})
+    assert slow.limit() == 600.0
+    assert slow.stalled_for({"updated": 180.0}, now=300.0) is None
+    new = Pace()
+    new.saw({"updated": 10.0})
+    assert new.stalled_for({"updated": 10.0}, now=40.0) is None
+    assert new.stalled_for({"updated": 10.0}, now=71.0) == pytest.approx(61.0)
+
+
+def test_a_paused_run_keeps_saying_it_is_alive_and_an_ended_one_never_does(tmp_path,
+                                                                          monkeypatch):
+    """While paused the loop writes its last progress again, marked paused, so that a viewer
+    does not call a pause a stall; once the run has ended, no beat can say `running`."""
+    from tui_trainer.core.events import BatchEnd
+    from tui_trainer.loop import lifecycle
+    from tui_trainer.store.rundir import RunDir
+
+    monkeypatch.setattr(lifecycle, "STATUS_EVERY_S", 0.0)
+    run = RunDir.create(str(tmp_path), "paused")
+    life = lifecycle.RunLife(run, 3)
+    life.beat()   # nothing reported yet: nothing to repeat
+    assert not run.status_path.exists()
+    life.progress(0, BatchEnd(1, 5, 10, 40, 100.0, 0.9, 0.5, 2))
+    first = run.read_status()
+    life.beat()
+    beat = run.read_status()
+    assert beat["paused"] is True and beat["state"] == "running"
+    assert beat["batch"] == first["batch"] == 5 and beat["updated"] >= first["updated"]
+    life.end("stopped", 0, "stopped at epoch 1, batch 5")
+    life.beat()
+    assert run.read_status()["state"] == "stopped"

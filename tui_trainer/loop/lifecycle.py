@@ -112,6 +112,7 @@ class RunLife:
         self.epochs = epochs
         self.write = write
         self.last_progress = time.monotonic()
+        self.last_report: tuple[int, dict[str, Any]] | None = None   # for `beat`
 
     def status(self, state: str, epoch: int, **extra: Any) -> None:
         """Replace status.json: `epoch` completed epochs of `self.epochs`."""
@@ -124,9 +125,22 @@ class RunLife:
         if self.run is None or time.monotonic() - self.last_progress <= STATUS_EVERY_S:
             return
         self.last_progress = time.monotonic()
-        self.status("running", epoch, batch=event.batch, num_batches=event.num_batches,
-                    examples=event.examples, examples_per_s=round(event.examples_per_s, 1),
-                    running_loss=event.loss, running_acc=event.acc, threads=event.threads)
+        self.last_report = (epoch, dict(
+            batch=event.batch, num_batches=event.num_batches, examples=event.examples,
+            examples_per_s=round(event.examples_per_s, 1), running_loss=event.loss,
+            running_acc=event.acc, threads=event.threads))
+        self.status("running", epoch, **self.last_report[1])
+
+    def beat(self) -> None:
+        """While the run is paused: its last progress again, marked paused, at most once every
+        STATUS_EVERY_S. A viewer judges a run stalled by its own pace of writing
+        (watch.py); a pause is the user's, not a stall."""
+        if self.run is None or self.last_report is None or \
+                time.monotonic() - self.last_progress <= STATUS_EVERY_S:
+            return
+        self.last_progress = time.monotonic()
+        epoch, fields = self.last_report
+        self.status("running", epoch, **fields, paused=True)
 
     def checkpoint(self, state: dict[str, Any]) -> None:
         """Write a checkpoint (on request, or at a stop)."""
@@ -145,6 +159,7 @@ class RunLife:
         """The run's last status: finished, stopped or diverged, with the command that resumes
         it when it can be resumed: a stopped or diverged run with a checkpoint (`resumable`
         says so where the checkpoint is still on its way to the disk)."""
+        self.last_report = None   # no beat may say `running` after this
         if self.run is None:
             return
         extra: dict[str, Any] = {"reason": reason} if reason else {}

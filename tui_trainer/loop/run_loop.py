@@ -122,6 +122,9 @@ class Loop:
     def report(self, event: BatchEnd) -> None:
         """Record progress inside an epoch (status.json, at most once a second)."""
 
+    def beat(self) -> None:
+        """While paused: say in the record, now and then, that the run is alive (paused)."""
+
     def save(self, seconds: float) -> str:
         """Write a checkpoint of this exact batch; returns what to tell the user."""
         raise NotImplementedError
@@ -234,7 +237,10 @@ def _epoch(loop: Loop, listener: Listener, control: Control, threads: int, gover
     start, done_before = loop.begin_epoch()
     clock = clock_box[0] = training_clock(control)
     between = _Between(loop, listener, control, epoch, clock, done_before, threads, governor)
-    control.while_paused = between.save_if_asked   # a checkpoint asked for while paused: at once
+    def while_paused() -> None:   # a checkpoint asked for while paused: at once
+        between.save_if_asked()
+        loop.beat()
+    control.while_paused = while_paused
     chunks = loop.chunks(start, between.check_every,
                          lambda text: listener(Message(text, "warning")))
     if chunks is not None:

@@ -276,6 +276,11 @@ class SweepLoop(Loop):
             self.session.members[k].life.progress(self.session.epoch, replace(
                 event, loss=losses[k] / self.seen, acc=hits[k] / self.seen))
 
+    def beat(self) -> None:
+        for m in self.session.members:   # those still training: never one that has ended
+            if m.alive and m.life is not None:
+                m.life.beat()
+
     def save(self, seconds: float) -> str:
         s = self.session
         s.partial_seconds = seconds

@@ -261,6 +261,9 @@ class SingleLoop(Loop):
     def report(self, event: BatchEnd) -> None:
         self.life.progress(self.session.epoch, event)
 
+    def beat(self) -> None:
+        self.life.beat()
+
     def _keep_partial(self) -> None:
         m = self.metric
         self.session.partial = [m[0], m[1], m[2]]

@@ -32,16 +32,58 @@ class CheckpointPredictions:
     templates: Any = None   # (W, b) of a linear model, for the weights tab
 
 
-STALL_S = 60.0   # a training run writes its progress every second or so, epochs included
+STALL_S = 60.0       # before a run's own pace is known
+STALL_TIMES = 10     # then: quiet for this many times its usual interval between writes,
+STALL_MIN_S = 5.0    # and at least this long
+PACE_SEEN = 3        # intervals seen before the pace is the run's own
 
 
-def stalled_for(status: dict) -> float | None:
-    """Seconds since a running run last wrote its status, when more than STALL_S, else None."""
+def _updated(status: dict) -> float | None:
     updated = status.get("updated")
     if not isinstance(updated, (int, float)) or isinstance(updated, bool):
         return None
-    quiet = time.time() - updated
-    return quiet if quiet > STALL_S else None
+    return float(updated)
+
+
+class Pace:
+    """How often a running run writes its status, as a watcher sees it: the median of the
+    intervals between the writes it saw (an epoch's evaluation, a checkpoint, make a few long
+    ones). A run is stalled when it has been quiet for STALL_TIMES its usual interval and at
+    least STALL_MIN_S; until PACE_SEEN intervals are known, after STALL_S. A run that writes
+    several times a second and then stops for 12 s is stalled; one whose batches take a minute
+    each is not. A paused run keeps writing (lifecycle.RunLife.beat)."""
+
+    def __init__(self) -> None:
+        self.last: float | None = None
+        self.intervals: list[float] = []
+
+    def saw(self, status: dict) -> None:
+        """A status read: its time of writing, when new, adds an interval."""
+        updated = _updated(status)
+        if updated is None:
+            return
+        if self.last is not None and updated > self.last:
+            self.intervals = (self.intervals + [updated - self.last])[-20:]
+        self.last = updated if self.last is None else max(self.last, updated)
+
+    def usual(self) -> float | None:
+        """The run's usual interval between writes; None until PACE_SEEN were seen."""
+        if len(self.intervals) < PACE_SEEN:
+            return None
+        return sorted(self.intervals)[len(self.intervals) // 2]
+
+    def limit(self) -> float:
+        """Seconds of quiet after which the run is stalled."""
+        usual = self.usual()
+        return STALL_S if usual is None else max(STALL_MIN_S, STALL_TIMES * usual)
+
+    def stalled_for(self, status: dict, now: float | None = None) -> float | None:
+        """Seconds since the run last wrote its status, when past `limit()`, else None."""
+        updated = _updated(status)
+        if updated is None:
+            return None
+        quiet = (time.time() if now is None else now) - updated
+        return quiet if quiet > self.limit() else None
 
 
 def _said_inertly(event):
@@ -72,6 +114,7 @@ class RunWatcher:
         self.config: TrainConfig | None = None
         self.config_seen: tuple[int, int] | None = None   # config.json's (mtime, size) read
         self.reported: set[str] = set()   # problems already reported: each is said once
+        self.pace = Pace()   # how often the run writes its status: when it is stalled
 
     def poll(self, evaluate: bool = True) -> list:
         """Events for everything new in the run directory since the last poll; what they say
@@ -101,7 +144,9 @@ class RunWatcher:
         state = self.run.state(status) if status.get("state") else "running"
         if state == "starting":
             state = "running"
-        if state == "running" and stalled_for(status) is not None:
+        self.pace.saw(status)
+        quiet = self.pace.stalled_for(status) if state == "running" else None
+        if quiet is not None:
             state = "stalled"   # its lock is held, its record stopped moving
         epoch, batch, num_batches = (_int(status.get(k)) for k in ("epoch", "batch",
                                                                    "num_batches"))
@@ -123,7 +168,8 @@ class RunWatcher:
             self.last_state = state
             if state == "stalled":
                 events.append(RunEnded("stalled", self.rows_seen, (
-                    f"nothing written for {stalled_for(status):.0f} s while its lock is held: "
+                    f"nothing written for {quiet:.0f} s{self._usually()} while its lock is "
+                    "held: "
                     f"its process (pid {status.get('pid')} where it runs) is stopped (kill "
                     "-STOP, ctrl+z) or stuck")))
             elif state != "running":
@@ -135,6 +181,10 @@ class RunWatcher:
         if evaluate:
             events += self._evaluate_checkpoint()
         return events
+
+    def _usually(self) -> str:
+        usual = self.pace.usual()
+        return f" (it wrote every {usual:.2g} s)" if usual is not None else ""
 
     def _new_rows(self) -> list[dict[str, Any]]:
         """Rows appended to metrics.jsonl since the last poll: only those bytes are read (a run
