@@ -130,6 +130,15 @@ def test_a_named_run_is_named_in_its_folder_and_everywhere(small_data_dir, tmp_p
     assert bad.returncode == 2 and bad.stderr.startswith("smtui: error: --name must be")
 
 
+def test_a_name_is_letters_and_digits_of_any_script():
+    """`--name café` was refused by a message that says "letters"."""
+    from tui_trainer.core.config import TrainConfig
+    for name in ("café", "实验-2", "first-try", "v1.2_b"):
+        assert "name" not in TrainConfig(name=name).validate(), name
+    for name in ("../x", "a b", "_x", "-x", "x" * 41, "a/b", ""):
+        assert "name" in TrainConfig(name=name).validate(), name
+
+
 @pytest.mark.process
 def test_the_settings_file_gives_defaults_and_a_broken_one_is_one_warning(small_data_dir,
                                                                          tmp_path):

@@ -38,6 +38,20 @@ def test_help_does_not_import_torch():
 
 
 @pytest.mark.process
+def test_help_keeps_its_words_under_python_OO():
+    """`--help` under PYTHONOPTIMIZE=2 (docstrings dropped) says what every command does,
+    word for word as without it (the commands' descriptions were blank)."""
+    def help_of(*args: str, optimise: bool) -> str:
+        env = {**os.environ, "PYTHONOPTIMIZE": "2" if optimise else ""}
+        return subprocess.run([sys.executable, "-m", "tui_trainer", *args, "--help"],
+                              capture_output=True, text=True, env=env, timeout=60).stdout
+    for command in ([], ["runs"], ["view"], ["compare"], ["sweep"], ["numerics"]):
+        plain = help_of(*command, optimise=False)
+        assert len(plain.split("Options:")[0].split("\n")) > 3, plain   # a description
+        assert help_of(*command, optimise=True) == plain, command
+
+
+@pytest.mark.process
 def test_core_does_not_import_textual():
     """Every module outside ui/ and tools/ (the core, the drivers without a UI, the drop-in d2l)
     imports without Textual or rich: each is imported, found by walking the package."""

@@ -265,6 +265,32 @@ def test_the_books_asserts_say_which_threshold_failed(d2l_data, capsys):
     assert capsys.readouterr().out.count("epoch 1/1") == 1   # without a terminal: a line an epoch
 
 
+@pytest.mark.process
+def test_under_python_O_the_books_asserts_are_gone_as_the_books_are(d2l_data, tmp_path):
+    """`python -O` removes the book's assert statements: its train_ch3 returns whatever the
+    numbers; the drop-in's raised AssertionError there."""
+    program = tmp_path / "untrained.py"
+    program.write_text(textwrap.dedent(f"""
+        import os
+        os.environ["SMTUI_DATA_DIR"] = {str(d2l_data)!r}
+        import torch
+        from tui_trainer import d2l
+        W = torch.zeros((784, 10), requires_grad=True)
+        def net(X):
+            return torch.matmul(X.reshape((-1, 784)), W)
+        train_iter, test_iter = d2l.load_data_fashion_mnist(16)
+        loss = torch.nn.CrossEntropyLoss(reduction='none')
+        d2l.train_ch3(net, train_iter, test_iter, loss, 1, lambda n: d2l.sgd([W], 0.0, n))
+        print("RETURNED")
+    """))
+    plain = subprocess.run([sys.executable, str(program)], capture_output=True, text=True,
+                           timeout=300, env=child_env())
+    assert "AssertionError" in plain.stderr and "RETURNED" not in plain.stdout   # it can fail
+    optimised = subprocess.run([sys.executable, "-O", str(program)], capture_output=True,
+                               text=True, timeout=300, env=child_env())
+    assert optimised.returncode == 0 and "RETURNED" in optimised.stdout, optimised.stderr
+
+
 @pytest.mark.parametrize("net, loss, updater, expected", [
     (lambda X: X.reshape(len(X), -1), None, lambda n: None, "net returned (16, 784)"),
     (None, lambda y_hat, y: torch.nn.functional.cross_entropy(y_hat, y), lambda n: None,

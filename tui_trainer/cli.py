@@ -75,7 +75,19 @@ def build_config(values: dict[str, str | None], preset: str | None = None,
     return config
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+# click's help text: kept under python -OO, which drops docstrings
+CLI_HELP = """\
+Train softmax regression on Fashion-MNIST (d2l chapter 3), live in the terminal.
+
+With no command, opens the TUI; with --no-ui, trains headless and writes the same run
+directory (config.json, metrics.jsonl/.csv, checkpoint.pt). Commands: view (watch a run
+another process is writing), compare (overlay runs), sweep (several learning rates in one
+pass), numerics (the overflow lab).
+"""
+
+
+@click.group(help=CLI_HELP, invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--no-ui", is_flag=True, help="Train in the terminal without the TUI.")
 @click.option("--preset", default=None, metavar="NAME",
               help=f"Start from a named recipe [{'|'.join(PRESETS)}] (default: book).")
@@ -92,13 +104,6 @@ def build_config(values: dict[str, str | None], preset: str | None = None,
 @click.pass_context
 def cli(ctx: click.Context, no_ui: bool, preset: str | None, resume: str | None,
         theme: str | None, check: bool, **values: str | None) -> int:
-    """Train softmax regression on Fashion-MNIST (d2l chapter 3), live in the terminal.
-
-    With no command, opens the TUI; with --no-ui, trains headless and writes the same run
-    directory (config.json, metrics.jsonl/.csv, checkpoint.pt). Commands: view (watch a run
-    another process is writing), compare (overlay runs), sweep (several learning rates in one
-    pass), numerics (the overflow lab).
-    """
     _configure_threads(values.get("threads"))
     if ctx.invoked_subcommand is not None:
         ctx.ensure_object(dict)["out"] = values.get("out")   # `smtui --out DIR runs`
@@ -186,18 +191,22 @@ OUT_OPTION = click.option("--out", "out", default=None, metavar="DIR",
                           help="the --out folder of runs (also before the command's name)")
 
 
-@cli.command()
+# click's help text: kept under python -OO, which drops docstrings
+VIEW_HELP = """\
+Watch RUN_DIR live, read-only: a run that `smtui --no-ui` is writing (or has written);
+an --out folder, its newest run; without RUN_DIR, the newest run in --out (`runs` unless
+the settings file says another), as a tracker opens the latest run.
+
+Curves, predictions from its latest checkpoint, and its status. The run may not have started
+yet, may be going on, finished, stopped or crashed.
+"""
+
+
+@cli.command(help=VIEW_HELP)
 @click.argument("run_dir", required=False)
 @OUT_OPTION
 @click.pass_context
 def view(ctx: click.Context, run_dir: str | None, out: str | None) -> int:
-    """Watch RUN_DIR live, read-only: a run that `smtui --no-ui` is writing (or has written);
-    an --out folder, its newest run; without RUN_DIR, the newest run in --out (`runs` unless
-    the settings file says another), as a tracker opens the latest run.
-
-    Curves, predictions from its latest checkpoint, and its status. The run may not have started
-    yet, may be going on, finished, stopped or crashed.
-    """
     from pathlib import Path
     if run_dir is None:
         run_dir = _out_folder(ctx, out)
@@ -217,19 +226,23 @@ COMPARE_COLUMNS = ["label", "state", "epochs_done", "final_test_acc", "best_test
                    "final_train_loss"]
 
 
-@cli.command()
+# click's help text: kept under python -OO, which drops docstrings
+COMPARE_HELP = """\
+Compare runs: run directories, or folders of them (an --out folder).
+
+In a terminal, the TUI overlays their curves, with their configs side by side. With
+--no-ui, --format or without a terminal (a pipe, a script), prints one row per run: its
+name, the options that differ, how far it got, its final and best test accuracy and its
+final train loss.
+"""
+
+
+@cli.command(help=COMPARE_HELP)
 @click.argument("run_dirs", nargs=-1, required=True)
 @click.option("--no-ui", is_flag=True, help="Print the comparison instead of opening the TUI.")
 @click.option("--format", "fmt", type=FORMATS, default=None,
               help="Print the comparison as a table, CSV or JSON (implies --no-ui).")
 def compare(run_dirs: tuple[str, ...], no_ui: bool, fmt: str | None) -> int:
-    """Compare runs: run directories, or folders of them (an --out folder).
-
-    In a terminal, the TUI overlays their curves, with their configs side by side. With
-    --no-ui, --format or without a terminal (a pipe, a script), prints one row per run: its
-    name, the options that differ, how far it got, its final and best test accuracy and its
-    final train loss.
-    """
     from .store.catalog import find_runs
     skipped: list[str] = []
     runs = find_runs(list(run_dirs), skipped)
@@ -247,7 +260,15 @@ def compare(run_dirs: tuple[str, ...], no_ui: bool, fmt: str | None) -> int:
     return 0
 
 
-@cli.command()
+# click's help text: kept under python -OO, which drops docstrings
+RUNS_HELP = """\
+List the runs in FOLDER (default: --out, `runs` unless the settings file says another):
+name, state (a run nobody trains any more that did not end is `crashed`), model, key
+options, epochs done of planned, best test accuracy and age; the least recently written
+first, the latest last."""
+
+
+@cli.command(help=RUNS_HELP)
 @click.argument("folder", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
 @click.option("--sort", "sort", default=None, metavar="KEY",
@@ -257,10 +278,6 @@ def compare(run_dirs: tuple[str, ...], no_ui: bool, fmt: str | None) -> int:
 @click.pass_context
 def runs(ctx: click.Context, folder: str | None, as_json: bool, sort: str | None,
          out: str | None) -> int:
-    """List the runs in FOLDER (default: --out, `runs` unless the settings file says another):
-    name, state (a run nobody trains any more that did not end is `crashed`), model, key
-    options, epochs done of planned, best test accuracy and age; the least recently written
-    first, the latest last."""
     from pathlib import Path
 
     from .store.catalog import RunSummary, find_runs, listing, render, sort_key, sorted_runs
@@ -317,7 +334,17 @@ def _print(text: str) -> None:
         raise SmtuiError(f"cannot write the output: {exc.strerror or exc}") from None
 
 
-@cli.command()
+# click's help text: kept under python -OO, which drops docstrings
+SWEEP_HELP = """\
+Train one model per learning rate on the same batches, in one pass.
+
+The K models' weights are stacked so each batch costs one product; each model starts from
+the seed's weights, gets its own run directory (resumable alone) and stops alone if it
+diverges. Other options as for a single run; e.g. smtui sweep --lr 0.01,0.1,1 --epochs 5
+"""
+
+
+@cli.command(help=SWEEP_HELP)
 @click.option("--lr", "lrs", required=True, metavar="LIST",
               help="the learning rates, comma-separated (2 to 64), e.g. 0.01,0.03,0.1,0.3,1")
 @click.option("--preset", default=None, metavar="NAME",
@@ -327,12 +354,6 @@ def _print(text: str) -> None:
              "units (a model file of your own trains one rate per run: smtui --no-ui)",
     "name": "a name for the sweep's runs, each named NAME-lrRATE"})
 def sweep(lrs: str, preset: str | None, **values: str | None) -> int:
-    """Train one model per learning rate on the same batches, in one pass.
-
-    The K models' weights are stacked so each batch costs one product; each model starts from
-    the seed's weights, gets its own run directory (resumable alone) and stops alone if it
-    diverges. Other options as for a single run; e.g. smtui sweep --lr 0.01,0.1,1 --epochs 5
-    """
     from .core.config import parse_lrs, sweep_refusal
     _configure_threads(values.get("threads"))
     try:
@@ -347,7 +368,13 @@ def sweep(lrs: str, preset: str | None, **values: str | None) -> int:
     return run_sweep_headless(config, rates)
 
 
-@cli.command()
+# click's help text: kept under python -OO, which drops docstrings
+NUMERICS_HELP = """\
+The notes' exercises 1-3: naive softmax and cross-entropy against the LogSumExp form.
+With --classes, exercise 5: what grows with the number of classes, and sampled softmax."""
+
+
+@cli.command(help=NUMERICS_HELP)
 @click.option("--logits", default="1000,0,-1000", show_default=True,
               help="comma-separated logits of one example")
 @click.option("--label", default=0, show_default=True, type=int, help="the true class")
@@ -357,8 +384,6 @@ def sweep(lrs: str, preset: str | None, **values: str | None) -> int:
 @click.option("--samples", default=None, type=int, metavar="S",
               help="negatives of sampled softmax in the --classes lab [default: 1024]")
 def numerics(logits: str, label: int, classes: str | None, samples: int | None) -> int:
-    """The notes' exercises 1-3: naive softmax and cross-entropy against the LogSumExp form.
-    With --classes, exercise 5: what grows with the number of classes, and sampled softmax."""
     if classes is not None:
         return _classes_lab(classes, samples)
     if samples is not None:

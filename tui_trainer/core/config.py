@@ -25,7 +25,8 @@ GRADIENTS = ("analytic", "autograd")
 CUDA_INDEX = re.compile(r"cuda:\d{1,3}")   # --device cuda:1 on a machine of several GPUs
 # --model my_model.py or my_model.py:my_net: a learner's own model (usercode.py)
 MODEL_FILE = re.compile(r"(?P<path>.+\.py)(?::(?P<name>[A-Za-z_]\w*))?")
-RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}")   # --name: part of a folder name
+# --name: part of a folder name; letters and digits of any script (`café`, `实验`)
+RUN_NAME = re.compile(r"[^\W_][\w.-]{0,39}")
 
 
 def is_model_file(spec: Any) -> bool:

@@ -128,6 +128,7 @@ class ThreadPlan:
     threads: int          # the budget: torch's intra-op threads at most
     adaptive: bool        # True: the governor may use fewer while the CPU is shared
     source: str           # "auto", "--threads", "OMP_NUM_THREADS"
+    over: int = 0         # a count asked for over the CPUs this process may use: those CPUs
 
     def describe(self, used: int | None = None) -> str:
         """For the start line and the status bar: '2 threads (auto)', '1 of 2 threads (auto,
@@ -135,7 +136,10 @@ class ThreadPlan:
         if self.adaptive and used is not None and used != self.threads:
             return f"{used} of {self.threads} threads (auto, CPU shared)"
         n = self.threads
-        return f"{n} thread{'s' if n != 1 else ''} ({self.source})"
+        fix = "unset it" if self.source == "OMP_NUM_THREADS" else "--threads auto"
+        over = (f"; more than the {self.over} CPUs this process may use, so slower than "
+                f"{self.over}: {fix} to fit them") if self.over else ""
+        return f"{n} thread{'s' if n != 1 else ''} ({self.source}{over})"
 
 
 def plan_threads(setting: str | int = "auto", env: MutableMapping[str, str] | None = None,
@@ -146,12 +150,15 @@ def plan_threads(setting: str | int = "auto", env: MutableMapping[str, str] | No
     this process may use, adapted while training.
     """
     environ: MutableMapping[str, str] = os.environ if env is None else env
+    cpus = cpus if cpus is not None else available_cpus()
     if str(setting) != "auto":
-        return ThreadPlan(int(setting), False, "--threads")
+        n = int(setting)
+        return ThreadPlan(n, False, "--threads", cpus if n > cpus else 0)
     user = environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
     if user.isdigit() and int(user) > 0:
-        return ThreadPlan(int(user), False, "OMP_NUM_THREADS")
-    return ThreadPlan(cpus if cpus is not None else available_cpus(), True, "auto")
+        n = int(user)   # 64 on two CPUs: epochs six times slower, and nothing said so
+        return ThreadPlan(n, False, "OMP_NUM_THREADS", cpus if n > cpus else 0)
+    return ThreadPlan(cpus, True, "auto")
 
 
 # The plan `configure` exported, as "source:threads", beside the OMP_NUM_THREADS it set: the
@@ -193,7 +200,7 @@ def plan_for(setting: str | int) -> ThreadPlan:
     """The plan for a run whose config says `setting`, once torch is loaded: a number fixes the
     count; auto keeps the budget chosen at start-up."""
     if str(setting) != "auto":
-        return ThreadPlan(int(setting), False, "--threads")
+        return plan_threads(setting)
     return current_plan()
 
 
