@@ -86,7 +86,11 @@ def test_text_that_cannot_be_written_as_is_loses_only_itself(small_data_dir, tmp
     log = open(os.path.join(run_dir.path, b"log.txt"), encoding="utf-8").read()
     assert "epoch 1/2" in log and "epoch 2/2" in log and "\\udcff" in log
     for name in (b"config.json", b"status.json", b"analysis.json"):
-        json.loads(open(os.path.join(run_dir.path, name), "rb").read().decode("utf-8"))
+        raw = open(os.path.join(run_dir.path, name), "rb").read().decode("utf-8")
+        json.loads(raw)
+        # no lone surrogate, which strict JSON readers (not Python's) reject: the byte as \xff
+        assert "\\udc" not in raw.lower(), name
+    assert "-\\\\xff" in open(os.path.join(run_dir.path, b"config.json"), "rb").read().decode()
     assert os.listdir(os.fsencode(tmp_path) + b"/tb-\xc3\xbc")   # TensorBoard wrote the run
     r = subprocess.run([sys.executable, "-m", "tui_trainer", "--no-ui", "--data-dir",
                         str(small_data_dir), "--out", out, "--batch-size", "16", "--epochs",

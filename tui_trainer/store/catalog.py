@@ -21,6 +21,7 @@ from typing import Any
 from ..core.console import inert
 from ..core.errors import SmtuiError
 from .rundir import RunDir
+from .files import strict_json
 
 # Config fields that tell runs apart in a legend, with their short names.
 DISTINGUISHING = (("name", ""), ("model", ""), ("softmax", ""), ("optimizer", ""), ("lr", "lr"),
@@ -286,7 +287,7 @@ def render(rows: list[dict[str, Any]], fmt: str, columns: list[str] | None = Non
     """Rows as `json` (every field), `csv` or an aligned plain `table` (the `columns` given,
     every field by default). Values are shown as they are: names come from files."""
     if fmt == "json":
-        return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
+        return json.dumps(strict_json(rows), indent=2, ensure_ascii=False) + "\n"
     columns = columns or (list(rows[0]) if rows else [])
     cells = [[_cell(row.get(c)) for c in columns] for row in rows]
     if fmt == "csv":

@@ -78,14 +78,34 @@ def overwrite_in_place(path: Path, data: bytes) -> bool:
 
 def strict_json(obj: Any) -> Any:
     """`obj` with every non-finite float replaced by None: JSON has no NaN or Infinity, and
-    `json.dumps` would otherwise write them as bare words that strict readers reject."""
+    `json.dumps` would otherwise write them as bare words that strict readers reject. A text
+    holding a byte that is not UTF-8 (a file name, kept by Python as a lone surrogate, which
+    strict readers reject too) gets that byte written as `\\xe9`."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
+    if isinstance(obj, str):
+        return readable_text(obj)
     if isinstance(obj, dict):
-        return {k: strict_json(v) for k, v in obj.items()}
+        return {strict_json(k): strict_json(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [strict_json(v) for v in obj]
     return obj
+
+
+def readable_text(text: str) -> str:
+    """`text` as valid Unicode: each undecodable byte a lone surrogate held (os.fsdecode's
+    `surrogateescape`) written as `\\xNN`; any other lone surrogate as `\\udNNN`."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") \
+            if _only_escapes(text) else text.encode("utf-8", "backslashreplace").decode()
+
+
+def _only_escapes(text: str) -> bool:
+    """Whether every surrogate in `text` is one `surrogateescape` made (U+DC80-U+DCFF)."""
+    return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in text)
 
 
 def dumps(obj: Any, **kw: Any) -> str:
