@@ -17,7 +17,9 @@ def test_tensorboard_export(small_data_dir, tmp_path):
     """Each run in its own subfolder named like its run directory; scalars, labelled images,
     the labels as text, and the hyper-parameters, read back with TensorBoard's own reader."""
     pytest.importorskip("tensorboard")
+    runs_lr = {}
     for lr in ("0.1", "0.3"):
+        before = set((tmp_path / "runs").iterdir()) if (tmp_path / "runs").exists() else set()
         r = subprocess.run([sys.executable, "-m", "tui_trainer", "--no-ui", "--data-dir",
                             str(small_data_dir), "--out", str(tmp_path / "runs"), "--epochs",
                             "2", "--batch-size", "16", "--lr", lr, "--tensorboard",
@@ -26,6 +28,8 @@ def test_tensorboard_export(small_data_dir, tmp_path):
         # where the event files are, and the command that opens them
         assert f"TensorBoard: event files in {tmp_path / 'tb'}/" in r.stdout + r.stderr
         assert f"open them with: tensorboard --logdir {tmp_path / 'tb'}\n" in r.stdout + r.stderr
+        (new,) = set((tmp_path / "runs").iterdir()) - before
+        runs_lr[new.name] = lr
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
     assert sorted(p.name for p in (tmp_path / "tb").iterdir()) == runs
@@ -35,9 +39,47 @@ def test_tensorboard_export(small_data_dir, tmp_path):
         assert [e.step for e in acc.Scalars("test_acc")] == [1, 2]      # no zig-zag
         assert [e.step for e in acc.Images("test_images (green: right, red: wrong)")] == [1, 2]
         assert "test_predictions/text_summary" in acc.Tags()["tensors"]
-        hparams = acc.PluginTagToContent("hparams")
-        assert "_hparams_/session_start_info" in hparams
-        assert b"lr" in hparams["_hparams_/session_start_info"]
+        assert hparams_of(tmp_path / "tb" / name)["lr"] == float(runs_lr[name])
+
+
+def hparams_of(run_folder) -> dict:
+    """The settings TensorBoard's HParams table shows for a run (its `hparams` folder), as
+    numbers and strings; the one session there is asserted."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    acc = EventAccumulator(str(run_folder / "hparams"), size_guidance={"tensors": 0})
+    acc.Reload()
+    content = acc.PluginTagToContent("hparams")
+    assert list(content).count("_hparams_/session_start_info") == 1
+    info = plugin_data_pb2.HParamsPluginData.FromString(
+        content["_hparams_/session_start_info"]).session_start_info
+    return {k: (v.number_value if v.HasField("number_value") else v.string_value)
+            for k, v in info.hparams.items()}
+
+
+@pytest.mark.process
+def test_a_resumed_runs_hparams_are_its_latest_settings_beside_its_last_epoch(small_data_dir,
+                                                                              tmp_path):
+    """Trained to epoch 3, resumed to 5, both with --tensorboard: the HParams table says
+    epochs 5 beside epoch 5's accuracy (it said the first session's epochs 3)."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    base = [sys.executable, "-m", "tui_trainer", "--no-ui", "--tensorboard", str(tmp_path / "tb")]
+    r = subprocess.run([*base, "--data-dir", str(small_data_dir), "--out", str(tmp_path / "runs"),
+                        "--epochs", "3", "--batch-size", "16"], capture_output=True, text=True,
+                       timeout=180)
+    assert r.returncode == 0, r.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    r = subprocess.run([*base, "--resume", str(run_dir), "--epochs", "5"], capture_output=True,
+                       text=True, timeout=180)
+    assert r.returncode == 0, r.stderr
+    folder = tmp_path / "tb" / run_dir.name
+    assert hparams_of(folder)["epochs"] == 5.0
+    acc = EventAccumulator(str(folder / "hparams"))
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("hparam/test_acc")] == [5]
 
 
 def test_tensorboard_frames_say_right_and_wrong():

@@ -44,6 +44,9 @@ def framed(images, right):
     return out
 
 
+HPARAMS_RUN = "hparams"   # a run's settings and final figures: one session's, the latest
+
+
 class TensorBoardListener:
     """A listener that writes one run's scalars, labelled images and hyper-parameters."""
 
@@ -104,12 +107,21 @@ class TensorBoardListener:
             self.writer.flush()
         elif isinstance(event, RunEnded) and self.writer is not None:
             if self.last is not None:
-                hparams = {k: (v if isinstance(v, (int, float, str, bool)) else str(v))
-                           for k, v in self.config.items() if k in HPARAMS}
-                self.writer.add_hparams(
-                    hparams, {"hparam/test_acc": self.last.test_acc,
-                              "hparam/train_loss": self.last.train_loss,
-                              "hparam/train_acc": self.last.train_acc},
-                    run_name=".", global_step=self.last.epoch)
+                self.write_hparams(self.last)
             self.writer.close()
             self.writer = None
+
+    def write_hparams(self, last: EpochEnd) -> None:
+        """The run's settings beside its last epoch's figures, in the run's `hparams` folder,
+        replacing what an earlier session of the run wrote there: after a resume to epoch 5,
+        TensorBoard's HParams table showed the first session's `epochs 3` beside epoch 5's
+        accuracy (two sessions in one folder; it reads the first's settings)."""
+        import shutil
+
+        shutil.rmtree(Path(self.writer.log_dir) / HPARAMS_RUN, ignore_errors=True)
+        hparams = {k: (v if isinstance(v, (int, float, str, bool)) else str(v))
+                   for k, v in self.config.items() if k in HPARAMS}
+        self.writer.add_hparams(hparams, {"hparam/test_acc": last.test_acc,
+                                          "hparam/train_loss": last.train_loss,
+                                          "hparam/train_acc": last.train_acc},
+                                run_name=HPARAMS_RUN, global_step=last.epoch)
