@@ -237,7 +237,20 @@ def test_downsample_keeps_last_and_drops_non_finite():
     ys = [float(i) for i in range(1000)]
     ys[10] = float("inf")
     dx, dy = downsample(xs, ys, limit=100)
-    assert len(dx) == 100 and dx[-1] == 999 and float("inf") not in dy
+    assert len(dx) <= 100 and dx[0] == 0 and dx[-1] == 999 and float("inf") not in dy
+    assert dx == sorted(dx) and len(dx) >= 90
+
+
+def test_downsample_keeps_every_extreme_of_a_long_run():
+    """5,000 epochs drawn from 120 points: the best accuracy (a one-epoch spike) and the worst
+    dip are among them; evenly spaced points missed the best, which the runs table showed."""
+    xs = [float(e) for e in range(1, 5001)]
+    ys = [0.8 + 0.01 * ((e * 7919) % 13) / 13 for e in range(1, 5001)]
+    ys[3137], ys[1234] = 0.9123, 0.61
+    dx, dy = downsample(xs, ys)
+    assert len(dx) <= 120 and max(dy) == 0.9123 and min(dy) == 0.61
+    assert dx[dy.index(0.9123)] == 3138.0 and dx == sorted(dx)
+    assert downsample([1.0, 2.0], [0.5, 0.6]) == ([1.0, 2.0], [0.5, 0.6])   # few: all of them
 
 
 async def _core_loaded(pilot):

@@ -603,3 +603,24 @@ async def test_a_click_on_a_runs_tab_column_sorts_the_runs_by_it(tmp_path):
         app.panels.runs_table.post_message(RunsPanel.SortAsked("best_test_acc"))
         await wait_for(pilot, lambda: best_column() == sorted(best_column()),
                        what="the other way")
+
+
+@pytest.mark.app
+async def test_viewing_a_sweep_folder_follows_the_newest_and_lists_the_others(tmp_path):
+    """`smtui view SWEEP_FOLDER`: the newest run is followed, and the window says the folder
+    holds three runs and lists the other two in the Runs tab (it said `1 of 1 runs`)."""
+    def row(epoch: int) -> bytes:
+        return json.dumps({**GOOD, "epoch": epoch}).encode()
+    config = json.dumps(TrainConfig(epochs=2).to_dict()).encode()
+    folder = tmp_path / "sweep"
+    for updated, lr in ((1000.0, "0.1"), (3000.0, "0.3"), (2000.0, "1")):
+        make_run(folder / f"20261130-100000-scratch-lr{lr}", [row(1), row(2)], config,
+                 json.dumps({"state": "finished", "updated": updated}).encode())
+    app = SmtuiApp(None, watch=str(folder))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.panels.runs_table.row_count == 3)
+        assert app.controller.state.current.name == "20261130-100000-scratch-lr0.3"
+        said = [line.plain for line in app.log_view.texts]
+        assert any("holds 3 runs: following the newest, 20261130-100000-scratch-lr0.3" in line
+                   for line in said), said
+        assert "3 of 3 runs" in str(app.panels.runs_note.render())

@@ -13,8 +13,10 @@ state (`RunState.sweep`), not the app's mode: the training mode starts either fr
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
+from ..store.rundir import RunDir
 from .run_state import QUITTING
 
 if TYPE_CHECKING:
@@ -94,7 +96,13 @@ class WatchMode(TrainMode):
         pass   # the watched run's own state is shown, whatever this process has loaded
 
     def run_started(self, ctl: RunController, event: Any) -> None:
+        first = ctl.state.current is None
         ctl.show_watched_run(event)
+        if first and event.run_dir and \
+                not RunDir(os.path.expanduser(self.path)).config_path.is_file():
+            # a folder of runs (a sweep's, an --out folder): the newest is followed, the
+            # others are listed beside it
+            ctl.runs.list_out_folder(self.path, followed=event.run_dir)
 
     def epoch_ended(self, ctl: RunController, event: Any) -> None:
         """A watched run's rows have no points inside the epoch; its figures are its own."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 
+from ..core.console import inert
 from ..store.catalog import matching, names_by_difference, parse_filter, sorted_runs
 from ..store.rundir import RunDir
 from .panels.runs import Comparison, RunRecord
@@ -86,13 +87,15 @@ class RunsTab:
         if changed:
             self.refresh()
 
-    def list_out_folder(self) -> None:
-        """The runs in the --out folder (the newest MAX_LISTED), into the Runs tab, each once;
-        their curves are overlaid when o asks. A folder that is missing or unreadable lists
-        nothing: the first run creates it."""
+    def list_out_folder(self, folder: str | None = None, followed: str | None = None) -> None:
+        """The runs in `folder` (default: the --out folder; the newest MAX_LISTED), into the
+        Runs tab, each once; their curves are overlaid when o asks. A folder that is missing
+        or unreadable lists nothing: the first run creates it. `followed`: the run `smtui view
+        FOLDER` follows, listed already: the others are said beside it (a sweep folder viewed
+        said `1 of 1 runs`, and nothing of the others)."""
         from ..core.errors import SmtuiError
         from ..store.catalog import find_runs
-        out = self.app.config.out
+        out = folder or self.app.config.out
         skipped: list[str] = []
         try:
             found = find_runs([out], skipped)
@@ -100,12 +103,21 @@ class RunsTab:
             return
         for problem in skipped:
             self.app.log_message(problem, "yellow")
-        newest = sorted(found, key=lambda p: p.name)[-MAX_LISTED:]
+        here = Path(followed).resolve() if followed else None
+        others = [p for p in found if p.resolve() != here]
+        newest = sorted(others, key=lambda p: p.name)[-MAX_LISTED:]
         self.comparison.add([RunRecord.from_dir(p) for p in newest])
         self.refresh()
-        more = f" (the newest {MAX_LISTED} of {len(found)})" if len(found) > MAX_LISTED else ""
-        self.app.log_message(f"{len(newest)} run(s) in {out}{more}: the Runs tab (5) lists "
-                             "them, o overlays their curves.")
+        more = f" (the newest {MAX_LISTED} of {len(others)})" if len(others) > MAX_LISTED else ""
+        if followed is None:
+            self.app.log_message(f"{len(newest)} run(s) in {out}{more}: the Runs tab (5) lists "
+                                 "them, o overlays their curves.")
+        elif others:
+            text = (f"{out} holds {len(others) + 1} runs: following the newest, "
+                    f"{inert(Path(followed).name)}; the Runs tab (5) lists the others{more}, "
+                    "o overlays their curves")
+            self.app.log_message(text)
+            self.app.notify(text, timeout=8, markup=False)
 
     def update_overlays(self) -> None:
         """Overlay the other runs' test accuracy (or train loss: v) when the overlay is on:

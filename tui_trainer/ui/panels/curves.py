@@ -37,11 +37,23 @@ def rgb(colour: tuple[int, int, int]) -> str:
 
 
 def downsample(xs: list[float], ys: list[float], limit: int = MAX_POINTS) -> tuple[list, list]:
-    """Keep at most `limit` finite points, evenly spaced, always keeping the last one."""
+    """At most `limit` finite points, in order: the first and the last, and of each of
+    (limit - 2) / 2 runs of consecutive points, its lowest and its highest. Every extreme a
+    curve reaches is drawn: evenly spaced points missed a 5,000-epoch run's best accuracy,
+    which the runs table showed."""
     pts = [(x, y) for x, y in zip(xs, ys) if math.isfinite(x) and math.isfinite(y)]
     if len(pts) > limit:
-        step = len(pts) / limit
-        pts = [pts[int(i * step)] for i in range(limit - 1)] + [pts[-1]]
+        inner, buckets = pts[1:-1], max(1, (limit - 2) // 2)
+        size = len(inner) / buckets
+        kept = [pts[0]]
+        for b in range(buckets):
+            bucket = inner[int(b * size):int((b + 1) * size)]
+            if not bucket:
+                continue
+            low = min(range(len(bucket)), key=lambda i: bucket[i][1])
+            high = max(range(len(bucket)), key=lambda i: bucket[i][1])
+            kept += [bucket[i] for i in sorted({low, high})]
+        pts = kept + [pts[-1]]
     return [p[0] for p in pts], [p[1] for p in pts]
 
 
