@@ -262,10 +262,12 @@ def _epoch(loop: Loop, listener: Listener, control: Control, threads: int, gover
     between.check()
     trained = clock()
     probs = predict_probs(loop.eval_model, session.test_iter, session.device, control)
-    seconds = session.partial_seconds + clock()
+    evaluated = clock()
+    seconds = session.partial_seconds + evaluated
     # The test set's share of the epoch, beside the machine's figures in metrics.jsonl: the
-    # book's examples/sec (train_ch6) count the training batches' time only.
-    figures = {**meter.sample(), "eval_seconds": round(clock() - trained, 4)}
+    # book's examples/sec (train_ch6) count the training batches' time only. Read at the same
+    # instant as `seconds`: read after the machine's figures, it could exceed a tiny epoch.
+    figures = {**meter.sample(), "eval_seconds": round(evaluated - trained, 4)}
     listener(loop.end_epoch(probs, seconds, figures))
 
 
