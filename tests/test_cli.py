@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from tests.support.tmux import Tmux, tmux_only
 
 
 def smtui(*args, env=None, timeout=120):
@@ -177,6 +178,49 @@ def test_subset_forced(tmp_path):
     assert ", 1 epoch on cpu" in r.stdout.splitlines()[0]
     assert "embedded Fashion-MNIST subset" in r.stderr
     assert "subset Fashion-MNIST (5000 train / 1000 test)" in r.stdout
+
+
+def test_the_progress_line_fits_the_terminal_and_keeps_its_eta():
+    """A line that wraps cannot be redrawn: at 80 columns the 95-character bar left a stale
+    row at each redraw and its ETA was never seen. It fits any width, the ETA kept to 30."""
+    from tui_trainer.core.events import BatchEnd
+    from tui_trainer.headless.single import progress_line
+
+    e = BatchEnd(1, 75, 3750, 19200, 19865.0, 0.51234, 0.8123)
+    for columns in range(20, 201):
+        line = progress_line(e, 2, columns)
+        assert len(line) <= columns - 3, (columns, line)   # room for the echoed ^C
+        assert line.startswith("epoch 1/2 ")
+        if columns >= 30:
+            assert line.endswith("ETA 1:35") and "75/3750" in line, (columns, line)
+    assert "19,865 img/s" in progress_line(e, 2, 100) and "█" not in progress_line(e, 2, 100)
+    assert "img/s" not in progress_line(e, 2, 60) and "loss 0.5123" in progress_line(e, 2, 60)
+
+
+@pytest.mark.tmux
+@tmux_only
+@pytest.mark.parametrize("columns", [80, 40])
+def test_the_progress_bar_redraws_one_line_in_a_real_terminal(slow_data, tmp_path, columns):
+    """In tmux at 80 and 40 columns: while training, one progress line with its ETA, redrawn
+    in place; after two epochs and Ctrl+C, the per-epoch lines alone, no stale bar rows."""
+    tmux = Tmux(f"{sys.executable} -m tui_trainer --no-ui --data-dir {slow_data} --out "
+                f"{tmp_path / 'runs'} --epochs 100000 --batch-size 1 --model mlp --gradient "
+                "autograd --device cpu; sleep 60", columns, 40)
+    try:
+        def epoch_lines(screen: str) -> int:
+            return sum(line.startswith("epoch ") and "train loss" in line
+                       for line in screen.splitlines())
+        tmux.wait_screen(lambda s: epoch_lines(s) >= 2 and "ETA" in s, "two epochs and a bar",
+                         timeout=240)
+        during = tmux.screen()
+        tmux.keys("C-c")
+        screen = tmux.wait_for("stopped", timeout=120)
+    finally:
+        tmux.kill()
+    bars = [line for line in during.splitlines() if "ETA" in line]
+    assert len(bars) <= 1 and all(len(b.rstrip()) < columns for b in bars), during
+    left = [line for line in screen.splitlines() if "░" in line or "█" in line or "ETA" in line]
+    assert left == [], screen
 
 
 def test_progress_bar_on_a_terminal():

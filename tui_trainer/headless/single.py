@@ -12,6 +12,7 @@ device) never stops training: the console goes quiet and the run directory stays
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
 import time
@@ -32,6 +33,34 @@ def describe_model(c: dict) -> str:
     if is_model_file(c["model"]):
         return f"your net from {model_label(c['model'])} (its updater, else sgd lr {c['lr']:g})"
     return f"{c['model']} model ({c['softmax']} softmax), {c['optimizer']} lr {c['lr']:g}"
+
+
+def terminal_columns() -> int:
+    """The terminal's width now (a window resized mid-run is followed); 80 when unknown."""
+    return shutil.get_terminal_size((80, 24)).columns
+
+
+def progress_line(e: BatchEnd, epochs: int, columns: int, bar_width: int = 24) -> str:
+    """The progress bar's line, shorter than `columns`: a line that wraps cannot be redrawn
+    (the erase reaches its last row only), so at 80 columns the 95-character line left a
+    stale row at every redraw and the ETA was never seen. What goes first as room runs out:
+    the bar's length (down to 8), then the pace, accuracy and loss, then the bar; the epoch,
+    the batch and the ETA stay."""
+    head, count = f"epoch {e.epoch}/{epochs}", f"{e.batch}/{e.num_batches}"
+    eta = f"ETA {fmt_duration(eta_seconds(e, epochs))}"
+    extras = [f"loss {e.loss:.4f}", f"acc {e.acc:.4f}", f"{e.examples_per_s:,.0f} img/s"]
+    room = columns - 3   # the terminal echoes Ctrl+C as `^C` after it: that must not wrap
+
+    def line(bar: int, shown: int) -> str:
+        filled = int(bar * e.batch / e.num_batches)
+        parts = [head] + (["█" * filled + "░" * (bar - filled)] if bar else []) + [count]
+        return " ".join(parts) + "".join(f"  {x}" for x in extras[:shown]) + f"  {eta}"
+
+    for shown in range(len(extras), -1, -1):
+        for bar in (bar_width, 16, 8):
+            if len(line(bar, shown)) <= room:
+                return line(bar, shown)
+    return line(0, 0)[:max(room, 1)]
 
 
 class ConsoleReporter:
@@ -112,12 +141,8 @@ class ConsoleReporter:
         if now - self._last_draw < 0.1 and e.batch != e.num_batches:
             return
         self._last_draw = now
-        filled = int(self.width * e.batch / e.num_batches)
-        eta = eta_seconds(e, self.epochs)
-        bar = "█" * filled + "░" * (self.width - filled)
-        self.err.write(f"\r\x1b[2Kepoch {e.epoch}/{self.epochs} {bar} {e.batch}/{e.num_batches}"
-                       f"  loss {e.loss:.4f}  acc {e.acc:.4f}  {e.examples_per_s:,.0f} img/s"
-                       f"  ETA {fmt_duration(eta)}")
+        self.err.write("\r\x1b[2K" + progress_line(e, self.epochs, terminal_columns(),
+                                                     self.width))
         self._bar_shown = True
 
     def line(self, text: str, err: bool = False) -> None:
