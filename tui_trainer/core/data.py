@@ -17,7 +17,6 @@ import math
 import os
 import socket
 import struct
-import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,12 +51,16 @@ def cache_dir() -> Path:
 
 
 def subset_dir() -> Path:
-    """The embedded stratified subset: next to the package in a checkout, else installed data."""
+    """The embedded stratified subset: the package's data (`subset_data`, a link to the
+    checkout's assets/ folder), found through importlib.resources wherever the package is
+    installed; a checkout without links (some Windows clones) reads assets/ itself. The old
+    place under sys.prefix/share missed `pip install --user`, pipx and uv tool installs."""
+    from importlib import resources
+
+    packaged = resources.files("tui_trainer") / "subset_data"
+    if isinstance(packaged, Path) and packaged.is_dir():
+        return packaged
     here = Path(__file__).resolve().parents[1]   # the package
-    for candidate in (here.parent / "assets" / "fashion-mnist-subset",
-                      Path(sys.prefix) / "share" / "smtui" / "fashion-mnist-subset"):
-        if candidate.is_dir():
-            return candidate
     return here.parent / "assets" / "fashion-mnist-subset"
 
 
