@@ -102,8 +102,13 @@ def test_compare_prints_without_a_terminal_in_each_format(three_runs, capsys):
 
 
 def test_runs_lists_a_folder_as_a_table_and_as_json(three_runs, capsys):
-    code, out, _ = run_cli(capsys, "runs", str(three_runs), "--json")
+    code, out, _ = run_cli(capsys, "runs", str(three_runs), "--format", "json")
     rows = json.loads(out)
+    # one spelling with compare's: --format json|csv (the older --json is kept, the same)
+    assert run_cli(capsys, "runs", str(three_runs), "--json")[1] == out
+    code_csv, csv_out, _ = run_cli(capsys, "runs", str(three_runs), "--format", "csv")
+    assert code_csv == 0 and csv_out.splitlines()[0].startswith("run,") and \
+        len(csv_out.splitlines()) == 4
     assert code == 0 and [r["name"] for r in rows] == [None, None, "wide"]   # oldest first
     assert [r["best_test_acc"] for r in rows] == [0.78, 0.81, 0.85]
     code, out, _ = run_cli(capsys, "runs", str(three_runs))

@@ -33,6 +33,7 @@ def test_help_does_not_import_torch():
     code = ("import sys; from click.testing import CliRunner; from tui_trainer.cli import cli; "
             "r = CliRunner().invoke(cli, ['--help']); assert r.exit_code == 0, r.output; "
             "assert '--batch-size' in r.output and '--no-ui' in r.output; "
+            "assert 'smtui/settings.json' in r.output and 'SMTUI_CACHE_DIR' in r.output; "
             "print('torch' in sys.modules, 'textual' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.split() == ["False", "False"], out.stderr
@@ -126,7 +127,9 @@ def test_output_dir_read_only(small_data_dir, tmp_path):
 
 @pytest.mark.process
 def test_tui_without_terminal_says_so():
-    assert_one_line_error(smtui(), "the TUI needs a terminal", code=2)
+    r = smtui()   # stdin and stdout both pipes here
+    assert_one_line_error(r, "the TUI needs a terminal", code=2)
+    assert "neither stdin nor stdout is one" in r.stderr, r.stderr
 
 
 @pytest.mark.process

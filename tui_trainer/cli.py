@@ -81,8 +81,13 @@ Train softmax regression on Fashion-MNIST (d2l chapter 3), live in the terminal.
 
 With no command, opens the TUI; with --no-ui, trains headless and writes the same run
 directory (config.json, metrics.jsonl/.csv, checkpoint.pt). Commands: view (watch a run
-another process is writing), compare (overlay runs), sweep (several learning rates in one
-pass), numerics (the overflow lab).
+another process is writing), compare (overlay runs), runs (list them), sweep (several
+learning rates in one pass), numerics (the overflow lab).
+
+Settings: $XDG_CONFIG_HOME/smtui/settings.json (~/.config/smtui/settings.json), e.g.
+{"defaults": {"out": "~/experiments", "epochs": 20}}: option values used where the command
+line gives none; the TUI's theme is remembered there. Runs go to --out (runs); the data cache
+to $SMTUI_CACHE_DIR (~/.cache/smtui).
 """
 
 
@@ -170,8 +175,10 @@ def _need_terminal() -> None:
     streams = [name for name, stream in (("stdin", sys.stdin), ("stdout", sys.stdout))
                if not _isatty(stream)]
     if streams:
-        raise SmtuiError(f"the TUI needs a terminal, and {' and '.join(streams)} is not one; "
-                         "use --no-ui for headless training", exit_code=2)
+        which = f"{streams[0]} is not one" if len(streams) == 1 else "neither stdin nor " \
+            "stdout is one"
+        raise SmtuiError(f"the TUI needs a terminal, and {which}; use --no-ui for headless "
+                         "training", exit_code=2)
 
 
 def _isatty(stream) -> bool:
@@ -270,15 +277,21 @@ first, the latest last."""
 
 @cli.command(help=RUNS_HELP)
 @click.argument("folder", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
+@click.option("--format", "fmt", type=FORMATS, default=None,
+              help="Print the runs as a table (the default), CSV or JSON, as compare does.")
+@click.option("--json", "as_json", is_flag=True, hidden=True,
+              help="The same as --format json (an older spelling, kept).")
 @click.option("--sort", "sort", default=None, metavar="KEY",
               help="order by KEY (best, acc, lr, batch, epochs_done, state, any option); "
                    "-KEY for the largest first, e.g. --sort=-best")
 @OUT_OPTION
 @click.pass_context
-def runs(ctx: click.Context, folder: str | None, as_json: bool, sort: str | None,
-         out: str | None) -> int:
+def runs(ctx: click.Context, folder: str | None, fmt: str | None, as_json: bool,
+         sort: str | None, out: str | None) -> int:
     from pathlib import Path
+
+    fmt = "json" if as_json else fmt or "table"
+    as_json = fmt == "json"
 
     from .store.catalog import RunSummary, find_runs, listing, render, sort_key, sorted_runs
     try:
@@ -289,7 +302,8 @@ def runs(ctx: click.Context, folder: str | None, as_json: bool, sort: str | None
     folder = folder or _out_folder(ctx, out)
     where = Path(folder).expanduser()
     if (not given and not where.exists()) or (where.is_dir() and not any(where.iterdir())):
-        _print("[]\n" if as_json else f"no runs yet in {folder} (smtui --no-ui trains one)\n")
+        _print({"json": "[]\n", "csv": ""}.get(
+            fmt, f"no runs yet in {folder} (smtui --no-ui trains one)\n"))
         return 0
     skipped: list[str] = []
     summaries = [RunSummary.from_dir(r) for r in find_runs([folder], skipped)]
@@ -299,8 +313,8 @@ def runs(ctx: click.Context, folder: str | None, as_json: bool, sort: str | None
     if order:
         summaries = sorted_runs(summaries, *order)
     rows = listing(summaries)
-    if as_json:
-        _print(render(rows, "json"))
+    if fmt != "table":
+        _print(render(rows, fmt))
         return 0
     from .store.catalog import fit_columns
     from .core.config import model_label
