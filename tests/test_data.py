@@ -142,3 +142,34 @@ def test_decompressed_files_are_cached_by_path_size_and_time(tmp_path, monkeypat
     data_mod.write_idx(path, images[:5])
     os.utime(path, ns=(1, 1))   # another file now: its size and time differ
     assert data_mod.read_idx(path).shape == (5, 28, 28)
+
+
+def test_the_cache_keeps_the_latest_used_within_its_bound(tmp_path, monkeypatch):
+    """Data folders read one after another: the cache keeps what fits in its bound, the latest
+    used first, and drops the rest (it grew to 229 MB from folders long gone); a temporary
+    file a killed writer left a day ago goes too. What was dropped is read again from the
+    .gz files."""
+    import os
+    import time
+
+    from tui_trainer.core import data as data_mod
+    monkeypatch.setenv("SMTUI_CACHE_DIR", str(tmp_path / "cache"))
+    folders = [tmp_path / f"data{i}" for i in range(3)]
+    for i, folder in enumerate(folders):
+        write_small_idx(folder, n_train=40, n_test=10, seed=i)
+    one_folder = sum(len(data_mod.gzip.open(p).read()) for p in folders[0].glob("*.gz"))
+    monkeypatch.setattr(data_mod, "CACHE_KEEP_BYTES", one_folder * 2)   # two folders' worth
+    cache = tmp_path / "cache" / "idx"
+    stale = cache / ".old-images.tmp123"
+    for n, folder in enumerate(folders):
+        data_mod.read_folder(folder)
+        if n == 0:
+            stale.write_bytes(b"x")
+            os.utime(stale, (time.time() - 2 * 86400,) * 2)
+        time.sleep(0.01)   # distinct modification times
+    kept = sorted(p.name for p in cache.iterdir())
+    total = sum(p.stat().st_size for p in cache.iterdir())
+    assert total <= one_folder * 2 and len(kept) == 8, kept   # the last two folders
+    assert not stale.exists()
+    again = data_mod.read_folder(folders[0])   # evicted: decompressed again, the same data
+    assert len(again.train_labels) == 40

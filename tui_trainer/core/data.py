@@ -77,7 +77,9 @@ def _decompressed(path: Path) -> bytes:
     key = hashlib.sha256(f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
     cached = cache_dir() / "idx" / f"{key.hexdigest()[:16]}-{path.name.removesuffix('.gz')}"
     try:
-        return cached.read_bytes()
+        raw = cached.read_bytes()
+        os.utime(cached)   # recently used: the last to be evicted
+        return raw
     except OSError:
         pass
     with gzip.open(path, "rb") as fh:
@@ -87,12 +89,40 @@ def _decompressed(path: Path) -> bytes:
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_bytes(raw)
         os.replace(tmp, cached)
+        evict(cached.parent, cached)
     except OSError:
         try:
             tmp.unlink(missing_ok=True)
         except OSError:
             pass
     return raw
+
+
+CACHE_KEEP_BYTES = 256 << 20   # about four data folders' worth (55 MB each), the latest used
+
+
+def evict(folder: Path, keep: Path) -> None:
+    """Bound the cache: the least recently used files beyond CACHE_KEEP_BYTES are removed
+    (`keep`, just written, never), and temporary files a killed writer left a day ago. It grew
+    without end, to 229 MB from data folders that no longer existed."""
+    import time
+
+    entries = []
+    for entry in os.scandir(folder):
+        try:
+            stat = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if entry.name.startswith("."):   # another writer's temporary file
+            if stat.st_mtime < time.time() - 86400:
+                Path(entry.path).unlink(missing_ok=True)
+            continue
+        entries.append((stat.st_mtime, stat.st_size, Path(entry.path)))
+    total = 0
+    for _, size, path in sorted(entries, key=lambda e: e[0], reverse=True):
+        total += size
+        if total > CACHE_KEEP_BYTES and path != keep:
+            path.unlink(missing_ok=True)
 
 
 def read_idx(path: Path) -> torch.Tensor:
