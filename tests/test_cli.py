@@ -244,3 +244,34 @@ def test_progress_bar_on_a_terminal():
     assert out.getvalue().startswith("epoch 1/2  train loss 0.5000")
     assert err.getvalue().endswith("\r\x1b[2K")   # the bar is cleared before the line
     assert fmt_duration(3725) == "1:02:05" and fmt_duration(65) == "1:05"
+
+
+def complete(words: str, cwd, shell: str = "bash") -> list[str]:
+    """What the shell's TAB offers after `words` (click's completion protocol, as the script
+    `_SMTUI_COMPLETE=bash_source smtui` installs it)."""
+    env = {**os.environ, "_SMTUI_COMPLETE": f"{shell}_complete", "COMP_WORDS": words,
+           "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1))}
+    r = subprocess.run([sys.executable, "-m", "tui_trainer"], capture_output=True, text=True,
+                       env=env, cwd=cwd, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.splitlines()
+
+
+@pytest.mark.process
+def test_tab_completes_run_directories_choices_and_files(tmp_path):
+    """`smtui view runs/2026<TAB>` offers the run directories, `--model c<TAB>` the models and
+    a file, `--data-dir <TAB>` folders, `--optimizer <TAB>` its choices: every option was
+    plain text, and TAB offered nothing."""
+    for name in ("20261207-100000-scratch", "20261207-110000-mlp"):
+        (tmp_path / "runs" / name).mkdir(parents=True)
+        (tmp_path / "runs" / name / "config.json").write_text("{}")
+    (tmp_path / "runs" / ".hidden").mkdir()
+    assert complete("smtui view runs/2026", tmp_path) == [
+        "plain,runs/20261207-100000-scratch", "plain,runs/20261207-110000-mlp"]
+    assert complete("smtui compare runs/20261207-1", tmp_path)[0] == \
+        "plain,runs/20261207-100000-scratch"
+    assert complete("smtui --resume r", tmp_path) == ["plain,runs"]
+    assert complete("smtui --model c", tmp_path) == ["plain,concise", "file,c"]
+    assert complete("smtui --optimizer ", tmp_path) == ["plain,sgd", "plain,torch-sgd",
+                                                        "plain,adam"]
+    assert complete("smtui --data-dir da", tmp_path) == ["dir,da"]

@@ -23,6 +23,51 @@ def _option_name(field_name: str) -> str:
     return "--" + field_name.replace("_", "-")
 
 
+# ------------------------------------------------------------------ shell completion
+# `eval "$(_SMTUI_COMPLETE=bash_source smtui)"` (zsh_source, fish_source): click asks these for
+# the words that fit what is typed. They import nothing heavy: a TAB must answer at once.
+FOLDER_FIELDS = ("data_dir", "out", "tensorboard")   # completed as folders
+
+
+def _complete_field(name: str):
+    """The completer of a TrainConfig option: its choices; a model file besides the models;
+    folders for a folder option."""
+    from click.shell_completion import CompletionItem
+
+    field = next(f for f in dataclasses.fields(TrainConfig) if f.name == name)
+    choices = field.metadata.get("choices") or ()
+
+    def complete(ctx, param, incomplete: str) -> list:
+        items = [CompletionItem(c) for c in choices if c.startswith(incomplete)]
+        if name == "model":
+            items.append(CompletionItem(incomplete, type="file"))   # FILE.py[:NAME]
+        elif name in FOLDER_FIELDS:
+            items.append(CompletionItem(incomplete, type="dir"))
+        return items
+    return complete
+
+
+def _complete_runs(ctx, param, incomplete: str) -> list:
+    """Run directories and folders of them that start with what is typed, and, with nothing
+    typed but a name, those inside the --out folder (`runs`): `smtui view runs/2026<TAB>`."""
+    from click.shell_completion import CompletionItem
+
+    folder, _, start = incomplete.rpartition(os.sep)
+    where = os.path.expanduser(folder or os.curdir)
+    try:
+        entries = sorted(os.scandir(where), key=lambda e: e.name)
+    except OSError:
+        return []
+    items = []
+    for entry in entries:
+        if entry.name.startswith(start) and not entry.name.startswith(".") and \
+                entry.is_dir():
+            path = f"{folder}{os.sep}{entry.name}" if folder else entry.name
+            is_run = os.path.isfile(os.path.join(entry.path, "config.json"))
+            items.append(CompletionItem(path, help="a run" if is_run else None))
+    return items
+
+
 def _config_options(func=None, *, skip: tuple[str, ...] = (), hidden: tuple[str, ...] = (),
                     helps: dict[str, str] | None = None):
     """Add one click option per TrainConfig field (as text, parsed by `parse_field`), but those
@@ -39,7 +84,7 @@ def _config_options(func=None, *, skip: tuple[str, ...] = (), hidden: tuple[str,
             help_text += f" [{'|'.join(choices)}]"
         default = "none" if f.default is None else f.default
         func = click.option(_option_name(f.name), f.name, default=None, metavar="VALUE",
-                            hidden=f.name in hidden,
+                            hidden=f.name in hidden, shell_complete=_complete_field(f.name),
                             help=f"{help_text} (default: {default})")(func)
     return func
 
@@ -96,7 +141,7 @@ to $SMTUI_CACHE_DIR (~/.cache/smtui).
 @click.option("--no-ui", is_flag=True, help="Train in the terminal without the TUI.")
 @click.option("--preset", default=None, metavar="NAME",
               help=f"Start from a named recipe [{'|'.join(PRESETS)}] (default: book).")
-@click.option("--resume", default=None, metavar="RUN_DIR",
+@click.option("--resume", default=None, metavar="RUN_DIR", shell_complete=_complete_runs,
               help="Continue the run saved in RUN_DIR (or a checkpoint.pt).")
 @click.option("--theme", default=None, metavar="NAME",
               help="The TUI's colour theme, e.g. textual-light (remembered; the command palette, "
@@ -195,6 +240,7 @@ def _out_folder(ctx: click.Context, out: str | None) -> str:
 
 
 OUT_OPTION = click.option("--out", "out", default=None, metavar="DIR",
+                          shell_complete=_complete_field("out"),
                           help="the --out folder of runs (also before the command's name)")
 
 
@@ -210,7 +256,7 @@ yet, may be going on, finished, stopped or crashed.
 
 
 @cli.command(help=VIEW_HELP)
-@click.argument("run_dir", required=False)
+@click.argument("run_dir", required=False, shell_complete=_complete_runs)
 @OUT_OPTION
 @click.pass_context
 def view(ctx: click.Context, run_dir: str | None, out: str | None) -> int:
@@ -245,7 +291,7 @@ final train loss.
 
 
 @cli.command(help=COMPARE_HELP)
-@click.argument("run_dirs", nargs=-1, required=True)
+@click.argument("run_dirs", nargs=-1, required=True, shell_complete=_complete_runs)
 @click.option("--no-ui", is_flag=True, help="Print the comparison instead of opening the TUI.")
 @click.option("--format", "fmt", type=FORMATS, default=None,
               help="Print the comparison as a table, CSV or JSON (implies --no-ui).")
@@ -276,7 +322,7 @@ first, the latest last."""
 
 
 @cli.command(help=RUNS_HELP)
-@click.argument("folder", required=False)
+@click.argument("folder", required=False, shell_complete=_complete_runs)
 @click.option("--format", "fmt", type=FORMATS, default=None,
               help="Print the runs as a table (the default), CSV or JSON, as compare does.")
 @click.option("--json", "as_json", is_flag=True, hidden=True,
