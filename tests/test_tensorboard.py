@@ -121,3 +121,43 @@ def test_tensorboard_missing_is_one_line(small_data_dir, tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 1 and "pip install tensorboard" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def steps(folder, tag="test_acc") -> list[int]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+    acc.Reload()
+    return sorted(e.step for e in acc.Scalars(tag))
+
+
+@pytest.mark.process
+def test_export_writes_any_runs_whole_history_once(small_data_dir, tmp_path):
+    """`smtui export RUNS --tensorboard DIR`: a sweep's members and a run resumed without
+    --tensorboard, each in its folder with every epoch once; a second export adds nothing;
+    a run resumed with --tensorboard after one trained without it gets its earlier epochs too
+    (it showed only the resumed ones)."""
+    pytest.importorskip("tensorboard")
+    base = [sys.executable, "-m", "tui_trainer"]
+    data = ["--data-dir", str(small_data_dir), "--batch-size", "16"]
+    runs, tb = tmp_path / "runs", tmp_path / "tb"
+
+    def ok(*args):
+        r = subprocess.run([*base, *args], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+    ok("--no-ui", *data, "--out", str(runs), "--epochs", "2")
+    (single,) = runs.iterdir()
+    ok("--no-ui", "--resume", str(single), "--epochs", "3", "--tensorboard", str(tb))
+    assert steps(tb / single.name) == [1, 2, 3]   # the two before the resume, once
+    ok("sweep", "--lr", "0.1,0.5", *data, "--out", str(tmp_path / "sweep"), "--epochs", "2")
+    said = ok("export", str(runs), str(tmp_path / "sweep"), "--tensorboard", str(tb))
+    assert f"{single}: 0 epochs added" in said and said.count("2 epochs added") == 2, said
+    members = [p for p in (tmp_path / "sweep").rglob("config.json")]
+    assert len(members) == 2
+    for member in members:
+        assert steps(tb / member.parent.name) == [1, 2]
+        assert steps(tb / member.parent.name / "hparams", "hparam/test_acc") == [2]
+    again = ok("export", str(tmp_path / "sweep"), "--tensorboard", str(tb))
+    assert again.count("0 epochs added") == 2
+    for member in members:
+        assert steps(tb / member.parent.name) == [1, 2]   # nothing twice

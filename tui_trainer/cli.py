@@ -395,6 +395,34 @@ def _print(text: str) -> None:
 
 
 # click's help text: kept under python -OO, which drops docstrings
+EXPORT_HELP = """\
+Write runs to TensorBoard: each run's whole history (its epochs' curves, and its settings
+beside its last epoch), into DIR/<run name>. RUN_DIRS are run directories or folders of them
+(a sweep's, an --out folder). Epochs already there are not written again: export as often as
+you like, and a run resumed with --tensorboard goes on in the same folder.
+"""
+
+
+@cli.command(help=EXPORT_HELP)
+@click.argument("run_dirs", nargs=-1, required=True, shell_complete=_complete_runs)
+@click.option("--tensorboard", "tensorboard", required=True, metavar="DIR",
+              shell_complete=_complete_field("tensorboard"),
+              help="the folder of the event files (then: tensorboard --logdir DIR)")
+def export(run_dirs: tuple[str, ...], tensorboard: str) -> int:
+    from .store.catalog import find_runs
+    from .store.tensorboard import export_run
+    skipped: list[str] = []
+    runs = find_runs(list(run_dirs), skipped)
+    for problem in skipped:
+        _say(f"smtui: warning: {problem}")
+    for run in runs:
+        added, folder = export_run(run, tensorboard)
+        _print(f"{run}: {added} epoch{'s' if added != 1 else ''} added to {folder}\n")
+    _print(f"open them with: tensorboard --logdir {tensorboard}\n")
+    return 0
+
+
+# click's help text: kept under python -OO, which drops docstrings
 SWEEP_HELP = """\
 Train one model per learning rate on the same batches, in one pass.
 

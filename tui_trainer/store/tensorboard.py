@@ -23,6 +23,7 @@ from ..core.console import encodable
 from ..core.errors import SmtuiError
 from ..core.events import EpochEnd, Message, RunEnded, RunStarted
 from ..core.labels import TEXT_LABELS
+from .rundir import RunDir
 
 SAMPLES = 16
 HPARAMS = ("model", "softmax", "optimizer", "lr", "batch_size", "epochs", "weight_decay",
@@ -87,13 +88,15 @@ class TensorBoardListener:
                 self.say(Message(f"TensorBoard: event files in {self.root / name}; open them "
                                  f"with: tensorboard --logdir {self.root}"))
             self.config = event.config
-            self.images = event.test_images[:SAMPLES]
-            self.labels = event.test_labels[:SAMPLES]
+            self.images = event.test_images[:SAMPLES] if event.test_images is not None \
+                else None
+            self.labels = event.test_labels[:SAMPLES] if event.test_labels is not None \
+                else None
+            if event.start_epoch and event.run_dir:   # resumed: its earlier epochs, once
+                self.write_history(RunDir(event.run_dir).read_metrics()[:event.start_epoch])
         elif isinstance(event, EpochEnd) and self.writer is not None:
             self.last = event
-            for name in ("train_loss", "train_acc", "test_acc"):
-                self.writer.add_scalar(name, getattr(event, name), event.epoch)
-            self.writer.add_scalar("lr", event.lr, event.epoch)
+            self.write_scalars(event.metrics())
             if self.images is not None and event.test_probs is not None:
                 preds = event.test_probs[:SAMPLES].argmax(dim=1)
                 right = preds == self.labels
@@ -111,6 +114,23 @@ class TensorBoardListener:
             self.writer.close()
             self.writer = None
 
+    def write_scalars(self, row: dict[str, Any]) -> None:
+        """One epoch's curves (a metrics row), at its epoch."""
+        for name in ("train_loss", "train_acc", "test_acc"):
+            self.writer.add_scalar(name, row[name], int(row["epoch"]))
+        if isinstance(row.get("lr"), (int, float)):
+            self.writer.add_scalar("lr", row["lr"], int(row["epoch"]))
+
+    def write_history(self, rows: list[dict[str, Any]]) -> None:
+        """The epochs of `rows` that the run's event files do not hold yet: a run resumed with
+        --tensorboard showed only its new epochs (step 3 of 3), and one that had it from the
+        start must not get its epochs twice."""
+        written = steps_written(Path(self.writer.log_dir))
+        for row in rows:
+            if int(row["epoch"]) not in written:
+                self.write_scalars(row)
+        self.writer.flush()
+
     def write_hparams(self, last: EpochEnd) -> None:
         """The run's settings beside its last epoch's figures, in the run's `hparams` folder,
         replacing what an earlier session of the run wrote there: after a resume to epoch 5,
@@ -125,3 +145,39 @@ class TensorBoardListener:
                                           "hparam/train_loss": last.train_loss,
                                           "hparam/train_acc": last.train_acc},
                                 run_name=HPARAMS_RUN, global_step=last.epoch)
+
+
+def steps_written(folder: Path) -> set[int]:
+    """The epochs whose test accuracy the event files in `folder` hold (TensorBoard's reader)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    if not folder.is_dir():
+        return set()
+    reader = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+    reader.Reload()
+    if "test_acc" not in reader.Tags().get("scalars", []):
+        return set()
+    return {int(e.step) for e in reader.Scalars("test_acc")}
+
+
+def export_run(run_dir: Path, root: str) -> tuple[int, Path]:
+    """Write a run directory's whole history (its metrics rows and, once it has ended or been
+    stopped, its settings beside its last epoch) into `root/<run name>`, adding only what is
+    not there yet; returns (epochs added, the folder)."""
+    run = RunDir(run_dir)
+    rows = run.read_metrics()
+    listener = TensorBoardListener(root)
+    listener.writer = listener.make_writer(str(listener.root / run.path.name))
+    try:
+        before = steps_written(Path(listener.writer.log_dir))
+        listener.write_history(rows)
+        listener.config = run.read_config()
+        if rows:
+            last = rows[-1]
+            listener.write_hparams(EpochEnd(int(last["epoch"]), last["train_loss"],
+                                            last["train_acc"], last["test_acc"],
+                                            last.get("seconds") or 0.0, last.get("lr"), None))
+        added = len({int(r["epoch"]) for r in rows} - before)
+        return added, Path(listener.writer.log_dir)
+    finally:
+        listener.writer.close()
