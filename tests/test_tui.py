@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 import pytest
-from tests.support.app import fix_machine, make_app, train_to_end
+from tests.support.app import long_app, fix_machine, make_app, train_to_end
 from tests.support.waits import settle, wait_for
 
 from tui_trainer.core.config import TrainConfig
@@ -23,8 +23,6 @@ async def test_start_to_epoch_end_updates_curves_and_predictions(data_dir, tmp_p
         await train_to_end(pilot, app)
         curves = app.query_one(CurvesPanel)
         assert curves.series["test acc"][0] == [1, 2]
-        xs = curves.series["train loss"][0]
-        assert any(0 < x < 1 for x in xs)  # points inside the first epoch, at fractions
         grid = app.query_one(SampleGrid)
         assert grid.images == []           # the hidden predictions tab is drawn when shown
         await pilot.press("3")
@@ -34,6 +32,25 @@ async def test_start_to_epoch_end_updates_curves_and_predictions(data_dir, tmp_p
         assert not app.query_one(ConfigForm).disabled
         run_dir = next((tmp_path / "runs").iterdir())
         assert load_checkpoint(run_dir)["epoch"] == 2
+
+
+@pytest.mark.app
+async def test_progress_inside_an_epoch_is_drawn_at_its_fraction(data_dir, tmp_path):
+    """The train curves get points inside an epoch, at fractional epochs. Checked where the run
+    pauses, whose progress is always posted: a backlog of progress reports collapses into the
+    newest, so on a loaded machine a quick epoch may show only its end."""
+    app = long_app(data_dir, tmp_path / "runs")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.query_one(StatusBar).state == "training")
+        await pilot.press("space")
+        xs = app.query_one(CurvesPanel).series
+
+        def inside() -> bool:
+            return any(x != int(x) for x in xs.get("train loss", ([],))[0])
+        await wait_for(pilot, inside, what="a point inside an epoch")
+        await pilot.press("x")
+        await wait_for(pilot, lambda: app.controller.state.last_status == "stopped")
 
 
 @pytest.mark.app
