@@ -624,3 +624,28 @@ async def test_viewing_a_sweep_folder_follows_the_newest_and_lists_the_others(tm
         assert any("holds 3 runs: following the newest, 20261130-100000-scratch-lr0.3" in line
                    for line in said), said
         assert "3 of 3 runs" in str(app.panels.runs_note.render())
+
+
+@pytest.mark.app
+async def test_a_filter_typed_right_after_a_key_keeps_its_first_letters(tmp_path, data_dir):
+    """5 then `lr>0.2` at once: the l and r were taken as keys (r is reset) and the filter got
+    `>0.2`. With runs listed, / focuses the filter at once; with none, 5 does."""
+    from textual.widgets import Input
+
+    config = json.dumps(TrainConfig(lr=0.5).to_dict()).encode()
+    for name in ("20261130-100000-scratch", "20261130-110000-scratch"):
+        make_run(tmp_path / "runs" / name, [json.dumps(GOOD).encode()], config,
+                 b'{"state": "finished", "updated": 1000.0}')
+    app = SmtuiApp(None, compare=[str(p) for p in sorted((tmp_path / "runs").iterdir())])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.panels.runs_table.row_count == 2)
+        await pilot.press("5", "slash", *"lr>0.2")
+        await settle(pilot)
+        assert app.query_one("#runs-filter", Input).value == "lr>0.2"
+        await wait_for(pilot, lambda: "2 of 2 runs" in str(app.panels.runs_note.render()))
+    empty = make_app(data_dir, tmp_path / "none")
+    async with empty.run_test(size=(100, 30)) as pilot:
+        await pilot.press("5", *"lr>0.2")
+        await settle(pilot)
+        assert empty.query_one("#runs-filter", Input).value == "lr>0.2"
+        assert empty.controller.state.phase != "resetting"

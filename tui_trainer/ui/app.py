@@ -111,6 +111,7 @@ class SmtuiApp(App):
         Binding("7", "tab('log')", "log", show=False),
         Binding("8", "tab('weights')", "weights", show=False),
         Binding("9", "tab('train')", "train", show=False),
+        Binding("slash", "filter_runs", "filter runs", show=False, key_display="/"),
         Binding("ctrl+c", "copy_or_quit", "quit", show=False, priority=True),
         Binding("f1", "help", "help", show=False),
         Binding("ctrl+z", "suspend", "suspend", show=False),   # fg comes back
@@ -452,8 +453,16 @@ class SmtuiApp(App):
             self.screen.set_focus(
                 self.panels.runs_table
             )  # p, h, v and Enter act on its rows at once
+        elif tab == "runs":   # no rows: what is typed next is a filter (it lost its first
+            self.screen.set_focus(self.query_one("#runs-filter"))   # letters to the keys)
         elif tab == "analysis":
             self.screen.set_focus(self.panels.analysis)
+
+    def action_filter_runs(self) -> None:
+        """/: the Runs tab's filter, focused at once, so what is typed next is the filter's:
+        with the table focused, `lr>0.2` lost its `l` and `r` to the keys."""
+        self.action_tab("runs")
+        self.screen.set_focus(self.query_one("#runs-filter"))
 
     @on(TabbedContent.TabActivated)
     def on_tab_activated(self, event: TabbedContent.TabActivated) -> None:

@@ -48,7 +48,8 @@ class RunsTab:
             shown = sorted_runs(shown, *c.order)
         self.panels.runs_table.show(shown)
         self.panels.runs_note.update(Text(
-            f"{len(shown)} of {len(c.records)} runs · enter: resume · p: pin · h: hide · "
+            f"{len(shown)} of {len(c.records)} runs · /: filter · enter: resume · p: pin · "
+            "h: hide · "
             f"v: compare {'train loss' if c.metric == 'test acc' else 'test acc'}"
             if c.records else f"No runs yet: the runs in {self.app.config.out}, those of this "
             "session and those named with smtui compare are listed here."))
