@@ -453,8 +453,6 @@ class SmtuiApp(App):
             self.screen.set_focus(
                 self.panels.runs_table
             )  # p, h, v and Enter act on its rows at once
-        elif tab == "runs":   # no rows: what is typed next is a filter (it lost its first
-            self.screen.set_focus(self.query_one("#runs-filter"))   # letters to the keys)
         elif tab == "analysis":
             self.screen.set_focus(self.panels.analysis)
 
