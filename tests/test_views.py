@@ -29,6 +29,21 @@ def test_the_status_bar_shows_no_stale_pace():
         assert ("– img/s" in line and "ETA –" in line) is not shown
 
 
+def test_a_watched_runs_figures_stay_whole_on_an_80_column_status_bar():
+    """`smtui view` at 80x24: the run's memory was dropped before this viewer's thread count
+    (`... · 1 thread · run: cpu 74%`). The viewer's threads go first now."""
+    from tui_trainer.ui.panels.status import StatusBar
+
+    bar = StatusBar()
+    bar.progress(2, 10, 5, 10, 19865.0, 1252.0)
+    bar.state, bar.dataset, bar.device, bar.threads = "watching", "full", "cpu", 1
+    bar.machine = "run: cpu 74% · mem 650 MB"
+    parts = [text for _, text in sorted(bar.line_parts())]
+    assert parts[4:] == ["run: cpu 74%", "mem 650 MB", "1 thread"]
+    bar.machine = "cpu 74% · mem 650 MB"   # this process's own, while it trains
+    assert [text for _, text in sorted(bar.line_parts())][5:] == ["cpu 74%", "mem 650 MB"]
+
+
 def test_tiles_and_bars_say_truth_and_prediction_without_colour():
     from tui_trainer.ui.panels.predictions import ProbabilityBars, SampleGrid
 

@@ -81,4 +81,7 @@ class StatusBar(Widget):
             device = self.device
         parts = [(0, self.state), (1, speed), (2, f"ETA {eta}"), (3, data), (4, device)]
         figures = [p for p in self.machine.split(" · ") if p]
+        if self.machine.startswith("run: "):   # a watched run's own figures come before this
+            return parts[:4] + [(4 + i, figure) for i, figure in enumerate(figures)] + [
+                (4 + len(figures), device)]   # viewer's threads, which go first
         return parts + [(5 + i, figure) for i, figure in enumerate(figures)]
