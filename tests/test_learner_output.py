@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.support.learner import linear_learner
 from tests.support.tmux import Tmux, tmux_only
 from tests.support.waits import wait_until
 from tui_trainer.ui.transcript import Transcript
@@ -62,17 +63,7 @@ def test_a_transcript_keeps_a_bounded_amount_and_says_what_it_left_out(monkeypat
 
 
 # ---------------------------------------------------------------- live, in a real terminal
-PRINTING_LEARNER = """
-    import os, sys, time
-    os.environ["SMTUI_DATA_DIR"] = {data!r}
-    import torch
-    from tui_trainer import d2l
-    train_iter, test_iter = d2l.load_data_fashion_mnist(4)
-    W = torch.normal(0, 0.01, size=(784, 10), requires_grad=True)
-    b = torch.zeros(10, requires_grad=True)
-    def net(X):
-        return torch.matmul(X.reshape((-1, 784)), W) + b
-    loss = torch.nn.CrossEntropyLoss(reduction='none')
+PRINTING_LOOP = """
     steps = [0]
     def updater(n):
         steps[0] += 1
@@ -96,8 +87,8 @@ def test_prints_show_live_and_stay_in_order_with_the_epochs_above_a_mistake(smal
     """A learner's print() in their updater is on the Log tab while the window is open; once a
     mistake ends the run, the scrollback holds what a pipe would: each epoch's prints before
     its line (stderr's too), the finished epochs, then the mistake's one line."""
-    (tmp_path / "learner.py").write_text(textwrap.dedent(PRINTING_LEARNER.format(
-        data=str(small_data_dir))))
+    (tmp_path / "learner.py").write_text(linear_learner(
+        "d2l.load_data_fashion_mnist(4)", small_data_dir) + textwrap.dedent(PRINTING_LOOP))
     tmux = Tmux(f"cd {tmp_path} && {sys.executable} learner.py; sleep 60", 120, 50)
     try:
         tmux.wait_for("train_ch3 in learner.py", timeout=90)

@@ -8,6 +8,8 @@ import textwrap
 
 import pytest
 
+from tests.support.learner import linear_learner
+
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
@@ -15,8 +17,8 @@ pytest.importorskip("ipykernel")
 CELLS = [
     """
     import os, sys
-    os.environ["SMTUI_DATA_DIR"] = {data!r}
-    if {text_only!r}:
+    os.environ["SMTUI_DATA_DIR"] = {data}
+    if {text_only}:
         sys.modules["matplotlib"] = None   # a notebook without matplotlib
     import torch
     from tui_trainer import d2l
@@ -36,19 +38,13 @@ CELLS = [
         print('PRINTED epoch', epoch + 1)
         animator.add(epoch + 1, 1 / (epoch + 1))
     """,
-    """
-    torch.manual_seed(0)
-    train_iter, test_iter = d2l.load_data_fashion_mnist(16)
-    W = torch.normal(0, 0.01, size=(784, 10), requires_grad=True)
-    b = torch.zeros(10, requires_grad=True)
-    def net(X):
-        return torch.matmul(X.reshape((-1, 784)), W) + b
-    loss = torch.nn.CrossEntropyLoss(reduction='none')
+    linear_learner("d2l.load_data_fashion_mnist(16)", seed=True, imports=False)
+    + textwrap.dedent("""
     try:
         d2l.train_ch3(net, train_iter, test_iter, loss, 3, lambda n: d2l.sgd([W, b], 0.1, n))
     except AssertionError as exc:   # the book's closing checks, on data this small
         print('CHECKED', exc)
-    """,
+    """),
     """
     def bad_net(X):
         return torch.matmul(X.reshape((-1, 784)), W[:5]) + b
@@ -59,9 +55,9 @@ CELLS = [
 
 def run_notebook(folder, data, text_only: bool):
     """The cells above, executed in a fresh kernel; returns the executed notebook."""
-    cells = [nbformat.v4.new_code_cell(textwrap.dedent(c.format(data=str(data),
-                                                                 text_only=text_only)).strip())
-             for c in CELLS]
+    cells = [nbformat.v4.new_code_cell(textwrap.dedent(c.replace("{data}", repr(str(data)))
+                                                        .replace("{text_only}", repr(text_only)))
+                                       .strip()) for c in CELLS]
     notebook = nbformat.v4.new_notebook(cells=cells)
     client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
                                      allow_errors=True,

@@ -18,6 +18,7 @@ import pytest
 import torch
 from torch import nn
 
+from tests.support.learner import linear_learner
 from tests.support.tmux import Tmux, tmux_only
 from tests.support.waits import wait_until
 from tests.support.procs import child_env, default_signals, finish
@@ -455,18 +456,8 @@ def learner_program(folder: Path, data_dir: Path, batch_size: int, body: str,
     train = ("d2l.train_ch3(net, train_iter, test_iter, loss, 100000, "
              f"lambda n: d2l.sgd([W, b], 0.1, n), out={out!r})")
     program = folder / "learner.py"
-    program.write_text(textwrap.dedent(f"""
-        import os
-        os.environ["SMTUI_DATA_DIR"] = {str(data_dir)!r}
-        import torch
-        from tui_trainer import d2l
-        train_iter, test_iter = d2l.load_data_fashion_mnist({batch_size})
-        W = torch.normal(0, 0.01, size=(784, 10), requires_grad=True)
-        b = torch.zeros(10, requires_grad=True)
-        def net(X):
-            return torch.matmul(X.reshape((-1, 784)), W) + b
-        loss = torch.nn.CrossEntropyLoss(reduction='none')
-    """) + body.format(train=train))
+    program.write_text(linear_learner(f"d2l.load_data_fashion_mnist({batch_size})", data_dir)
+                       + body.format(train=train))
     return program
 
 
@@ -485,18 +476,9 @@ def test_the_books_dataloader_workers_train_live_to_the_pipes_numbers(d2l_data, 
     process (each exited 1 there, and the run ended "DataLoader worker exited unexpectedly"),
     and a seeded run gives the numbers the same program gives in a pipe."""
     program = tmp_path / "workers.py"
-    program.write_text(textwrap.dedent(f"""
-        import os
-        os.environ["SMTUI_DATA_DIR"] = {str(d2l_data)!r}
-        import torch
-        from tui_trainer import d2l
-        torch.manual_seed(0)
-        train_iter, test_iter = d2l.load_data_fashion_mnist(16, num_workers={workers})
-        W = torch.normal(0, 0.01, size=(784, 10), requires_grad=True)
-        b = torch.zeros(10, requires_grad=True)
-        def net(X):
-            return torch.matmul(X.reshape((-1, 784)), W) + b
-        loss = torch.nn.CrossEntropyLoss(reduction='none')
+    program.write_text(linear_learner(
+        f"d2l.load_data_fashion_mnist(16, num_workers={workers})", d2l_data, seed=True)
+        + textwrap.dedent("""
         try:
             d2l.train_ch3(net, train_iter, test_iter, loss, 3, lambda n: d2l.sgd([W, b], 0.1, n))
         except AssertionError:   # the book's closing checks, on data this small
