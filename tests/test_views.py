@@ -276,3 +276,35 @@ async def test_a_notification_is_kept_in_the_log_whatever_its_markup(tmp_path):
         assert any(line.endswith("bold said plainly") for line in lines)
         assert any(line.endswith("a run named [/] odd") for line in lines)
         assert app.is_running
+
+
+@pytest.mark.app
+async def test_a_press_on_a_notification_just_removed_goes_nowhere(tmp_path):
+    """A right or left press, or a drag, on a notification that has left the screen but not yet
+    its last drawn frame (it expired a moment before) is dropped: Textual's text selection read
+    the removed widget's parent and ended the app."""
+    from textual import events
+    from textual.widgets._toast import Toast   # the notification widget has no public name
+    from tui_trainer.core.config import TrainConfig
+    from tui_trainer.ui.app import SmtuiApp
+
+    app = SmtuiApp(TrainConfig(out=str(tmp_path)))
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        app.notify("using the embedded subset", timeout=60)
+        await wait_for(pilot, lambda: bool(app.screen.query(Toast)))
+        toast = app.screen.query(Toast).first()
+        x, y = toast.region.x + 2, toast.region.y + 1
+        await toast.remove()
+        assert app.screen.get_widget_at(x, y)[0] is toast   # the frame still shows it
+        for button in (3, 1, 2):
+            app.post_message(events.MouseDown(None, x, y, 0, 0, button, False, False, False,
+                                              screen_x=x, screen_y=y))
+            app.post_message(events.MouseMove(None, x - 1, y, -1, 0, button, False, False,
+                                              False, screen_x=x - 1, screen_y=y))
+            app.post_message(events.MouseUp(None, x - 1, y, 0, 0, button, False, False, False,
+                                            screen_x=x - 1, screen_y=y))
+        await pilot.pause()
+        await wait_for(pilot, lambda: app.screen.get_widget_at(x, y)[0] is not toast)
+        assert app.is_running and app.return_code is None
+        await pilot.click("#status")                        # the pointer still works
+        assert app.is_running

@@ -34,6 +34,7 @@ from ..loop.meter import ProcessMeter, describe
 from .panels.curves import CurvesPanel
 from .panels.form import ConfigForm
 from .help import HelpScreen
+from .pointer import on_removed_widget
 from .commands import smtui_commands
 from .keys import KeyOrder
 from .panels.log import LogPanel
@@ -185,9 +186,11 @@ class SmtuiApp(App):
         return quiet_driver(super().get_driver_class())   # survives a closed terminal
 
     async def on_event(self, event: events.Event) -> None:
-        """Keys act in the order they were typed, focus moves included (keys.py)."""
+        """Keys act in the order they were typed, focus moves included (keys.py); the pointer
+        pressing a widget already removed goes nowhere (pointer.py)."""
         if not event.is_forwarded and (self.key_order.held(event) or (
-                isinstance(event, events.Key) and await self.key_order.handle(event))):
+                isinstance(event, events.Key) and await self.key_order.handle(event))
+                or on_removed_widget(self, event)):
             return
         await super().on_event(event)
 
