@@ -45,6 +45,11 @@ def test_find_runs_takes_run_directories_and_folders_of_them(three_runs, tmp_pat
     assert find_runs([str(one)]) == [one]
     assert [p.name for p in find_runs([str(three_runs), str(one)])] == [
         "20261130-100000-scratch", "20261130-110000-scratch", "20261130-120000-wide"]  # once each
+    (tmp_path / "link").symlink_to(three_runs)
+    spellings = [str(one), f"{one}/", str(tmp_path / "link" / one.name),
+                 f"{three_runs}/../runs/{one.name}"]
+    assert find_runs(spellings) == [one]                 # one run, however it is named
+    assert len({RunSummary.from_dir(s).key for s in spellings}) == 1
     (tmp_path / "empty").mkdir()
     (tmp_path / "file.txt").write_text("x")
     for path, words in ((tmp_path / "empty", "holds none"), (tmp_path / "file.txt", "is a file"),

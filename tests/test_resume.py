@@ -254,3 +254,56 @@ def test_a_run_stopped_in_its_first_epoch_resumes_saying_where(small_data_dir, t
     fit(prepare(config, resume=str(session.run.path)), record)
     assert (started[0].start_epoch, started[0].start_batch) == (0, 3)
     assert "resuming in epoch 1, after batch 3" in lines.getvalue().splitlines()[0]
+
+
+def four_runs_one_stopped(data_dir) -> Path:
+    """Three finished runs and one stopped after its first of two epochs, in ./runs; the
+    stopped one's directory."""
+    for _ in range(3):
+        fit(small_session(data_dir, "runs"), lambda e: None)
+    control = Control()
+    stopped = small_session(data_dir, "runs", epochs=2)
+
+    def stop_after_epoch_1(event) -> None:
+        if isinstance(event, BatchEnd) and event.epoch == 1 and event.batch == event.num_batches:
+            control.request_stop()
+    assert fit(stopped, stop_after_epoch_1, control).status == "stopped"
+    assert len(list(Path("runs").iterdir())) == 4
+    return stopped.run.path
+
+
+@pytest.mark.app
+@pytest.mark.parametrize("how", ["row", "absolute --resume"])
+async def test_a_resumed_run_stays_one_row(small_data_dir, tmp_path, monkeypatch, how):
+    """Runs of a relative --out folder, listed at start; the stopped one is resumed, from its
+    row or by `--resume` naming it by its absolute path, and trains to its end: the tab lists
+    one row per run directory, the resumed one with its new epochs. One run spelled two ways
+    (runs/X and /home/u/runs/X) had been two rows: a stale `stopped` one beside it, 5 rows
+    for 4 runs."""
+    from tui_trainer.ui.app import SmtuiApp
+    from tui_trainer.ui.panels.runs import RunsPanel
+
+    monkeypatch.chdir(tmp_path)
+    stopped = four_runs_one_stopped(small_data_dir)
+    app = make_app(small_data_dir, "runs")
+    if how != "row":
+        app = SmtuiApp(app.config, str(stopped.resolve()))
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(RunsPanel)
+        await wait_for(pilot, lambda: len(table.records) == 4)
+        if how == "row":
+            await pilot.press("5")
+            await wait_for(pilot, lambda: app.panels.tabs.active == "runs")
+            row = next(i for i, r in enumerate(table.records) if r.status == "stopped")
+            table.focus()
+            table.move_cursor(row=row)
+            await wait_for(pilot, lambda: app.focused is table and table.cursor_row == row)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: app.controller.state.resume is not None)
+            await wait_for(pilot, lambda: app.panels.tabs.active == "setup")
+        app.query_one("#field-epochs").value = "3"
+        await train_to_end(pilot, app)
+        await wait_for(pilot, lambda: all(r.status == "finished" for r in table.records))
+        assert len(table.records) == table.row_count == 4
+        resumed = [r for r in table.records if Path(r.path).samefile(stopped)]
+        assert len(resumed) == 1 and resumed[0].epochs == [1, 2, 3]

@@ -10,6 +10,8 @@ size are "batch 64" and "batch 256", as `dvc exp show` and `mlflow experiments` 
 from __future__ import annotations
 
 import csv
+import functools
+import os
 import re
 import io
 import json
@@ -72,6 +74,12 @@ class RunSummary:
         return cls(inert(run.path.name), config, [r["epoch"] for r in rows],
                    [r["test_acc"] for r in rows], run.state(status), list(run.problems),
                    [r["train_loss"] for r in rows], str(run.path), updated)
+
+    @property
+    def key(self) -> str:
+        """Which run this is: its directory however it was spelled, else its name (a run not
+        on disk). What lists a run once, pins it and hides it."""
+        return run_identity(self.path) if self.path else self.name
 
     @property
     def given_name(self) -> str | None:
@@ -152,6 +160,14 @@ def sweep_folder(run_dirs: list[str]) -> str | None:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
+def run_identity(path: str) -> str:
+    """One run directory, however it is spelled (runs/X, ./runs/X/, /home/u/runs/X, through a
+    link): its real path. Keyed by the spelling, one run resumed by its absolute path stayed
+    a second, stale row beside the one listed from a relative --out."""
+    return os.path.realpath(path)
+
+
 def find_runs(paths: list[str], skipped: list[str] | None = None) -> list[Path]:
     """The run directories named by `paths`: each a run directory, or a folder of them (an
     --out folder), in order, each once. Anything else is an error naming it; a run inside a
@@ -159,7 +175,9 @@ def find_runs(paths: list[str], skipped: list[str] | None = None) -> list[Path]:
     found: list[Path] = []
     for text in paths:
         try:
-            found += [run for run in _runs_at(text, skipped) if run not in found]
+            seen = {run_identity(str(run)) for run in found}
+            found += [run for run in _runs_at(text, skipped)
+                      if run_identity(str(run)) not in seen]
         except OSError as exc:   # a name the system refuses (too long, ...)
             raise SmtuiError(f"{text}: {exc.strerror or exc}") from None
     return found

@@ -39,11 +39,6 @@ class RunRecord(RunSummary):
             else self.name[-24:]
 
     @property
-    def key(self) -> str:
-        """What pins or hides a run: its directory, or its name for a run not on disk."""
-        return self.path or self.name
-
-    @property
     def recipe(self) -> str:
         """Model and optimizer, with what departs from the book's softmax and schedule."""
         c = self.config
