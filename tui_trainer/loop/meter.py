@@ -2,7 +2,8 @@
 one, the figures users of shared servers watch in top, nvidia-smi or nvitop.
 
 `ProcessMeter.sample()` reads what the kernel already keeps (the process's CPU time from
-`os.times`, its resident memory from `/proc/self/statm`) and, on a GPU, torch's own counters: no
+`os.times`, its resident memory through psutil, on Linux, macOS and Windows alike) and, on a GPU,
+torch's own counters (its utilisation through NVIDIA's NVML: the `gpu` extra installs it): no
 thread, no polling, nothing a training step waits for. CPU use is over the time since the last
 sample, in percent of one core, as top shows it (two busy threads: 200%).
 """
@@ -23,10 +24,10 @@ def cpu_seconds() -> float:
 
 def resident_bytes() -> int | None:
     """The process's resident memory now (None where the system does not say)."""
+    import psutil
     try:
-        with open("/proc/self/statm", "rb") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
+        return int(psutil.Process().memory_info().rss)
+    except psutil.Error:
         return None
 
 
@@ -42,7 +43,7 @@ def gpu_figures() -> dict[str, Any]:
         return {}
     try:
         figures["gpu_percent"] = float(torch.cuda.utilization())   # needs NVIDIA's NVML
-    except Exception:   # no pynvml, or a driver without it: the memory alone
+    except Exception:   # no NVML (`pip install 'smtui[gpu]'`), or a driver without it
         pass
     return figures
 
