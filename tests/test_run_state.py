@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from tui_trainer.core.config import TrainConfig
-from tui_trainer.core.events import BatchEnd, Control, RunEnded
-from tui_trainer.ui.controller import RunController
-from tui_trainer.ui.modes import TrainMode, WatchMode
+from tests.support.controller import controller, progress
+from tui_trainer.core.events import Control, RunEnded
+from tui_trainer.ui.modes import WatchMode
 from tui_trainer.ui.run_state import (IDLE, PAUSED, QUITTING, RESETTING, RUNNING, STOPPING,
                                       RunState)
 
@@ -46,36 +45,6 @@ def test_unfinished_lists_the_loops_still_going():
     state.start(going)
     done.finished.set()
     assert state.unfinished() == [going]
-
-
-class Recorder:
-    """A panel stand-in: every call and attribute set is kept."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple] = []
-
-    def __getattr__(self, name: str):
-        return lambda *args, **kw: self.calls.append((name, args))
-
-
-def controller(mode=None) -> RunController:
-    bar = SimpleNamespace(state="", threads=0, device="", dataset="", machine="",
-                          progress=lambda *a: bar.__dict__.setdefault("shown", []).append(a))
-    panels = SimpleNamespace(status_bar=bar, curves=Recorder(), tabs=SimpleNamespace(active=""),
-                             form=Recorder(), runs_table=Recorder(), runs_note=Recorder(),
-                             prediction_panels=[Recorder()])
-    said: list[str] = []
-    app = SimpleNamespace(config=TrainConfig(epochs=3), log_message=lambda t, s=None:
-                          said.append(t), notify=lambda *a, **k: None, title="smtui")
-    runs = SimpleNamespace(refresh=lambda: None, show_rows=lambda: None,
-                           comparison=SimpleNamespace(records=[]))
-    ctl = RunController(app, panels, RunState(3), mode or TrainMode(), runs)  # type: ignore
-    ctl.said = said   # type: ignore[attr-defined]
-    return ctl
-
-
-def progress(epoch: int = 1, batch: int = 5) -> BatchEnd:
-    return BatchEnd(epoch, batch, 10, 160, 100.0, 0.5, 0.8, threads=2)
 
 
 def test_the_status_bar_is_told_what_the_state_says_never_read_back():

@@ -267,3 +267,42 @@ def test_a_paused_run_keeps_saying_it_is_alive_and_an_ended_one_never_does(tmp_p
     life.end("stopped", 0, "stopped at epoch 1, batch 5")
     life.beat()
     assert run.read_status()["state"] == "stopped"
+
+
+def test_a_viewer_says_paused_while_the_run_is_paused_and_training_when_it_goes_on(tmp_path,
+                                                                                monkeypatch):
+    """The viewer showed `training` for a run paused in its own window, though its record
+    says paused: it says paused (as the bar and the Runs tab's row), until progress comes."""
+    from types import SimpleNamespace
+
+    from tests.support.controller import controller, progress
+    from tui_trainer.core.events import BatchEnd, RunEnded
+    from tui_trainer.loop import lifecycle
+    from tui_trainer.store.rundir import RunDir
+    from tui_trainer.store.watch import RunWatcher
+    from tui_trainer.ui.modes import WatchMode
+
+    monkeypatch.setattr(lifecycle, "STATUS_EVERY_S", 0.0)
+    run = RunDir.create(str(tmp_path), "paused")
+    run.acquire_lock()   # its process, alive
+    life = lifecycle.RunLife(run, 3)
+    run.write_config({"epochs": 3})
+    watcher = RunWatcher(run.path)
+    life.progress(0, BatchEnd(1, 5, 10, 40, 100.0, 0.9, 0.5, 2))
+    assert not [e for e in watcher.poll(evaluate=False) if isinstance(e, RunEnded)]
+    life.beat()
+    ended = [e for e in watcher.poll(evaluate=False) if isinstance(e, RunEnded)]
+    assert [e.status for e in ended] == ["paused"] and "space" in ended[0].message
+    life.beat()
+    assert not [e for e in watcher.poll(evaluate=False) if isinstance(e, RunEnded)]  # said once
+    life.progress(0, BatchEnd(1, 6, 10, 48, 100.0, 0.8, 0.5, 2))
+    events = watcher.poll(evaluate=False)
+    assert any(isinstance(e, BatchEnd) for e in events)
+    assert not any(isinstance(e, RunEnded) for e in events)
+    ctl = controller(WatchMode(str(run.path)))
+    ctl.state.watched = "training"
+    ctl.state.current = SimpleNamespace(status="running")
+    ctl.handle(ended[0])
+    assert ctl.panels.status_bar.state == "paused" and ctl.state.current.status == "paused"
+    ctl.handle(progress(2, 1))
+    assert ctl.panels.status_bar.state == "training" and ctl.state.current.status == "running"

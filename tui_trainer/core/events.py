@@ -102,7 +102,8 @@ class Message:
 
 @dataclass
 class RunEnded:
-    """The run is over. `status` is finished, stopped, diverged or failed."""
+    """The run is over. `status` is finished, stopped, diverged or failed; a watched run's may
+    also be stalled or paused, which its next progress ends."""
 
     status: str
     epoch: int

@@ -148,6 +148,8 @@ class RunWatcher:
         quiet = self.pace.stalled_for(status) if state == "running" else None
         if quiet is not None:
             state = "stalled"   # its lock is held, its record stopped moving
+        elif state == "running" and status.get("paused") is True:
+            state = "paused"    # by its user (lifecycle.RunLife.beat): alive, not training
         epoch, batch, num_batches = (_int(status.get(k)) for k in ("epoch", "batch",
                                                                    "num_batches"))
         if state == "running" and epoch is not None and batch is not None and \
@@ -172,6 +174,9 @@ class RunWatcher:
                     "held: "
                     f"its process (pid {status.get('pid')} where it runs) is stopped (kill "
                     "-STOP, ctrl+z) or stuck")))
+            elif state == "paused":
+                events.append(RunEnded("paused", self.rows_seen, "paused where it runs "
+                                       "(space there trains on)"))
             elif state != "running":
                 message = status.get("message")
                 events.append(RunEnded(state, self.rows_seen, message if isinstance(message, str)

@@ -308,7 +308,7 @@ class RunController:
             if event.examples_per_s > 0 else None)   # 0: pace unknown
         self.state.threads = event.threads
         if self.state.watched not in (None, "training"):   # a watched run that moves again:
-            self.state.watched = "training"                # stalled, or resumed elsewhere
+            self.state.watched = "training"                # stalled, paused, resumed elsewhere
             if self.state.current is not None:
                 self.state.current.status = "running"
         self.publish()
@@ -405,7 +405,8 @@ class RunController:
             self.app.leave()
 
     def watched_ended(self, event: RunEnded) -> None:
-        """`smtui view`: the other process says its run is over (or stalled); a finished run's
+        """`smtui view`: the other process says its run is over (or stalled, or paused by its
+        user, which the viewer had shown as `training`); a finished run's
         bar is full (it stayed at the last progress the run wrote, 65%, beside "finished")."""
         self.state.watched = event.status
         self.state.last_status = event.status

@@ -117,7 +117,7 @@ class WatchMode(TrainMode):
                                        (epochs - event.epoch) * event.seconds)
 
     def run_ended(self, ctl: RunController, event: Any) -> None:
-        """The other process says its run is over (or stalled)."""
+        """The other process says its run is over (or stalled, or paused)."""
         ctl.watched_ended(event)
 
     def redrawn(self, ctl: RunController) -> None:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 MAX_OVERLAYS = 8   # curves of other runs drawn at once; the legend says how many more
 MAX_LISTED = 500   # runs of the --out folder listed at start: a folder of years stays quick
 RELOAD_S = 2.0     # how often the runs other processes train are read again
-LIVE = ("starting", "running", "stalled")   # the states of a run that may still change
+LIVE = ("starting", "running", "stalled", "paused")   # the states of a run that may still change
 
 
 class RunsTab:
