@@ -12,7 +12,7 @@ import pytest
 from tests.support.runs import run_cli, smtui
 from tui_trainer.store.rundir import RunDir
 from tui_trainer.store.catalog import (RunSummary, comparison, find_runs, listing,
-                                       names_by_difference, render)
+                                       names_by_difference, newest_run, render)
 from tui_trainer.core.config import TrainConfig
 from tui_trainer.core.errors import SmtuiError
 
@@ -392,3 +392,25 @@ def test_runs_sort_by_a_metric_or_an_option_and_refuse_an_unknown_key(three_runs
     code, _, err = run_cli(capsys, "runs", str(three_runs), "--sort", "bogus")
     assert code == 2 and err.startswith("smtui: error: --sort: cannot sort by 'bogus'")
     assert err.count("\n") == 1
+
+
+def test_when_a_run_last_wrote_is_its_records_never_a_folders_time(tmp_path, capsys):
+    """`runs` orders by status.json's `updated` and says each run's age from it; a run whose
+    record says no time (another version's, a hand-made one) has no age and comes first, by
+    name, whatever its folder's time (a copy or a touch makes that the copier's own: it had
+    been taken as the run's)."""
+    import os
+
+    out = tmp_path / "runs"
+    later = write_run(out / "20261130-090000-scratch", [(0.8, 0.7)], updated=5000.0)
+    earlier = write_run(out / "20261130-100000-scratch", [(0.8, 0.7)], updated=4000.0)
+    silent = write_run(out / "20261130-080000-scratch", [(0.8, 0.7)])
+    (silent / "status.json").write_text(json.dumps({"state": "finished"}))
+    for run, when in ((silent, 9e9), (earlier, 1.0), (later, 2.0)):   # times that lie
+        os.utime(run, (when, when))
+    code, text, _ = run_cli(capsys, "runs", str(out), "--json")
+    rows = json.loads(text)
+    assert code == 0 and [r["run"] for r in rows] == [silent.name, earlier.name, later.name]
+    assert rows[0]["updated"] is None and rows[0]["age"] == "–"
+    assert RunSummary.from_dir(silent).updated is None
+    assert newest_run(out) == later

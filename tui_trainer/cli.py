@@ -339,7 +339,8 @@ def runs(ctx: click.Context, folder: str | None, fmt: str | None, as_json: bool,
     fmt = "json" if as_json else fmt or "table"
     as_json = fmt == "json"
 
-    from .store.catalog import RunSummary, find_runs, listing, render, sort_key, sorted_runs
+    from .store.catalog import (RunSummary, find_runs, listing, render, sort_key, sorted_runs,
+                                written_order)
     try:
         order = (sort_key(sort.removeprefix("-")), sort.startswith("-")) if sort else None
     except ValueError as exc:
@@ -355,7 +356,7 @@ def runs(ctx: click.Context, folder: str | None, fmt: str | None, as_json: bool,
     summaries = [RunSummary.from_dir(r) for r in find_runs([folder], skipped)]
     for problem in skipped:
         _say(f"smtui: warning: {problem}")
-    summaries.sort(key=lambda s: s.updated or 0.0)
+    summaries.sort(key=lambda s: written_order(s.updated, s.name))
     if order:
         summaries = sorted_runs(summaries, *order)
     rows = listing(summaries)

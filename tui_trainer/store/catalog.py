@@ -51,7 +51,7 @@ class RunSummary:
     problems: list[str] = field(default_factory=list)   # malformed files met while reading
     train_loss: list[float] = field(default_factory=list)
     path: str = ""
-    updated: float | None = None                # when the run last wrote its status
+    updated: float | None = None    # when the run last wrote its status; None: it never said
 
     @classmethod
     def from_dir(cls, path: str | Path):
@@ -65,12 +65,7 @@ class RunSummary:
         config.update({asked: config[used] for asked, used in USED.items()
                        if isinstance(config.get(used), str) and config[used]})
         status = run.read_status()
-        updated = status.get("updated")
-        if not isinstance(updated, (int, float)) or isinstance(updated, bool):
-            try:
-                updated = run.path.stat().st_mtime
-            except OSError:
-                updated = None
+        updated = recorded_time(status)
         return cls(inert(run.path.name), config, [r["epoch"] for r in rows],
                    [r["test_acc"] for r in rows], run.state(status), list(run.problems),
                    [r["train_loss"] for r in rows], str(run.path), updated)
@@ -133,19 +128,27 @@ def runs_in(folder: Path, skipped: list[str] | None = None) -> list[Path]:
     return runs
 
 
-def last_written(run: Path) -> float:
-    """When the run last wrote its record: status.json's `updated`, which a copy keeps (a
-    folder's modification time is the copy's own); -inf where the run says none."""
-    updated = RunDir(run).read_status().get("updated")
+def recorded_time(status: dict) -> float | None:
+    """When the run last wrote its record: status.json's `updated`, which a copy keeps; None
+    where the run says none. Never a file's or folder's time: a copy, a backup restored or
+    a `touch` makes those the copier's own."""
+    updated = status.get("updated")
     return float(updated) if isinstance(updated, (int, float)) and \
-        not isinstance(updated, bool) else float("-inf")
+        not isinstance(updated, bool) else None
+
+
+def written_order(updated: float | None, name: str) -> tuple[float, str]:
+    """Runs from the least recently written to the most; those that never said when, first,
+    by name (their start time)."""
+    return (float("-inf") if updated is None else updated, name)
 
 
 def newest_run(folder: Path) -> Path | None:
     """The run of an --out folder that last wrote its record, or, among runs that say
     nothing, the last by name (its start time); None in a folder without runs."""
     runs = [p for p in runs_in(folder) if RunDir(p).config_path.is_file()]
-    return max(runs, key=lambda p: (last_written(p), p.name), default=None)
+    return max(runs, key=lambda p: written_order(recorded_time(RunDir(p).read_status()),
+                                                 p.name), default=None)
 
 
 def sweep_folder(run_dirs: list[str]) -> str | None:
