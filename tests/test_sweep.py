@@ -184,7 +184,6 @@ def test_parse_lrs_refuses_bad_lists(text, message):
     (["--lr", "0.1"], "--lr: give two or more learning rates"),
     (["--lr", "0.1,-1"], "--lr must be a positive finite number"),
     (["--lr", "0.1,1", "--epochs", "0"], "--epochs must be a positive whole number"),
-    (["--lr", "0.1,1", "--tensorboard", "tb"], "--tensorboard is not available for sweeps"),
 ])
 def test_sweep_bad_input_is_one_line(capsys, tmp_path, args, message):
     code, out, err = run_cli(capsys, "sweep", "--out", str(tmp_path / "runs"), *args)

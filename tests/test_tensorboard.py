@@ -161,3 +161,33 @@ def test_export_writes_any_runs_whole_history_once(small_data_dir, tmp_path):
     assert again.count("0 epochs added") == 2
     for member in members:
         assert steps(tb / member.parent.name) == [1, 2]   # nothing twice
+
+
+def test_a_sweep_writes_each_model_as_a_run_of_its_own(capsys, small_data_dir, tmp_path):
+    """`smtui sweep --tensorboard DIR` (refused before): each rate in the subfolder its run
+    directory names, its epochs as steps and its own rate in the HParams table, read back with
+    TensorBoard's reader; a later export adds nothing."""
+    pytest.importorskip("tensorboard")
+    from tests.support.runs import run_cli
+
+    code, out, err = run_cli(capsys, "sweep", "--lr", "0.03,0.3", "--data-dir",
+                             str(small_data_dir), "--out", str(tmp_path / "runs"), "--epochs",
+                             "2", "--batch-size", "16", "--device", "cpu", "--tensorboard",
+                             str(tmp_path / "tb"))
+    assert code == 0, err
+    assert f"tensorboard --logdir {tmp_path / 'tb'}" in out + err
+    (sweep,) = (tmp_path / "runs").iterdir()
+    runs = sorted(sweep.iterdir())
+    assert len(runs) == 2
+    assert sorted(p.name for p in (tmp_path / "tb").iterdir()) == [p.name for p in runs]
+    rates = set()
+    for run in runs:
+        folder = tmp_path / "tb" / run.name
+        assert steps(folder) == [1, 2]
+        hparams = hparams_of(folder)
+        assert hparams["epochs"] == 2.0
+        rates.add(hparams["lr"])
+    assert rates == {0.03, 0.3}
+    code, out, err = run_cli(capsys, "export", *map(str, runs), "--tensorboard",
+                             str(tmp_path / "tb"))
+    assert code == 0 and all(steps(tmp_path / "tb" / run.name) == [1, 2] for run in runs)

@@ -438,7 +438,7 @@ diverges. Other options as for a single run; e.g. smtui sweep --lr 0.01,0.1,1 --
               help="the learning rates, comma-separated (2 to 64), e.g. 0.01,0.03,0.1,0.3,1")
 @click.option("--preset", default=None, metavar="NAME",
               help=f"Start from a named recipe [{'|'.join(PRESETS)}] (default: book).")
-@_config_options(skip=("lr",), hidden=("tensorboard",), helps={
+@_config_options(skip=("lr",), helps={
     "model": "scratch: the book's softmax from scratch; concise: nn.Linear; mlp: 256 ReLU "
              "units (a model file of your own trains one rate per run: smtui --no-ui)",
     "name": "a name for the sweep's runs, each named NAME-lrRATE"})

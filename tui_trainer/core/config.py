@@ -346,16 +346,11 @@ def preflight(config: TrainConfig) -> dict[str, str]:
 
 def sweep_refusal(config: TrainConfig) -> str | None:
     """Why a learning-rate sweep cannot train `config`, or None. The sweep stacks smtui's own
-    models into one and writes no TensorBoard export; the CLI, the form and the core say the
-    same."""
+    models into one; the CLI, the form and the core say the same."""
     if is_model_file(config.model):
         return (f"--model {config.model}: a sweep stacks smtui's own models (scratch, concise, "
                 "mlp) into one; train your own model one rate per run (smtui --no-ui --model "
                 f"{config.model} --lr RATE)")
-    if config.tensorboard:
-        return ("--tensorboard is not available for sweeps (they write no TensorBoard "
-                "export); compare the runs with smtui compare, or train one run with "
-                "--tensorboard")
     return None
 
 

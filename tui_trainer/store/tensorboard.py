@@ -6,6 +6,8 @@ expect of a training script.
   a resumed run goes on in the same subfolder.
 - The book's curves as scalars per epoch (`train_loss`, `train_acc`, `test_acc`, `lr`).
 - The hyper-parameters with the run's final metrics (HParams tab), written when the run ends.
+- A learning-rate sweep's models, each in the subfolder its own run directory names, as single
+  runs are: their curves side by side, and their rates in the HParams table.
 - Sample test images each epoch, framed green where the prediction is right and red where it is
   wrong, with a table of their true and predicted labels (Text tab): both change as it learns.
 
@@ -21,7 +23,7 @@ from typing import Any
 
 from ..core.console import encodable
 from ..core.errors import SmtuiError
-from ..core.events import EpochEnd, Message, RunEnded, RunStarted
+from ..core.events import EpochEnd, Message, RunEnded, RunStarted, SweepEpoch
 from ..core.labels import TEXT_LABELS
 from .rundir import RunDir
 
@@ -49,7 +51,8 @@ HPARAMS_RUN = "hparams"   # a run's settings and final figures: one session's, t
 
 
 class TensorBoardListener:
-    """A listener that writes one run's scalars, labelled images and hyper-parameters."""
+    """A listener that writes one run's scalars, labelled images and hyper-parameters; for a
+    sweep, one such listener per model (`members`)."""
 
     def __init__(self, log_dir: str, say=None) -> None:
         """`say` (a listener) is told where the event files are and how to open them."""
@@ -69,25 +72,41 @@ class TensorBoardListener:
         self.writer: Any = None   # a SummaryWriter once the run has started
         self.images = self.labels = None
         self.config: dict = {}
-        self.last: EpochEnd | None = None
+        self.last: dict[str, Any] | None = None   # the last epoch's metrics row
+        self.members: list[TensorBoardListener] = []   # a sweep's models
 
     @property
     def log_dir(self) -> Path | None:
         return Path(self.writer.log_dir) if self.writer is not None else None
 
+    def open(self, name: str, config: dict) -> None:
+        """Start the event files of the run `name` (its run directory's name)."""
+        try:
+            self.writer = self.make_writer(str(self.root / name))
+        except OSError as exc:
+            raise SmtuiError(f"--tensorboard {self.root} cannot be written: "
+                             f"{exc.strerror or exc}") from None
+        self.config = config
+
+    def close(self) -> None:
+        """The run has ended: its settings beside its last epoch, and the files closed."""
+        if self.writer is None:
+            return
+        if self.last is not None:
+            self.write_hparams(self.last)
+        self.writer.close()
+        self.writer = None
+
     def __call__(self, event) -> None:
-        if isinstance(event, RunStarted):
+        if self.members or (isinstance(event, RunStarted) and event.run_dirs):
+            self.sweep(event)
+        elif isinstance(event, RunStarted):
             name = Path(event.run_dir).name if event.run_dir else \
                 time.strftime("%Y%m%d-%H%M%S-") + event.config.get("model", "run")
-            try:
-                self.writer = self.make_writer(str(self.root / name))
-            except OSError as exc:
-                raise SmtuiError(f"--tensorboard {self.root} cannot be written: "
-                                 f"{exc.strerror or exc}") from None
+            self.open(name, event.config)
             if self.say is not None:
                 self.say(Message(f"TensorBoard: event files in {self.root / name}; open them "
                                  f"with: tensorboard --logdir {self.root}"))
-            self.config = event.config
             self.images = event.test_images[:SAMPLES] if event.test_images is not None \
                 else None
             self.labels = event.test_labels[:SAMPLES] if event.test_labels is not None \
@@ -95,8 +114,8 @@ class TensorBoardListener:
             if event.start_epoch and event.run_dir:   # resumed: its earlier epochs, once
                 self.write_history(RunDir(event.run_dir).read_metrics()[:event.start_epoch])
         elif isinstance(event, EpochEnd) and self.writer is not None:
-            self.last = event
-            self.write_scalars(event.metrics())
+            self.last = event.metrics()
+            self.write_scalars(self.last)
             if self.images is not None and event.test_probs is not None:
                 preds = event.test_probs[:SAMPLES].argmax(dim=1)
                 right = preds == self.labels
@@ -108,11 +127,33 @@ class TensorBoardListener:
                 self.writer.add_text("test_predictions", "| image | true | predicted | |\n"
                                      "|---|---|---|---|\n" + "\n".join(rows), event.epoch)
             self.writer.flush()
-        elif isinstance(event, RunEnded) and self.writer is not None:
-            if self.last is not None:
-                self.write_hparams(self.last)
-            self.writer.close()
-            self.writer = None
+        elif isinstance(event, RunEnded):
+            self.close()
+
+    def sweep(self, event) -> None:
+        """A learning-rate sweep: each model in the subfolder its run directory names, as a
+        single run's, its epochs written as they end and its settings (its rate) with its last
+        epoch once the sweep ends. A model that stopped early (diverged) keeps what it had."""
+        if isinstance(event, RunStarted):
+            self.members = []
+            for run_dir in event.run_dirs:
+                member = TensorBoardListener(str(self.root))
+                member.open(Path(run_dir).name, RunDir(run_dir).read_config())
+                self.members.append(member)
+            if self.say is not None:
+                self.say(Message(f"TensorBoard: event files of the {len(self.members)} runs in "
+                                 f"{self.root}; open them with: tensorboard --logdir "
+                                 f"{self.root}"))
+        elif isinstance(event, SweepEpoch):
+            for member, row in zip(self.members, event.rows):
+                if row is not None and member.writer is not None:
+                    member.last = row
+                    member.write_scalars(row)
+                    member.writer.flush()
+        elif isinstance(event, RunEnded):
+            for member in self.members:
+                member.close()
+            self.members = []
 
     def write_scalars(self, row: dict[str, Any]) -> None:
         """One epoch's curves (a metrics row), at its epoch."""
@@ -131,7 +172,7 @@ class TensorBoardListener:
                 self.write_scalars(row)
         self.writer.flush()
 
-    def write_hparams(self, last: EpochEnd) -> None:
+    def write_hparams(self, last: dict[str, Any]) -> None:
         """The run's settings beside its last epoch's figures, in the run's `hparams` folder,
         replacing what an earlier session of the run wrote there: after a resume to epoch 5,
         TensorBoard's HParams table showed the first session's `epochs 3` beside epoch 5's
@@ -141,10 +182,9 @@ class TensorBoardListener:
         shutil.rmtree(Path(self.writer.log_dir) / HPARAMS_RUN, ignore_errors=True)
         hparams = {k: (v if isinstance(v, (int, float, str, bool)) else str(v))
                    for k, v in self.config.items() if k in HPARAMS}
-        self.writer.add_hparams(hparams, {"hparam/test_acc": last.test_acc,
-                                          "hparam/train_loss": last.train_loss,
-                                          "hparam/train_acc": last.train_acc},
-                                run_name=HPARAMS_RUN, global_step=last.epoch)
+        self.writer.add_hparams(hparams, {f"hparam/{k}": last[k] for k in
+                                          ("test_acc", "train_loss", "train_acc")},
+                                run_name=HPARAMS_RUN, global_step=int(last["epoch"]))
 
 
 def steps_written(folder: Path) -> set[int]:
@@ -173,10 +213,7 @@ def export_run(run_dir: Path, root: str) -> tuple[int, Path]:
         listener.write_history(rows)
         listener.config = run.read_config()
         if rows:
-            last = rows[-1]
-            listener.write_hparams(EpochEnd(int(last["epoch"]), last["train_loss"],
-                                            last["train_acc"], last["test_acc"],
-                                            last.get("seconds") or 0.0, last.get("lr"), None))
+            listener.write_hparams(rows[-1])
         added = len({int(r["epoch"]) for r in rows} - before)
         return added, Path(listener.writer.log_dir)
     finally:
