@@ -188,3 +188,51 @@ def test_the_app_survives_stop_and_continue_and_quits_on_q(tmp_path):
         wait_until(lambda: not os.path.exists(f"/proc/{pid}"), timeout=60, what="the app's exit")
     finally:
         tmux.kill()
+
+
+STOPPED_ONCE = """
+import contextlib, os, signal, sys
+from tui_trainer.core.suspend import SuspendClock, stop_job
+
+clock = SuspendClock(lambda: None).install()
+
+@contextlib.contextmanager
+def terminal_given_back():
+    # The terminal is in its own mode again (cooked): a ctrl+z typed now is the terminal's,
+    # a SIGTSTP to the job, as the key that started the stop was still being let go of.
+    os.kill(os.getpid(), signal.SIGTSTP)
+    yield
+
+stop_job(clock, terminal_given_back)
+print("continued", flush=True)
+"""
+
+
+@pytest.mark.process
+def test_ctrl_z_stops_smtui_once_when_a_second_one_comes_as_it_lets_go(tmp_path):
+    """A second ctrl+z, typed while smtui gives the terminal back, reached it as the
+    terminal's SIGTSTP and stopped it; `fg` then continued it into its own stop, so it stopped
+    again at once (exit 147 in the shell, the app gone from the screen). It stops once; fg
+    brings it back for good."""
+    proc = subprocess.Popen([sys.executable, "-c", STOPPED_ONCE], stdout=subprocess.PIPE,
+                            text=True, process_group=0)   # a group of its own, as a job's
+    def next_change() -> int:
+        """The process's next stop or exit, as the shell waits for it."""
+        changes: list[tuple[int, int]] = []
+
+        def changed() -> bool:
+            changes.append(os.waitpid(proc.pid, os.WUNTRACED | os.WNOHANG))
+            return changes[-1][0] == proc.pid
+        wait_until(changed, timeout=60, what="the process to stop or end")
+        return changes[-1][1]
+    try:
+        assert os.WIFSTOPPED(next_change())
+        os.kill(proc.pid, signal.SIGCONT)                        # fg
+        status = next_change()
+        assert not os.WIFSTOPPED(status), f"stopped again by {os.WSTOPSIG(status)}"
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        assert proc.stdout is not None and proc.stdout.read() == "continued\n"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)   # stopped or not
+            proc.wait()

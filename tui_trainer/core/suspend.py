@@ -16,10 +16,11 @@ before (Textual's driver restores the terminal with them).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
-from typing import Any, Callable
+from typing import Any, Callable, ContextManager
 
 
 def job_control() -> bool:
@@ -31,17 +32,24 @@ def job_control() -> bool:
         return False
 
 
-def stop_job(clock: SuspendClock | None = None) -> None:
+def stop_job(clock: SuspendClock | None = None,
+             give_back: Callable[[], ContextManager[Any]] = contextlib.nullcontext) -> None:
     """Stop this process's whole group (smtui, and make or bash -c around it), as the
-    terminal's ctrl+z does, and return once the shell's `fg` has continued it. The caller has
-    given the terminal back first: once the shell has it, a stopped-to-be process could not
-    (restoring the terminal from the background stops it at once, SIGTTOU)."""
+    terminal's ctrl+z does, and return once the shell's `fg` has continued it.
+
+    `give_back()` hands the terminal back around the stop (and takes it again after): done
+    first, since once the shell has the terminal a stopped-to-be process could not (restoring
+    it from the background stops it at once, SIGTTOU). SIGTSTP is this process's to ignore
+    from before the terminal is given back until it is taken again: the terminal, back in its
+    own mode, turns a second ctrl+z into a SIGTSTP, which stopped smtui there; `fg` then
+    continued it into this stop, and it stopped again at once (exit 147 in the shell)."""
     before = signal.signal(signal.SIGTSTP, signal.SIG_IGN)   # the others', not this one's
     try:
-        if clock is not None:
-            clock.stopped_at = time.perf_counter()
-        os.killpg(os.getpgrp(), signal.SIGTSTP)
-        os.kill(os.getpid(), signal.SIGSTOP)   # here, at once, until SIGCONT
+        with give_back():
+            if clock is not None:
+                clock.stopped_at = time.perf_counter()
+            os.killpg(os.getpgrp(), signal.SIGTSTP)
+            os.kill(os.getpid(), signal.SIGSTOP)   # here, at once, until SIGCONT
     finally:
         signal.signal(signal.SIGTSTP, before)
 

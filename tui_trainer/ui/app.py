@@ -588,8 +588,7 @@ class SmtuiApp(App):
                         timeout=8, markup=False)
             return
         try:
-            with self.suspend():   # the terminal given back, then restored after fg
-                stop_job(self.suspend_clock)
+            stop_job(self.suspend_clock, self.suspend)   # the terminal back to the shell
         except SuspendNotSupported:
             self.notify("ctrl+z: this terminal cannot be suspended", severity="warning")
 
