@@ -60,6 +60,30 @@ def test_ctrl_z_stops_smtui_with_what_started_it_and_fg_brings_it_back(data_dir,
 
 @pytest.mark.tmux
 @tmux_only
+def test_ctrl_z_pressed_twice_stops_smtui_once(tmp_path):
+    """ctrl+z twice in a row from an interactive shell: one stop, and `fg` brings the app back
+    for good; q then ends it with 0. The second ctrl+z, queued behind the first, stopped the app
+    again as soon as fg had continued it (the shell said exit 147, and q went to the shell)."""
+    tmux = interactive_shell(tmp_path)
+    try:
+        tmux.keys(f"{SMTUI} --out runs", "Enter")
+        tmux.wait_for("Setup", timeout=90)
+        tmux.keys("C-z", "C-z")
+        tmux.wait_for("Stopped", timeout=30)
+        tmux.keys("clear; fg", "Enter")
+        tmux.wait_for("Setup", timeout=30)
+        tmux.keys("q")
+        tmux.wait_screen(lambda screen: "Setup" not in screen and screen.rstrip()
+                         .endswith("READY>"), "the app gone, the prompt back")
+        tmux.keys("clear; echo EXIT=$?; jobs", "Enter")
+        screen = tmux.wait_for("EXIT=", timeout=30)
+        assert "EXIT=0" in screen and "Stopped" not in screen, screen
+    finally:
+        tmux.kill()
+
+
+@pytest.mark.tmux
+@tmux_only
 def test_ctrl_z_where_nothing_could_continue_smtui_says_so(tmp_path):
     """tmux's own command (no job-control shell above): stopping would leave a blank pane that
     only `kill -CONT` from elsewhere could bring back; the app stays and says why."""

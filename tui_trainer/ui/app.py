@@ -138,6 +138,7 @@ class SmtuiApp(App):
         self.suspend_clock: SuspendClock | None = None   # ctrl+z's time, left out of training's
         self.terminal_watch: TerminalWatch | None = None  # from on_mount, on a real terminal
         self.last_size = (0, 0)
+        self.continued_at = 0.0   # when fg last brought the app back (time.monotonic)
         self.key_order = KeyOrder(self)
         on_crash(self, self.stop_runs_on_crash)
 
@@ -188,7 +189,7 @@ class SmtuiApp(App):
     async def on_event(self, event: events.Event) -> None:
         """Keys act in the order they were typed, focus moves included (keys.py); the pointer
         pressing a widget already removed goes nowhere (pointer.py)."""
-        if not event.is_forwarded and (self.key_order.held(event) or (
+        if not event.is_forwarded and (self.before_fg(event) or self.key_order.held(event) or (
                 isinstance(event, events.Key) and await self.key_order.handle(event))
                 or on_removed_widget(self, event)):
             return
@@ -574,6 +575,13 @@ class SmtuiApp(App):
             self.signal_code = 128 + getattr(signal, "SIGHUP", 1)
         self.quit_app(TERMINAL_LOST)
 
+    def before_fg(self, event: events.Event) -> bool:
+        """A ctrl+z read before the last stop, still queued behind it (pressed twice, the
+        second while the first was taken): `fg` brought the app back, and that key stopped it
+        again at once. A stop asked before the last one is over."""
+        return isinstance(event, events.Key) and event.key == "ctrl+z" and \
+            event.time < self.continued_at
+
     def action_suspend(self) -> None:
         """ctrl+z: stop smtui with what started it (make, bash -c), so the shell's `fg`
         brings both back (suspend.py); where no shell with job control could, say so instead
@@ -589,6 +597,7 @@ class SmtuiApp(App):
             return
         try:
             stop_job(self.suspend_clock, self.suspend)   # the terminal back to the shell
+            self.continued_at = time.monotonic()
         except SuspendNotSupported:
             self.notify("ctrl+z: this terminal cannot be suspended", severity="warning")
 
