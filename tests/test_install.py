@@ -83,3 +83,39 @@ def test_the_sdist_holds_what_its_tests_need(tmp_path):
                                cwd=src, timeout=600)
     assert collected.returncode == 0, collected.stdout[-3000:] + collected.stderr[-3000:]
     assert "error" not in collected.stdout.lower().split("\n")[-2], collected.stdout[-2000:]
+
+
+INSTALLERS = {   # the tool's install command, and where it puts its environments and commands
+    "pipx": (["pipx", "install"], {"PIPX_HOME": "home", "PIPX_BIN_DIR": "bin"}),
+    "uv": (["uv", "tool", "install"], {"UV_TOOL_DIR": "home", "UV_TOOL_BIN_DIR": "bin"}),
+}
+
+
+@pytest.mark.process
+@pytest.mark.parametrize("tool", list(INSTALLERS))
+def test_installed_as_a_tool_it_trains_from_anywhere(tmp_path, tool):
+    """`pipx install .` and `uv tool install .`, each into a folder of the test's, then
+    `smtui --no-ui --dataset subset` from another folder: the subset comes from the installed
+    package's data. Each installs torch anew (uv downloads it), so the test runs where
+    SMTUI_INSTALLER_TESTS=1 asks for it and the tool is on PATH."""
+    import shutil
+
+    if os.environ.get("SMTUI_INSTALLER_TESTS") != "1":
+        pytest.skip("installs torch anew: set SMTUI_INSTALLER_TESTS=1 to run it")
+    command, places = INSTALLERS[tool]
+    if shutil.which(command[0]) is None:
+        pytest.skip(f"{command[0]} is not installed here")
+    env = {**os.environ, **{name: str(tmp_path / sub) for name, sub in places.items()}}
+    env.pop("SMTUI_DATA_DIR", None)
+    r = subprocess.run([*command, str(ROOT)], capture_output=True, text=True, env=env,
+                       timeout=1800)
+    assert r.returncode == 0, r.stdout + r.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    r = subprocess.run([str(tmp_path / "bin" / "smtui"), "--no-ui", "--dataset", "subset",
+                        "--epochs", "1", "--out", "runs"], capture_output=True, text=True,
+                       cwd=elsewhere, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    said = r.stdout + r.stderr
+    assert "(5000 train / 1000 test) from " + str(tmp_path / "home") in said, said
+    assert "epoch 1/1" in said and len(list((elsewhere / "runs").iterdir())) == 1
