@@ -272,7 +272,9 @@ def test_a_paused_run_keeps_saying_it_is_alive_and_an_ended_one_never_does(tmp_p
 def test_a_viewer_says_paused_while_the_run_is_paused_and_training_when_it_goes_on(tmp_path,
                                                                                 monkeypatch):
     """The viewer showed `training` for a run paused in its own window, though its record
-    says paused: it says paused (as the bar and the Runs tab's row), until progress comes."""
+    says paused: it says paused (as the bar and the Runs tab's row), at the batch where the
+    run waits (the beat repeated the last report written, up to a second older), until
+    progress comes."""
     from types import SimpleNamespace
 
     from tests.support.controller import controller, progress
@@ -282,20 +284,30 @@ def test_a_viewer_says_paused_while_the_run_is_paused_and_training_when_it_goes_
     from tui_trainer.store.watch import RunWatcher
     from tui_trainer.ui.modes import WatchMode
 
-    monkeypatch.setattr(lifecycle, "STATUS_EVERY_S", 0.0)
+    now = [1000.0]   # the loop's clock, moved by the test
+    monkeypatch.setattr(lifecycle, "time", SimpleNamespace(monotonic=lambda: now[0]))
     run = RunDir.create(str(tmp_path), "paused")
     run.acquire_lock()   # its process, alive
     life = lifecycle.RunLife(run, 3)
     run.write_config({"epochs": 3})
     watcher = RunWatcher(run.path)
-    life.progress(0, BatchEnd(1, 5, 10, 40, 100.0, 0.9, 0.5, 2))
+    now[0] += 2.0
+    life.progress(0, BatchEnd(1, 5, 10, 40, 100.0, 0.9, 0.5, 2))   # written
     assert not [e for e in watcher.poll(evaluate=False) if isinstance(e, RunEnded)]
+    now[0] += 0.5
+    life.progress(0, BatchEnd(1, 7, 10, 56, 100.0, 0.85, 0.5, 2))  # the pause's: not due
+    assert run.read_status()["batch"] == 5
+    now[0] += 1.0
     life.beat()
-    ended = [e for e in watcher.poll(evaluate=False) if isinstance(e, RunEnded)]
+    events = watcher.poll(evaluate=False)
+    ended = [e for e in events if isinstance(e, RunEnded)]
     assert [e.status for e in ended] == ["paused"] and "space" in ended[0].message
+    assert [e.batch for e in events if isinstance(e, BatchEnd)] == [7]   # where it waits
+    now[0] += 1.5
     life.beat()
-    assert not [e for e in watcher.poll(evaluate=False) if isinstance(e, RunEnded)]  # said once
-    life.progress(0, BatchEnd(1, 6, 10, 48, 100.0, 0.8, 0.5, 2))
+    assert not watcher.poll(evaluate=False)   # said once
+    now[0] += 1.5
+    life.progress(0, BatchEnd(1, 8, 10, 64, 100.0, 0.8, 0.5, 2))
     events = watcher.poll(evaluate=False)
     assert any(isinstance(e, BatchEnd) for e in events)
     assert not any(isinstance(e, RunEnded) for e in events)

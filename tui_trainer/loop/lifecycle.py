@@ -121,14 +121,18 @@ class RunLife:
 
     def progress(self, epoch: int, event: BatchEnd) -> None:
         """At most once every STATUS_EVERY_S: where the epoch is and at what pace, for `smtui
-        view` in another terminal (`epoch` completed epochs; `event` the one going on)."""
-        if self.run is None or time.monotonic() - self.last_progress <= STATUS_EVERY_S:
+        view` in another terminal (`epoch` completed epochs; `event` the one going on). The
+        latest is kept whether written or not: a pause's beat says where the run waits (it
+        repeated a report a second older: epoch 140 of a run paused in epoch 152)."""
+        if self.run is None:
             return
-        self.last_progress = time.monotonic()
         self.last_report = (epoch, dict(
             batch=event.batch, num_batches=event.num_batches, examples=event.examples,
             examples_per_s=round(event.examples_per_s, 1), running_loss=event.loss,
             running_acc=event.acc, threads=event.threads))
+        if time.monotonic() - self.last_progress <= STATUS_EVERY_S:
+            return
+        self.last_progress = time.monotonic()
         self.status("running", epoch, **self.last_report[1])
 
     def beat(self) -> None:

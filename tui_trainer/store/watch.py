@@ -152,8 +152,9 @@ class RunWatcher:
             state = "paused"    # by its user (lifecycle.RunLife.beat): alive, not training
         epoch, batch, num_batches = (_int(status.get(k)) for k in ("epoch", "batch",
                                                                    "num_batches"))
-        if state == "running" and epoch is not None and batch is not None and \
-                num_batches is not None and num_batches > 0:
+        moving = state == "running" or (state == "paused" and self.last_state != "paused")
+        if moving and epoch is not None and batch is not None and \
+                num_batches is not None and num_batches > 0:   # a pause: where it waits
             speed = _float(status.get("examples_per_s"))   # nan: a writer without the pace
             events.append(BatchEnd(epoch + 1, batch, num_batches,
                                    _int(status.get("examples")) or 0,
