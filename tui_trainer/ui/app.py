@@ -25,6 +25,7 @@ from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
 
 from ..core.config import TrainConfig
@@ -182,6 +183,17 @@ class SmtuiApp(App):
                         markup=False)
             return
         self.notify(f"Screenshot saved: {path}", markup=False)
+
+    def get_default_screen(self) -> Screen:
+        """The first screen, with the breakpoint classes of the terminal's size already on it:
+        set at the first resize instead, they restyled every widget a second time before the
+        first frame (a fifth of the time to it)."""
+        width, height = self.size
+        classes = [name for size, name in (
+            max((b for b in self.HORIZONTAL_BREAKPOINTS if width >= b[0]), default=(0, "")),
+            max((b for b in self.VERTICAL_BREAKPOINTS if height >= b[0]), default=(0, "")))
+            if name]
+        return Screen(id="_default", classes=" ".join(classes))
 
     def get_driver_class(self):
         return quiet_driver(super().get_driver_class())   # survives a closed terminal
