@@ -291,19 +291,26 @@ async def test_a_press_on_a_notification_just_removed_goes_nowhere(tmp_path):
     app = SmtuiApp(TrainConfig(out=str(tmp_path)))
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
         app.notify("using the embedded subset", timeout=60)
-        await wait_for(pilot, lambda: bool(app.screen.query(Toast)))
+
+        def drawn() -> bool:   # the notification on the screen's map, where the pointer is
+            toasts = app.screen.query(Toast)
+            return bool(toasts) and toasts.first().region.area > 0 and app.screen.get_widget_at(
+                toasts.first().region.x + 2, toasts.first().region.y + 1)[0] is toasts.first()
+        await wait_for(pilot, drawn)
         toast = app.screen.query(Toast).first()
         x, y = toast.region.x + 2, toast.region.y + 1
-        await toast.remove()
-        assert app.screen.get_widget_at(x, y)[0] is toast   # the frame still shows it
-        for button in (3, 1, 2):
-            app.post_message(events.MouseDown(None, x, y, 0, 0, button, False, False, False,
-                                              screen_x=x, screen_y=y))
-            app.post_message(events.MouseMove(None, x - 1, y, -1, 0, button, False, False,
-                                              False, screen_x=x - 1, screen_y=y))
-            app.post_message(events.MouseUp(None, x - 1, y, 0, 0, button, False, False, False,
-                                            screen_x=x - 1, screen_y=y))
-        await pilot.pause()
+        with app.batch_update():   # no new frame until the presses are handled, whatever the load
+            await toast.remove()
+            assert app.screen.get_widget_at(x, y)[0] is toast   # the frame still shows it
+            for button in (3, 1, 2):
+                app.post_message(events.MouseDown(None, x, y, 0, 0, button, False, False,
+                                                  False, screen_x=x, screen_y=y))
+                app.post_message(events.MouseMove(None, x - 1, y, -1, 0, button, False, False,
+                                                  False, screen_x=x - 1, screen_y=y))
+                app.post_message(events.MouseUp(None, x - 1, y, 0, 0, button, False, False,
+                                                False, screen_x=x - 1, screen_y=y))
+            await pilot.pause()
+            assert app.screen.get_widget_at(x, y)[0] is toast   # handled against that frame
         await wait_for(pilot, lambda: app.screen.get_widget_at(x, y)[0] is not toast)
         assert app.is_running and app.return_code is None
         await pilot.click("#status")                        # the pointer still works
