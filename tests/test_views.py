@@ -40,6 +40,9 @@ def test_a_watched_runs_figures_stay_whole_on_an_80_column_status_bar():
     bar.machine = "run: cpu 74% · mem 650 MB"
     parts = [text for _, text in sorted(bar.line_parts())]
     assert parts[4:] == ["run: cpu 74%", "mem 650 MB", "1 thread"]
+    for state in ("paused", "stalled", "finished", "crashed"):   # figures of its last epoch,
+        bar.state = state                                        # not of the process now
+        assert [text for _, text in sorted(bar.line_parts())][4:] == ["1 thread"], state
     bar.machine = "cpu 74% · mem 650 MB"   # this process's own, while it trains
     assert [text for _, text in sorted(bar.line_parts())][5:] == ["cpu 74%", "mem 650 MB"]
 

@@ -82,6 +82,8 @@ class StatusBar(Widget):
         parts = [(0, self.state), (1, speed), (2, f"ETA {eta}"), (3, data), (4, device)]
         figures = [p for p in self.machine.split(" · ") if p]
         if self.machine.startswith("run: "):   # a watched run's own figures come before this
+            if not live:   # its last epoch's, not what a paused or ended process uses now
+                figures = []
             return parts[:4] + [(4 + i, figure) for i, figure in enumerate(figures)] + [
                 (4 + len(figures), device)]   # viewer's threads, which go first
         return parts + [(5 + i, figure) for i, figure in enumerate(figures)]
