@@ -207,11 +207,10 @@ def export_run(run_dir: Path, root: str) -> tuple[int, Path]:
     run = RunDir(run_dir)
     rows = run.read_metrics()
     listener = TensorBoardListener(root)
-    listener.writer = listener.make_writer(str(listener.root / run.path.name))
+    listener.open(run.path.name, run.read_config())
     try:
         before = steps_written(Path(listener.writer.log_dir))
         listener.write_history(rows)
-        listener.config = run.read_config()
         if rows:
             listener.write_hparams(rows[-1])
         added = len({int(r["epoch"]) for r in rows} - before)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.config import TrainConfig, is_model_file
 from ..core.events import BatchEnd, EpochEnd, Message, RunEnded, RunStarted
+from .catalog import newest_run, recorded_time
 from .rundir import MACHINE_FIELDS, RUN_FORMAT_VERSION, RunDir
 
 if TYPE_CHECKING:
@@ -38,13 +39,6 @@ STALL_MIN_S = 5.0    # and at least this long
 PACE_SEEN = 3        # intervals seen before the pace is the run's own
 
 
-def _updated(status: dict) -> float | None:
-    updated = status.get("updated")
-    if not isinstance(updated, (int, float)) or isinstance(updated, bool):
-        return None
-    return float(updated)
-
-
 class Pace:
     """How often a running run writes its status, as a watcher sees it: the median of the
     intervals between the writes it saw (an epoch's evaluation, a checkpoint, make a few long
@@ -59,7 +53,7 @@ class Pace:
 
     def saw(self, status: dict) -> None:
         """A status read: its time of writing, when new, adds an interval."""
-        updated = _updated(status)
+        updated = recorded_time(status)
         if updated is None:
             return
         if self.last is not None and updated > self.last:
@@ -79,7 +73,7 @@ class Pace:
 
     def stalled_for(self, status: dict, now: float | None = None) -> float | None:
         """Seconds since the run last wrote its status, when past `limit()`, else None."""
-        updated = _updated(status)
+        updated = recorded_time(status)
         if updated is None:
             return None
         quiet = (time.time() if now is None else now) - updated
@@ -216,7 +210,6 @@ class RunWatcher:
         not started yet is picked up when it appears."""
         if RunDir(self.root).config_path.is_file() or not self.root.is_dir():
             return self.root
-        from .catalog import newest_run
         return newest_run(self.root) or self.root
 
     def _config_changed(self) -> bool:
